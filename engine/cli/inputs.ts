@@ -1,0 +1,126 @@
+// Shared CLI plumbing: find the files, parse -e, load → validate → compile, collect diagnostics.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parse as parseYamlValue } from 'yaml';
+import { diag, type Diagnostic } from '../model/diagnostics.js';
+import type { Inventory, JsonObject, Plan, PlanInput, Playbook } from '../model/types.js';
+import { loadInventory } from '../inventory/load.js';
+import { loadPlaybook } from '../load/playbook.js';
+import { sha256, type Source } from '../load/source.js';
+import { compile } from '../compile/compile.js';
+import { PACKAGE_ROOT } from '../validate/schema.js';
+import { checkRegisterOrder } from '../validate/semantic.js';
+import { stableStringify } from '../report/stable-json.js';
+import { controllerPath } from '../compile/compile.js';
+
+export const RUNBOOK_VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** A bare name such as `restore-all.yml` (or `restore-all`) means the shipped playbook when no such path exists. */
+export function resolvePlaybookPath(arg: string): string {
+  if (existsSync(arg) || arg.includes('/')) return arg;
+  for (const name of [arg, `${arg}.yml`]) {
+    const shipped = join(PACKAGE_ROOT, 'playbooks', name);
+    if (existsSync(shipped)) return controllerPath(shipped);
+  }
+  return arg;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** -e key=value (value read as a YAML scalar), -e '{"k": …}' or -e @file.yml; later ones win. */
+export function parseExtraVars(list: string[]): { vars: JsonObject; diagnostics: Diagnostic[]; files: string[] } {
+  const vars: JsonObject = {};
+  const diagnostics: Diagnostic[] = [];
+  const files: string[] = [];
+  const at = { file: '-e', line: 1, col: 1 };
+  for (const item of list) {
+    if (item.startsWith('@')) {
+      const f = item.slice(1);
+      try {
+        const v = parseYamlValue(readFileSync(f, 'utf8')) as unknown;
+        if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a mapping');
+        Object.assign(vars, v);
+        files.push(f);
+      } catch (e) {
+        diagnostics.push(diag('bad-extra-var', `-e ${item}: ${e instanceof Error ? e.message : String(e)}`, at));
+      }
+      continue;
+    }
+    if (item.trim().startsWith('{')) {
+      try {
+        Object.assign(vars, JSON.parse(item) as JsonObject);
+      } catch {
+        diagnostics.push(diag('bad-extra-var', `-e ${item}: not valid JSON`, at));
+      }
+      continue;
+    }
+    const eq = item.indexOf('=');
+    const key = eq > 0 ? item.slice(0, eq) : '';
+    if (!IDENT.test(key)) {
+      diagnostics.push(diag('bad-extra-var', `-e "${item}": expected key=value with a variable name as key`, at, { hint: 'names use letters, digits and _' }));
+      continue;
+    }
+    vars[key] = item.slice(eq + 1);
+  }
+  for (const k of Object.keys(vars)) {
+    if (!IDENT.test(k) || k === '__proto__') diagnostics.push(diag('bad-extra-var', `-e: "${k}" is not a valid variable name`, at));
+  }
+  return { vars, diagnostics, files };
+}
+
+export interface Loaded {
+  diagnostics: Diagnostic[];
+  texts: Record<string, string>;
+  playbook?: Playbook;
+  playbookSource?: Source;
+  inventory?: Inventory;
+  plan?: Plan;
+}
+
+function remember(texts: Record<string, string>, s: Source | undefined): void {
+  if (s) texts[s.file] = s.text;
+}
+
+export function loadInventoryOnly(inventoryArg: string): Loaded {
+  const r = loadInventory(inventoryArg, inventoryArg);
+  const texts: Record<string, string> = {};
+  remember(texts, r.source);
+  return { diagnostics: r.diagnostics, texts, ...(r.inventory ? { inventory: r.inventory } : {}) };
+}
+
+export interface PlanRequest {
+  playbook: string;
+  inventory: string;
+  limit?: string;
+  extraVars?: string[];
+  tags?: string[];
+}
+
+/** load → validate → compile. Never touches the network; returns all problems at once. */
+export function buildPlan(req: PlanRequest): Loaded {
+  const pbPath = resolvePlaybookPath(req.playbook);
+  const texts: Record<string, string> = {};
+  const pb = loadPlaybook(pbPath, pbPath);
+  remember(texts, pb.source);
+  const inv = loadInventory(req.inventory, req.inventory);
+  remember(texts, inv.source);
+  const ev = parseExtraVars(req.extraVars ?? []);
+  const diagnostics = [...pb.diagnostics, ...inv.diagnostics, ...ev.diagnostics];
+  if (pb.playbook && pb.source) diagnostics.push(...checkRegisterOrder(pb.playbook, pb.source));
+  if (diagnostics.length || !pb.playbook || !pb.source || !inv.inventory) return { diagnostics, texts };
+  const inputs: PlanInput[] = [
+    { role: 'playbook', path: pbPath, sha256: pb.playbook.sha256 },
+    { role: 'inventory', path: req.inventory, sha256: inv.inventory.sha256 },
+  ];
+  if (Object.keys(ev.vars).length) inputs.push({ role: 'extra-vars', path: '-e', sha256: sha256(stableStringify(ev.vars)) });
+  for (const f of ev.files) inputs.push({ role: 'file', path: f, sha256: sha256(readFileSync(f)) });
+  const r = compile(pb.playbook, pb.source, inv.inventory, {
+    ...(req.limit ? { limit: req.limit } : {}),
+    extraVars: ev.vars,
+    playbookDir: dirname(resolve(pbPath)),
+    runbookVersion: RUNBOOK_VERSION,
+    inputs,
+    ...(req.tags ? { tags: req.tags } : {}),
+  });
+  return { diagnostics: r.diagnostics, texts, playbook: pb.playbook, playbookSource: pb.source, inventory: inv.inventory, ...(r.plan ? { plan: r.plan } : {}) };
+}

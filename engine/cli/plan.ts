@@ -1,0 +1,31 @@
+// runbook plan PLAYBOOK -i INVENTORY: the deterministic plan, as review text or versioned JSON. No network.
+import { writeFileSync } from 'node:fs';
+import { buildPlan } from './inputs.js';
+import { formatDiagnostics } from '../report/diagnostics-text.js';
+import { renderPlanText } from '../report/plan-text.js';
+import { stableStringify } from '../report/stable-json.js';
+import { EXIT, type Io } from './output.js';
+
+export interface PlanOptions {
+  inventory: string;
+  limit?: string;
+  extraVars?: string[];
+  tags?: string[];
+  format?: string;
+  out?: string;
+}
+
+export function runPlan(playbook: string, opts: PlanOptions, io: Io): number {
+  const r = buildPlan({ playbook, inventory: opts.inventory, ...(opts.limit ? { limit: opts.limit } : {}), extraVars: opts.extraVars ?? [], ...(opts.tags ? { tags: opts.tags } : {}) });
+  if (!r.plan) {
+    io.err(formatDiagnostics(r.diagnostics, r.texts));
+    return EXIT.INVALID;
+  }
+  const text = opts.format === 'json' ? stableStringify(r.plan) : renderPlanText(r.plan);
+  if (opts.out) {
+    // Plans are written owner-only: they describe production hosts.
+    writeFileSync(opts.out, opts.format === 'text' ? text : stableStringify(r.plan), { mode: 0o600 });
+    io.err(`plan written to ${opts.out}\n`);
+  } else io.out(text);
+  return EXIT.OK;
+}

@@ -1,0 +1,55 @@
+// runbook validate FILE... [-i INVENTORY]: every problem at once, exit 2 when there is any.
+import { readFileSync } from 'node:fs';
+import type { Diagnostic } from '../model/diagnostics.js';
+import { loadPlaybook } from '../load/playbook.js';
+import { buildPlan, loadInventoryOnly, resolvePlaybookPath } from './inputs.js';
+import { checkRegisterOrder } from '../validate/semantic.js';
+import { formatDiagnostics } from '../report/diagnostics-text.js';
+import { EXIT, type Io } from './output.js';
+
+/** An inventory is a mapping with `cluster:`; a playbook is a list of plays. */
+function looksLikeInventory(path: string): boolean {
+  try {
+    return /^cluster:/m.test(readFileSync(path, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+export function runValidate(files: string[], opts: { inventory?: string; format?: string }, io: Io): number {
+  const diagnostics: Diagnostic[] = [];
+  const texts: Record<string, string> = {};
+  let checked = 0;
+  const inventories = files.filter((f) => looksLikeInventory(f));
+  if (opts.inventory) inventories.push(opts.inventory);
+  for (const inv of [...new Set(inventories)]) {
+    const r = loadInventoryOnly(inv);
+    diagnostics.push(...r.diagnostics);
+    Object.assign(texts, r.texts);
+    checked++;
+  }
+  for (const f of files.filter((x) => !looksLikeInventory(x))) {
+    const path = resolvePlaybookPath(f);
+    checked++;
+    if (opts.inventory) {
+      const r = buildPlan({ playbook: path, inventory: opts.inventory });
+      // Inventory problems were reported once above.
+      diagnostics.push(...r.diagnostics.filter((d) => d.file !== opts.inventory));
+      Object.assign(texts, r.texts);
+    } else {
+      const r = loadPlaybook(path, path);
+      diagnostics.push(...r.diagnostics);
+      if (r.playbook && r.source) diagnostics.push(...checkRegisterOrder(r.playbook, r.source));
+      if (r.source) texts[r.source.file] = r.source.text;
+    }
+  }
+  const unique = [...new Map(diagnostics.map((d) => [`${d.file}:${d.line}:${d.col}:${d.code}:${d.message}`, d])).values()];
+  if (opts.format === 'json') {
+    io.out(`${JSON.stringify({ ok: unique.length === 0, files: checked, diagnostics: unique }, null, 2)}\n`);
+  } else if (unique.length) {
+    io.err(formatDiagnostics(unique, texts));
+  } else {
+    io.out(`ok: ${checked} file(s) valid\n`);
+  }
+  return unique.some((d) => d.severity === 'error') ? EXIT.INVALID : EXIT.OK;
+}

@@ -1,0 +1,304 @@
+// compile: (Playbook, Inventory, options) → Plan. Pure: no network, no clock, no randomness.
+// Every step for every host, rendered; run-time values stay ⟨placeholders⟩. Problems become
+// Diagnostics at the playbook position they come from (undefined variables, unknown hosts, …).
+import { relative, isAbsolute } from 'node:path';
+import { diag, type Diagnostic } from '../model/diagnostics.js';
+import { PLAN_FORMAT, PLAN_VERSION, type Action, type Host, type Inventory, type Json, type JsonObject, type Plan, type PlanInput, type PlannedPlay, type PlannedTask, type Playbook, type Step, type Task } from '../model/types.js';
+import type { Source, PathSeg } from '../load/source.js';
+import { locate } from '../load/source.js';
+import { posInScalar } from '../load/playbook.js';
+import { getModule } from '../modules/registry.js';
+import { conditionRefs, definedTests, evalCondition, parseCondition } from '../template/conditions.js';
+import { TemplateError, renderTemplate } from '../template/env.js';
+import { placeholdersIn } from '../template/runtime.js';
+import { batches, resolvePattern } from './hosts.js';
+import { hostContext } from './context.js';
+
+export interface CompileOptions {
+  limit?: string;
+  extraVars: JsonObject;
+  playbookDir: string;
+  runbookVersion: string;
+  inputs: PlanInput[];
+  /** Only tasks with one of these tags (empty: all). */
+  tags?: string[];
+}
+
+export const DEFAULT_TIMEOUT_SEC = 600;
+
+/** Controller paths in a plan are relative to the working directory, so plans do not depend on where a checkout lives. */
+export function controllerPath(p: string): string {
+  if (!isAbsolute(p)) return p;
+  const rel = relative(process.cwd(), p);
+  return rel.startsWith('..') || isAbsolute(rel) ? p : rel || '.';
+}
+
+class Collector {
+  readonly diagnostics: Diagnostic[] = [];
+  private seen = new Set<string>();
+  add(d: Diagnostic): void {
+    const key = `${d.file}:${d.line}:${d.col}:${d.code}:${d.message}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.diagnostics.push(d);
+  }
+}
+
+function renderDeep(v: Json, ctx: Record<string, unknown>, mode: 'shell' | 'plain', path: string, onError: (e: TemplateError, path: string) => void): Json {
+  if (typeof v === 'string') {
+    try {
+      return renderTemplate(v, ctx, mode);
+    } catch (e) {
+      if (e instanceof TemplateError) {
+        onError(e, path);
+        return v;
+      }
+      throw e;
+    }
+  }
+  if (Array.isArray(v)) return v.map((x, i) => renderDeep(x, ctx, mode, `${path}/${i}`, onError));
+  if (v && typeof v === 'object') {
+    const out: JsonObject = {};
+    for (const [k, x] of Object.entries(v)) out[k] = renderDeep(x, ctx, mode, `${path}/${k}`, onError);
+    return out;
+  }
+  return v;
+}
+
+export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: CompileOptions): { plan?: Plan; diagnostics: Diagnostic[] } {
+  const out = new Collector();
+  const allRegistered = new Map<string, number>();
+  pb.plays.forEach((p) => p.tasks.forEach((t) => t.register && !allRegistered.has(t.register) && allRegistered.set(t.register, t.src.line)));
+  const runtimeNames = new Set<string>();
+  const staticFacts = new Map<string, JsonObject>(); // host → static set_fact values
+  const usedHosts = new Set<string>();
+  const inputs = [...opts.inputs];
+
+  let limitHosts: Set<string> | undefined;
+  if (opts.limit) {
+    const r = resolvePattern(inv, opts.limit);
+    for (const u of r.unknown) out.add(diag('invalid-limit', `--limit names "${u}", which is neither a host nor a group`, { file: '--limit', line: 1, col: 1 }));
+    limitHosts = new Set(r.hosts);
+  }
+
+  const templateError = (e: TemplateError, scalar: PathSeg[], runtime: Set<string>): void => {
+    const at = posInScalar(pbSrc, scalar, e.line, e.col);
+    if (e.kind === 'undefined-variable') {
+      const name = /"([^".]+)/.exec(e.message)?.[1] ?? '';
+      const line = allRegistered.get(name);
+      if (line !== undefined && !runtime.has(name)) {
+        out.add(diag('register-before-set', `"${name}" is used before the task that registers it (line ${line})`, at, { hint: 'move this task after the one with `register: ' + name + '`' }));
+        return;
+      }
+    }
+    out.add(diag(e.kind, e.message, at, e.hint ? { hint: e.hint } : {}));
+  };
+
+  const checkConditionRefs = (conds: string[], key: string, base: PathSeg[], raw: unknown, ctx: Record<string, unknown>, runtime: Set<string>): void => {
+    conds.forEach((c, i) => {
+      const expr = parseCondition(c);
+      const guarded = definedTests(expr);
+      for (const r of conditionRefs(expr)) {
+        if (r.root in ctx || guarded.has(r.root) || r.root === '_') continue;
+        const at = posInScalar(pbSrc, Array.isArray(raw) ? [...base, key, i] : [...base, key], 1, c.indexOf(r.root) + 1);
+        const line = allRegistered.get(r.root);
+        if (line !== undefined && !runtime.has(r.root)) out.add(diag('register-before-set', `"${r.root}" is used before the task that registers it (line ${line})`, at, { length: r.root.length }));
+        else out.add(diag('undefined-variable', `undefined variable "${r.root}" in ${key}`, at, { length: r.root.length, hint: 'define it in vars, register it in an earlier task, or guard with "is defined"' }));
+      }
+    });
+  };
+
+  const plays: PlannedPlay[] = [];
+  pb.plays.forEach((play, pi) => {
+    const resolved = resolvePattern(inv, play.hosts);
+    for (const u of resolved.unknown) {
+      const at = locate(pbSrc, [pi, 'hosts']);
+      out.add(diag(u in inv.hosts ? 'unknown-host' : 'unknown-group', `hosts: "${u}" is neither a group nor a host of ${inv.file}`, at, { length: at.length, hint: `groups: ${Object.keys(inv.groups).join(', ')}` }));
+    }
+    const hosts = resolved.hosts.filter((h) => !limitHosts || limitHosts.has(h) || h === 'localhost');
+    hosts.forEach((h) => usedHosts.add(h));
+
+    // Play vars are templates, rendered per host in order (a var may use the ones before it).
+    const ctxCache = new Map<string, Record<string, unknown>>();
+    const baseCtx = (hostName: string): Record<string, unknown> => {
+      const hit = ctxCache.get(hostName);
+      if (hit) return hit;
+      const host: Host | undefined = inv.hosts[hostName];
+      const vars: JsonObject = {};
+      const ctx = hostContext(inv, host, { ...(staticFacts.get(hostName) ?? {}) }, opts.extraVars, runtimeNames);
+      for (const [k, v] of Object.entries(play.vars)) {
+        vars[k] = renderDeep(v, { ...ctx, ...vars }, 'plain', '', (e) => templateError(e, [pi, 'vars', k], runtimeNames));
+      }
+      const full = hostContext(inv, host, { ...(staticFacts.get(hostName) ?? {}), ...vars }, opts.extraVars, runtimeNames);
+      ctxCache.set(hostName, full);
+      return full;
+    };
+
+    const tasks: PlannedTask[] = [];
+    play.tasks.forEach((task: Task, ti) => {
+      if (opts.tags && opts.tags.length && !task.tags.some((t) => opts.tags?.includes(t))) return;
+      const mod = getModule(task.module);
+      if (!mod) return;
+      const base: PathSeg[] = [pi, 'tasks', ti];
+      const taskHosts = task.runOnce ? hosts.slice(0, 1) : hosts;
+      const steps: Step[] = [];
+      let result: Json = null;
+      const runtimeForUntil = new Set(runtimeNames);
+      if (task.register) runtimeForUntil.add(task.register);
+      let readOnly = false;
+      for (const hostName of taskHosts) {
+        const ctx = baseCtx(hostName);
+        // Conditions: names must exist; conditions over static values are decided now.
+        checkConditionRefs(task.when, 'when', base, undefined, ctx, runtimeNames);
+        const untilCtx = task.register ? { ...ctx, [task.register]: true } : ctx;
+        checkConditionRefs(task.until, 'until', base, undefined, untilCtx, runtimeForUntil);
+        checkConditionRefs(task.changedWhen ?? [], 'changed_when', base, undefined, untilCtx, runtimeForUntil);
+        checkConditionRefs(task.failedWhen ?? [], 'failed_when', base, undefined, untilCtx, runtimeForUntil);
+        const stepId = `${pi + 1}.${ti + 1}@${hostName}`;
+        let skip: string | undefined;
+        const staticWhen = task.when.filter((c) => conditionRefs(parseCondition(c)).every((r) => !runtimeNames.has(r.root) && r.root in ctx));
+        for (const c of staticWhen) {
+          try {
+            if (!evalCondition(c, (root) => (root in ctx ? ctx[root] : undefined))) {
+              skip = `when: ${c}`;
+              break;
+            }
+          } catch {
+            // Undefined names were reported above.
+          }
+        }
+        let target = hostName;
+        if (task.delegateTo) {
+          try {
+            target = renderTemplate(task.delegateTo, ctx, 'plain');
+          } catch (e) {
+            if (e instanceof TemplateError) templateError(e, [...base, 'delegate_to'], runtimeNames);
+            else throw e;
+          }
+          if (target !== 'localhost' && !(target in inv.hosts)) {
+            const at = locate(pbSrc, [...base, 'delegate_to']);
+            out.add(diag('unknown-host', `delegate_to: "${target}" is not a host of ${inv.file}`, at, { length: at.length }));
+          }
+          usedHosts.add(target);
+        }
+        if (skip) {
+          steps.push({ id: stepId, host: hostName, target, actions: [], skip, needs: [] });
+          continue;
+        }
+        // Render args: command strings in shell mode (values quoted), the rest plain (modules quote).
+        const rawArgs = (task.args ?? {}) as JsonObject;
+        const args: JsonObject = {};
+        let failed = false;
+        for (const [k, v] of Object.entries(rawArgs)) {
+          if (mod.rawArgs?.includes(k)) {
+            args[k] = v;
+            continue;
+          }
+          args[k] = renderDeep(v, ctx, mod.argModes?.[k] ?? 'plain', `/${k}`, (e, p) => {
+            failed = true;
+            const rel = p.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+            // Shorthand args (`shell: echo {{x}}`) have one position: the string itself.
+            templateError(e, task.argSrc[p] ? [...base, task.module, ...rel] : [...base, task.module], runtimeNames);
+          });
+        }
+        if (failed) continue;
+        readOnly = task.checkMode ?? (typeof mod.readOnly === 'function' ? mod.readOnly(args) : mod.readOnly);
+        let actions: Action[];
+        try {
+          const planned = mod.plan(args, {
+            host: inv.hosts[hostName] ?? ({ name: 'localhost', address: '127.0.0.1', groups: [], vars: {}, varSources: {} } as unknown as Host),
+            inventory: inv,
+            vars: ctx,
+            playbookDir: opts.playbookDir,
+            ...(task.register ? { register: task.register } : {}),
+          });
+          actions = planned.actions;
+          if (result === null && planned.result !== undefined) result = planned.result;
+        } catch (e) {
+          if (e instanceof TemplateError) {
+            templateError(e, [...base, task.module, 'src'], runtimeNames);
+            continue;
+          }
+          const at = locate(pbSrc, [...base, task.module]);
+          out.add(diag('module-args', `${task.module}: ${e instanceof Error ? e.message : String(e)}`, at, { length: at.length }));
+          continue;
+        }
+        const text = JSON.stringify(actions);
+        steps.push({ id: stepId, host: hostName, target, actions, needs: placeholdersIn(text).filter((n) => !n.startsWith('_.')).sort() });
+        if (task.module === 'set_fact') {
+          // Static facts become plan-time variables; facts that need run-time values stay placeholders.
+          const facts = args;
+          if (!text.includes('⟨')) staticFacts.set(hostName, { ...(staticFacts.get(hostName) ?? {}), ...facts });
+        }
+      }
+      if (task.module === 'set_fact') {
+        const dynamic = steps.some((s) => JSON.stringify(s.actions).includes('⟨'));
+        if (dynamic) Object.keys((task.args ?? {}) as JsonObject).forEach((k) => runtimeNames.add(k));
+        ctxCache.clear();
+      }
+      if (task.register) {
+        runtimeNames.add(task.register);
+        ctxCache.clear();
+      }
+      tasks.push({
+        index: ti + 1,
+        name: task.name,
+        module: task.module,
+        result,
+        when: task.when.filter((c) => conditionRefs(parseCondition(c)).some((r) => runtimeNames.has(r.root) && r.root !== task.register)),
+        ...(task.register ? { register: task.register } : {}),
+        runOnce: task.runOnce,
+        ...(task.delegateTo ? { delegateTo: task.delegateTo } : {}),
+        retries: task.retries,
+        delaySec: task.delaySec,
+        until: task.until,
+        timeoutSec: task.timeoutSec ?? DEFAULT_TIMEOUT_SEC,
+        ignoreErrors: task.ignoreErrors,
+        ...(task.changedWhen ? { changedWhen: task.changedWhen } : {}),
+        ...(task.failedWhen ? { failedWhen: task.failedWhen } : {}),
+        tags: task.tags,
+        become: task.become,
+        checkMode: readOnly,
+        steps,
+        src: task.src,
+      });
+    });
+    plays.push({
+      index: pi + 1,
+      name: play.name,
+      pattern: play.hosts,
+      hosts,
+      batches: batches(hosts.filter((h) => h !== 'localhost'), play.serial).concat(hosts.includes('localhost') ? [['localhost']] : []),
+      anyErrorsFatal: play.anyErrorsFatal,
+      ...(play.maxFailPercentage !== undefined ? { maxFailPercentage: play.maxFailPercentage } : {}),
+      destructive: play.destructive,
+      tasks,
+    });
+  });
+
+  if (out.diagnostics.length) return { diagnostics: out.diagnostics };
+  const hostsTable: Plan['hosts'] = {};
+  for (const name of [...usedHosts].sort()) {
+    const h = inv.hosts[name];
+    if (!h) continue;
+    hostsTable[name] = {
+      address: h.address,
+      ssh: { ...h.ssh, knownHosts: controllerPath(h.ssh.knownHosts), ...(h.ssh.identityFile ? { identityFile: controllerPath(h.ssh.identityFile) } : {}) },
+    };
+  }
+  const plan: Plan = {
+    format: PLAN_FORMAT,
+    version: PLAN_VERSION,
+    runbook: opts.runbookVersion,
+    playbook: pb.file,
+    inventory: inv.file,
+    cluster: inv.cluster.name,
+    ...(opts.limit ? { limit: opts.limit } : {}),
+    inputs: inputs.sort((a, b) => a.role.localeCompare(b.role) || a.path.localeCompare(b.path)),
+    hosts: hostsTable,
+    secretVars: inv.secretVars,
+    destructive: plays.some((p) => p.destructive),
+    plays,
+  };
+  return { plan, diagnostics: [] };
+}

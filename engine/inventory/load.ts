@@ -1,0 +1,218 @@
+// Inventory: YAML → schema check → resolved hosts, groups, variables and derived cluster facts.
+//
+// Variable precedence, lowest to highest (the one place it is implemented; README "Variables"):
+//   1. inventory `vars`
+//   2. group `vars`, groups applied in alphabetical order of their names
+//   3. host `vars`
+//   4. play `vars` (playbook)
+//   5. registered results and set_fact (run time)
+//   6. extra vars (-e key=value), which always win
+// Steps 4–6 happen in compile/context.ts and at run time; this file does 1–3.
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { diag, type Diagnostic } from '../model/diagnostics.js';
+import { jsonText, type ClusterSettings, type EtcdMember, type Host, type Inventory, type Json, type JsonObject, type SshSettings } from '../model/types.js';
+import { locate, readYaml, type Source } from '../load/source.js';
+import { schemaDiagnostics } from '../validate/schema.js';
+import { deriveFacts } from './facts.js';
+
+type Raw = Record<string, Json | undefined>;
+
+function obj(v: Json | undefined): Raw {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v) : {};
+}
+
+function resolvePath(base: string, p: string): string {
+  if (p.startsWith('~/')) return resolve(homedir(), p.slice(2));
+  return isAbsolute(p) ? p : resolve(base, p);
+}
+
+/** Natural order: etcd-2 before etcd-10. */
+export function naturalCompare(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+function sshSettings(base: string, defaults: Raw, own: Raw): SshSettings {
+  const m = { ...defaults, ...own };
+  const s: SshSettings = {
+    user: typeof m.user === 'string' ? m.user : 'root',
+    port: typeof m.port === 'number' ? m.port : 22,
+    knownHosts: resolvePath(base, typeof m.known_hosts === 'string' ? m.known_hosts : '~/.ssh/known_hosts'),
+    hostKeyChecking: m.host_key_checking === 'accept-new' || m.host_key_checking === 'off' ? m.host_key_checking : 'strict',
+    connectTimeoutSec: typeof m.connect_timeout === 'number' ? m.connect_timeout : 10,
+    keepaliveSec: typeof m.keepalive === 'number' ? m.keepalive : 5,
+  };
+  if (typeof m.identity_file === 'string') s.identityFile = resolvePath(base, m.identity_file);
+  if (typeof m.jump === 'string') s.jump = m.jump;
+  return s;
+}
+
+function clusterSettings(base: string, c: Raw): ClusterSettings {
+  const tls = obj(c.tls);
+  const deployment = c.deployment === 'static-pod' ? 'static-pod' : 'systemd';
+  const scheme = c.scheme === 'http' || c.scheme === 'https' ? c.scheme : c.tls ? 'https' : 'http';
+  const s = (k: string, d: string): string => (typeof c[k] === 'string' ? (c[k]) : d);
+  const n = (k: string, d: number): number => (typeof c[k] === 'number' ? (c[k]) : d);
+  const settings: ClusterSettings = {
+    name: s('name', 'etcd'),
+    etcdVersion: s('etcd_version', '3.4.23'),
+    deployment,
+    scheme,
+    token: s('token', `${s('name', 'etcd')}-cluster`),
+    dataDir: s('data_dir', '/var/lib/etcd'),
+    backupDir: s('backup_dir', '/var/backups/etcd'),
+    controllerBackupDir: resolvePath(base, s('controller_backup_dir', './backups')),
+    backupRetention: n('backup_retention', 24),
+    configFile: s('config_file', '/etc/etcd/etcd.conf'),
+    manifestFile: s('manifest_file', '/etc/kubernetes/manifests/etcd.yaml'),
+    clientPort: n('client_port', 2379),
+    peerPort: n('peer_port', 2380),
+    etcdUser: s('etcd_user', deployment === 'static-pod' ? 'root' : 'etcd'),
+    dependents: (Array.isArray(c.dependents) ? c.dependents : []).map((d) => ({ group: jsonText(obj(d).group), services: (obj(d).services as string[] | undefined) ?? [] })),
+    // Kubernetes clusters restore with a bumped revision so watchers notice (when the tool can).
+    bumpRevision: n('bump_revision', deployment === 'static-pod' ? 1_000_000_000 : 0),
+  };
+  if (c.tls) {
+    const t = (k: string): string | undefined => (typeof tls[k] === 'string' ? (tls[k]) : undefined);
+    settings.tls = { ca: t('ca') ?? '', cert: t('cert') ?? '', key: t('key') ?? '' };
+    for (const [k, prop] of [
+      ['server_cert', 'serverCert'],
+      ['server_key', 'serverKey'],
+      ['peer_ca', 'peerCa'],
+      ['peer_cert', 'peerCert'],
+      ['peer_key', 'peerKey'],
+    ] as const) {
+      const v = t(k);
+      if (v) settings.tls[prop] = v;
+    }
+  }
+  return settings;
+}
+
+export interface InventoryResult {
+  inventory?: Inventory;
+  source?: Source;
+  diagnostics: Diagnostic[];
+}
+
+export function loadInventory(path: string, displayPath = path): InventoryResult {
+  const { source, diagnostics } = readYaml(path, displayPath);
+  if (!source) return { diagnostics };
+  const schemaErrors = schemaDiagnostics(source, 'inventory');
+  if (schemaErrors.length) return { source, diagnostics: schemaErrors };
+  const out: Diagnostic[] = [];
+  const base = dirname(resolve(path));
+  const root = obj(source.data);
+  const cluster = clusterSettings(base, obj(root.cluster));
+  const rawHosts = obj(root.hosts);
+  const rawGroups = obj(root.groups);
+  const sshDefaults = obj(root.ssh);
+
+  // Groups: lists in inventory order; hosts named in a group must exist.
+  const groups: Record<string, string[]> = {};
+  for (const g of Object.keys(rawGroups).sort()) {
+    const list = (obj(rawGroups[g]).hosts as string[] | undefined) ?? [];
+    list.forEach((h, i) => {
+      if (!(h in rawHosts)) {
+        const at = locate(source, ['groups', g, 'hosts', i]);
+        out.push(diag('unknown-host', `group "${g}" lists "${h}", which is not in hosts`, at, { length: at.length, hint: `define it under hosts: or remove it from the group` }));
+      }
+    });
+    groups[g] = list.filter((h) => h in rawHosts);
+  }
+  const hostOrder = Object.keys(rawHosts).sort(naturalCompare);
+  groups.all = hostOrder;
+
+  const inventoryVars = obj(root.vars) as JsonObject;
+  const hosts: Record<string, Host> = {};
+  for (const name of hostOrder) {
+    const h = obj(rawHosts[name]);
+    const memberOf = Object.keys(groups)
+      .filter((g) => g !== 'all' && groups[g]?.includes(name))
+      .sort();
+    const vars: JsonObject = {};
+    const varSources: Record<string, string> = {};
+    const apply = (from: Raw, label: string): void => {
+      for (const [k, v] of Object.entries(from)) {
+        if (v === undefined) continue;
+        vars[k] = v;
+        varSources[k] = label;
+      }
+    };
+    apply(inventoryVars, 'inventory vars');
+    for (const g of memberOf) apply(obj(obj(rawGroups[g]).vars), `group ${g}`);
+    apply(obj(h.vars), `host ${name}`);
+    const address = jsonText(h.address);
+    const host: Host = {
+      name,
+      address,
+      ssh: sshSettings(base, sshDefaults, obj(h.ssh)),
+      groups: memberOf,
+      vars,
+      varSources,
+      src: locate(source, ['hosts', name], true),
+    };
+    if (memberOf.includes('etcd')) {
+      const e = obj(h.etcd);
+      const member: EtcdMember = {
+        name: typeof e.name === 'string' ? e.name : name,
+        peerUrl: typeof e.peer_url === 'string' ? e.peer_url : `${cluster.scheme}://${address}:${cluster.peerPort}`,
+        clientUrl: typeof e.client_url === 'string' ? e.client_url : `${cluster.scheme}://${address}:${cluster.clientPort}`,
+        dataDir: typeof e.data_dir === 'string' ? e.data_dir : cluster.dataDir,
+      };
+      host.etcd = member;
+    }
+    hosts[name] = host;
+  }
+
+  // Duplicates a schema cannot see: addresses (with port) and member names / URLs.
+  const seen = new Map<string, string>();
+  const dup = (kind: 'duplicate-address' | 'duplicate-member', key: string, host: string, path: (string | number)[], what: string): void => {
+    const other = seen.get(`${kind}:${key}`);
+    if (other) {
+      const at = locate(source, path);
+      out.push(diag(kind, `${what} "${key}" is used by both "${other}" and "${host}"`, at, { length: at.length, hint: 'each host needs its own address and each member its own name and URLs' }));
+    } else seen.set(`${kind}:${key}`, host);
+  };
+  for (const name of hostOrder) {
+    const h = hosts[name]!;
+    dup('duplicate-address', `${h.address}:${h.ssh.port}`, name, ['hosts', name, 'address'], 'address');
+    if (h.etcd) {
+      const hasOwn = (k: string): boolean => obj(obj(rawHosts[name]).etcd)[k] !== undefined;
+      dup('duplicate-member', h.etcd.name, name, hasOwn('name') ? ['hosts', name, 'etcd', 'name'] : ['hosts', name], 'member name');
+      dup('duplicate-member', h.etcd.peerUrl, name, hasOwn('peer_url') ? ['hosts', name, 'etcd', 'peer_url'] : ['hosts', name, 'address'], 'peer URL');
+      dup('duplicate-member', h.etcd.clientUrl, name, hasOwn('client_url') ? ['hosts', name, 'etcd', 'client_url'] : ['hosts', name, 'address'], 'client URL');
+    }
+    const jump = h.ssh.jump;
+    if (jump && /^[a-z0-9][a-z0-9._-]*$/.test(jump) && !(jump in hosts) && !jump.includes('.')) {
+      const at = locate(source, ['hosts', name, 'ssh', 'jump']);
+      out.push(diag('unknown-host', `jump host "${jump}" is not in hosts`, at, { length: at.length }));
+    }
+  }
+  for (const d of cluster.dependents) {
+    if (!(d.group in groups)) {
+      const i = cluster.dependents.indexOf(d);
+      const at = locate(source, ['cluster', 'dependents', i, 'group']);
+      out.push(diag('unknown-group', `dependents name group "${d.group}", which is not defined`, at, { length: at.length }));
+    }
+  }
+  if ((groups.etcd ?? []).length === 0) {
+    const at = locate(source, ['groups', 'etcd']);
+    out.push(diag('no-hosts', 'the etcd group has no hosts', at, { length: at.length }));
+  }
+  if (out.length) return { source, diagnostics: out };
+
+  const members = (groups.etcd ?? []).map((n) => hosts[n]?.etcd).filter((m): m is EtcdMember => m !== undefined);
+  const inventory: Inventory = {
+    file: displayPath,
+    sha256: source.sha256,
+    cluster,
+    hostOrder,
+    hosts,
+    groups,
+    vars: inventoryVars,
+    secretVars: Object.keys(obj(root.secrets)).sort(),
+    facts: deriveFacts(cluster, members),
+  };
+  return { inventory, source, diagnostics: [] };
+}

@@ -1,0 +1,128 @@
+// YAML files with positions. Problems are collected as Diagnostics, never thrown one at a time
+// (like eemeli/yaml's composer collects doc.errors). Offsets become line:col in one place: posAt().
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, type Document, type Node as YNode, type Pair } from 'yaml';
+import { diag, type Diagnostic } from '../model/diagnostics.js';
+import type { Json, SourceRef } from '../model/types.js';
+
+export type PathSeg = string | number;
+
+export interface Source {
+  /** The path shown in messages (as the user typed it). */
+  file: string;
+  text: string;
+  sha256: string;
+  doc: Document;
+  data: Json;
+  lineCounter: LineCounter;
+}
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+export function sha256(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function posAt(src: { file: string; lineCounter: LineCounter }, offset: number): SourceRef {
+  const { line, col } = src.lineCounter.linePos(offset);
+  return { file: src.file, line, col };
+}
+
+/** Position and span length of the node at `path`; `key: true` points at the mapping key instead of its value. */
+export function locate(src: Source, path: PathSeg[], key = false): SourceRef & { length: number } {
+  let node: unknown = src.doc.contents;
+  let best: [number, number] = [0, 1];
+  const rangeOf = (n: unknown): [number, number] | undefined => {
+    const r = (n as { range?: [number, number, number] } | null)?.range;
+    return r ? [r[0], Math.max(1, r[1] - r[0])] : undefined;
+  };
+  best = rangeOf(node) ?? best;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i];
+    let next: unknown;
+    if (isMap(node)) {
+      const pair = node.items.find((p: Pair) => isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      if (key && i === path.length - 1) {
+        next = pair.key;
+      } else {
+        next = pair.value ?? pair.key;
+      }
+    } else if (isSeq(node) && typeof seg === 'number') {
+      next = node.items[seg];
+    } else break;
+    if (next === undefined || next === null) break;
+    node = next;
+    best = rangeOf(node) ?? best;
+  }
+  // A multi-line span underlines only to the end of its first line.
+  const [start, len] = best;
+  const nl = src.text.indexOf('\n', start);
+  const length = nl >= 0 && nl < start + len ? Math.max(1, nl - start) : len;
+  return { ...posAt(src, start), length };
+}
+
+/** Offset of a scalar's value inside the file, for mapping positions inside templates and conditions. */
+export function scalarStart(src: Source, path: PathSeg[]): { ref: SourceRef & { length: number }; quoted: boolean; block: boolean } {
+  const r = locate(src, path);
+  const ch = src.text[src.lineCounter.lineStarts[r.line - 1]! + r.col - 1];
+  return { ref: r, quoted: ch === '"' || ch === "'", block: ch === '|' || ch === '>' };
+}
+
+function yamlCode(code: string): 'duplicate-key' | 'yaml-syntax' {
+  return code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax';
+}
+
+function checkKeys(src: Source, node: YNode | null | undefined, out: Diagnostic[]): void {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (isPair(pair) && isScalar(pair.key)) {
+        const k = String(pair.key.value);
+        const at = pair.key.range ? posAt(src, pair.key.range[0]) : { file: src.file, line: 1, col: 1 };
+        if (FORBIDDEN_KEYS.has(k)) {
+          out.push(diag('forbidden-key', `the key "${k}" is not allowed`, at, { length: k.length, hint: 'keys that name JavaScript object internals are refused to keep input from reshaping objects' }));
+        } else if (k === '<<') {
+          out.push(diag('merge-key', 'YAML merge keys (<<) are not supported', at, { length: 2, hint: 'write the keys out; merges hide what a host really gets' }));
+        }
+      }
+      if (isPair(pair)) checkKeys(src, pair.value as YNode, out);
+    }
+  } else if (isSeq(node)) {
+    for (const item of node.items) checkKeys(src, item as YNode, out);
+  }
+}
+
+/** Parse YAML text; returns the Source (when usable) and every problem found. */
+export function parseYaml(file: string, text: string): { source?: Source; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, merge: false, prettyErrors: false, version: '1.2', strict: true });
+  const src0 = { file, lineCounter };
+  for (const e of doc.errors) {
+    const at = posAt(src0, e.pos[0]);
+    const message = e.message.split('\n')[0] ?? e.message;
+    diagnostics.push(diag(yamlCode(e.code), e.code === 'DUPLICATE_KEY' ? 'duplicate key: a key may appear only once in a mapping' : `YAML syntax error: ${message.replace(/ at line \d+, column \d+.*$/, '')}`, at, { length: Math.max(1, e.pos[1] - e.pos[0]) }));
+  }
+  if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) {
+    if (diagnostics.length === 0) diagnostics.push(diag('empty-file', 'the file is empty', { file, line: 1, col: 1 }, { hint: 'a playbook is a list of plays; an inventory a mapping with cluster, hosts and groups' }));
+    return { diagnostics };
+  }
+  if (diagnostics.length > 0) return { diagnostics };
+  const source: Source = { file, text, sha256: sha256(text), doc, lineCounter, data: null };
+  checkKeys(source, doc.contents, diagnostics);
+  if (diagnostics.length > 0) return { diagnostics };
+  source.data = doc.toJS({ maxAliasCount: 50 }) as Json;
+  return { source, diagnostics };
+}
+
+export function readYaml(file: string, displayPath = file): { source?: Source; diagnostics: Diagnostic[] } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { diagnostics: [diag('file-not-found', code === 'ENOENT' ? `no such file: ${displayPath}` : `cannot read ${displayPath}: ${String(code)}`, { file: displayPath, line: 1, col: 1 })] };
+  }
+  return parseYaml(displayPath, text);
+}

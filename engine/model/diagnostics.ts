@@ -1,0 +1,78 @@
+// Every problem runbook finds in its input is a Diagnostic: a stable code (tests assert it),
+// a position, a message saying what was expected, and a hint where one helps.
+import type { SourceRef } from './types.js';
+
+export type DiagnosticCode =
+  | 'yaml-syntax'
+  | 'duplicate-key'
+  | 'empty-file'
+  | 'forbidden-key'
+  | 'merge-key'
+  | 'file-not-found'
+  | 'schema-type'
+  | 'schema-required'
+  | 'schema-unknown-key'
+  | 'schema-pattern'
+  | 'schema-enum'
+  | 'schema-range'
+  | 'schema'
+  | 'unknown-module'
+  | 'multiple-modules'
+  | 'no-module'
+  | 'module-args'
+  | 'template-syntax'
+  | 'undefined-variable'
+  | 'runtime-value-misuse'
+  | 'condition-syntax'
+  | 'unknown-host'
+  | 'unknown-group'
+  | 'no-hosts'
+  | 'duplicate-host'
+  | 'duplicate-member'
+  | 'duplicate-address'
+  | 'register-before-set'
+  | 'unsafe-value'
+  | 'bad-extra-var'
+  | 'invalid-limit';
+
+export interface Diagnostic {
+  code: DiagnosticCode;
+  severity: 'error' | 'warning';
+  message: string;
+  file: string;
+  line: number;
+  col: number;
+  /** Length of the span to underline (at least 1). */
+  length?: number;
+  hint?: string;
+}
+
+export function diag(
+  code: DiagnosticCode,
+  message: string,
+  at: SourceRef,
+  extra: { hint?: string; length?: number; severity?: 'error' | 'warning' } = {},
+): Diagnostic {
+  return {
+    code,
+    severity: extra.severity ?? 'error',
+    message,
+    file: at.file,
+    line: at.line,
+    col: at.col,
+    ...(extra.length !== undefined ? { length: extra.length } : {}),
+    ...(extra.hint !== undefined ? { hint: extra.hint } : {}),
+  };
+}
+
+/** Thrown by a stage when its input has errors; carries all of them, not just the first. */
+export class InvalidInputError extends Error {
+  constructor(readonly diagnostics: Diagnostic[]) {
+    super(`${diagnostics.length} problem(s) in the input`);
+    this.name = 'InvalidInputError';
+  }
+}
+
+export function hasErrors(ds: Diagnostic[]): boolean {
+  return ds.some((d) => d.severity === 'error');
+}

@@ -1,0 +1,265 @@
+// The data that flows through runbook: load → validate → compile → execute → report.
+// Everything here is plain data (JSON-serialisable) so a Plan can be saved, diffed and replayed.
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+/** A position in a source file, 1-based like editors show it. */
+export interface SourceRef {
+  file: string;
+  line: number;
+  col: number;
+}
+
+// ───────────────────────────── inventory ─────────────────────────────
+
+export type HostKeyChecking = 'strict' | 'accept-new' | 'off';
+export type Deployment = 'systemd' | 'static-pod';
+
+export interface SshSettings {
+  user: string;
+  port: number;
+  identityFile?: string;
+  knownHosts: string;
+  /** Name of another inventory host (or user@host:port) to tunnel through, ProxyJump style. */
+  jump?: string;
+  hostKeyChecking: HostKeyChecking;
+  connectTimeoutSec: number;
+  keepaliveSec: number;
+}
+
+export interface EtcdMember {
+  name: string;
+  peerUrl: string;
+  clientUrl: string;
+  dataDir: string;
+}
+
+export interface Host {
+  name: string;
+  address: string;
+  ssh: SshSettings;
+  /** Present for members of the `etcd` group. */
+  etcd?: EtcdMember;
+  groups: string[];
+  /** Resolved variables for this host (inventory part of the precedence chain). */
+  vars: JsonObject;
+  /** Where each variable in `vars` came from, e.g. "inventory vars", "group etcd", "host etcd-1". */
+  varSources: Record<string, string>;
+  src: SourceRef;
+}
+
+export interface TlsSettings {
+  ca: string;
+  cert: string;
+  key: string;
+  /** Server-side (etcd.conf) certificates; default to the client ones when absent. */
+  serverCert?: string;
+  serverKey?: string;
+  peerCa?: string;
+  peerCert?: string;
+  peerKey?: string;
+}
+
+export interface ClusterSettings {
+  name: string;
+  etcdVersion: string;
+  deployment: Deployment;
+  scheme: 'http' | 'https';
+  token: string;
+  dataDir: string;
+  backupDir: string;
+  /** Controller-side directory where fetched snapshots land. */
+  controllerBackupDir: string;
+  backupRetention: number;
+  configFile: string;
+  manifestFile: string;
+  clientPort: number;
+  peerPort: number;
+  etcdUser: string;
+  tls?: TlsSettings;
+  /** Services stopped before a restore and started after, per group, e.g. kube_apiserver: [kube-apiserver]. */
+  dependents: { group: string; services: string[] }[];
+  /** Restores get --bump-revision/--mark-compacted when the tool has them (Kubernetes clusters). */
+  bumpRevision: number;
+}
+
+export interface ClusterFacts {
+  members: EtcdMember[];
+  initialCluster: string;
+  endpoints: string;
+  size: number;
+  quorum: number;
+  faultTolerance: number;
+  /** etcdctl command prefix with endpoints-independent TLS flags, e.g. "etcdctl --cacert=... ". */
+  etcdctl: string;
+  /** Tool used for `snapshot restore|status`: etcdctl up to 3.4, etcdutl from 3.5. */
+  snapshotTool: 'etcdctl' | 'etcdutl';
+  tlsFlags: string;
+  supportsLearner: boolean;
+  supportsBumpRevision: boolean;
+  /** ETCDCTL_API=3 is only needed for etcdctl <= 3.3. */
+  needsApiEnv: boolean;
+}
+
+export interface Inventory {
+  file: string;
+  sha256: string;
+  cluster: ClusterSettings;
+  /** Host names in canonical order (the `all` group). */
+  hostOrder: string[];
+  hosts: Record<string, Host>;
+  /** Group name → host names, in the order the inventory lists them. */
+  groups: Record<string, string[]>;
+  vars: JsonObject;
+  /** Names of variables whose values must never be printed. */
+  secretVars: string[];
+  facts: ClusterFacts;
+}
+
+// ───────────────────────────── playbook ─────────────────────────────
+
+export interface Task {
+  name: string;
+  module: string;
+  args: Json;
+  when: string[];
+  register?: string;
+  runOnce: boolean;
+  delegateTo?: string;
+  retries: number;
+  delaySec: number;
+  until: string[];
+  timeoutSec?: number;
+  ignoreErrors: boolean;
+  changedWhen?: string[];
+  failedWhen?: string[];
+  tags: string[];
+  become: boolean;
+  /** Read-only tasks also run in --check mode. */
+  checkMode?: boolean;
+  src: SourceRef;
+  /** Source positions of the args, keyed by JSON pointer relative to the args. */
+  argSrc: Record<string, SourceRef>;
+}
+
+export interface Play {
+  name: string;
+  hosts: string;
+  vars: JsonObject;
+  serial: (number | string)[];
+  anyErrorsFatal: boolean;
+  maxFailPercentage?: number;
+  destructive: boolean;
+  tasks: Task[];
+  src: SourceRef;
+}
+
+export interface Playbook {
+  file: string;
+  sha256: string;
+  /** Shipped playbooks can declare the extra vars they need (e.g. `snapshot`). */
+  plays: Play[];
+}
+
+// ───────────────────────────── plan ─────────────────────────────
+
+export const PLAN_FORMAT = 'runbook-plan';
+export const PLAN_VERSION = 1;
+
+/**
+ * What a step does on its target, as data. Commands are final shell text except for ⟨runtime⟩
+ * placeholders. `bind` stores an action's result in the step-local scope `_` (e.g. `_.list.json`)
+ * for later actions; `when` (a condition over that scope) skips an action at run time.
+ */
+export type Action = (
+  | { kind: 'exec'; cmd: string; stdin?: string; probe?: boolean; parse?: 'json' | 'text'; okCodes?: number[]; note?: string }
+  | { kind: 'put'; dest: string; mode: string; owner?: string; content?: string; src?: string; sha256?: string }
+  | { kind: 'get'; src: string; dest: string }
+  | { kind: 'local'; cmd: string; probe?: boolean; parse?: 'json' | 'text' }
+  | { kind: 'check'; that: string[]; message?: string }
+  | { kind: 'fail'; message: string }
+  | { kind: 'pause'; seconds?: number; prompt?: string }
+  | { kind: 'set_fact'; facts: JsonObject }
+  | { kind: 'wait'; what: string; timeoutSec: number; cmd: string }
+  /** Call a pure function from engine/modules/derive.ts; args that are exactly ⟨!_.x⟩ pass the value itself. */
+  | { kind: 'derive'; fn: string; args: Json[] }
+) & { bind?: string; when?: string };
+
+export interface Step {
+  /** Stable id: "<play>.<task>@<host>", 1-based. */
+  id: string;
+  host: string;
+  /** Where actions run: the host itself, another host (delegate_to) or "localhost" (controller). */
+  target: string;
+  actions: Action[];
+  /** Set when a static `when` was false at compile time. */
+  skip?: string;
+  /** Runtime values this step needs (⟨name⟩ placeholders), sorted. */
+  needs: string[];
+}
+
+export interface PlannedTask {
+  index: number;
+  name: string;
+  module: string;
+  /** What `register` stores: a ⟨!_.x⟩ reference into the step scope, or null for the last command's result. */
+  result: Json;
+  when: string[];
+  register?: string;
+  runOnce: boolean;
+  delegateTo?: string;
+  retries: number;
+  delaySec: number;
+  until: string[];
+  timeoutSec: number;
+  ignoreErrors: boolean;
+  changedWhen?: string[];
+  failedWhen?: string[];
+  tags: string[];
+  become: boolean;
+  checkMode: boolean;
+  steps: Step[];
+  src: SourceRef;
+}
+
+export interface PlannedPlay {
+  index: number;
+  name: string;
+  pattern: string;
+  hosts: string[];
+  /** Batch sizes, resolved against the host count; one batch of all hosts when no `serial`. */
+  batches: string[][];
+  anyErrorsFatal: boolean;
+  maxFailPercentage?: number;
+  destructive: boolean;
+  tasks: PlannedTask[];
+}
+
+export interface PlanInput {
+  role: 'playbook' | 'inventory' | 'file' | 'extra-vars';
+  path: string;
+  sha256: string;
+}
+
+export interface Plan {
+  format: typeof PLAN_FORMAT;
+  version: typeof PLAN_VERSION;
+  runbook: string;
+  playbook: string;
+  inventory: string;
+  cluster: string;
+  limit?: string;
+  inputs: PlanInput[];
+  /** Host connection data the executor needs (no secrets). */
+  hosts: Record<string, { address: string; ssh: SshSettings }>;
+  secretVars: string[];
+  destructive: boolean;
+  plays: PlannedPlay[];
+}
+
+/** A Json value as text: strings as they are, everything else as JSON. */
+export function jsonText(v: Json | undefined): string {
+  if (v === undefined || v === null) return '';
+  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
+}

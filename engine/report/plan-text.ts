@@ -1,0 +1,102 @@
+// The plan as a reviewer reads it: per play and task, what each host will run. Hosts whose steps
+// are identical are shown once with the host list; per-host differences stay visible.
+import type { Action, Plan, PlannedTask, Step } from '../model/types.js';
+
+function shortSha(s: string): string {
+  return s.slice(0, 12);
+}
+
+export function describeAction(a: Action): string[] {
+  const when = a.when ? `  [only when ${a.when}]` : '';
+  const bind = a.bind ? `  → _.${a.bind}` : '';
+  switch (a.kind) {
+    case 'exec': {
+      const lines = [`$ ${a.cmd}${a.probe ? '  (read-only)' : ''}${bind}${when}`];
+      if (a.note) lines.push(`  # ${a.note}`);
+      if (a.stdin !== undefined) lines.push(`  <<< stdin, ${Buffer.byteLength(a.stdin)} bytes`);
+      if (a.okCodes) lines.push(`  # exit codes accepted: ${a.okCodes.join(', ')}`);
+      return lines;
+    }
+    case 'local':
+      return [`[controller] $ ${a.cmd}${a.probe ? '  (read-only)' : ''}${bind}${when}`];
+    case 'put': {
+      const head = `put ${a.dest} (mode ${a.mode}${a.owner ? `, owner ${a.owner}` : ''})${a.src ? ` from controller file ${a.src}` : ''}${a.sha256 ? `, sha256 must be ${a.sha256.startsWith('⟨') ? a.sha256 : shortSha(a.sha256)}` : ''}${when}`;
+      if (a.content === undefined) return [head];
+      if (/^⟨!?_\.[^⟩]+⟩$/.test(a.content)) return [`${head} with content ${a.content}`];
+      return [head, ...a.content.replace(/\n$/, '').split('\n').map((l) => `  | ${l}`)];
+    }
+    case 'get':
+      return [`fetch ${a.src} → controller ${a.dest}${when}`];
+    case 'check':
+      return a.that.map((c) => `assert ${c}`).concat(a.message ? [`  # else: ${a.message}`] : []);
+    case 'fail':
+      return [`fail: ${a.message}`];
+    case 'pause':
+      return [a.prompt ? `confirm: ${a.prompt}` : `pause ${a.seconds ?? 0}s`];
+    case 'set_fact':
+      return Object.keys(a.facts)
+        .sort()
+        .map((k) => `set ${k} = ${JSON.stringify(a.facts[k])}`);
+    case 'wait':
+      return [`wait up to ${a.timeoutSec}s until ${a.what}${when}`];
+    case 'derive':
+      return [`compute _.${a.bind ?? '?'} = ${a.fn}(${a.args.map((x) => (typeof x === 'string' && x.startsWith('⟨') ? x : JSON.stringify(x))).join(', ')})${when}`];
+  }
+}
+
+function taskHeader(t: PlannedTask, playIndex: number): string {
+  const flags: string[] = [];
+  if (t.runOnce) flags.push('run_once');
+  if (t.delegateTo) flags.push(`delegate_to ${t.delegateTo}`);
+  if (t.register) flags.push(`register ${t.register}`);
+  if (t.when.length) flags.push(`when ${t.when.join(' and ')}`);
+  if (t.retries) flags.push(`retries ${t.retries} every ${t.delaySec}s${t.until.length ? ` until ${t.until.join(' and ')}` : ''}`);
+  if (t.changedWhen) flags.push(`changed_when ${t.changedWhen.join(' and ')}`);
+  if (t.failedWhen) flags.push(`failed_when ${t.failedWhen.join(' and ')}`);
+  if (t.ignoreErrors) flags.push('ignore_errors');
+  if (t.become) flags.push('become');
+  flags.push(`timeout ${t.timeoutSec}s`);
+  if (t.checkMode) flags.push('read-only');
+  return `  TASK ${playIndex}.${t.index} · ${t.name}  (${t.module})\n    ${flags.join(' · ')}`;
+}
+
+function stepKey(s: Step): string {
+  return JSON.stringify([s.skip ?? '', s.host === s.target ? '' : s.target, s.actions]);
+}
+
+export function renderPlanText(plan: Plan): string {
+  const out: string[] = [];
+  out.push(`runbook plan · playbook ${plan.playbook} · inventory ${plan.inventory} · cluster ${plan.cluster}${plan.limit ? ` · limit ${plan.limit}` : ''}`);
+  out.push(`format ${plan.format}/${plan.version} · runbook ${plan.runbook}${plan.destructive ? ' · DESTRUCTIVE (apply asks for confirmation)' : ''}`);
+  for (const i of plan.inputs) out.push(`  input ${i.role.padEnd(10)} ${i.path}  sha256:${shortSha(i.sha256)}`);
+  const needs = new Set<string>();
+  plan.plays.forEach((p) => p.tasks.forEach((t) => t.steps.forEach((s) => s.needs.forEach((n) => needs.add(n)))));
+  if (needs.size) out.push(`  run-time values (filled in when applied): ${[...needs].sort().map((n) => `⟨${n}⟩`).join(' ')}`);
+  for (const play of plan.plays) {
+    out.push('');
+    const serial = play.batches.length > 1 ? ` · serial batches ${play.batches.map((b) => b.length).join('/')}` : '';
+    const flags = [play.destructive ? 'destructive' : '', play.anyErrorsFatal ? 'any_errors_fatal' : '', play.maxFailPercentage !== undefined ? `max_fail_percentage ${play.maxFailPercentage}` : ''].filter(Boolean);
+    out.push(`PLAY ${play.index} · ${play.name}`);
+    out.push(`  hosts ${play.pattern} → ${play.hosts.join(', ') || '(none)'}${serial}${flags.length ? ` · ${flags.join(' · ')}` : ''}`);
+    for (const t of play.tasks) {
+      out.push('');
+      out.push(taskHeader(t, play.index));
+      // Group hosts with identical steps, keeping the order in which hosts first appear.
+      const groups = new Map<string, Step[]>();
+      for (const s of t.steps) groups.set(stepKey(s), [...(groups.get(stepKey(s)) ?? []), s]);
+      for (const steps of groups.values()) {
+        const first = steps[0] as Step;
+        const who = steps.map((s) => s.host).join(', ');
+        const via = first.target !== first.host ? ` (on ${first.target})` : '';
+        if (first.skip) {
+          out.push(`    ${who}: skipped (${first.skip})`);
+          continue;
+        }
+        out.push(`    ${who}${via}:`);
+        for (const a of first.actions) for (const l of describeAction(a)) out.push(`      ${l}`);
+      }
+      if (t.steps.length === 0) out.push('    (no hosts)');
+    }
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,61 @@
+// The one interface the executor uses to touch a machine. Modules never talk to SSH directly.
+import type { Readable } from 'node:stream';
+
+export interface ExecOptions {
+  /** Kill the remote command (and fail the step) after this long. */
+  timeoutMs?: number;
+  stdin?: string | Buffer | Readable;
+  /** Keep at most this many bytes of each stream; the rest is dropped with a marker. */
+  maxOutputBytes?: number;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** Aborting stops the remote command (SIGINT/SIGTERM handling). */
+  signal?: AbortSignal;
+  /** Run through `sudo -n` (or `sudo -S` when a password is configured). */
+  become?: boolean;
+}
+
+/**
+ * One command's result as one value.
+ * `code` is null when the command's fate is unknown (connection dropped, killed by timeout/abort):
+ * such a result is never a success.
+ */
+export interface ExecResult {
+  code: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  timedOut: boolean;
+  aborted: boolean;
+  durationMs: number;
+}
+
+export interface TransferResult {
+  bytes: number;
+  sha256: string;
+}
+
+export interface Transport {
+  readonly host: string;
+  connect(): Promise<void>;
+  exec(cmd: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** Stream a controller file to `remotePath` (written to a temp name, then renamed), hashing on the way. */
+  putFile(localPath: string, remotePath: string, opts?: { mode?: string; signal?: AbortSignal }): Promise<TransferResult>;
+  putContent(content: string | Buffer, remotePath: string, opts?: { mode?: string; signal?: AbortSignal }): Promise<TransferResult>;
+  /** Copy a remote file to the controller (temp name, then rename), hashing on the way. */
+  getFile(remotePath: string, localPath: string, opts?: { signal?: AbortSignal }): Promise<TransferResult>;
+  close(): Promise<void>;
+}
+
+/** Raised when a host cannot be reached or authenticated: the host leaves the play as unreachable. */
+export class UnreachableError extends Error {
+  constructor(
+    readonly host: string,
+    message: string,
+    readonly reason: 'connect' | 'timeout' | 'auth' | 'host-key' | 'dropped',
+  ) {
+    super(message);
+    this.name = 'UnreachableError';
+  }
+}

@@ -1,0 +1,202 @@
+// ajv against schemas/*.schema.json; each ajv ErrorObject becomes a Diagnostic at the YAML node
+// its instancePath names, with a message saying what was expected.
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { diag, type Diagnostic, type DiagnosticCode } from '../model/diagnostics.js';
+import type { Json } from '../model/types.js';
+import { locate, type PathSeg, type Source } from '../load/source.js';
+
+/** The repository (or installed package) root: schemas/, playbooks/ and inventories/ live there. */
+export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const SCHEMA_DIR = join(PACKAGE_ROOT, 'schemas');
+
+let ajvInstance: Ajv | undefined;
+const validators = new Map<string, ValidateFunction>();
+
+function ajv(): Ajv {
+  if (ajvInstance) return ajvInstance;
+  const a = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true, verbose: true });
+  for (const f of readdirSync(join(SCHEMA_DIR, 'modules'))) {
+    a.addSchema(JSON.parse(readFileSync(join(SCHEMA_DIR, 'modules', f), 'utf8')) as object);
+  }
+  ajvInstance = a;
+  return a;
+}
+
+/** A validator for schemas/<name>.schema.json or schemas/modules/<name>.schema.json. */
+export function validator(name: string): ValidateFunction {
+  const hit = validators.get(name);
+  if (hit) return hit;
+  const a = ajv();
+  let fn: ValidateFunction | undefined;
+  if (name.startsWith('modules/')) fn = a.getSchema(`https://runbook.dev/schemas/${name}.schema.json`);
+  else fn = a.compile(JSON.parse(readFileSync(join(SCHEMA_DIR, `${name}.schema.json`), 'utf8')) as object);
+  if (!fn) throw new Error(`no schema ${name}`);
+  validators.set(name, fn);
+  return fn;
+}
+
+function pointerToPath(p: string): PathSeg[] {
+  if (p === '') return [];
+  return p
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function typeOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `the string "${v.length > 40 ? `${v.slice(0, 40)}…` : v}"`;
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function valueAt(data: unknown, path: PathSeg[]): unknown {
+  let v = data;
+  for (const s of path) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[String(s)] : undefined;
+  return v;
+}
+
+export function levenshtein(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+export function didYouMean(word: string, options: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const o of options) {
+    const dist = levenshtein(word.toLowerCase(), o.toLowerCase());
+    if (dist < bestD) {
+      bestD = dist;
+      best = o;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? `did you mean "${best}"?` : undefined;
+}
+
+const YAML11 = new Set(['yes', 'no', 'on', 'off', 'y', 'n', 'true', 'false', 'True', 'False', 'Yes', 'No', 'YES', 'NO', 'ON', 'OFF', 'On', 'Off']);
+
+function hintFor(e: ErrorObject, value: unknown): string | undefined {
+  if (e.keyword === 'type') {
+    const want = String(e.params.type);
+    if (want.includes('boolean') && typeof value === 'string' && YAML11.has(value)) {
+      return `YAML 1.2 reads ${value} as a string; write true or false`;
+    }
+    if (want.includes('string') && typeof value === 'number' && /mode/.test(e.instancePath)) {
+      return `quote file modes: "0${value}" — unquoted 0755 is not octal in YAML 1.2`;
+    }
+    if (want.includes('string') && typeof value === 'number') return 'quote the value to make it a string';
+  }
+  if (e.keyword === 'pattern' && typeof value === 'string' && /[$`;|&<>\n'"\\]/.test(value)) {
+    return 'shell metacharacters are not allowed here; runbook refuses values that could run commands';
+  }
+  if (e.keyword === 'pattern' && typeof value === 'string' && value.startsWith('-')) {
+    return 'a leading "-" would be read as an option';
+  }
+  return undefined;
+}
+
+/** Errors the schema reports for one spot, reduced to the most useful one (oneOf noise removed). */
+function prune(errors: ErrorObject[]): ErrorObject[] {
+  const byPath = new Map<string, ErrorObject[]>();
+  for (const e of errors) {
+    const key = e.instancePath + (e.keyword === 'additionalProperties' ? `/${String(e.params.additionalProperty)}` : '') + (e.keyword === 'required' ? `!${String(e.params.missingProperty)}` : '');
+    byPath.set(key, [...(byPath.get(key) ?? []), e]);
+  }
+  const out: ErrorObject[] = [];
+  for (const list of byPath.values()) {
+    const real = list.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'if');
+    const pick = real.find((e) => e.keyword !== 'type') ?? real[0] ?? list[0];
+    if (pick) out.push(pick);
+  }
+  // A deeper error explains a oneOf at its parent better than "must match one schema".
+  return out.filter((e) => e.keyword !== 'oneOf' || !out.some((o) => o !== e && o.instancePath.startsWith(e.instancePath)));
+}
+
+export interface SchemaCheckOptions {
+  /** Prefix added to instance paths (when validating a sub-document such as module args). */
+  prefix?: PathSeg[];
+  /** Name used in messages for unknown keys, e.g. "task keyword". */
+  what?: string;
+  /** Drop errors whose instance path (JSON pointer) this returns true for. */
+  skip?: (pointer: string) => boolean;
+}
+
+export function schemaDiagnostics(src: Source, schema: string, data: Json = src.data, opts: SchemaCheckOptions = {}): Diagnostic[] {
+  const fn = validator(schema);
+  if (fn(data)) return [];
+  const prefix = opts.prefix ?? [];
+  const out: Diagnostic[] = [];
+  for (const e of prune((fn.errors ?? []).filter((x) => !opts.skip?.(x.instancePath)))) {
+    const path = [...prefix, ...pointerToPath(e.instancePath)];
+    const value = valueAt(data, pointerToPath(e.instancePath));
+    const desc = (e.parentSchema as { description?: string } | undefined)?.description;
+    let code: DiagnosticCode = 'schema';
+    let message: string;
+    let at = locate(src, path);
+    let hint = hintFor(e, value);
+    switch (e.keyword) {
+      case 'type':
+        code = 'schema-type';
+        message = `expected ${desc ?? String(e.params.type).replace(',', ' or ')}, got ${typeOf(value)}`;
+        break;
+      case 'required':
+        code = 'schema-required';
+        message = `missing required key "${String(e.params.missingProperty)}"`;
+        at = locate(src, path, path.length > 0);
+        break;
+      case 'additionalProperties': {
+        const key = String(e.params.additionalProperty);
+        code = 'schema-unknown-key';
+        const allowed = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
+        message = `unknown key "${key}"${opts.what ? ` (not a ${opts.what})` : ''}`;
+        at = locate(src, [...path, key], true);
+        hint = didYouMean(key, allowed) ?? (allowed.length ? `expected one of: ${allowed.join(', ')}` : undefined);
+        break;
+      }
+      case 'propertyNames':
+        continue; // reported by the nested pattern error with the key's position
+      case 'pattern': {
+        code = 'schema-pattern';
+        const isKey = e.propertyName !== undefined;
+        if (isKey) at = locate(src, [...path, e.propertyName ?? ''], true);
+        message = `${isKey ? `the key "${e.propertyName}"` : typeOf(value)} is not valid: expected ${desc ?? `text matching ${String(e.params.pattern)}`}`;
+        if (isKey) hint = hintFor(e, e.propertyName);
+        break;
+      }
+      case 'enum':
+        code = 'schema-enum';
+        message = `expected one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${typeOf(value)}`;
+        hint = hint ?? (typeof value === 'string' ? didYouMean(value, (e.params.allowedValues as unknown[]).map(String)) : undefined);
+        break;
+      case 'minimum':
+      case 'maximum':
+      case 'exclusiveMinimum':
+      case 'exclusiveMaximum':
+      case 'minItems':
+      case 'maxItems':
+      case 'minLength':
+      case 'maxLength':
+      case 'minProperties':
+      case 'uniqueItems':
+        code = 'schema-range';
+        message = `${typeOf(value)} ${e.message ?? 'is out of range'}`;
+        break;
+      default:
+        message = `${e.message ?? 'is not valid'}${desc ? ` (expected ${desc})` : ''}`;
+    }
+    out.push(diag(code, message, at, { length: at.length, ...(hint ? { hint } : {}) }));
+  }
+  return out;
+}

@@ -1,0 +1,49 @@
+// Checks a schema cannot express and that need no inventory: a registered name used before the
+// task that sets it. (Checks that need the inventory — hosts, variables — happen in compile.)
+import { diag, type Diagnostic } from '../model/diagnostics.js';
+import type { Json, Playbook } from '../model/types.js';
+import { posInScalar } from '../load/playbook.js';
+import type { PathSeg, Source } from '../load/source.js';
+import { conditionRefs, parseCondition } from '../template/conditions.js';
+import { compileTemplate, hasTemplate, TemplateError } from '../template/env.js';
+
+function stringsIn(v: Json, path: PathSeg[], out: { text: string; path: PathSeg[] }[]): void {
+  if (typeof v === 'string') out.push({ text: v, path });
+  else if (Array.isArray(v)) v.forEach((x, i) => stringsIn(x, [...path, i], out));
+  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) stringsIn(x, [...path, k], out);
+}
+
+export function checkRegisterOrder(pb: Playbook, src: Source): Diagnostic[] {
+  const setAt = new Map<string, number>();
+  pb.plays.forEach((p, pi) => p.tasks.forEach((t, ti) => t.register && !setAt.has(t.register) && setAt.set(t.register, pi * 100000 + ti)));
+  const out: Diagnostic[] = [];
+  const raw = src.data as Json[];
+  pb.plays.forEach((play, pi) => {
+    const rawTasks = ((raw[pi] as { tasks?: Json[] } | undefined)?.tasks ?? []);
+    play.tasks.forEach((task) => {
+      const ti = rawTasks.findIndex((_, i) => src.lineCounter.linePos(0) && i >= 0 && task.src.line === posInScalar(src, [pi, 'tasks', i], 1, 1).line);
+      const order = pi * 100000 + (ti >= 0 ? ti : 0);
+      const uses: { name: string; at: { line: number; col: number; file: string } }[] = [];
+      for (const c of task.when) {
+        for (const r of conditionRefs(parseCondition(c))) uses.push({ name: r.root, at: task.src });
+      }
+      const strings: { text: string; path: PathSeg[] }[] = [];
+      stringsIn(task.args, [pi, 'tasks', ti, task.module], strings);
+      for (const s of strings) {
+        if (!hasTemplate(s.text)) continue;
+        try {
+          for (const p of compileTemplate(s.text, 'plain').paths) uses.push({ name: p.root, at: posInScalar(src, s.path, p.line, p.col) });
+        } catch (e) {
+          if (!(e instanceof TemplateError)) throw e;
+          const at = posInScalar(src, s.path, e.line, e.col);
+          out.push(diag('template-syntax', e.message, at, e.hint ? { hint: e.hint } : {}));
+        }
+      }
+      for (const u of uses) {
+        const at = setAt.get(u.name);
+        if (at !== undefined && at >= order) out.push(diag('register-before-set', `"${u.name}" is used before the task that registers it`, u.at, { length: u.name.length, hint: `move this task after the one with register: ${u.name}` }));
+      }
+    });
+  });
+  return out;
+}
