@@ -1,0 +1,191 @@
+// e2e: the test lab itself (test/lab/lab.ts): real sshd + etcd 3.4 per host, in namespaces.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hostExec, labDown, labStatus, labUp, loadLab, type Lab } from '../lab/lab.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const DIR = path.join(REPO, '.runbook/lab-e2e');
+
+function sh(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function pidNsOf(pid: number): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return null;
+  }
+}
+
+/** Start time of a live process (field 22 of /proc/PID/stat), or null. */
+function startTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function processesIn(namespaces: Set<string>): number[] {
+  const found: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const ns = pidNsOf(Number(d));
+    if (ns && namespaces.has(ns)) found.push(Number(d));
+  }
+  return found;
+}
+
+async function run(lab: Lab, host: string, cmd: string): Promise<string> {
+  const r = await hostExec(lab, host, cmd, { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, `${host}: ${cmd}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+describe('test lab (real sshd + etcd in namespaces)', function () {
+  this.timeout(60_000);
+  let lab: Lab;
+  const etcdctl = (lab: Lab, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+    sh('/usr/bin/etcdctl', [`--endpoints=${lab.clientUrls.join(',')}`, '--command-timeout=5s', ...args]);
+
+  before(async function () {
+    const t0 = Date.now();
+    lab = await labUp({ dir: DIR, hosts: 3 });
+    console.log(`      labUp(3 hosts, etcd): ${Date.now() - t0} ms`);
+  });
+
+  after(async function () {
+    await labDown(DIR);
+  });
+
+  it('logs in over ssh with the lab key and strict host-key checking', async function () {
+    const r = await sh('/usr/bin/ssh', [
+      '-i', lab.keyPath,
+      '-o', 'StrictHostKeyChecking=yes',
+      '-o', `UserKnownHostsFile=${lab.knownHostsPath}`,
+      '-o', 'BatchMode=yes',
+      'root@127.0.0.11',
+      'hostname',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'etcd-1');
+    assert.deepEqual(loadLab(DIR), lab);
+    const inv = readFileSync(lab.inventoryPath, 'utf8');
+    assert.match(inv, /hosts: \[etcd-1, etcd-2, etcd-3\]/);
+    assert.doesNotMatch(inv, /spare/);
+  });
+
+  it('each host sees only its own etcd and its own hostname', async function () {
+    for (const h of lab.hosts) {
+      const out = await run(lab, h.name, 'hostname; pgrep -a etcd; cat /etc/etcd/etcd.conf');
+      const lines = out.trim().split('\n');
+      assert.equal(lines[0], h.name);
+      assert.equal(lines.filter((l) => /^\d+ \/usr\/bin\/etcd$/.test(l)).length, 1, out);
+      assert.ok(out.includes(`ETCD_NAME=${h.name}\n`));
+      assert.ok(out.includes(`ETCD_LISTEN_CLIENT_URLS=http://${h.address}:2379\n`));
+    }
+  });
+
+  it('the cluster is healthy and serves put/get', async function () {
+    const health = await etcdctl(lab, 'endpoint', 'health');
+    assert.equal(health.code, 0, health.stderr);
+    assert.equal((health.stdout + health.stderr).match(/is healthy/g)?.length, 3);
+    assert.equal((await etcdctl(lab, 'put', '/lab/k', 'v1')).code, 0);
+    const got = await etcdctl(lab, 'get', '--print-value-only', '/lab/k');
+    assert.equal(got.stdout.trim(), 'v1');
+  });
+
+  it('a stopped member data dir can be moved (overlay /var/lib) without affecting others', async function () {
+    await run(lab, 'etcd-1', 'systemctl stop etcd && mv /var/lib/etcd /var/lib/etcd.moved && test ! -e /var/lib/etcd');
+    const other = await run(lab, 'etcd-2', 'ls /var/lib/etcd; test ! -e /var/lib/etcd.moved && echo clean; systemctl is-active etcd');
+    assert.match(other, /member/);
+    assert.match(other, /clean/);
+    assert.match(other, /^active$/m);
+    assert.equal((await sh('/usr/bin/test', ['-e', '/var/lib/etcd.moved'])).code, 1, 'the real /var/lib must be untouched');
+    // Put the data back: the member rejoins with its old data; `start` blocks until ready.
+    await run(lab, 'etcd-1', 'mv /var/lib/etcd.moved /var/lib/etcd && systemctl start etcd && systemctl is-active etcd');
+    const health = await etcdctl(lab, 'endpoint', 'health');
+    assert.equal(health.code, 0, health.stderr);
+  });
+
+  it('systemctl stand-in: start/stop/is-active/status/kill/Restart=, User=, environment', async function () {
+    const h = 'etcd-3';
+    assert.equal((await hostExec(lab, h, 'systemctl is-active etcd.service')).code, 0);
+    assert.equal((await hostExec(lab, h, 'systemctl is-active nope')).code, 3);
+    assert.equal((await hostExec(lab, h, 'systemctl start nope')).code, 5);
+    assert.equal((await hostExec(lab, h, 'systemctl status nope')).code, 4);
+    await run(
+      lab,
+      h,
+      `printf 'A=from-file\\n# comment\\nB="quoted value"\\n' > /etc/default/labdummy
+cat > /etc/systemd/system/labdummy.service <<'EOF'
+[Unit]
+Description=lab dummy
+[Service]
+User=nobody
+Environment=A=from-unit C=unit-only
+EnvironmentFile=-/nonexistent
+EnvironmentFile=/etc/default/labdummy
+ExecStart=/bin/sh -c \\
+  'echo "A=$A B=$B C=$C user=$(id -un)" > /tmp/labdummy.out; exec sleep 1000'
+Restart=always
+RestartSec=200ms
+EOF
+systemctl daemon-reload && systemctl start labdummy`,
+    );
+    const out = await run(lab, h, 'systemctl is-active labdummy; cat /tmp/labdummy.out; systemctl show -p MainPID --value labdummy');
+    const [state, env, pid1] = out.trim().split('\n');
+    assert.equal(state, 'active');
+    assert.equal(env, 'A=from-file B=quoted value C=unit-only user=nobody');
+    await run(lab, h, 'systemctl kill -s KILL labdummy; sleep 0.6; systemctl is-active labdummy');
+    const pid2 = (await run(lab, h, 'systemctl show -p MainPID --value labdummy')).trim();
+    assert.notEqual(pid2, pid1, 'Restart=always restarted the unit');
+    await run(lab, h, 'systemctl stop labdummy.service');
+    const stopped = await hostExec(lab, h, 'systemctl is-active labdummy; pgrep -u nobody -a');
+    assert.equal(stopped.stdout.trim(), 'inactive');
+    assert.equal((await hostExec(lab, h, 'systemctl status labdummy')).code, 3);
+    assert.equal((await hostExec(lab, h, 'systemctl is-active etcd')).code, 0);
+  });
+
+  it('up again (while up) works, with a spare host; down leaves nothing running', async function () {
+    const oldInits = lab.hosts.map((h) => ({ pid: h.initPid, start: startTime(h.initPid) }));
+    assert.ok(oldInits.every((p) => p.start !== null));
+    const t0 = Date.now();
+    lab = await labUp({ dir: DIR, hosts: 4, members: 3 });
+    console.log(`      labUp again (4 hosts, 3 members): ${Date.now() - t0} ms`);
+    // (namespace inode numbers get reused, so identify the old inits by PID + start time)
+    assert.deepEqual(oldInits.filter((p) => startTime(p.pid) === p.start), [], 'the previous lab is gone');
+    assert.deepEqual(
+      lab.hosts.map((h) => [h.name, h.address, h.member]),
+      [['etcd-1', '127.0.0.11', true], ['etcd-2', '127.0.0.12', true], ['etcd-3', '127.0.0.13', true], ['etcd-4', '127.0.0.14', false]],
+    );
+    assert.match(readFileSync(lab.inventoryPath, 'utf8'), /spare:\n {4}hosts: \[etcd-4\]/);
+    const spare = await hostExec(lab, 'etcd-4', 'test -f /etc/systemd/system/etcd.service && test ! -e /etc/etcd/etcd.conf && ls -A /var/lib/etcd | wc -l; systemctl is-active etcd');
+    assert.equal(spare.stdout, '0\ninactive\n');
+    const status = await labStatus(DIR);
+    assert.deepEqual(status.map((s) => [s.host, s.sshd, s.etcd]), [['etcd-1', true, true], ['etcd-2', true, true], ['etcd-3', true, true], ['etcd-4', true, false]]);
+
+    const ns = new Set(lab.hosts.map((h) => pidNsOf(h.initPid)).filter((x): x is string => x !== null));
+    const pids = lab.hosts.map((h) => h.initPid);
+    const t1 = Date.now();
+    await labDown(DIR);
+    console.log(`      labDown: ${Date.now() - t1} ms`);
+    assert.deepEqual(processesIn(ns), []);
+    for (const p of pids) assert.equal(pidNsOf(p), null, `pid ${p} still exists`);
+    const after = await labStatus(DIR);
+    assert.equal(after.length, 4);
+    assert.ok(after.every((s) => !s.sshd && !s.etcd), JSON.stringify(after));
+    assert.throws(() => loadLab(DIR), /down/);
+    await labDown(DIR); // idempotent
+  });
+});

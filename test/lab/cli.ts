@@ -1,0 +1,98 @@
+// Lab CLI: `npm run lab -- up [--hosts N] [--members M] [--no-etcd] [--quota BYTES] [--dir D]`,
+// `down [--dir D]`, `status [--dir D] [--json]`, `exec HOST -- CMD...`.
+
+import { parseArgs } from 'node:util';
+import { hostExec, labDown, labStatus, labUp, loadLab, sshArgs } from './lab.js';
+
+const USAGE = `usage: lab up [--hosts N] [--members M] [--no-etcd] [--quota BYTES] [--first-octet N] [--dir D]
+       lab down [--dir D]
+       lab status [--dir D] [--json]
+       lab exec HOST [--dir D] -- CMD...     (runs inside the host's namespaces, not via ssh)
+       lab ssh HOST [--dir D]                (prints the ssh command for HOST)`;
+
+function int(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new Error(`--${name} must be an integer`);
+  return n;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      hosts: { type: 'string' },
+      members: { type: 'string' },
+      'no-etcd': { type: 'boolean' },
+      quota: { type: 'string' },
+      'first-octet': { type: 'string' },
+      dir: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [cmd, ...rest] = positionals;
+  if (values.help || !cmd) {
+    console.log(USAGE);
+    return cmd || values.help ? 0 : 2;
+  }
+  const dir = values.dir;
+  switch (cmd) {
+    case 'up': {
+      const t0 = performance.now();
+      const lab = await labUp({
+        dir,
+        hosts: int(values.hosts, 'hosts'),
+        members: int(values.members, 'members'),
+        etcd: !values['no-etcd'],
+        quotaBytes: int(values.quota, 'quota'),
+        firstOctet: int(values['first-octet'], 'first-octet'),
+      });
+      const ms = Math.round(performance.now() - t0);
+      for (const h of lab.hosts) console.log(`${h.name}\t${h.address}\tinit pid ${h.initPid}${h.member ? '\tetcd member' : '\tspare'}`);
+      console.log(`inventory: ${lab.inventoryPath}`);
+      if (lab.clientUrls.length > 0) console.log(`endpoints: ${lab.clientUrls.join(',')}`);
+      console.log(`lab up in ${ms} ms`);
+      return 0;
+    }
+    case 'down': {
+      const t0 = performance.now();
+      await labDown(dir);
+      console.log(`lab down in ${Math.round(performance.now() - t0)} ms`);
+      return 0;
+    }
+    case 'status': {
+      const st = await labStatus(dir);
+      if (values.json) console.log(JSON.stringify(st, null, 2));
+      else if (st.length === 0) console.log('no lab');
+      else for (const s of st) console.log(`${s.host}\t${s.address}\tsshd ${s.sshd ? 'up' : 'down'}\tetcd ${s.etcd ? 'up' : 'down'}`);
+      return 0;
+    }
+    case 'exec': {
+      const [host, ...words] = rest;
+      if (!host || words.length === 0) throw new Error('usage: lab exec HOST -- CMD...');
+      const r = await hostExec(loadLab(dir), host, words.join(' '));
+      process.stdout.write(r.stdout);
+      process.stderr.write(r.stderr);
+      return r.code ?? 1;
+    }
+    case 'ssh': {
+      const [host] = rest;
+      if (!host) throw new Error('usage: lab ssh HOST');
+      console.log(['ssh', ...sshArgs(loadLab(dir), host)].join(' '));
+      return 0;
+    }
+    default:
+      console.error(USAGE);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e instanceof Error ? e.message : String(e));
+    process.exit(1);
+  },
+);

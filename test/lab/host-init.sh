@@ -1,0 +1,74 @@
+#!/bin/bash
+# runbook test lab: PID 1 of one lab host's namespaces (mount, uts, pid).
+#
+# Started by test/lab/lab.ts as
+#   unshare --mount --uts --pid --fork --mount-proc --propagation private -- \
+#     /bin/bash host-init.sh STATE_DIR HOST_NAME
+# It makes the host-private mounts (all sources are paths relative to STATE_DIR, which stays
+# the working directory while mounting, so a STATE_DIR under /tmp or /root still resolves
+# after those are over-mounted), starts sshd, then supervises it and reaps every orphan of
+# the namespace. Killing this process (SIGKILL from outside) kills everything in the host.
+set -euo pipefail
+
+state=$1
+name=$2
+
+fail() { echo "host-init[$name]: $*" >&2; exit 1; }
+
+cd "$state" || fail "no state dir $state"
+
+/usr/bin/hostname "$name"
+
+# /var/lib is an overlay (lower = the real /var/lib) so playbooks can mv /var/lib/etcd.
+/usr/bin/mount -t overlay overlay \
+  -o "lowerdir=/var/lib,upperdir=./var-lib-upper,workdir=./var-lib-work,redirect_dir=on" /var/lib \
+  || fail "overlay mount of /var/lib failed"
+
+bind() { /usr/bin/mount --bind "$1" "$2" || fail "bind $1 -> $2 failed"; }
+bind ./etc-etcd /etc/etcd
+bind ./etc-kubernetes /etc/kubernetes
+bind ./etc-systemd-system /etc/systemd/system
+bind ./run-lab /run/lab
+bind ./var-backups /var/backups
+bind ./etc-hosts /etc/hosts
+bind ./etc-hostname /etc/hostname
+bind ./bin/systemctl /usr/bin/systemctl
+/usr/bin/mount -o remount,bind,ro /usr/bin/systemctl
+/usr/bin/mount -t tmpfs -o mode=0755,size=16m tmpfs /run/systemd || fail "tmpfs /run/systemd failed"
+/usr/bin/mkdir -p /run/systemd/system
+# Last: /tmp and /root (cwd keeps STATE_DIR reachable even if it lives below them).
+bind ./tmp /tmp
+bind ./root /root
+cd /
+
+# A fresh, package-like /var/lib/etcd that hides whatever the real machine has there
+# (rm in the overlay leaves a whiteout; the new dir is opaque).
+/usr/bin/rm -rf /var/lib/etcd
+/usr/bin/mkdir -m 0700 /var/lib/etcd
+/usr/bin/chown etcd:etcd /var/lib/etcd
+
+/usr/bin/mkdir -p /run/sshd          # sshd's privilege separation dir (shared /run)
+/usr/bin/chmod 0755 /run/sshd
+
+sshd_pid=0
+start_sshd() {
+  /usr/sbin/sshd -D -f /run/lab/ssh/sshd_config -E /run/lab/sshd.log </dev/null 9<&- &
+  sshd_pid=$!
+}
+start_sshd
+echo "$sshd_pid" > /run/lab/init.sshd
+: > /run/lab/init.ready
+
+# Supervise sshd and reap: bash reaps every child (adopted orphans too) from its SIGCHLD
+# handler. Wait with `read -t` on a private fifo so no sleep process shows up in the host.
+/usr/bin/mkfifo /run/lab/.init.fifo
+exec 9<>/run/lab/.init.fifo
+/usr/bin/rm -f /run/lab/.init.fifo
+set +e
+while :; do
+  read -r -t 2 -u 9 _
+  if ! kill -0 "$sshd_pid" 2>/dev/null; then
+    echo "host-init[$name]: sshd exited, restarting" >&2
+    start_sshd
+  fi
+done

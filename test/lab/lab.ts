@@ -1,0 +1,608 @@
+// Test lab: N "hosts" on 127.0.0.(firstOctet+i), each a real OpenSSH sshd with its own host
+// key, in its own mount/uts/pid namespaces, optionally running a real etcd 3.4 member started
+// through a systemctl stand-in (test/lab/systemctl-standin.sh). Used by e2e tests, the demo and
+// benchmarks. Needs root, util-linux (unshare, nsenter), openssh-server and etcd-server.
+//
+// Rules kept here: only 127.0.0.0/8 addresses; only processes this module started are ever
+// signalled, by recorded PID (checked against their recorded start time); `labDown` kills the
+// namespace inits, which takes everything inside each host down with them.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface LabHost {
+  name: string;
+  address: string;
+  initPid: number;
+  stateDir: string;
+  member: boolean;
+}
+
+export interface Lab {
+  dir: string;
+  hosts: LabHost[];
+  inventoryPath: string;
+  keyPath: string;
+  knownHostsPath: string;
+  clientUrls: string[];
+}
+
+export interface LabUpOptions {
+  dir?: string;
+  hosts?: number;
+  members?: number;
+  etcd?: boolean;
+  firstOctet?: number;
+  quotaBytes?: number;
+}
+
+export interface ExecResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface HostState extends LabHost {
+  initStart: string;
+  unsharePid: number;
+  unshareStart: string;
+}
+
+interface LabState {
+  version: 1;
+  status: 'up' | 'down';
+  dir: string;
+  etcd: boolean;
+  quotaBytes?: number;
+  hosts: HostState[];
+  inventoryPath: string;
+  keyPath: string;
+  knownHostsPath: string;
+  clientUrls: string[];
+}
+
+const STATE_FILE = 'lab.json';
+const ETCD_VERSION = '3.4.23';
+const TOKEN = 'lab-cluster';
+const SYS_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const CLEAN_ENV = { PATH: SYS_PATH, HOME: '/root', USER: 'root', LOGNAME: 'root', SHELL: '/bin/bash', LANG: 'C.UTF-8' };
+const HOST_EXEC_DEFAULT_TIMEOUT_MS = 300_000;
+/** Real-filesystem directories the hosts mount over; created (empty) if missing. */
+const MOUNT_POINTS = ['/etc/etcd', '/etc/kubernetes', '/etc/systemd/system', '/run/lab', '/var/backups'];
+
+// ---------------------------------------------------------------------------------------------
+// paths
+
+function findRepoRoot(): string {
+  let d = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(path.join(d, 'package.json')) && existsSync(path.join(d, 'test/lab/systemctl-standin.sh'))) return d;
+    const up = path.dirname(d);
+    if (up === d) throw new Error('lab: cannot find the repository root (test/lab/systemctl-standin.sh)');
+    d = up;
+  }
+}
+
+const REPO_ROOT = findRepoRoot();
+const LAB_SRC = path.join(REPO_ROOT, 'test/lab');
+
+function resolveDir(dir?: string): string {
+  return path.resolve(dir ?? path.join(REPO_ROOT, '.runbook/lab'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// small process helpers
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Start time (clock ticks since boot) of a live, non-zombie process, or null. */
+function procStart(pid: number): string | null {
+  if (!Number.isInteger(pid) || pid <= 1) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return null;
+    return rest[19] ?? null; // field 22 (starttime); rest[0] is field 3
+  } catch {
+    return null;
+  }
+}
+
+/** True if `pid` is alive and is the very process recorded (same start time). */
+function isOurs(pid: number, start: string): boolean {
+  return start !== '' && procStart(pid) === start;
+}
+
+function run(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: CLEAN_ENV, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function mustRun(cmd: string, args: string[]): Promise<string> {
+  const r = await run(cmd, args, { timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`lab: ${cmd} ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** Resolves true if something accepts TCP connections on address:port. */
+function tcpOpen(address: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: address, port });
+    const done = (ok: boolean): void => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+async function tail(file: string, lines = 20): Promise<string> {
+  try {
+    const t = await fs.readFile(file, 'utf8');
+    return t.trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// state
+
+function statePath(dir: string): string {
+  return path.join(dir, STATE_FILE);
+}
+
+function readState(dir: string): LabState | null {
+  try {
+    return JSON.parse(readFileSync(statePath(dir), 'utf8')) as LabState;
+  } catch {
+    return null;
+  }
+}
+
+async function writeState(st: LabState): Promise<void> {
+  const tmp = `${statePath(st.dir)}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(st, null, 2) + '\n');
+  await fs.rename(tmp, statePath(st.dir));
+}
+
+function toLab(st: LabState): Lab {
+  return {
+    dir: st.dir,
+    hosts: st.hosts.map((h) => ({ name: h.name, address: h.address, initPid: h.initPid, stateDir: h.stateDir, member: h.member })),
+    inventoryPath: st.inventoryPath,
+    keyPath: st.keyPath,
+    knownHostsPath: st.knownHostsPath,
+    clientUrls: [...st.clientUrls],
+  };
+}
+
+/** Read the state file written by labUp. Throws if the lab in `dir` is not up. */
+export function loadLab(dir?: string): Lab {
+  const d = resolveDir(dir);
+  const st = readState(d);
+  if (!st) throw new Error(`lab: no lab state in ${d} (run labUp / \`npm run lab -- up\`)`);
+  if (st.status !== 'up') throw new Error(`lab: the lab in ${d} is down`);
+  return toLab(st);
+}
+
+// ---------------------------------------------------------------------------------------------
+// file rendering
+
+function etcdConf(h: { name: string; address: string }, members: { name: string; address: string }[], quotaBytes?: number): string {
+  const lines = [
+    `ETCD_NAME=${h.name}`,
+    'ETCD_DATA_DIR=/var/lib/etcd',
+    `ETCD_LISTEN_PEER_URLS=http://${h.address}:2380`,
+    `ETCD_LISTEN_CLIENT_URLS=http://${h.address}:2379`,
+    `ETCD_ADVERTISE_CLIENT_URLS=http://${h.address}:2379`,
+    `ETCD_INITIAL_ADVERTISE_PEER_URLS=http://${h.address}:2380`,
+    `ETCD_INITIAL_CLUSTER=${members.map((m) => `${m.name}=http://${m.address}:2380`).join(',')}`,
+    'ETCD_INITIAL_CLUSTER_STATE=new',
+    `ETCD_INITIAL_CLUSTER_TOKEN=${TOKEN}`,
+  ];
+  if (quotaBytes !== undefined) lines.push(`ETCD_QUOTA_BACKEND_BYTES=${quotaBytes}`);
+  return lines.join('\n') + '\n';
+}
+
+const ETCD_UNIT = `[Unit]
+Description=etcd - highly-available key value store
+Documentation=https://etcd.io/docs
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=notify
+User=etcd
+EnvironmentFile=/etc/etcd/etcd.conf
+ExecStart=/usr/bin/etcd
+Restart=on-failure
+RestartSec=5s
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+function sshdConfig(address: string): string {
+  return `# runbook lab sshd (${address})
+ListenAddress ${address}:22
+HostKey /run/lab/ssh/ssh_host_ed25519_key
+PidFile /run/lab/sshd.pid
+AuthorizedKeysFile /run/lab/ssh/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes yes
+UseDNS no
+X11Forwarding no
+PrintMotd no
+PrintLastLog no
+MaxSessions 100
+MaxStartups 200:30:400
+AcceptEnv LANG LC_*
+Subsystem sftp internal-sftp
+LogLevel INFO
+`;
+}
+
+function inventoryYaml(dir: string, hosts: { name: string; address: string; member: boolean }[]): string {
+  const schema = path.relative(dir, path.join(REPO_ROOT, 'schemas/inventory.schema.json'));
+  const members = hosts.filter((h) => h.member).map((h) => h.name);
+  const spares = hosts.filter((h) => !h.member).map((h) => h.name);
+  const out = [
+    `# yaml-language-server: $schema=${schema}`,
+    '# Generated by test/lab (labUp). Paths are relative to this file.',
+    'cluster:',
+    '  name: lab',
+    `  etcd_version: "${ETCD_VERSION}"`,
+    '  deployment: systemd',
+    '  scheme: http',
+    `  token: ${TOKEN}`,
+    '  data_dir: /var/lib/etcd',
+    '  backup_dir: /var/backups/etcd',
+    '  controller_backup_dir: ./backups',
+    '  config_file: /etc/etcd/etcd.conf',
+    'ssh:',
+    '  user: root',
+    '  port: 22',
+    '  identity_file: ./id_ed25519',
+    '  known_hosts: ./known_hosts',
+    '  host_key_checking: strict',
+    'hosts:',
+    ...hosts.flatMap((h) => [`  ${h.name}:`, `    address: ${h.address}`]),
+    'groups:',
+    '  etcd:',
+    `    hosts: [${members.join(', ')}]`,
+  ];
+  if (spares.length > 0) out.push('  spare:', `    hosts: [${spares.join(', ')}]`);
+  return out.join('\n') + '\n';
+}
+
+async function ensureKey(file: string, comment: string): Promise<string> {
+  if (!existsSync(file) || !existsSync(`${file}.pub`)) {
+    await fs.rm(file, { force: true });
+    await fs.rm(`${file}.pub`, { force: true });
+    await mustRun('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+  }
+  await fs.chmod(file, 0o600);
+  return (await fs.readFile(`${file}.pub`, 'utf8')).trim();
+}
+
+// ---------------------------------------------------------------------------------------------
+// host start
+
+async function prepareHost(
+  h: { name: string; address: string; member: boolean; stateDir: string },
+  all: { name: string; address: string; member: boolean }[],
+  clientPub: string,
+  hostKey: string,
+  quotaBytes: number | undefined,
+): Promise<void> {
+  const s = h.stateDir;
+  const mk = (p: string, mode = 0o755): Promise<void> =>
+    fs.mkdir(path.join(s, p), { recursive: true }).then(() => fs.chmod(path.join(s, p), mode));
+  await Promise.all([
+    mk('etc-etcd'),
+    mk('etc-kubernetes'),
+    mk('etc-systemd-system/multi-user.target.wants'),
+    mk('run-lab/ssh', 0o700),
+    mk('var-backups'),
+    mk('var-lib-upper'),
+    mk('var-lib-work'),
+    mk('tmp', 0o1777),
+    mk('root', 0o700),
+    mk('bin'),
+  ]);
+  await fs.chmod(path.join(s, 'run-lab'), 0o755);
+  const members = all.filter((m) => m.member);
+  const hostsFile =
+    '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' + all.map((x) => `${x.address}\t${x.name}`).join('\n') + '\n';
+  await Promise.all([
+    fs.writeFile(path.join(s, 'etc-hosts'), hostsFile),
+    fs.writeFile(path.join(s, 'etc-hostname'), `${h.name}\n`),
+    fs.writeFile(path.join(s, 'etc-systemd-system/etcd.service'), ETCD_UNIT),
+    fs.symlink('/etc/systemd/system/etcd.service', path.join(s, 'etc-systemd-system/multi-user.target.wants/etcd.service')),
+    h.member ? fs.writeFile(path.join(s, 'etc-etcd/etcd.conf'), etcdConf(h, members, quotaBytes)) : Promise.resolve(),
+    fs.writeFile(path.join(s, 'run-lab/ssh/sshd_config'), sshdConfig(h.address)),
+    fs.writeFile(path.join(s, 'run-lab/ssh/authorized_keys'), clientPub + '\n', { mode: 0o600 }),
+    fs.copyFile(hostKey, path.join(s, 'run-lab/ssh/ssh_host_ed25519_key')),
+    fs.copyFile(`${hostKey}.pub`, path.join(s, 'run-lab/ssh/ssh_host_ed25519_key.pub')),
+    fs.copyFile(path.join(LAB_SRC, 'systemctl-standin.sh'), path.join(s, 'bin/systemctl')),
+    fs.copyFile(path.join(LAB_SRC, 'host-init.sh'), path.join(s, 'bin/host-init.sh')),
+  ]);
+  await Promise.all([
+    fs.chmod(path.join(s, 'run-lab/ssh/ssh_host_ed25519_key'), 0o600),
+    fs.chmod(path.join(s, 'bin/systemctl'), 0o755),
+    fs.chmod(path.join(s, 'bin/host-init.sh'), 0o755),
+  ]);
+}
+
+/** Spawn the namespace init of one host; returns the recorded PIDs. */
+async function spawnHost(h: { name: string; stateDir: string }): Promise<{ unsharePid: number; unshareStart: string; initPid: number; initStart: string }> {
+  const logFd = openSync(path.join(h.stateDir, 'init.log'), 'a');
+  let child;
+  try {
+    child = spawn(
+      '/usr/bin/unshare',
+      ['--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--', '/bin/bash', path.join(h.stateDir, 'bin/host-init.sh'), h.stateDir, h.name],
+      { detached: true, stdio: ['ignore', logFd, logFd], env: CLEAN_ENV, cwd: '/' },
+    );
+  } finally {
+    closeSync(logFd);
+  }
+  child.on('error', () => undefined);
+  child.unref();
+  const unsharePid = child.pid;
+  if (unsharePid === undefined) throw new Error(`lab: could not spawn unshare for ${h.name}`);
+  const unshareStart = procStart(unsharePid) ?? '';
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    let kids = '';
+    try {
+      kids = readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim();
+    } catch {
+      /* unshare gone */
+    }
+    const initPid = Number(kids.split(' ')[0]);
+    if (initPid > 1) {
+      const initStart = procStart(initPid);
+      if (initStart) return { unsharePid, unshareStart, initPid, initStart };
+    }
+    if (!procStart(unsharePid)) break;
+    await sleep(5);
+  }
+  throw new Error(`lab: ${h.name}: namespace init did not start\n${await tail(path.join(h.stateDir, 'init.log'))}`);
+}
+
+async function waitHostReady(h: HostState): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  // sshd writes its PidFile only after it is listening: proves it is *our* sshd on the port.
+  const pidFile = path.join(h.stateDir, 'run-lab/sshd.pid');
+  while (Date.now() < deadline) {
+    if (!isOurs(h.initPid, h.initStart)) break;
+    if (existsSync(pidFile) && (await tcpOpen(h.address, 22, 500))) return;
+    await sleep(10);
+  }
+  const logs = [await tail(path.join(h.stateDir, 'init.log')), await tail(path.join(h.stateDir, 'run-lab/sshd.log'))].filter(Boolean).join('\n');
+  throw new Error(`lab: ${h.name} (${h.address}): sshd did not come up\n${logs}`);
+}
+
+async function etcdHealthy(address: string): Promise<boolean> {
+  try {
+    const r = await fetch(`http://${address}:2379/health`, { signal: AbortSignal.timeout(2000) });
+    const body = (await r.json()) as { health?: string };
+    return r.ok && body.health === 'true';
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// public API
+
+/**
+ * Start a lab. Tears down a lab already up (or crashed) in the same dir first.
+ * Defaults: dir <repo>/.runbook/lab, 3 hosts, members = hosts, etcd on, first address 127.0.0.11.
+ */
+export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
+  const dir = resolveDir(opts.dir);
+  const nHosts = opts.hosts ?? 3;
+  const nMembers = opts.members ?? nHosts;
+  const withEtcd = opts.etcd ?? true;
+  const first = opts.firstOctet ?? 11;
+  if (!Number.isInteger(nHosts) || nHosts < 1) throw new Error('lab: hosts must be >= 1');
+  if (!Number.isInteger(nMembers) || nMembers < 0 || nMembers > nHosts) throw new Error('lab: members must be 0..hosts');
+  if (!Number.isInteger(first) || first < 2 || first + nHosts - 1 > 254) throw new Error('lab: addresses must stay within 127.0.0.2-127.0.0.254');
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new Error('lab: must run as root (namespaces, mounts)');
+
+  await labDown(dir); // idempotent: kills a running lab, cleans a crashed one
+  await fs.mkdir(dir, { recursive: true });
+
+  const specs = Array.from({ length: nHosts }, (_, i) => ({
+    name: `etcd-${i + 1}`,
+    address: `127.0.0.${first + i}`,
+    member: i < nMembers,
+    stateDir: path.join(dir, 'hosts', `etcd-${i + 1}`),
+  }));
+
+  // Refuse addresses something else already serves (another lab dir, a real sshd on 0.0.0.0).
+  const busy = (
+    await Promise.all(specs.flatMap((h) => [22, 2379, 2380].map(async (p) => ((await tcpOpen(h.address, p, 500)) ? `${h.address}:${p}` : ''))))
+  ).filter(Boolean);
+  if (busy.length > 0) throw new Error(`lab: address(es) already in use: ${busy.join(', ')} (another lab up in a different dir?)`);
+
+  for (const mp of MOUNT_POINTS) await fs.mkdir(mp, { recursive: true });
+
+  const keyPath = path.join(dir, 'id_ed25519');
+  const knownHostsPath = path.join(dir, 'known_hosts');
+  const inventoryPath = path.join(dir, 'inventory.yml');
+  await fs.mkdir(path.join(dir, 'keys'), { recursive: true });
+  await fs.mkdir(path.join(dir, 'backups'), { recursive: true });
+  const [clientPub, ...hostPubs] = await Promise.all([
+    ensureKey(keyPath, 'runbook-lab'),
+    ...specs.map((h) => ensureKey(path.join(dir, 'keys', `${h.name}_host_ed25519_key`), `root@${h.name}`)),
+  ]);
+  if (clientPub === undefined) throw new Error('lab: key generation failed');
+
+  await Promise.all(specs.map((h) => prepareHost(h, specs, clientPub, path.join(dir, 'keys', `${h.name}_host_ed25519_key`), opts.quotaBytes)));
+  await fs.writeFile(knownHostsPath, specs.map((h, i) => `${h.address} ${(hostPubs[i] ?? '').split(' ').slice(0, 2).join(' ')}`).join('\n') + '\n');
+  await fs.writeFile(inventoryPath, inventoryYaml(dir, specs));
+
+  const st: LabState = {
+    version: 1,
+    status: 'up',
+    dir,
+    etcd: withEtcd,
+    quotaBytes: opts.quotaBytes,
+    hosts: [],
+    inventoryPath,
+    keyPath,
+    knownHostsPath,
+    clientUrls: withEtcd ? specs.filter((h) => h.member).map((h) => `http://${h.address}:2379`) : [],
+  };
+  try {
+    // Record every PID as soon as it exists, so a failure below can still be cleaned up.
+    const spawned = await Promise.allSettled(specs.map((h) => spawnHost(h)));
+    spawned.forEach((r, i) => {
+      const h = specs[i];
+      if (h && r.status === 'fulfilled') st.hosts.push({ ...h, ...r.value });
+    });
+    await writeState(st);
+    const failed = spawned.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    await Promise.all(st.hosts.map((h) => waitHostReady(h)));
+
+    if (withEtcd && nMembers > 0) {
+      const lab = toLab(st);
+      // Members of a new cluster must start in parallel: each start blocks until quorum.
+      const results = await Promise.all(
+        st.hosts.filter((h) => h.member).map(async (h) => ({ h, r: await hostExec(lab, h.name, 'systemctl start etcd', { timeoutMs: 100_000 }) })),
+      );
+      const bad = results.filter((x) => x.r.code !== 0);
+      if (bad.length > 0) {
+        const details = await Promise.all(bad.map(async (x) => `${x.h.name}: ${x.r.stderr.trim()}\n${await tail(path.join(x.h.stateDir, 'run-lab/etcd.log'))}`));
+        throw new Error(`lab: etcd failed to start\n${details.join('\n')}`);
+      }
+      const deadline = Date.now() + 15_000;
+      for (const h of st.hosts.filter((x) => x.member)) {
+        while (!(await etcdHealthy(h.address))) {
+          if (Date.now() > deadline) throw new Error(`lab: etcd on ${h.name} is not healthy`);
+          await sleep(50);
+        }
+      }
+    }
+  } catch (e) {
+    await labDown(dir).catch(() => undefined);
+    throw e;
+  }
+  return toLab(st);
+}
+
+/** Stop the lab in `dir` (idempotent). Kills only the recorded namespace inits (and their
+ * unshare parents), verified by start time; everything inside a host dies with its init. */
+export async function labDown(dir?: string): Promise<void> {
+  const d = resolveDir(dir);
+  const st = readState(d);
+  if (st) {
+    for (const h of st.hosts) if (isOurs(h.initPid, h.initStart)) process.kill(h.initPid, 'SIGKILL');
+    const deadline = Date.now() + 10_000;
+    const pending = (): HostState[] => st.hosts.filter((h) => isOurs(h.initPid, h.initStart) || isOurs(h.unsharePid, h.unshareStart));
+    while (pending().length > 0 && Date.now() < deadline) {
+      await sleep(5);
+      // unshare exits as soon as its child (the init) dies; only if it lingers, end it too.
+      if (Date.now() > deadline - 8000) for (const h of pending()) if (!isOurs(h.initPid, h.initStart) && isOurs(h.unsharePid, h.unshareStart)) process.kill(h.unsharePid, 'SIGKILL');
+    }
+    const left = pending();
+    if (left.length > 0) throw new Error(`lab: processes still alive after SIGKILL: ${left.map((h) => h.initPid).join(', ')}`);
+    // Keep the small logs for post-mortems; drop the host trees (etcd data, WAL preallocations).
+    for (const h of st.hosts) {
+      const logDir = path.join(d, 'logs', h.name);
+      await fs.rm(logDir, { recursive: true, force: true });
+      await fs.mkdir(logDir, { recursive: true });
+      const runLab = path.join(h.stateDir, 'run-lab');
+      const names = await fs.readdir(runLab).catch(() => [] as string[]);
+      for (const n of names.filter((x) => x.endsWith('.log'))) await fs.copyFile(path.join(runLab, n), path.join(logDir, n)).catch(() => undefined);
+      await fs.copyFile(path.join(h.stateDir, 'init.log'), path.join(logDir, 'init.log')).catch(() => undefined);
+    }
+  }
+  await fs.rm(path.join(d, 'hosts'), { recursive: true, force: true });
+  if (st && st.status !== 'down') {
+    st.status = 'down';
+    st.hosts = st.hosts.map((h) => ({ ...h, initPid: 0, initStart: '', unsharePid: 0, unshareStart: '' }));
+    await writeState(st);
+  }
+}
+
+/** Per-host liveness: sshd (init alive and port 22 accepting) and etcd (`systemctl is-active etcd`). */
+export async function labStatus(dir?: string): Promise<{ host: string; address: string; sshd: boolean; etcd: boolean }[]> {
+  const d = resolveDir(dir);
+  const st = readState(d);
+  if (!st) return [];
+  const lab = toLab(st);
+  return Promise.all(
+    st.hosts.map(async (h) => {
+      const alive = isOurs(h.initPid, h.initStart);
+      const sshd = alive && (await tcpOpen(h.address, 22, 1000));
+      const etcd = alive && (await hostExec(lab, h.name, 'systemctl is-active --quiet etcd', { timeoutMs: 10_000 }).catch(() => ({ code: 1 }))).code === 0;
+      return { host: h.name, address: h.address, sshd, etcd };
+    }),
+  );
+}
+
+/**
+ * Run `bash -c cmd` inside a host's namespaces (via nsenter, not ssh), as root, with a clean
+ * environment. For test assertions and fault injection. `host` is a name or an address.
+ * On timeout the command's process group is killed and code is 124/137 (or null).
+ */
+export async function hostExec(lab: Lab, host: string, cmd: string, opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
+  const h = lab.hosts.find((x) => x.name === host || x.address === host);
+  if (!h) throw new Error(`lab: no host ${host}`);
+  if (!(h.initPid > 1) || procStart(h.initPid) === null) throw new Error(`lab: host ${h.name} is not running`);
+  const timeoutMs = opts.timeoutMs ?? HOST_EXEC_DEFAULT_TIMEOUT_MS;
+  const secs = Math.max(1, Math.ceil(timeoutMs / 1000));
+  const args = [`--target=${h.initPid}`, '--mount', '--uts', '--pid', '--', '/usr/bin/timeout', '-k', '2', `${secs}s`, '/bin/bash', '-c', cmd];
+  return run('/usr/bin/nsenter', args, { timeoutMs: timeoutMs + 5000 });
+}
+
+/** ssh argv (without the command) that logs into `host` as root with the lab key and strict host-key checking. */
+export function sshArgs(lab: Lab, host: string): string[] {
+  const h = lab.hosts.find((x) => x.name === host || x.address === host);
+  if (!h) throw new Error(`lab: no host ${host}`);
+  return [
+    '-i', lab.keyPath,
+    '-o', 'IdentitiesOnly=yes',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', `UserKnownHostsFile=${lab.knownHostsPath}`,
+    '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'BatchMode=yes',
+    '-o', 'ConnectTimeout=5',
+    `root@${h.address}`,
+  ];
+}
