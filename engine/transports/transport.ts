@@ -40,11 +40,14 @@ export interface Transport {
   readonly host: string;
   connect(): Promise<void>;
   exec(cmd: string, opts?: ExecOptions): Promise<ExecResult>;
-  /** Stream a controller file to `remotePath` (written to a temp name, then renamed), hashing on the way. */
-  putFile(localPath: string, remotePath: string, opts?: { mode?: string; signal?: AbortSignal }): Promise<TransferResult>;
-  putContent(content: string | Buffer, remotePath: string, opts?: { mode?: string; signal?: AbortSignal }): Promise<TransferResult>;
+  /**
+   * Stream a controller file to `remotePath` (written to a temp name, then renamed), hashing on the way.
+   * `become`: write (and read, for getFile) through sudo, like ExecOptions.become.
+   */
+  putFile(localPath: string, remotePath: string, opts?: { mode?: string; signal?: AbortSignal; become?: boolean }): Promise<TransferResult>;
+  putContent(content: string | Buffer, remotePath: string, opts?: { mode?: string; signal?: AbortSignal; become?: boolean }): Promise<TransferResult>;
   /** Copy a remote file to the controller (temp name, then rename), hashing on the way. */
-  getFile(remotePath: string, localPath: string, opts?: { signal?: AbortSignal }): Promise<TransferResult>;
+  getFile(remotePath: string, localPath: string, opts?: { signal?: AbortSignal; become?: boolean }): Promise<TransferResult>;
   close(): Promise<void>;
 }
 

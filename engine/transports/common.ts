@@ -1,0 +1,90 @@
+// Pieces shared by the SSH and local transports: bounded output capture, hashing streams,
+// file-mode validation and temp names.
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+
+/** Default per-stream capture bound (ExecOptions.maxOutputBytes). */
+export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+
+/**
+ * Collects one output stream up to `limit` bytes; the rest is counted and dropped, so memory stays
+ * bounded whatever the command prints. Decoding happens once at the end (UTF-8 with U+FFFD for
+ * invalid sequences), so multi-byte characters split across chunks survive.
+ */
+export class BoundedOutput {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  private seen = 0;
+
+  constructor(readonly limit: number = DEFAULT_MAX_OUTPUT_BYTES) {
+    if (!Number.isFinite(limit) || limit < 0) throw new RangeError(`maxOutputBytes must be >= 0, got ${limit}`);
+  }
+
+  push(chunk: Buffer): void {
+    this.seen += chunk.length;
+    if (this.kept >= this.limit) return;
+    const room = this.limit - this.kept;
+    // Copy slices so a kept fragment does not pin a larger pooled buffer.
+    const part = chunk.length <= room ? chunk : Buffer.from(chunk.subarray(0, room));
+    this.chunks.push(part);
+    this.kept += part.length;
+  }
+
+  get truncated(): boolean {
+    return this.seen > this.limit;
+  }
+
+  get totalBytes(): number {
+    return this.seen;
+  }
+
+  text(): string {
+    const body = Buffer.concat(this.chunks, this.kept).toString('utf8');
+    if (!this.truncated) return body;
+    return `${body}\n[runbook: output truncated after ${this.limit} bytes, ${this.seen - this.limit} more bytes dropped]`;
+  }
+}
+
+/** A pass-through stream that hashes (SHA-256) and counts what flows through it. */
+export class HashingStream extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+
+  /** Hex digest; call once, after the stream has ended. */
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+export function sha256Hex(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Octal modes only (`644`, `0600`, `2755`): symbolic modes are rejected so nothing odd reaches chmod. */
+export function normalizeMode(mode: string | undefined): string | undefined {
+  if (mode === undefined) return undefined;
+  if (!/^[0-7]{3,4}$/.test(mode)) throw new Error(`invalid file mode ${JSON.stringify(mode)}: expected octal like "0644"`);
+  return mode.length === 3 ? `0${mode}` : mode;
+}
+
+export function randomSuffix(): string {
+  return randomBytes(6).toString('hex');
+}
+
+/** The error transfers throw when their AbortSignal fires. */
+export function abortError(signal: AbortSignal | undefined, what: string): Error {
+  const err = new Error(`${what}: aborted`, signal?.reason !== undefined ? { cause: signal.reason } : undefined);
+  err.name = 'AbortError';
+  return err;
+}
+
+/** Unix time-ish wall clock in ms with sub-ms precision, for durations. */
+export function now(): number {
+  return performance.now();
+}
