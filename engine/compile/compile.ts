@@ -1,14 +1,15 @@
 // compile: (Playbook, Inventory, options) → Plan. Pure: no network, no clock, no randomness.
 // Every step for every host, rendered; run-time values stay ⟨placeholders⟩. Problems become
 // Diagnostics at the playbook position they come from (undefined variables, unknown hosts, …).
-import { relative, isAbsolute } from 'node:path';
+import { controllerPath } from '../load/paths.js';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { PLAN_FORMAT, PLAN_VERSION, type Action, type Host, type Inventory, type Json, type JsonObject, type Plan, type PlanInput, type PlannedPlay, type PlannedTask, type Playbook, type Step, type Task } from '../model/types.js';
 import type { Source, PathSeg } from '../load/source.js';
 import { locate } from '../load/source.js';
 import { posInScalar } from '../load/playbook.js';
 import { getModule } from '../modules/registry.js';
-import { conditionRefs, definedTests, evalCondition, parseCondition } from '../template/conditions.js';
+import { conditionRefs, definedTests, evalCondition, parseCondition, printCondition } from '../template/conditions.js';
+import { resolvePath } from '../template/runtime.js';
 import { TemplateError, renderTemplate } from '../template/env.js';
 import { placeholdersIn } from '../template/runtime.js';
 import { batches, resolvePattern } from './hosts.js';
@@ -26,12 +27,7 @@ export interface CompileOptions {
 
 export const DEFAULT_TIMEOUT_SEC = 600;
 
-/** Controller paths in a plan are relative to the working directory, so plans do not depend on where a checkout lives. */
-export function controllerPath(p: string): string {
-  if (!isAbsolute(p)) return p;
-  const rel = relative(process.cwd(), p);
-  return rel.startsWith('..') || isAbsolute(rel) ? p : rel || '.';
-}
+export { controllerPath };
 
 class Collector {
   readonly diagnostics: Diagnostic[] = [];
@@ -175,7 +171,9 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
             if (e instanceof TemplateError) templateError(e, [...base, 'delegate_to'], runtimeNames);
             else throw e;
           }
-          if (target !== 'localhost' && !(target in inv.hosts)) {
+          // A run-time target (⟨!chosen.host⟩) is resolved by the executor; it must name a host of this play.
+          if (target.startsWith('⟨')) hosts.forEach((h) => usedHosts.add(h));
+          else if (target !== 'localhost' && !(target in inv.hosts)) {
             const at = locate(pbSrc, [...base, 'delegate_to']);
             out.add(diag('unknown-host', `delegate_to: "${target}" is not a host of ${inv.file}`, at, { length: at.length }));
           }
@@ -224,7 +222,44 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
           continue;
         }
         const text = JSON.stringify(actions);
-        steps.push({ id: stepId, host: hostName, target, actions, needs: placeholdersIn(text).filter((n) => !n.startsWith('_.')).sort() });
+        const step: Step = { id: stepId, host: hostName, target, actions, needs: placeholdersIn(text).filter((n) => !n.startsWith('_.')).sort() };
+        // Run-time conditions get this host's static values as literals: the executor knows only run-time names.
+        const runtimeHere = task.register ? runtimeForUntil : runtimeNames;
+        const bake = (list: string[] | undefined, names: Set<string>): string[] | undefined => {
+          if (!list) return undefined;
+          const baked = list
+            .filter((c) => conditionRefs(parseCondition(c)).some((r) => names.has(r.root)))
+            .map((c) => printCondition(parseCondition(c), (p) => (names.has(p.root) || p.root === '_' || !(p.root in ctx) ? { known: false } : { known: true, value: resolvePath(ctx, [p.root, ...p.rest.map(String)].join('.')) })));
+          return baked.length && JSON.stringify(baked) !== JSON.stringify(list.filter((c) => conditionRefs(parseCondition(c)).some((r) => names.has(r.root)))) ? baked : undefined;
+        };
+        let w = bake(task.when, runtimeNames);
+        // A baked condition whose static part already decides it (`"a" != "a" and x.y`) is settled now.
+        if (w) {
+          const decided = w.map((c) => {
+            try {
+              return evalCondition(c, () => {
+                throw new Error('run-time');
+              });
+            } catch {
+              return undefined;
+            }
+          });
+          const falseAt = decided.indexOf(false);
+          if (falseAt >= 0) {
+            steps.push({ id: stepId, host: hostName, target, actions: [], skip: `when: ${task.when.find((c) => conditionRefs(parseCondition(c)).some((r) => runtimeNames.has(r.root))) ?? ''}`, needs: [] });
+            continue;
+          }
+          w = w.filter((_, i) => decided[i] !== true);
+          if (w.length === 0) w = undefined;
+        }
+        const u = bake(task.until, runtimeHere);
+        const cw = bake(task.changedWhen, runtimeHere);
+        const fw = bake(task.failedWhen, runtimeHere);
+        if (w) step.when = w;
+        if (u) step.until = u;
+        if (cw) step.changedWhen = cw;
+        if (fw) step.failedWhen = fw;
+        steps.push(step);
         if (task.module === 'set_fact') {
           // Static facts become plan-time variables; facts that need run-time values stay placeholders.
           const facts = args;

@@ -3,9 +3,10 @@
 // Run-time names (registered results, set_fact, run.*, secrets.*) are RuntimeRefs: placeholders in a plan.
 import type { Host, Inventory, JsonObject } from '../model/types.js';
 import { runtimeRef } from '../template/runtime.js';
+import { controllerPath } from '../load/paths.js';
 
 /** Names runbook defines; variables cannot take them. */
-export const BUILTIN_NAMES = ['cluster', 'member', 'host', 'groups', 'hosts', 'inventory_hostname', 'run', 'secrets'] as const;
+export const BUILTIN_NAMES = ['cluster', 'member', 'host', 'groups', 'hosts', 'hostvars', 'inventory_hostname', 'run', 'secrets'] as const;
 
 const clusterCache = new WeakMap<Inventory, object>();
 
@@ -22,7 +23,7 @@ function clusterFacts(inv: Inventory): object {
     token: c.token,
     data_dir: c.dataDir,
     backup_dir: c.backupDir,
-    controller_backup_dir: c.controllerBackupDir,
+    controller_backup_dir: controllerPath(c.controllerBackupDir),
     backup_retention: c.backupRetention,
     config_file: c.configFile,
     manifest_file: c.manifestFile,
@@ -69,6 +70,8 @@ export function hostContext(inv: Inventory, host: Host | undefined, playVars: Js
   ctx.hosts = hostsTable(inv);
   ctx.run = runtimeRef('run');
   ctx.secrets = runtimeRef('secrets');
+  // Every host's registered results and facts, known at run time (e.g. to pick the highest revision).
+  ctx.hostvars = runtimeRef('hostvars');
   ctx.inventory_hostname = host?.name ?? 'localhost';
   ctx.host = host ? { name: host.name, address: host.address, groups: host.groups } : { name: 'localhost', address: '127.0.0.1', groups: [] };
   if (host?.etcd) ctx.member = { name: host.etcd.name, peer_url: host.etcd.peerUrl, client_url: host.etcd.clientUrl, data_dir: host.etcd.dataDir };

@@ -43,7 +43,8 @@ function sshSettings(base: string, defaults: Raw, own: Raw): SshSettings {
     keepaliveSec: typeof m.keepalive === 'number' ? m.keepalive : 5,
   };
   if (typeof m.identity_file === 'string') s.identityFile = resolvePath(base, m.identity_file);
-  if (typeof m.jump === 'string') s.jump = m.jump;
+  // `jump: none` on a host switches off a default jump host (e.g. for the bastion itself).
+  if (typeof m.jump === 'string' && m.jump !== 'none') s.jump = m.jump;
   return s;
 }
 
@@ -212,6 +213,14 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
     groups,
     vars: inventoryVars,
     secretVars: Object.keys(obj(root.secrets)).sort(),
+    secretSources: Object.fromEntries(
+      Object.keys(obj(root.secrets))
+        .sort()
+        .map((k) => {
+          const src = obj(obj(root.secrets)[k]);
+          return [k, { ...(typeof src.env === 'string' ? { env: src.env } : {}), ...(typeof src.file === 'string' ? { file: resolvePath(base, src.file) } : {}) }];
+        }),
+    ),
     facts: deriveFacts(cluster, members),
   };
   return { inventory, source, diagnostics: [] };

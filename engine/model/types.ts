@@ -102,6 +102,12 @@ export interface ClusterFacts {
   needsApiEnv: boolean;
 }
 
+/** An inventory secret: an environment variable or a file (absolute path), read only when applying. */
+export interface SecretSource {
+  env?: string;
+  file?: string;
+}
+
 export interface Inventory {
   file: string;
   sha256: string;
@@ -114,6 +120,8 @@ export interface Inventory {
   vars: JsonObject;
   /** Names of variables whose values must never be printed. */
   secretVars: string[];
+  /** Where each secret's value is read from at apply time (never at plan time); files are absolute. */
+  secretSources: Record<string, SecretSource>;
   facts: ClusterFacts;
 }
 
@@ -197,6 +205,14 @@ export interface Step {
   skip?: string;
   /** Runtime values this step needs (⟨name⟩ placeholders), sorted. */
   needs: string[];
+  /**
+   * Run-time conditions of this step with its static values already filled in as literals
+   * (e.g. `"etcd-2" != "etcd-2" and added.learner`). Present only where they differ from the task's.
+   */
+  when?: string[];
+  until?: string[];
+  changedWhen?: string[];
+  failedWhen?: string[];
 }
 
 export interface PlannedTask {

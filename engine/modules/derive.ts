@@ -54,6 +54,21 @@ export function memberId(list: Json, name: string): string {
   return found[0]!.id;
 }
 
+/**
+ * The ID of the member to remove when replacing `name` by a member at `newPeer`. A member that
+ * already is the healthy replacement (same name, the new peer URL) is never picked, so a re-run
+ * after a successful swap cannot remove the new member.
+ */
+export function memberToReplace(list: Json, h: Json, name: string, newPeer: string): string {
+  const healthy = new Set(healthList(h).filter((e) => e.health === true).map((e) => e.endpoint ?? ''));
+  const named = members(list).filter((m) => m.name === name);
+  if (named.length === 0) throw new DeriveError(`no member named "${name}" in the member list`);
+  const candidates = named.filter((m) => !(m.peerUrls.includes(newPeer) && m.clientUrls.some((u) => healthy.has(u))));
+  if (candidates.length === 0) throw new DeriveError(`refused: the only member named "${name}" is already the healthy replacement at ${newPeer}`);
+  if (candidates.length > 1) throw new DeriveError(`refused: ${candidates.length} members are named "${name}"; remove the right one by ID with etcdctl`);
+  return candidates[0]!.id;
+}
+
 /** Like memberId, but looks a member up by its peer URL (a started-but-unnamed member has no name yet). */
 export function memberIdByPeer(list: Json, peerUrl: string): string {
   const found = members(list).filter((m) => m.peerUrls.includes(peerUrl));
@@ -150,6 +165,78 @@ export function requireHealthy(h: Json): JsonObject {
   return { healthy: list.length };
 }
 
+/** The live membership with each member's health, from `member list` and `endpoint health --cluster`. */
+function liveMembers(list: Json, h: Json): { name: string; url: string; healthy: boolean }[] {
+  const healthy = new Set(healthList(h).filter((e) => e.health === true).map((e) => e.endpoint ?? ''));
+  return members(list).map((m) => ({ name: m.name, url: m.clientUrls[0] ?? '', healthy: m.clientUrls.some((u) => healthy.has(u)) }));
+}
+
+/** Refuse removing a member when the remaining members could not keep quorum (arithmetic in the message). */
+export function quorumPreflightLive(list: Json, h: Json, removeName: string | null): JsonObject {
+  const live = liveMembers(list, h);
+  const all = live.map((m) => m.url);
+  const removeUrl = removeName === null ? null : (live.find((m) => m.name === removeName)?.url ?? null);
+  if (removeName !== null && removeUrl === null) throw new DeriveError(`refused: no member named "${removeName}" in the cluster (members: ${live.map((m) => m.name).join(', ')})`);
+  return quorumPreflight(healthList(h).length ? h : [], all, removeName, removeUrl);
+}
+
+/** restore-all is for a cluster that lost quorum: refuse while a quorum still serves (a restore would discard newer writes). */
+export function requireNoQuorum(h: Json, size: number): JsonObject {
+  const healthy = healthList(h).filter((e) => e.health === true).length;
+  const quorum = Math.floor(size / 2) + 1;
+  if (healthy >= quorum) {
+    throw new DeriveError(`refused: ${healthy} of ${size} members are healthy (quorum ${quorum}); the cluster has not lost quorum and a restore would discard every write since the snapshot. Repair single members with replace-member, or pass -e allow_healthy=true to restore anyway`);
+  }
+  return { healthy, quorum };
+}
+
+/** The healthy endpoint to read from: this host's own member when healthy, else the first healthy one. */
+export function pickHealthy(h: Json, prefer: string): string {
+  const ok = healthList(h)
+    .filter((e) => e.health === true)
+    .map((e) => e.endpoint ?? '')
+    .sort();
+  if (ok.includes(prefer)) return prefer;
+  if (!ok[0]) throw new DeriveError('no healthy member to take a snapshot from');
+  return ok[0];
+}
+
+/** Defragment followers first and the leader last (rule 6). */
+export function defragOrder(status: Json): string[] {
+  const list = endpointStatus(status);
+  const followers = list.filter((s) => s.leader !== true).map((s) => String(s.endpoint)).sort();
+  const leaders = list.filter((s) => s.leader === true).map((s) => String(s.endpoint));
+  return [...followers, ...leaders];
+}
+
+export function sizeReport(before: Json, after: Json): string {
+  const b = new Map(endpointStatus(before).map((s) => [String(s.endpoint), s]));
+  const lines = endpointStatus(after).map((s) => {
+    const was = b.get(String(s.endpoint));
+    const mb = (n: unknown): string => `${((typeof n === 'number' ? n : 0) / 1048576).toFixed(1)} MiB`;
+    return `${String(s.endpoint)}${s.leader === true ? ' (leader)' : ''}: ${mb(was?.db_size)} → ${mb(s.db_size)}`;
+  });
+  return lines.join('\n');
+}
+
+export function requireOneCluster(status: Json): JsonObject {
+  const ids = [...new Set(endpointStatus(status).map((s) => String(s.cluster_id)))];
+  if (ids.length !== 1) throw new DeriveError(`members disagree on the cluster ID: ${ids.join(', ')}`);
+  return { cluster_id: ids[0] ?? '' };
+}
+
+/** From every host's registered `snapshot status` of its on-disk db, the host with the highest revision. */
+export function highestRevisionFrom(hostvars: Json, name: string): JsonObject {
+  const statuses: Record<string, Json> = {};
+  const hv = (hostvars ?? {}) as Record<string, Record<string, Json> | undefined>;
+  for (const host of Object.keys(hv)) {
+    const v = hv[host]?.[name];
+    if (v !== undefined) statuses[host] = v;
+  }
+  const best = highestRevision(statuses);
+  return { host: best.host, revision: best.revision };
+}
+
 /** Refuse a membership change that would lose quorum, with the arithmetic in the message. */
 export function quorumPreflight(h: Json, all: string[], removeName: string | null, removeUrl: string | null): JsonObject {
   const healthy = new Set(healthList(h).filter((e) => e.health === true).map((e) => e.endpoint ?? ''));
@@ -169,17 +256,18 @@ export function quorumPreflight(h: Json, all: string[], removeName: string | nul
   return { members: n, healthy: healthyNow, quorum: quorumNow, members_after: after, healthy_after: healthyAfter, quorum_after: quorumAfter };
 }
 
-export function requireDown(h: Json): JsonObject {
-  const alive = healthList(h).filter((e) => e.health === true);
-  if (alive.length) throw new DeriveError(`refused: ${alive.map((e) => e.endpoint ?? '?').join(', ')} still serving; force-new-cluster would split the cluster (stop those members first, or use replace-member)`);
-  return { down: healthList(h).length };
+/** `endpoint status` answers from every running member, with or without quorum: any answer means alive. */
+export function requireDown(status: Json): JsonObject {
+  const alive = endpointStatus(status).map((s) => String(s.endpoint));
+  if (alive.length) throw new DeriveError(`refused: ${alive.join(', ')} still running; force-new-cluster would split the cluster (stop those members first, or use replace-member if quorum is intact)`);
+  return { alive: 0 };
 }
 
 export function requireMembers(list: Json, expected: Json): JsonObject {
   const names = members(list)
     .map((m) => m.name)
     .sort();
-  const want = (Array.isArray(expected) ? expected.map(String) : []).sort();
+  const want = (Array.isArray(expected) ? expected.map((x) => t(x)) : t(expected).split(',').filter(Boolean)).sort();
   if (JSON.stringify(names) !== JSON.stringify(want)) throw new DeriveError(`member list is [${names.join(', ')}], expected [${want.join(', ')}]`);
   const learners = members(list).filter((m) => m.isLearner);
   if (learners.length) throw new DeriveError(`members still learners: ${learners.map((m) => m.name).join(', ')}`);
@@ -213,6 +301,7 @@ export type DeriveFn = (...args: Json[]) => Json;
 export const DERIVE: Record<string, DeriveFn> = {
   member_id: (list, name) => memberId(list, t(name)),
   member_id_by_peer: (list, url) => memberIdByPeer(list, t(url)),
+  member_to_replace: (list, h, name, peer) => memberToReplace(list, h, t(name), t(peer)),
   initial_cluster_after_add: (list, name, url) => initialClusterAfterAdd(list, t(name), t(url)),
   snapshot_manifest: (status, file, path, member, version, count) => snapshotManifest(status, file, t(path), t(member), t(version), count ?? null),
   members: (list) => members(list) as unknown as Json,
@@ -221,8 +310,16 @@ export const DERIVE: Record<string, DeriveFn> = {
   require_down: (h) => requireDown(h),
   require_members: (list, expected) => requireMembers(list, expected),
   require_data: (count, status, manifest, bump) => requireData(count, status, manifest, Number(bump ?? 0)),
+  quorum_preflight_live: (list, h, name) => quorumPreflightLive(list, h, name === null ? null : t(name)),
+  require_no_quorum: (h, size) => requireNoQuorum(h, Number(size)),
+  pick_healthy: (h, prefer) => pickHealthy(h, t(prefer)),
+  defrag_order: (status) => defragOrder(status),
+  size_report: (before, after) => sizeReport(before, after),
+  require_one_cluster: (status) => requireOneCluster(status),
+  highest_revision_from: (hostvars, name) => highestRevisionFrom(hostvars, t(name)),
   quorum_preflight: (h, all, name, url) => quorumPreflight(h, (all as string[]) ?? [], name === null ? null : t(name), url === null ? null : t(url)),
   alarms: (raw) => alarms(raw),
+  has_alarm: (list, name) => Array.isArray(list) && list.some((a) => (a as { alarm?: string } | null)?.alarm === t(name)),
   endpoint_status: (list) => endpointStatus(list),
   json: (v) => JSON.stringify(v, null, 2),
 };

@@ -2,7 +2,7 @@
 // call that feeds a decision uses `-w json` and a derive function, never grep over text output.
 import { jsonText, type Action, type Json, type JsonObject } from '../model/types.js';
 import { etcdctlFor, snapshotTool } from '../inventory/facts.js';
-import { bool, num, optStr, q, str, RUN_ID, RUN_STAMP, type ModuleDef, type PlanCtx } from './module.js';
+import { bool, num, optStr, q, str, RUN_ID, RUN_STAMP, type ModuleDef, type ModulePlan, type PlanCtx } from './module.js';
 
 const ref = (name: string): string => `⟨!_.${name}⟩`;
 
@@ -24,8 +24,10 @@ function ctl(ctx: PlanCtx, eps: string, probe = false): string {
   return etcdctlFor(ctx.inventory.facts, eps, { probe });
 }
 
-function memberName(ctx: PlanCtx): string {
-  return ctx.host.etcd?.name ?? ctx.host.name;
+/** etcdctl against an endpoint known only at run time (a ⟨_.x⟩ placeholder, quoted when filled). */
+function ctlRaw(ctx: PlanCtx, endpointToken: string, probe = false): string {
+  const f = ctx.inventory.facts;
+  return `${f.etcdctl} --endpoints=${endpointToken}${probe ? ' --dial-timeout=2s --command-timeout=5s' : ''}`;
 }
 
 // ───────────── etcd_snapshot ─────────────
@@ -35,15 +37,18 @@ function snapshotSave(args: JsonObject, ctx: PlanCtx): { actions: Action[]; resu
   const dir = str(args, 'dir', c.backupDir);
   const file = optStr(args, 'file') ?? `${dir}/${c.name}-${RUN_STAMP}.db`;
   const tool = snapshotTool(ctx.inventory.facts);
-  const self = selfEndpoint(ctx);
+  const source = '⟨_.source⟩';
   return {
     actions: [
+      // Read from a healthy member: this host's own when it is healthy, else the first healthy one.
+      { kind: 'exec', cmd: `${ctl(ctx, ctx.inventory.facts.endpoints, true)} endpoint health --write-out=json`, parse: 'json', probe: true, okCodes: [0, 1], bind: 'health' },
+      { kind: 'derive', fn: 'pick_healthy', args: [ref('health.json'), selfEndpoint(ctx)], bind: 'source' },
       // etcdctl writes <file>.part and renames it when complete; a failed save leaves no partial file behind.
-      { kind: 'exec', cmd: `mkdir -p ${q(dir)} && { ${ctl(ctx, self)} snapshot save ${q(file)} || { rc=$?; rm -f ${q(`${file}.part`)}; echo ${q(`snapshot save failed; partial file ${file}.part removed`)} >&2; exit $rc; }; }` },
+      { kind: 'exec', cmd: `mkdir -p ${q(dir)} && { ${ctlRaw(ctx, source)} snapshot save ${q(file)} || { rc=$?; rm -f ${q(`${file}.part`)}; echo ${q(`snapshot save failed; partial file ${file}.part removed`)} >&2; exit $rc; }; }` },
       { kind: 'exec', cmd: `${tool} --write-out=json snapshot status ${q(file)}`, parse: 'json', probe: true, bind: 'status' },
-      { kind: 'exec', cmd: `${ctl(ctx, self, true)} get '' --prefix --keys-only --limit=1 --rev=${ref('status.json.revision')} --write-out=json`, parse: 'json', probe: true, bind: 'count' },
+      { kind: 'exec', cmd: `${ctlRaw(ctx, source, true)} get '' --prefix --keys-only --limit=1 --rev=${ref('status.json.revision')} --write-out=json`, parse: 'json', probe: true, bind: 'count' },
       { kind: 'exec', cmd: `printf '{"sha256":"%s","size":%s}\\n' "$(sha256sum ${q(file)} | cut -d' ' -f1)" "$(stat -c %s ${q(file)})"`, parse: 'json', probe: true, bind: 'file' },
-      { kind: 'derive', fn: 'snapshot_manifest', args: [ref('status.json'), ref('file.json'), file, memberName(ctx), c.etcdVersion, ref('count.json')], bind: 'manifest' },
+      { kind: 'derive', fn: 'snapshot_manifest', args: [ref('status.json'), ref('file.json'), file, ref('source'), c.etcdVersion, ref('count.json')], bind: 'manifest' },
       { kind: 'derive', fn: 'json', args: [ref('manifest')], bind: 'manifest_json' },
       { kind: 'put', dest: `${file}.manifest.json`, mode: '0600', content: ref('manifest_json') },
     ],
@@ -64,7 +69,7 @@ export const etcd_snapshot: ModuleDef = {
   name: 'etcd_snapshot',
   schema: 'etcd_snapshot',
   summary: 'snapshot save (with manifest), status, verify, distribute, restore into a fresh data dir, prune',
-  readOnly: (args) => ['status', 'verify', 'manifest'].includes(jsonText(args.op)),
+  readOnly: (args) => ['status', 'verify', 'manifest', 'select'].includes(jsonText(args.op)),
   plan: (args, ctx) => {
     const op = str(args, 'op');
     const c = ctx.inventory.cluster;
@@ -126,6 +131,9 @@ export const etcd_snapshot: ModuleDef = {
           ],
         };
       }
+      case 'select':
+        // Controller side: from every member's registered `snapshot status` of its own db, the highest revision.
+        return { actions: [{ kind: 'derive', fn: 'highest_revision_from', args: ['⟨!hostvars⟩', str(args, 'from')], bind: 'best' }], result: ref('best') };
       case 'prune': {
         const dir = str(args, 'dir', c.backupDir);
         const keep = num(args, 'keep', c.backupRetention);
@@ -161,8 +169,16 @@ export const etcd_member: ModuleDef = {
     switch (op) {
       case 'list':
         return { actions: [list, { kind: 'derive', fn: 'members', args: [ref('list.json')], bind: 'members' }], result: ref('members') };
-      case 'remove':
-        return { actions: [list, byName, { kind: 'exec', cmd: `${ctl(ctx, eps)} member remove ⟨_.id⟩` }], result: ref('id') };
+      case 'remove': {
+        const keep = optStr(args, 'keep_peer_url');
+        const pick: Action[] = keep
+          ? [
+              { kind: 'exec', cmd: `${ctl(ctx, eps, true)} endpoint health --cluster --write-out=json`, parse: 'json', probe: true, okCodes: [0, 1], bind: 'health' },
+              { kind: 'derive', fn: 'member_to_replace', args: [ref('list.json'), ref('health.json'), name, keep], bind: 'id' },
+            ]
+          : [byName];
+        return { actions: [list, ...pick, { kind: 'exec', cmd: `${ctl(ctx, eps)} member remove ⟨_.id⟩` }], result: ref('id') };
+      }
       case 'promote':
         return { actions: [list, byName, { kind: 'exec', cmd: `${ctl(ctx, eps)} member promote ⟨_.id⟩` }], result: ref('id') };
       case 'update':
@@ -211,32 +227,40 @@ export const etcd_health: ModuleDef = {
         const timeout = num(args, 'timeout', 120);
         const loop = `deadline=$(( $(date +%s) + ${timeout} )); until ${ctl(ctx, eps, true)} endpoint health >/dev/null 2>&1; do if [ "$(date +%s)" -ge "$deadline" ]; then ${ctl(ctx, eps, true)} endpoint health >&2; echo ${q(`not healthy after ${timeout}s`)} >&2; exit 1; fi; sleep 1; done`;
         const actions: Action[] = [{ kind: 'wait', what: `all of ${eps} healthy`, timeoutSec: timeout, cmd: `bash -c ${q(loop)}` }];
-        const expect = args.expect_members;
-        if (Array.isArray(expect)) {
+        const expect = optStr(args, 'expect_members');
+        if (expect !== undefined) {
           actions.push({ kind: 'exec', cmd: `${ctl(ctx, eps, true)} member list --write-out=json`, parse: 'json', probe: true, bind: 'list' });
           actions.push({ kind: 'derive', fn: 'require_members', args: [ref('list.json'), expect], bind: 'members' });
         }
-        actions.push(status, { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' });
+        actions.push(status, { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }, { kind: 'derive', fn: 'require_one_cluster', args: [ref('raw.json')], bind: 'cluster' });
         return { actions, result: ref('status') };
       }
       case 'preflight': {
-        // Quorum math before a membership change: refuse when the change would lose quorum.
+        // Quorum math on the live membership before a change: refuse when it would lose quorum.
         const remove = optStr(args, 'remove');
         return {
-          actions: [health, { kind: 'derive', fn: 'quorum_preflight', args: [ref('health.json'), f.members.map((m) => m.clientUrl), remove ?? null, f.members.find((m) => m.name === remove)?.clientUrl ?? null], bind: 'verdict' }],
+          actions: [
+            { kind: 'exec', cmd: `${ctl(ctx, eps, true)} member list --write-out=json`, parse: 'json', probe: true, bind: 'list' },
+            { ...health, cmd: `${ctl(ctx, eps, true)} endpoint health --cluster --write-out=json` },
+            { kind: 'derive', fn: 'quorum_preflight_live', args: [ref('list.json'), ref('health.json'), remove ?? null], bind: 'verdict' },
+          ],
           result: ref('verdict'),
         };
       }
+      case 'lost':
+        // restore-all only runs when quorum is really lost.
+        return { actions: [health, { kind: 'derive', fn: 'require_no_quorum', args: [ref('health.json'), f.size], bind: 'verdict' }], result: ref('verdict') };
       case 'down':
-        // force-new-cluster is only safe when every other member is proven not serving.
-        return { actions: [{ ...health, cmd: `${ctl(ctx, eps, true)} endpoint health --write-out=json` }, { kind: 'derive', fn: 'require_down', args: [ref('health.json')], bind: 'down' }], result: ref('down') };
+        // force-new-cluster is only safe when no other member runs: a member without quorum is
+        // unhealthy but alive and still answers `endpoint status`, so status is the test.
+        return { actions: [{ ...status, cmd: `${ctl(ctx, eps, true)} endpoint status --write-out=json` }, { kind: 'derive', fn: 'require_down', args: [ref('raw.json')], bind: 'down' }], result: ref('down') };
       case 'data': {
         const self = selfEndpoint(ctx);
         return {
           actions: [
             { kind: 'exec', cmd: `${ctl(ctx, self, true)} get '' --prefix --keys-only --limit=1 --write-out=json`, parse: 'json', probe: true, bind: 'count' },
             { ...status, cmd: `${ctl(ctx, self, true)} endpoint status --write-out=json` },
-            { kind: 'derive', fn: 'require_data', args: [ref('count.json'), ref('raw.json'), (args.manifest ?? null), num(args, 'bump_revision', 0)], bind: 'data' },
+            { kind: 'derive', fn: 'require_data', args: [ref('count.json'), ref('raw.json'), (args.manifest ?? null), num(args, 'bump_revision', f.supportsBumpRevision ? ctx.inventory.cluster.bumpRevision : 0)], bind: 'data' },
           ],
           result: ref('data'),
         };
@@ -254,7 +278,7 @@ export const etcd_maintenance: ModuleDef = {
   schema: 'etcd_maintenance',
   summary: 'compact at the current revision, defrag one member, alarm list/disarm, prove a write',
   readOnly: (args) => args.op === 'alarm_list',
-  plan: (args, ctx) => {
+  plan: (args, ctx): ModulePlan => {
     const op = str(args, 'op');
     const self = selfEndpoint(ctx);
     const all = ctx.inventory.facts.endpoints;
@@ -277,13 +301,31 @@ export const etcd_maintenance: ModuleDef = {
           ],
           result: ref('status.0'),
         };
+      case 'defrag_all': {
+        // Followers first, the leader last, health checked between members (one at a time).
+        const f = ctx.inventory.facts;
+        const actions: Action[] = [
+          { kind: 'exec', cmd: `${ctl(ctx, all, true)} endpoint status --write-out=json`, parse: 'json', probe: true, bind: 'before' },
+          { kind: 'derive', fn: 'defrag_order', args: [ref('before.json')], bind: 'order' },
+        ];
+        for (let i = 0; i < f.size; i++) {
+          actions.push({ kind: 'exec', cmd: `${ctlRaw(ctx, `⟨_.order.${i}⟩`)} --command-timeout=${num(args, 'timeout', 120)}s defrag`, note: i === f.size - 1 ? 'the leader goes last' : `member ${i + 1} of ${f.size} in follower-first order` });
+          actions.push({ kind: 'exec', cmd: `${ctl(ctx, all, true)} endpoint health`, probe: true, note: 'every member healthy before the next' });
+        }
+        actions.push(
+          { kind: 'exec', cmd: `${ctl(ctx, all, true)} endpoint status --write-out=json`, parse: 'json', probe: true, bind: 'after' },
+          { kind: 'derive', fn: 'size_report', args: [ref('before.json'), ref('after.json')], bind: 'report' },
+        );
+        return { actions, result: { order: ref('order'), report: ref('report'), before: ref('before.json'), after: ref('after.json') } };
+      }
       case 'alarm_list':
         return {
           actions: [
             { kind: 'exec', cmd: `${ctl(ctx, all, true)} alarm list --write-out=json`, parse: 'json', probe: true, bind: 'raw' },
             { kind: 'derive', fn: 'alarms', args: [ref('raw.json')], bind: 'alarms' },
+            { kind: 'derive', fn: 'has_alarm', args: [ref('alarms'), 'NOSPACE'], bind: 'nospace' },
           ],
-          result: ref('alarms'),
+          result: { alarms: ref('alarms'), nospace: ref('nospace') },
         };
       case 'alarm_disarm':
         return { actions: [{ kind: 'exec', cmd: `${ctl(ctx, all)} alarm disarm` }] };
@@ -342,7 +384,10 @@ export const etcd_service: ModuleDef = {
           // Set the flag in the env file (etcd 3.4 exits if a setting is both ETCD_X and --x), start once, remove it.
           actions.push({ kind: 'exec', cmd: `sed -i '/^ETCD_FORCE_NEW_CLUSTER=/d' ${conf} && echo ETCD_FORCE_NEW_CLUSTER=true >> ${conf}` });
           actions.push({ kind: 'exec', cmd: `systemctl start etcd; rc=$?; sed -i '/^ETCD_FORCE_NEW_CLUSTER=/d' ${conf}; exit $rc`, note: 'start once with --force-new-cluster, then drop the flag' });
-        } else actions.push({ kind: 'exec', cmd: 'systemctl start etcd' });
+        } else {
+          // A normal start never carries a force flag left by an interrupted earlier run.
+          actions.push({ kind: 'exec', cmd: `if [ -e ${conf} ]; then sed -i '/^ETCD_FORCE_NEW_CLUSTER=/d' ${conf}; fi && systemctl start etcd` });
+        }
       }
     } else {
       const manifest = c.manifestFile;
@@ -352,7 +397,12 @@ export const etcd_service: ModuleDef = {
         actions.push({ kind: 'wait', what: `etcd on ${url} stopped`, timeoutSec: 120, cmd: portClosed(url, 120) });
       }
       if (state === 'started' || state === 'restarted') {
-        if (fnc) actions.push({ kind: 'exec', cmd: `sed -i 's/^\\([[:space:]]*\\)- etcd$/&\\n\\1- --force-new-cluster/' ${q(parked)}`, note: 'add --force-new-cluster to the parked manifest' });
+        // A normal start always strips a --force-new-cluster left from an earlier forced start.
+        actions.push(
+          fnc
+            ? { kind: 'exec', cmd: `sed -i 's/^\\([[:space:]]*\\)- etcd$/&\\n\\1- --force-new-cluster/' ${q(parked)}`, note: 'add --force-new-cluster to the parked manifest' }
+            : { kind: 'exec', cmd: `if [ -e ${q(parked)} ]; then sed -i '/^[[:space:]]*- --force-new-cluster$/d' ${q(parked)}; fi` },
+        );
         actions.push({ kind: 'exec', cmd: `test -e ${q(manifest)} || mv -n ${q(parked)} ${q(manifest)}` });
       }
     }
@@ -405,6 +455,17 @@ export const etcd_config: ModuleDef = {
     const ic = str(args, 'initial_cluster', ctx.inventory.facts.initialCluster);
     const token = str(args, 'token', c.token);
     const extra = (args.extra ?? {}) as JsonObject;
+    if (c.deployment === 'systemd' && bool(args, 'membership_only')) {
+      // Existing members keep every other setting (quotas, tuning): only the membership keys change.
+      const conf = q(c.configFile);
+      const set = (key: string, value: string): string => `{ grep -q '^${key}=' ${conf} && sed -i 's|^${key}=.*$|${key}=${value.replace(/[|&\\]/g, '\\$&')}|' ${conf} || echo ${q(`${key}=${value}`)} >> ${conf}; }`;
+      return {
+        actions: [
+          { kind: 'exec', cmd: `cp -p ${conf} ${q(`${c.configFile}.bak-${RUN_STAMP}`)}`, note: 'keep the previous config' },
+          { kind: 'exec', cmd: `${set('ETCD_INITIAL_CLUSTER', ic)} && ${set('ETCD_INITIAL_CLUSTER_STATE', state)}` },
+        ],
+      };
+    }
     if (c.deployment === 'systemd') {
       const lines = etcdConfLines(ctx, state, ic, token);
       for (const k of Object.keys(extra).sort()) lines.push(`${k}=${jsonText(extra[k])}`);
@@ -426,5 +487,36 @@ export const etcd_config: ModuleDef = {
         { kind: 'exec', cmd: [set('initial-cluster', ic), set('initial-cluster-state', state)].join(' && ') },
       ],
     };
+  },
+};
+
+// ───────────── dependents ─────────────
+
+/** Services that depend on etcd (from the inventory's cluster.dependents) on this host. */
+export const dependents: ModuleDef = {
+  name: 'dependents',
+  schema: 'dependents',
+  summary: "stop or start the services that depend on etcd on this host (systemd units, or kubeadm static pods as manifest:NAME)",
+  readOnly: false,
+  plan: (args, ctx) => {
+    const state = str(args, 'state');
+    const c = ctx.inventory.cluster;
+    const services = c.dependents.filter((d) => ctx.host.groups.includes(d.group)).flatMap((d) => d.services);
+    const manifests = `${c.manifestFile.slice(0, c.manifestFile.lastIndexOf('/'))}`;
+    const parked = `${manifestParent(c.manifestFile)}/manifests-stopped-by-runbook`;
+    const actions: Action[] = [];
+    for (const s of [...new Set(services)]) {
+      if (s.startsWith('manifest:')) {
+        const file = `${s.slice('manifest:'.length)}.yaml`;
+        actions.push(
+          state === 'stopped'
+            ? { kind: 'exec', cmd: `if [ -e ${q(`${manifests}/${file}`)} ]; then mkdir -p ${q(parked)} && mv -n ${q(`${manifests}/${file}`)} ${q(`${parked}/${file}`)}; fi` }
+            : { kind: 'exec', cmd: `if [ -e ${q(`${parked}/${file}`)} ]; then mv -n ${q(`${parked}/${file}`)} ${q(`${manifests}/${file}`)}; fi` },
+        );
+      } else if (state === 'stopped') {
+        actions.push({ kind: 'exec', cmd: `systemctl stop ${q(s)} && ! systemctl is-active --quiet ${q(s)}` });
+      } else actions.push({ kind: 'exec', cmd: `systemctl start ${q(s)}` });
+    }
+    return { actions };
   },
 };

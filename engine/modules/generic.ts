@@ -5,6 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { jsonText, type Action, type Json, type JsonObject } from '../model/types.js';
 import { renderTemplate } from '../template/env.js';
 import { sha256 } from '../load/source.js';
+import { controllerPath } from '../load/paths.js';
 import { bool, num, optStr, q, str, type ModuleDef, type PlanCtx } from './module.js';
 
 const cmdShorthand = (raw: Json): Json => (typeof raw === 'string' ? { cmd: raw } : raw);
@@ -40,8 +41,9 @@ export const command: ModuleDef = {
   },
 };
 
+/** copy/template sources are relative to the playbook; shown relative to the working directory. */
 function localPath(ctx: PlanCtx, p: string): string {
-  return isAbsolute(p) ? p : resolve(ctx.playbookDir, p);
+  return controllerPath(isAbsolute(p) ? p : resolve(ctx.playbookDir, p));
 }
 
 export const copy: ModuleDef = {
@@ -67,7 +69,8 @@ export const fetch: ModuleDef = {
   schema: 'fetch',
   summary: 'copy a file from the host to the controller (hash checked)',
   readOnly: true,
-  plan: (args, ctx) => ({ actions: [{ kind: 'get', src: str(args, 'src'), dest: isAbsolute(str(args, 'dest')) ? str(args, 'dest') : resolve(ctx.playbookDir, str(args, 'dest')) }] }),
+  // dest is a controller path relative to the working directory (a trailing / means "into this directory").
+  plan: (args) => ({ actions: [{ kind: 'get', src: str(args, 'src'), dest: str(args, 'dest'), bind: 'file' }], result: '⟨!_.file⟩' }),
 };
 
 export const template: ModuleDef = {

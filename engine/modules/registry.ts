@@ -1,11 +1,11 @@
 // The static module registry: names → typed module objects. No lookup by class name or search path.
 import type { ModuleDef } from './module.js';
 import { assert, command, copy, fail, fetch, file, pause, service, set_fact, shell, template, wait_for } from './generic.js';
-import { etcd_config, etcd_health, etcd_maintenance, etcd_member, etcd_service, etcd_snapshot } from './etcd.js';
+import { dependents, etcd_config, etcd_health, etcd_maintenance, etcd_member, etcd_service, etcd_snapshot } from './etcd.js';
 
 export const MODULES: Readonly<Record<string, ModuleDef>> = Object.freeze(
   Object.fromEntries(
-    [shell, command, copy, fetch, template, file, service, wait_for, assert, fail, pause, set_fact, etcd_snapshot, etcd_member, etcd_health, etcd_maintenance, etcd_service, etcd_config].map((m) => [m.name, m]),
+    [shell, command, copy, fetch, template, file, service, wait_for, assert, fail, pause, set_fact, etcd_snapshot, etcd_member, etcd_health, etcd_maintenance, etcd_service, etcd_config, dependents].map((m) => [m.name, m]),
   ),
 );
 

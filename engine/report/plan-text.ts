@@ -61,7 +61,7 @@ function taskHeader(t: PlannedTask, playIndex: number): string {
 }
 
 function stepKey(s: Step): string {
-  return JSON.stringify([s.skip ?? '', s.host === s.target ? '' : s.target, s.actions]);
+  return JSON.stringify([s.skip ?? '', s.host === s.target ? '' : s.target, s.actions, s.when ?? [], s.until ?? []]);
 }
 
 export function renderPlanText(plan: Plan): string {
@@ -92,7 +92,13 @@ export function renderPlanText(plan: Plan): string {
           out.push(`    ${who}: skipped (${first.skip})`);
           continue;
         }
+        if (first.actions.length === 0) {
+          out.push(`    ${who}${via}: nothing to do`);
+          continue;
+        }
         out.push(`    ${who}${via}:`);
+        if (first.when) out.push(`      [run only when ${first.when.join(' and ')}]`);
+        if (first.until) out.push(`      [retry until ${first.until.join(' and ')}]`);
         for (const a of first.actions) for (const l of describeAction(a)) out.push(`      ${l}`);
       }
       if (t.steps.length === 0) out.push('    (no hosts)');

@@ -406,3 +406,33 @@ export function evalCondition(src: string | Expr, scope: Scope): boolean {
 export function evalAll(conds: string[], scope: Scope): boolean {
   return conds.every((c) => evalCondition(c, scope));
 }
+
+function literal(v: unknown): string {
+  return v === undefined ? 'none' : JSON.stringify(v);
+}
+
+/** Print a condition back as text, with the paths `resolve` knows replaced by literals. */
+export function printCondition(e: Expr, resolve: (path: Extract<Expr, { t: 'path' }>) => { known: boolean; value?: unknown }): string {
+  const p = (x: Expr): string => printCondition(x, resolve);
+  switch (e.t) {
+    case 'lit':
+      return literal(e.v);
+    case 'list':
+      return `[${e.items.map(p).join(', ')}]`;
+    case 'path': {
+      const r = resolve(e);
+      return r.known ? literal(r.value) : e.text;
+    }
+    case 'not':
+      return `not (${p(e.e)})`;
+    case 'and':
+    case 'or':
+      return `(${p(e.l)}) ${e.t} (${p(e.r)})`;
+    case 'cmp':
+      return `${p(e.l)} ${e.op === 'in' ? 'in' : e.op} ${p(e.r)}`;
+    case 'is':
+      return `${p(e.e)} is ${e.neg ? 'not ' : ''}${e.test}`;
+    case 'filter':
+      return `${p(e.e)} | ${e.name}`;
+  }
+}

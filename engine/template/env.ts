@@ -3,7 +3,7 @@
 // Templates are compiled only from playbook files: inventory values and command output never are.
 import Handlebars from 'handlebars';
 import { shq } from '../transports/shell-quote.js';
-import { RuntimeRef, isRuntimeRef, placeholder } from './runtime.js';
+import { RuntimeRef, isRuntimeRef, placeholder, refPath } from './runtime.js';
 
 type Node = hbs.AST.Node;
 type Mustache = hbs.AST.MustacheStatement;
@@ -28,7 +28,7 @@ export class TemplateError extends Error {
 function noRuntime(name: string, ...values: unknown[]): void {
   for (const v of values) {
     if (isRuntimeRef(v)) {
-      throw new TemplateError('runtime-value-misuse', `helper "${name}" cannot use ⟨${v.path}⟩: it is only known at run time`, 0, 0, 'insert run-time values directly ({{x.stdout}}) or test them with `when:`');
+      throw new TemplateError('runtime-value-misuse', `helper "${name}" cannot use ⟨${refPath(v)}⟩: it is only known at run time`, 0, 0, 'insert run-time values directly ({{x.stdout}}) or test them with `when:`');
     }
   }
 }
@@ -58,14 +58,16 @@ export const HELPERS: Record<string, (...a: unknown[]) => unknown> = {
   json: (v: unknown) => (noRuntime('json', v), JSON.stringify(v)),
   upper: (v: unknown) => (noRuntime('upper', v), str(v).toUpperCase()),
   lower: (v: unknown) => (noRuntime('lower', v), str(v).toLowerCase()),
+  without: (list: unknown, ...a: unknown[]) => (noRuntime('without', list), Array.isArray(list) ? list.filter((x) => !args(a).includes(x)) : list),
+  first: (list: unknown) => (noRuntime('first', list), Array.isArray(list) ? list[0] : list),
   concat: (...a: unknown[]) => (noRuntime('concat', ...args(a)), args(a).map(str).join('')),
-  quote: (v: unknown) => (isRuntimeRef(v) ? placeholder(v.path) : shq(str(v))),
+  quote: (v: unknown) => (isRuntimeRef(v) ? placeholder(refPath(v)) : shq(str(v))),
 };
 
 for (const [name, fn] of Object.entries(HELPERS)) hb.registerHelper(name, fn);
 // Internal: every {{x}} in shell mode is rewritten to {{__shq x}}.
-hb.registerHelper('__shq', (v: unknown) => (isRuntimeRef(v) ? placeholder(v.path) : shq(str(v))));
-hb.registerHelper('__raw', (v: unknown) => (isRuntimeRef(v) ? placeholder(v.path, true) : str(v)));
+hb.registerHelper('__shq', (v: unknown) => (isRuntimeRef(v) ? placeholder(refPath(v)) : shq(str(v))));
+hb.registerHelper('__raw', (v: unknown) => (isRuntimeRef(v) ? placeholder(refPath(v), true) : str(v)));
 // Block helpers must not branch on values nobody knows yet.
 for (const name of ['if', 'unless', 'each', 'with'] as const) {
   const builtin = hb.helpers[name] as (this: unknown, ...a: unknown[]) => unknown;

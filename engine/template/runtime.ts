@@ -3,24 +3,40 @@
 // (inserted raw) — and the executor fills them in just before a step runs.
 import { shq } from '../transports/shell-quote.js';
 
-/** A reference to a value known only at run time. Property access builds a longer path. */
+const PATH = Symbol('runtime path');
+
+/**
+ * A reference to a value known only at run time. Property access builds a longer path; the
+ * path itself lives under a symbol so that no registered key (`path`, `file`, …) is shadowed.
+ */
 export class RuntimeRef {
-  constructor(readonly path: string) {}
+  readonly [PATH]: string;
+  constructor(path: string) {
+    this[PATH] = path;
+  }
+  get path(): string {
+    return this[PATH];
+  }
   toString(): string {
-    return `⟨!${this.path}⟩`;
+    return `⟨!${this[PATH]}⟩`;
   }
 }
 
-const PROXY_BYPASS = new Set<string | symbol>(['path', 'toString', 'constructor', 'valueOf', Symbol.toPrimitive, Symbol.toStringTag]);
+const PROXY_BYPASS = new Set<string | symbol>(['toString', 'constructor', 'valueOf']);
 
 /** A RuntimeRef that Handlebars can walk into: {{rev.json.members}} → RuntimeRef("rev.json.members"). */
 export function runtimeRef(path: string): RuntimeRef {
   const target = new RuntimeRef(path);
   return new Proxy(target, {
     has: () => true,
-    get: (t, key) => (typeof key === 'symbol' || PROXY_BYPASS.has(key) ? (Reflect.get(t, key) as unknown) : runtimeRef(`${path}.${key}`)),
+    get: (t, key) => (typeof key === 'symbol' || PROXY_BYPASS.has(key) ? (Reflect.get(t, key, t) as unknown) : runtimeRef(`${path}.${key}`)),
     getOwnPropertyDescriptor: (_t, key) => ({ value: runtimeRef(`${path}.${String(key)}`), configurable: true, enumerable: true, writable: false }),
   });
+}
+
+/** The dotted path of a RuntimeRef (read through the symbol, so the proxy is not walked). */
+export function refPath(r: RuntimeRef): string {
+  return r[PATH];
 }
 
 export function isRuntimeRef(v: unknown): v is RuntimeRef {
