@@ -124,8 +124,23 @@ export function highestRevision(statuses: Record<string, Json>): { host: string;
   return best;
 }
 
+export interface EndpointStatus {
+  [key: string]: Json;
+  endpoint: string;
+  id: string;
+  cluster_id: string;
+  leader: boolean;
+  revision: number;
+  raft_index: number;
+  raft_term: number;
+  db_size: number;
+  db_size_in_use: number;
+  is_learner: boolean;
+  errors: string[];
+}
+
 /** endpoint status -w json → per-member facts (leader, revision, raft index, DB size). */
-export function endpointStatus(list: Json): JsonObject[] {
+export function endpointStatus(list: Json): EndpointStatus[] {
   const arr = Array.isArray(list) ? list : [];
   return arr.map((e) => {
     const x = e as { Endpoint?: string; Status?: { header?: { member_id?: Json; revision?: number; cluster_id?: Json }; leader?: Json; raftIndex?: number; raftTerm?: number; dbSize?: number; dbSizeInUse?: number; errors?: string[]; isLearner?: boolean } };
@@ -204,23 +219,23 @@ export function pickHealthy(h: Json, prefer: string): string {
 /** Defragment followers first and the leader last (rule 6). */
 export function defragOrder(status: Json): string[] {
   const list = endpointStatus(status);
-  const followers = list.filter((s) => s.leader !== true).map((s) => String(s.endpoint)).sort();
-  const leaders = list.filter((s) => s.leader === true).map((s) => String(s.endpoint));
+  const followers = list.filter((s) => s.leader !== true).map((s) => s.endpoint).sort();
+  const leaders = list.filter((s) => s.leader === true).map((s) => s.endpoint);
   return [...followers, ...leaders];
 }
 
 export function sizeReport(before: Json, after: Json): string {
-  const b = new Map(endpointStatus(before).map((s) => [String(s.endpoint), s]));
+  const b = new Map(endpointStatus(before).map((s) => [s.endpoint, s]));
   const lines = endpointStatus(after).map((s) => {
-    const was = b.get(String(s.endpoint));
+    const was = b.get(s.endpoint);
     const mb = (n: unknown): string => `${((typeof n === 'number' ? n : 0) / 1048576).toFixed(1)} MiB`;
-    return `${String(s.endpoint)}${s.leader === true ? ' (leader)' : ''}: ${mb(was?.db_size)} → ${mb(s.db_size)}`;
+    return `${s.endpoint}${s.leader === true ? ' (leader)' : ''}: ${mb(was?.db_size)} → ${mb(s.db_size)}`;
   });
   return lines.join('\n');
 }
 
 export function requireOneCluster(status: Json): JsonObject {
-  const ids = [...new Set(endpointStatus(status).map((s) => String(s.cluster_id)))];
+  const ids = [...new Set(endpointStatus(status).map((s) => s.cluster_id))];
   if (ids.length !== 1) throw new DeriveError(`members disagree on the cluster ID: ${ids.join(', ')}`);
   return { cluster_id: ids[0] ?? '' };
 }
@@ -258,7 +273,7 @@ export function quorumPreflight(h: Json, all: string[], removeName: string | nul
 
 /** `endpoint status` answers from every running member, with or without quorum: any answer means alive. */
 export function requireDown(status: Json): JsonObject {
-  const alive = endpointStatus(status).map((s) => String(s.endpoint));
+  const alive = endpointStatus(status).map((s) => s.endpoint);
   if (alive.length) throw new DeriveError(`refused: ${alive.join(', ')} still running; force-new-cluster would split the cluster (stop those members first, or use replace-member if quorum is intact)`);
   return { alive: 0 };
 }
@@ -278,7 +293,7 @@ export function requireMembers(list: Json, expected: Json): JsonObject {
 export function requireData(count: Json, status: Json, manifest: Json, bump: number): JsonObject {
   const keys = (count as { count?: number } | null)?.count ?? 0;
   const st = endpointStatus(status)[0];
-  const rev = (st?.revision as number | undefined) ?? 0;
+  const rev = (st?.revision) ?? 0;
   const m = manifest as { revision?: number; live_keys?: number | null } | null;
   if (m && typeof m.revision === 'number') {
     if (rev < m.revision) throw new DeriveError(`revision ${rev} is below the snapshot's ${m.revision}: data is missing`);
