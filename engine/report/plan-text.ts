@@ -60,8 +60,15 @@ function taskHeader(t: PlannedTask, playIndex: number): string {
   return `  TASK ${playIndex}.${t.index} · ${t.name}  (${t.module})\n    ${flags.join(' · ')}`;
 }
 
-function stepKey(s: Step): string {
-  return JSON.stringify([s.skip ?? '', s.host === s.target ? '' : s.target, s.actions, s.when ?? [], s.until ?? []]);
+/** What a step shows, as lines; hosts whose lines are equal are shown together. */
+function stepLines(s: Step): string[] {
+  if (s.skip) return [`skipped (${s.skip})`];
+  if (s.actions.length === 0) return ['nothing to do'];
+  const lines: string[] = [];
+  if (s.when) lines.push(`[run only when ${s.when.join(' and ')}]`);
+  if (s.until) lines.push(`[retry until ${s.until.join(' and ')}]`);
+  for (const a of s.actions) lines.push(...describeAction(a));
+  return lines;
 }
 
 export function renderPlanText(plan: Plan): string {
@@ -82,24 +89,23 @@ export function renderPlanText(plan: Plan): string {
       out.push('');
       out.push(taskHeader(t, play.index));
       // Group hosts with identical steps, keeping the order in which hosts first appear.
-      const groups = new Map<string, Step[]>();
-      for (const s of t.steps) groups.set(stepKey(s), [...(groups.get(stepKey(s)) ?? []), s]);
-      for (const steps of groups.values()) {
-        const first = steps[0] as Step;
-        const who = steps.map((s) => s.host).join(', ');
-        const via = first.target !== first.host ? ` (on ${first.target})` : '';
-        if (first.skip) {
-          out.push(`    ${who}: skipped (${first.skip})`);
+      const groups = new Map<string, { hosts: string[]; lines: string[]; via: string }>();
+      for (const s of t.steps) {
+        const lines = stepLines(s);
+        const via = s.target !== s.host && !s.skip ? ` (on ${s.target})` : '';
+        const key = `${via}\n${lines.join('\n')}`;
+        const g = groups.get(key);
+        if (g) g.hosts.push(s.host);
+        else groups.set(key, { hosts: [s.host], lines, via });
+      }
+      for (const g of groups.values()) {
+        const who = g.hosts.join(', ');
+        if (g.lines.length === 1 && (g.lines[0]?.startsWith('skipped (') || g.lines[0] === 'nothing to do')) {
+          out.push(`    ${who}${g.via}: ${g.lines[0]}`);
           continue;
         }
-        if (first.actions.length === 0) {
-          out.push(`    ${who}${via}: nothing to do`);
-          continue;
-        }
-        out.push(`    ${who}${via}:`);
-        if (first.when) out.push(`      [run only when ${first.when.join(' and ')}]`);
-        if (first.until) out.push(`      [retry until ${first.until.join(' and ')}]`);
-        for (const a of first.actions) for (const l of describeAction(a)) out.push(`      ${l}`);
+        out.push(`    ${who}${g.via}:`);
+        for (const l of g.lines) out.push(`      ${l}`);
       }
       if (t.steps.length === 0) out.push('    (no hosts)');
     }
