@@ -13,7 +13,9 @@ import { checkRegisterOrder } from '../validate/semantic.js';
 import { stableStringify } from '../report/stable-json.js';
 import { controllerPath } from '../compile/compile.js';
 
-export const RUNBOOK_VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+import { RUNBOOK_VERSION } from './version.js';
+
+export { RUNBOOK_VERSION };
 
 /** A bare name such as `restore-all.yml` (or `restore-all`) means the shipped playbook when no such path exists. */
 export function resolvePlaybookPath(arg: string): string {
@@ -26,8 +28,10 @@ export function resolvePlaybookPath(arg: string): string {
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Names that would reshape the object they are assigned to (`__proto__`) are refused like bad names. */
+const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** -e key=value (value read as a YAML scalar), -e '{"k": …}' or -e @file.yml; later ones win. */
+/** -e key=value (the value kept as text), -e '{"k": …}' (JSON) or -e @file.yml (YAML); later ones win. */
 export function parseExtraVars(list: string[]): { vars: JsonObject; diagnostics: Diagnostic[]; files: string[] } {
   const vars: JsonObject = {};
   const diagnostics: Diagnostic[] = [];
@@ -39,7 +43,7 @@ export function parseExtraVars(list: string[]): { vars: JsonObject; diagnostics:
       try {
         const v = parseYamlValue(readFileSync(f, 'utf8')) as unknown;
         if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a mapping');
-        Object.assign(vars, v);
+        assignVars(vars, v as JsonObject, item, diagnostics);
         files.push(f);
       } catch (e) {
         diagnostics.push(diag('bad-extra-var', `-e ${item}: ${e instanceof Error ? e.message : String(e)}`, at));
@@ -48,7 +52,9 @@ export function parseExtraVars(list: string[]): { vars: JsonObject; diagnostics:
     }
     if (item.trim().startsWith('{')) {
       try {
-        Object.assign(vars, JSON.parse(item) as JsonObject);
+        const v = JSON.parse(item) as unknown;
+        if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a mapping');
+        assignVars(vars, v as JsonObject, item, diagnostics);
       } catch {
         diagnostics.push(diag('bad-extra-var', `-e ${item}: not valid JSON`, at));
       }
@@ -56,16 +62,21 @@ export function parseExtraVars(list: string[]): { vars: JsonObject; diagnostics:
     }
     const eq = item.indexOf('=');
     const key = eq > 0 ? item.slice(0, eq) : '';
-    if (!IDENT.test(key)) {
+    if (!IDENT.test(key) || FORBIDDEN_NAMES.has(key)) {
       diagnostics.push(diag('bad-extra-var', `-e "${item}": expected key=value with a variable name as key`, at, { hint: 'names use letters, digits and _' }));
       continue;
     }
     vars[key] = item.slice(eq + 1);
   }
-  for (const k of Object.keys(vars)) {
-    if (!IDENT.test(k) || k === '__proto__') diagnostics.push(diag('bad-extra-var', `-e: "${k}" is not a valid variable name`, at));
-  }
   return { vars, diagnostics, files };
+}
+
+/** Copy own keys one by one: Object.assign would call the __proto__ setter for a parsed "__proto__" key. */
+function assignVars(vars: JsonObject, from: JsonObject, item: string, diagnostics: Diagnostic[]): void {
+  for (const [k, x] of Object.entries(from)) {
+    if (!IDENT.test(k) || FORBIDDEN_NAMES.has(k)) diagnostics.push(diag('bad-extra-var', `-e ${item}: "${k}" is not a valid variable name`, { file: '-e', line: 1, col: 1 }));
+    else vars[k] = x;
+  }
 }
 
 export interface Loaded {

@@ -61,6 +61,23 @@ function renderDeep(v: Json, ctx: Record<string, unknown>, mode: 'shell' | 'plai
   return v;
 }
 
+/** A variable is defined when the context has it as its own key (`constructor`, `toString` are not variables). */
+function own(ctx: Record<string, unknown>, name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(ctx, name);
+}
+
+function rawAt(data: Json, path: PathSeg[]): unknown {
+  let v: unknown = data;
+  for (const s of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[String(s)] : undefined;
+  return v;
+}
+
+function forEachString(v: unknown, fn: (s: string) => void): void {
+  if (typeof v === 'string') fn(v);
+  else if (Array.isArray(v)) v.forEach((x) => forEachString(x, fn));
+  else if (v && typeof v === 'object') Object.values(v).forEach((x) => forEachString(x, fn));
+}
+
 export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: CompileOptions): { plan?: Plan; diagnostics: Diagnostic[] } {
   const out = new Collector();
   const allRegistered = new Map<string, number>();
@@ -95,8 +112,10 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
       const expr = parseCondition(c);
       const guarded = definedTests(expr);
       for (const r of conditionRefs(expr)) {
-        if (r.root in ctx || guarded.has(r.root) || r.root === '_') continue;
-        const at = posInScalar(pbSrc, Array.isArray(raw) ? [...base, key, i] : [...base, key], 1, c.indexOf(r.root) + 1);
+        if (own(ctx, r.root) || guarded.has(r.root) || r.root === '_') continue;
+        // A `when:` list has one scalar per condition; the raw value comes from the playbook source.
+        const rawConds = raw ?? rawAt(pbSrc.data, [...base, key]);
+        const at = posInScalar(pbSrc, Array.isArray(rawConds) ? [...base, key, i] : [...base, key], 1, r.at + 1);
         const line = allRegistered.get(r.root);
         if (line !== undefined && !runtime.has(r.root)) out.add(diag('register-before-set', `"${r.root}" is used before the task that registers it (line ${line})`, at, { length: r.root.length }));
         else out.add(diag('undefined-variable', `undefined variable "${r.root}" in ${key}`, at, { length: r.root.length, hint: 'define it in vars, register it in an earlier task, or guard with "is defined"' }));
@@ -152,10 +171,10 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
         checkConditionRefs(task.failedWhen ?? [], 'failed_when', base, undefined, untilCtx, runtimeForUntil);
         const stepId = `${pi + 1}.${ti + 1}@${hostName}`;
         let skip: string | undefined;
-        const staticWhen = task.when.filter((c) => conditionRefs(parseCondition(c)).every((r) => !runtimeNames.has(r.root) && r.root in ctx));
+        const staticWhen = task.when.filter((c) => conditionRefs(parseCondition(c)).every((r) => !runtimeNames.has(r.root) && own(ctx, r.root)));
         for (const c of staticWhen) {
           try {
-            if (!evalCondition(c, (root) => (root in ctx ? ctx[root] : undefined))) {
+            if (!evalCondition(c, (root) => (own(ctx, root) ? ctx[root] : undefined))) {
               skip = `when: ${c}`;
               break;
             }
@@ -221,15 +240,18 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
           out.add(diag('module-args', `${task.module}: ${e instanceof Error ? e.message : String(e)}`, at, { length: at.length }));
           continue;
         }
-        const text = JSON.stringify(actions);
-        const step: Step = { id: stepId, host: hostName, target, actions, needs: placeholdersIn(text).filter((n) => !n.startsWith('_.')).sort() };
+        const needs = new Set<string>();
+        forEachString(actions, (s) => {
+          if (s.includes('⟨')) for (const n of placeholdersIn(s)) if (!n.startsWith('_.')) needs.add(n);
+        });
+        const step: Step = { id: stepId, host: hostName, target, actions, needs: [...needs].sort() };
         // Run-time conditions get this host's static values as literals: the executor knows only run-time names.
         const runtimeHere = task.register ? runtimeForUntil : runtimeNames;
         const bake = (list: string[] | undefined, names: Set<string>): string[] | undefined => {
           if (!list) return undefined;
           const baked = list
             .filter((c) => conditionRefs(parseCondition(c)).some((r) => names.has(r.root)))
-            .map((c) => printCondition(parseCondition(c), (p) => (names.has(p.root) || p.root === '_' || !(p.root in ctx) ? { known: false } : { known: true, value: resolvePath(ctx, [p.root, ...p.rest.map(String)].join('.')) })));
+            .map((c) => printCondition(parseCondition(c), (p) => (names.has(p.root) || p.root === '_' || !own(ctx, p.root) ? { known: false } : { known: true, value: resolvePath(ctx, [p.root, ...p.rest.map(String)].join('.')) })));
           return baked.length && JSON.stringify(baked) !== JSON.stringify(list.filter((c) => conditionRefs(parseCondition(c)).some((r) => names.has(r.root)))) ? baked : undefined;
         };
         let w = bake(task.when, runtimeNames);
@@ -263,11 +285,11 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
         if (task.module === 'set_fact') {
           // Static facts become plan-time variables; facts that need run-time values stay placeholders.
           const facts = args;
-          if (!text.includes('⟨')) staticFacts.set(hostName, { ...(staticFacts.get(hostName) ?? {}), ...facts });
+          if (needs.size === 0) staticFacts.set(hostName, { ...(staticFacts.get(hostName) ?? {}), ...facts });
         }
       }
       if (task.module === 'set_fact') {
-        const dynamic = steps.some((s) => JSON.stringify(s.actions).includes('⟨'));
+        const dynamic = steps.some((s) => s.needs.length > 0);
         if (dynamic) Object.keys((task.args ?? {}) as JsonObject).forEach((k) => runtimeNames.add(k));
         ctxCache.clear();
       }

@@ -14,6 +14,7 @@ export function resolvePattern(inv: Inventory, pattern: string): PatternResult {
   const unknown: string[] = [];
   const terms = pattern.split(/[:,]/).filter((t) => t !== '');
   let out: string[] = [];
+  const seen = new Set<string>();
   const expand = (name: string): string[] => {
     if (name === 'localhost') return ['localhost'];
     if (name in inv.groups) return inv.groups[name] ?? [];
@@ -25,11 +26,17 @@ export function resolvePattern(inv: Inventory, pattern: string): PatternResult {
     if (term.startsWith('!')) {
       const drop = new Set(expand(term.slice(1)));
       out = out.filter((h) => !drop.has(h));
+      drop.forEach((h) => seen.delete(h));
     } else if (term.startsWith('&')) {
       const keep = new Set(expand(term.slice(1)));
       out = out.filter((h) => keep.has(h));
+      seen.forEach((h) => keep.has(h) || seen.delete(h));
     } else {
-      for (const h of expand(term)) if (!out.includes(h)) out.push(h);
+      for (const h of expand(term)) {
+        if (seen.has(h)) continue;
+        seen.add(h);
+        out.push(h);
+      }
     }
   }
   return { hosts: out, unknown };

@@ -2,7 +2,7 @@
 // (like eemeli/yaml's composer collects doc.errors). Offsets become line:col in one place: posAt().
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, type Document, type Node as YNode, type Pair } from 'yaml';
+import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, visit, type Document, type Node as YNode, type Pair } from 'yaml';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import type { Json, SourceRef } from '../model/types.js';
 
@@ -93,6 +93,26 @@ function checkKeys(src: Source, node: YNode | null | undefined, out: Diagnostic[
   }
 }
 
+/** An error reported in a line's indentation (e.g. a mis-indented key) belongs to the first thing on that line. */
+function skipIndent(text: string, offset: number): number {
+  const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+  if (!/^[ \t]*$/.test(text.slice(lineStart, offset))) return offset;
+  let i = offset;
+  while (text[i] === ' ' || text[i] === '\t') i++;
+  return i < text.length && text[i] !== '\n' && text[i] !== '\r' ? i : offset;
+}
+
+/** Start of the quoted scalar that runs up to `offset` without its closing quote. */
+function unclosedQuoteStart(doc: Document, offset: number): number | undefined {
+  let found: number | undefined;
+  visit(doc, {
+    Scalar(_key, node) {
+      if ((node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') && node.range && node.range[0] < offset && node.range[1] >= offset) found = node.range[0];
+    },
+  });
+  return found;
+}
+
 /** Parse YAML text; returns the Source (when usable) and every problem found. */
 export function parseYaml(file: string, text: string): { source?: Source; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
@@ -100,9 +120,11 @@ export function parseYaml(file: string, text: string): { source?: Source; diagno
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, merge: false, prettyErrors: false, version: '1.2', strict: true });
   const src0 = { file, lineCounter };
   for (const e of doc.errors) {
-    const at = posAt(src0, e.pos[0]);
     const message = e.message.split('\n')[0] ?? e.message;
-    diagnostics.push(diag(yamlCode(e.code), e.code === 'DUPLICATE_KEY' ? 'duplicate key: a key may appear only once in a mapping' : `YAML syntax error: ${message.replace(/ at line \d+, column \d+.*$/, '')}`, at, { length: Math.max(1, e.pos[1] - e.pos[0]) }));
+    // An unclosed quote is noticed where the file ends: point at the quote that opened it.
+    const openQuote = /^Missing closing ["']quote/.test(message) ? unclosedQuoteStart(doc, e.pos[0]) : undefined;
+    const at = posAt(src0, openQuote ?? skipIndent(text, e.pos[0]));
+    diagnostics.push(diag(yamlCode(e.code), e.code === 'DUPLICATE_KEY' ? 'duplicate key: a key may appear only once in a mapping' : `YAML syntax error: ${message.replace(/ at line \d+, column \d+.*$/, '')}`, at, { length: openQuote !== undefined ? 1 : Math.max(1, e.pos[1] - e.pos[0]) }));
   }
   if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) {
     if (diagnostics.length === 0) diagnostics.push(diag('empty-file', 'the file is empty', { file, line: 1, col: 1 }, { hint: 'a playbook is a list of plays; an inventory a mapping with cluster, hosts and groups' }));

@@ -10,9 +10,12 @@ export class DeriveError extends Error {
   }
 }
 
-/** etcd prints uint64 IDs as JSON numbers beyond 2^53: keep every long integer as a string. */
+/**
+ * etcd prints uint64 IDs as JSON numbers beyond 2^53: keep every long integer as a string.
+ * Strings are matched first, so digits inside them (error messages, keys) are left alone.
+ */
 export function parseEtcdJson(text: string): Json {
-  const safe = text.replace(/([:[,]\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"$2"');
+  const safe = text.replace(/"(?:[^"\\]|\\.)*"|(?<![\d.])-?\d{16,}(?![\d.eE])/g, (m) => (m.startsWith('"') ? m : `"${m}"`));
   return JSON.parse(safe) as Json;
 }
 

@@ -44,8 +44,23 @@ const TOKEN = /(⟨!?[A-Za-z_][A-Za-z0-9_.\-[\]]*⟩)/;
  * Shell-quote a rendered value that may contain run-time placeholders: static parts are quoted
  * now, placeholders are quoted when filled (⟨!x⟩ becomes ⟨x⟩).
  */
+const longQuoted = new Map<string, string>();
+
 export function q(value: string | number): string {
   const s = String(value);
+  // Long values (an initial-cluster of many members) repeat on every host: quote each once.
+  if (s.length > 256) {
+    const hit = longQuoted.get(s);
+    if (hit !== undefined) return hit;
+    const quoted = quoteParts(s);
+    if (longQuoted.size > 64) longQuoted.clear();
+    longQuoted.set(s, quoted);
+    return quoted;
+  }
+  return quoteParts(s);
+}
+
+function quoteParts(s: string): string {
   if (!s.includes('⟨')) return shq(s);
   return s
     .split(TOKEN)

@@ -5,14 +5,15 @@
 //   test   := cmp ('is' ['not'] ('defined' | 'none' | 'true' | 'false'))?
 //   cmp    := unary (('=='|'!='|'<'|'<='|'>'|'>='|'in'|'not in') unary)?
 //   unary  := primary ('|' filter)*
-//   primary:= number | 'string' | "string" | true | false | none | null | [list] | (expr) | path
+//   primary:= number | 'string' | "string" | true | false | none | null | [list] | {"key": expr, …} | (expr) | path
 //   path   := name ('.' name | '[' (number|string) ']')*
 import type { Json } from '../model/types.js';
 
 export type Expr =
   | { t: 'lit'; v: Json }
   | { t: 'list'; items: Expr[] }
-  | { t: 'path'; root: string; rest: (string | number)[]; text: string }
+  | { t: 'dict'; entries: [string, Expr][] }
+  | { t: 'path'; root: string; rest: (string | number)[]; text: string; /** offset of the name in the condition text */ at: number }
   | { t: 'not'; e: Expr }
   | { t: 'and' | 'or'; l: Expr; r: Expr }
   | { t: 'cmp'; op: string; l: Expr; r: Expr }
@@ -37,6 +38,8 @@ interface Tok {
   at: number;
 }
 
+const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', b: '\b', f: '\f' };
+
 function tokenize(src: string): Tok[] {
   const out: Tok[] = [];
   let i = 0;
@@ -48,15 +51,25 @@ function tokenize(src: string): Tok[] {
     }
     const rest = src.slice(i);
     let m: RegExpMatchArray | null;
-    if ((m = /^-?\d+(\.\d+)?/.exec(rest)) && !(c === '-' && out.length > 0 && ['num', 'str', 'name'].includes(out[out.length - 1]?.k ?? ''))) {
+    if ((m = /^-?\d+(\.\d+)?([eE][+-]?\d+)?/.exec(rest)) && !(c === '-' && out.length > 0 && ['num', 'str', 'name'].includes(out[out.length - 1]?.k ?? ''))) {
       out.push({ k: 'num', v: m[0], at: i });
       i += m[0].length;
     } else if (c === '"' || c === "'") {
       let j = i + 1;
       let s = '';
       while (j < src.length && src[j] !== c) {
-        if (src[j] === '\\' && j + 1 < src.length) j++;
-        s += src[j];
+        if (src[j] === '\\' && j + 1 < src.length) {
+          // JSON escapes, so that printCondition's JSON string literals read back as the same text.
+          j++;
+          const e = src[j] ?? '';
+          const hex = /^u[0-9a-fA-F]{4}/.exec(src.slice(j));
+          if (hex) {
+            s += String.fromCharCode(parseInt(hex[0].slice(1), 16));
+            j += 5;
+            continue;
+          }
+          s += ESCAPES[e] ?? e;
+        } else s += src[j];
         j++;
       }
       if (j >= src.length) throw new ConditionError('unterminated string', i);
@@ -65,7 +78,7 @@ function tokenize(src: string): Tok[] {
     } else if ((m = /^[A-Za-z_][A-Za-z0-9_-]*/.exec(rest))) {
       out.push({ k: 'name', v: m[0], at: i });
       i += m[0].length;
-    } else if ((m = /^(==|!=|<=|>=|<|>|\(|\)|\[|\]|\.|,|\|)/.exec(rest))) {
+    } else if ((m = /^(==|!=|<=|>=|<|>|\(|\)|\[|\]|\{|\}|:|\.|,|\|)/.exec(rest))) {
       out.push({ k: 'op', v: m[0], at: i });
       i += m[0].length;
     } else {
@@ -193,6 +206,20 @@ class Parser {
       this.expectOp(']');
       return { t: 'list', items };
     }
+    if (t.k === 'op' && t.v === '{') {
+      if (this.peek().k === 'op' && this.peek().v === '{') throw new ConditionError('conditions are expressions, not templates: write them without {{ }}', t.at);
+      const entries: [string, Expr][] = [];
+      while (!(this.peek().k === 'op' && this.peek().v === '}')) {
+        const k = this.next();
+        if (k.k !== 'str') throw new ConditionError('expected a quoted key inside { }', k.at);
+        this.expectOp(':');
+        entries.push([k.v, this.or()]);
+        if (this.peek().k === 'op' && this.peek().v === ',') this.next();
+        else break;
+      }
+      this.expectOp('}');
+      return { t: 'dict', entries };
+    }
     if (t.k === 'name') {
       if (t.v === 'true' || t.v === 'True') return { t: 'lit', v: true };
       if (t.v === 'false' || t.v === 'False') return { t: 'lit', v: false };
@@ -216,7 +243,7 @@ class Parser {
         } else break;
       }
       const end = this.peek().at;
-      return { t: 'path', root: t.v, rest, text: this.src.slice(t.at, end).trim() };
+      return { t: 'path', root: t.v, rest, text: this.src.slice(t.at, end).trim(), at: t.at };
     }
     throw new ConditionError(t.k === 'end' ? 'unexpected end of condition' : `unexpected "${t.v}"`, t.at);
   }
@@ -233,14 +260,17 @@ export function parseCondition(src: string): Expr {
   return e;
 }
 
-/** The variable paths a condition reads, e.g. ["rev.stdout", "cluster.size"]. */
-export function conditionRefs(e: Expr, out: { root: string; text: string }[] = []): { root: string; text: string }[] {
+/** The variable paths a condition reads, e.g. ["rev.stdout", "cluster.size"], with their offsets. */
+export function conditionRefs(e: Expr, out: { root: string; text: string; at: number }[] = []): { root: string; text: string; at: number }[] {
   switch (e.t) {
     case 'path':
-      out.push({ root: e.root, text: e.text });
+      out.push({ root: e.root, text: e.text, at: e.at });
       break;
     case 'list':
       e.items.forEach((x) => conditionRefs(x, out));
+      break;
+    case 'dict':
+      e.entries.forEach(([, x]) => conditionRefs(x, out));
       break;
     case 'not':
     case 'is':
@@ -273,13 +303,16 @@ export function definedTests(e: Expr, out: Set<string> = new Set()): Set<string>
 export type Scope = (root: string) => unknown;
 
 const UNDEFINED = Symbol('undefined');
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 
 function lookup(e: Extract<Expr, { t: 'path' }>, scope: Scope): unknown {
+  // Names inherited from Object.prototype (constructor, toString, __proto__) are never variables.
+  if (FORBIDDEN.has(e.root)) return UNDEFINED;
   let v: unknown = scope(e.root);
-  if (v === undefined) return UNDEFINED;
+  if (v === undefined || typeof v === 'function') return UNDEFINED;
   for (const k of e.rest) {
     if (v === null || typeof v !== 'object') return UNDEFINED;
-    if (typeof k === 'string' && (k === '__proto__' || k === 'constructor' || k === 'prototype')) return UNDEFINED;
+    if (typeof k === 'string' && FORBIDDEN.has(k)) return UNDEFINED;
     if (!Object.prototype.hasOwnProperty.call(v, k)) return UNDEFINED;
     v = (v as Record<string | number, unknown>)[k];
   }
@@ -346,6 +379,9 @@ function evalExpr(e: Expr, scope: Scope): unknown {
       return e.v;
     case 'list':
       return e.items.map((x) => evalExpr(x, scope));
+    case 'dict':
+      // fromEntries defines own properties: a "__proto__" key cannot reach the prototype.
+      return Object.fromEntries(e.entries.map(([k, x]) => [k, evalExpr(x, scope)]));
     case 'path': {
       const v = lookup(e, scope);
       if (v === UNDEFINED) throw new ConditionError(`"${e.text}" is not defined`, 0);
@@ -414,11 +450,15 @@ function literal(v: unknown): string {
 /** Print a condition back as text, with the paths `resolve` knows replaced by literals. */
 export function printCondition(e: Expr, resolve: (path: Extract<Expr, { t: 'path' }>) => { known: boolean; value?: unknown }): string {
   const p = (x: Expr): string => printCondition(x, resolve);
+  // Operands of a comparison, filter or test keep their parentheses unless they bind at least as tightly.
+  const operand = (x: Expr, allowCmp = false): string => (x.t === 'lit' || x.t === 'list' || x.t === 'dict' || x.t === 'path' || x.t === 'filter' || (allowCmp && x.t === 'cmp') ? p(x) : `(${p(x)})`);
   switch (e.t) {
     case 'lit':
       return literal(e.v);
     case 'list':
       return `[${e.items.map(p).join(', ')}]`;
+    case 'dict':
+      return `{${e.entries.map(([k, x]) => `${JSON.stringify(k)}: ${p(x)}`).join(', ')}}`;
     case 'path': {
       const r = resolve(e);
       return r.known ? literal(r.value) : e.text;
@@ -429,10 +469,10 @@ export function printCondition(e: Expr, resolve: (path: Extract<Expr, { t: 'path
     case 'or':
       return `(${p(e.l)}) ${e.t} (${p(e.r)})`;
     case 'cmp':
-      return `${p(e.l)} ${e.op === 'in' ? 'in' : e.op} ${p(e.r)}`;
+      return `${operand(e.l)} ${e.op} ${operand(e.r)}`;
     case 'is':
-      return `${p(e.e)} is ${e.neg ? 'not ' : ''}${e.test}`;
+      return `${operand(e.e, true)} is ${e.neg ? 'not ' : ''}${e.test}`;
     case 'filter':
-      return `${p(e.e)} | ${e.name}`;
+      return `${operand(e.e)} | ${e.name}`;
   }
 }

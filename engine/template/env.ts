@@ -65,6 +65,10 @@ export const HELPERS: Record<string, (...a: unknown[]) => unknown> = {
 };
 
 for (const [name, fn] of Object.entries(HELPERS)) hb.registerHelper(name, fn);
+// Handlebars' built-in `log` writes to the console: a template must not print into `plan --format json`.
+hb.registerHelper('log', () => {
+  throw new TemplateError('template-syntax', 'the "log" helper is not available in runbook templates', 1, 1);
+});
 // Internal: every {{x}} in shell mode is rewritten to {{__shq x}}.
 hb.registerHelper('__shq', (v: unknown) => (isRuntimeRef(v) ? placeholder(refPath(v)) : shq(str(v))));
 hb.registerHelper('__raw', (v: unknown) => (isRuntimeRef(v) ? placeholder(refPath(v), true) : str(v)));
@@ -77,7 +81,7 @@ for (const name of ['if', 'unless', 'each', 'with'] as const) {
   });
 }
 
-export const HELPER_NAMES = new Set([...Object.keys(HELPERS), 'if', 'unless', 'each', 'with', 'lookup', 'log']);
+export const HELPER_NAMES = new Set([...Object.keys(HELPERS), 'if', 'unless', 'each', 'with', 'lookup']);
 
 function pathRef(name: string, loc: hbs.AST.SourceLocation): PathExpr {
   return { type: 'PathExpression', data: false, depth: 0, parts: [name], original: name, loc };
@@ -148,11 +152,25 @@ export function templatePaths(ast: hbs.AST.Program): PathUse[] {
   return out;
 }
 
+/** Offset of the last "{{" (or "{{{") with no "}}" after it, or -1. */
+function unclosedMustache(src: string): number {
+  let open = src.lastIndexOf('{{');
+  if (open < 0 || src.indexOf('}}', open + 2) >= 0) return -1;
+  while (open > 0 && src[open - 1] === '{') open--;
+  return open;
+}
+
 function parse(src: string): hbs.AST.Program {
   try {
     return hb.parse(src);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
+    // An unclosed {{ makes Handlebars complain about whatever follows it; point at the {{ itself.
+    const open = unclosedMustache(src);
+    if (open >= 0) {
+      const before = src.slice(0, open).split('\n');
+      throw new TemplateError('template-syntax', 'template syntax error: "{{" is not closed by "}}"', before.length, (before[before.length - 1] ?? '').length + 1, 'check that every {{ has a matching }} and every {{#block}} its {{/block}}');
+    }
     // "Parse error on line N:\n<snippet>\n----^\nExpecting …, got 'X'"
     const m = /^Parse error on line (\d+):\n(.*)\n(-*)\^\n(.*)$/s.exec(msg);
     if (m) {
@@ -197,6 +215,9 @@ export function hasTemplate(s: string): boolean {
 function resolveCtx(ctx: Record<string, unknown>, parts: string[]): { ok: boolean; at: string } {
   let v: unknown = ctx;
   const seen: string[] = [];
+  // Object internals are never variables, not even inside a run-time value.
+  const bad = parts.findIndex((p) => p === '__proto__' || p === 'constructor' || p === 'prototype');
+  if (bad >= 0) return { ok: false, at: parts.slice(0, bad + 1).join('.') };
   for (const part of parts) {
     seen.push(part);
     if (isRuntimeRef(v)) return { ok: true, at: '' };
@@ -223,7 +244,13 @@ export function renderTemplate(src: string, ctx: Record<string, unknown>, mode: 
   try {
     return c.render(ctx);
   } catch (e) {
-    if (e instanceof TemplateError) throw e;
+    if (e instanceof TemplateError) {
+      if (e.line > 0) throw e;
+      // A helper refused a run-time value: place the error at the template's use of that value.
+      const ref = /⟨([^⟩]+)⟩/.exec(e.message)?.[1] ?? '';
+      const use = c.paths.find((p) => p.path === ref) ?? c.paths.find((p) => ref.startsWith(`${p.path}.`) || p.path.startsWith(`${ref}.`));
+      throw new TemplateError(e.kind, e.message, use?.line ?? 1, use?.col ?? 1, e.hint);
+    }
     throw new TemplateError('template-syntax', `template error: ${e instanceof Error ? e.message : String(e)}`, 1, 1);
   }
 }

@@ -1,15 +1,16 @@
 // ajv against schemas/*.schema.json; each ajv ErrorObject becomes a Diagnostic at the YAML node
 // its instancePath names, with a message saying what was expected.
-import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { diag, type Diagnostic, type DiagnosticCode } from '../model/diagnostics.js';
 import type { Json } from '../model/types.js';
 import { locate, type PathSeg, type Source } from '../load/source.js';
 
+import { PACKAGE_ROOT } from '../cli/version.js';
+
 /** The repository (or installed package) root: schemas/, playbooks/ and inventories/ live there. */
-export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export { PACKAGE_ROOT };
 export const SCHEMA_DIR = join(PACKAGE_ROOT, 'schemas');
 
 let ajvInstance: Ajv | undefined;
@@ -17,23 +18,32 @@ const validators = new Map<string, ValidateFunction>();
 
 function ajv(): Ajv {
   if (ajvInstance) return ajvInstance;
-  const a = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true, verbose: true });
-  for (const f of readdirSync(join(SCHEMA_DIR, 'modules'))) {
-    a.addSchema(JSON.parse(readFileSync(join(SCHEMA_DIR, 'modules', f), 'utf8')) as object);
+  ajvInstance = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true, verbose: true });
+  return ajvInstance;
+}
+
+/**
+ * The playbook schema $refs every module's args schema so editors can complete them. runbook
+ * checks module args per task against the module's own schema (better positions), so here the
+ * refs are replaced by `true` and only the module schemas actually used get compiled.
+ */
+function withoutModuleRefs(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withoutModuleRefs);
+  if (schema && typeof schema === 'object') {
+    const o = schema as Record<string, unknown>;
+    if (typeof o.$ref === 'string' && o.$ref.startsWith('modules/')) return true;
+    if (Array.isArray(o.oneOf) && o.oneOf.some((x) => (x as { $ref?: string }).$ref?.startsWith('modules/'))) return true;
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, withoutModuleRefs(v)]));
   }
-  ajvInstance = a;
-  return a;
+  return schema;
 }
 
 /** A validator for schemas/<name>.schema.json or schemas/modules/<name>.schema.json. */
 export function validator(name: string): ValidateFunction {
   const hit = validators.get(name);
   if (hit) return hit;
-  const a = ajv();
-  let fn: ValidateFunction | undefined;
-  if (name.startsWith('modules/')) fn = a.getSchema(`https://runbook.dev/schemas/${name}.schema.json`);
-  else fn = a.compile(JSON.parse(readFileSync(join(SCHEMA_DIR, `${name}.schema.json`), 'utf8')) as object);
-  if (!fn) throw new Error(`no schema ${name}`);
+  const raw = JSON.parse(readFileSync(join(SCHEMA_DIR, `${name}.schema.json`), 'utf8')) as object;
+  const fn = ajv().compile((name === 'playbook' ? withoutModuleRefs(raw) : raw) as object);
   validators.set(name, fn);
   return fn;
 }

@@ -24,9 +24,11 @@ export function checkRegisterOrder(pb: Playbook, src: Source): Diagnostic[] {
       const ti = rawTasks.findIndex((_, i) => src.lineCounter.linePos(0) && i >= 0 && task.src.line === posInScalar(src, [pi, 'tasks', i], 1, 1).line);
       const order = pi * 100000 + (ti >= 0 ? ti : 0);
       const uses: { name: string; at: { line: number; col: number; file: string } }[] = [];
-      for (const c of task.when) {
-        for (const r of conditionRefs(parseCondition(c))) uses.push({ name: r.root, at: task.src });
-      }
+      const rawWhen = (rawTasks[ti] as { when?: Json } | undefined)?.when;
+      task.when.forEach((c, ci) => {
+        const path: PathSeg[] = Array.isArray(rawWhen) ? [pi, 'tasks', ti, 'when', ci] : [pi, 'tasks', ti, 'when'];
+        for (const r of conditionRefs(parseCondition(c))) uses.push({ name: r.root, at: posInScalar(src, path, 1, r.at + 1) });
+      });
       const strings: { text: string; path: PathSeg[] }[] = [];
       stringsIn(task.args, [pi, 'tasks', ti, task.module], strings);
       for (const s of strings) {
