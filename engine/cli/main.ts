@@ -1,10 +1,8 @@
 // The CLI is thin: parse flags, call the stages, map results to exit codes (README "Exit codes").
+// Commands are imported when they run, so `runbook --help` does not load the whole engine.
 import { Command, CommanderError, Option } from 'commander';
-import { RUNBOOK_VERSION } from './inputs.js';
-import { runValidate } from './validate.js';
-import { runPlan } from './plan.js';
-import { runInventory } from './inventory.js';
-import { EXIT, processIo, type Io } from './output.js';
+import { RUNBOOK_VERSION } from './version.js';
+import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR, EXIT, processIo, type Io } from './output.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -22,7 +20,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .argument('[files...]', 'playbooks (or shipped names like restore-all) and inventories')
     .option('-i, --inventory <file>', 'also check hosts and variables against this inventory')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action((files: string[], o: { inventory?: string; format?: string }) => setCode(runValidate(files, o, io)));
+    .action(async (files: string[], o: { inventory?: string; format?: string }) => setCode((await import('./validate.js')).runValidate(files, o, io)));
 
   program
     .command('plan')
@@ -32,10 +30,10 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('-l, --limit <pattern>', 'only these hosts/groups')
     .option('-e, --extra-vars <key=value>', 'extra variable (repeatable; @file.yml or JSON too)', collect, [])
     .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated)')
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addOption(new Option('--format <format>', 'output format (default: text, or json with --out)').choices(['text', 'json']))
     .option('-o, --out <file>', 'write the plan to a file (JSON unless --format text)')
-    .action((playbook: string, o: { inventory: string; limit?: string; extraVars: string[]; tags?: string; format: string; out?: string }) =>
-      setCode(runPlan(playbook, { inventory: o.inventory, extraVars: o.extraVars, format: o.out && o.format === 'text' && !process.argv.includes('--format') ? 'json' : o.format, ...(o.limit ? { limit: o.limit } : {}), ...(o.tags ? { tags: o.tags.split(',') } : {}), ...(o.out ? { out: o.out } : {}) }, io)),
+    .action(async (playbook: string, o: { inventory: string; limit?: string; extraVars: string[]; tags?: string; format?: string; out?: string }) =>
+      setCode((await import('./plan.js')).runPlan(playbook, { inventory: o.inventory, extraVars: o.extraVars, format: o.format ?? (o.out ? 'json' : 'text'), ...(o.limit ? { limit: o.limit } : {}), ...(o.tags ? { tags: o.tags.split(',') } : {}), ...(o.out ? { out: o.out } : {}) }, io)),
     );
 
   program
@@ -44,7 +42,42 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .requiredOption('-i, --inventory <file>', 'the inventory')
     .option('--graph', 'show the group tree')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action((o: { inventory: string; graph?: boolean; format?: string }) => setCode(runInventory(o, io)));
+    .action(async (o: { inventory: string; graph?: boolean; format?: string }) => setCode((await import('./inventory.js')).runInventory(o, io)));
+
+  program
+    .command('apply')
+    .description('run a playbook against an inventory over SSH (destructive plans ask for the cluster name, or --yes)')
+    .argument('<playbook>', 'a playbook path, or a shipped name such as restore-all.yml')
+    .requiredOption('-i, --inventory <file>', 'the inventory')
+    .option('-l, --limit <pattern>', 'only these hosts/groups')
+    .option('-e, --extra-vars <key=value>', 'extra variable (repeatable; @file.yml or JSON too)', collect, [])
+    .option('-f, --forks <n>', 'hosts worked on at once', (v) => Number(v), DEFAULT_FORKS)
+    .option('-C, --check', 'run only read-only steps; report what the others would do')
+    .option('-y, --yes', 'do not ask: confirm destructive plans and pause prompts (for unattended runs)')
+    .addOption(new Option('--output <mode>', 'auto: live tree on a terminal, plain lines otherwise').choices(['auto', 'text', 'json']).default('auto'))
+    .option('--resume <run-id>', 'continue an interrupted or failed run from its journal; finished steps are not run again')
+    .option('--journal-dir <dir>', 'where run journals are written', DEFAULT_JOURNAL_DIR)
+    .option('-v, --verbose', 'more detail (repeat for streamed output)', (_v: string, prev: number) => prev + 1, 0)
+    .action(async (playbook: string, o: { inventory: string; limit?: string; extraVars: string[]; forks: number; check?: boolean; yes?: boolean; output: 'auto' | 'text' | 'json'; resume?: string; journalDir: string; verbose: number }) =>
+      setCode(
+        await (await import('./apply.js')).runApply(
+          playbook,
+          {
+            inventory: o.inventory,
+            extraVars: o.extraVars,
+            forks: o.forks,
+            check: o.check === true,
+            yes: o.yes === true,
+            output: o.output,
+            journalDir: o.journalDir,
+            verbose: o.verbose,
+            ...(o.limit ? { limit: o.limit } : {}),
+            ...(o.resume ? { resume: o.resume } : {}),
+          },
+          io,
+        ),
+      ),
+    );
 
   return program;
 }

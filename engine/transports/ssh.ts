@@ -80,6 +80,9 @@ export class BecomeError extends Error {
 type State = 'idle' | 'connecting' | 'ready' | 'dropped' | 'failed' | 'closed';
 type SudoMode = 'nopasswd' | 'password';
 
+/** Exit statuses recorded as soon as a channel opens (see openExec). */
+const exitStatuses = new WeakMap<ClientChannel, { code: number | null; signal?: string }>();
+
 /** Marker line the wrapper prints on stderr before the command: `\x1eRUNBOOK-PID:<pid>\n`. */
 const PID_MARK = Buffer.from('\x1eRUNBOOK-PID:', 'latin1');
 const REPORT_PID = `printf '\\036RUNBOOK-PID:%s\\n' "$$" >&2`;
@@ -785,6 +788,11 @@ export class SshTransport implements Transport {
           if (err) failed(err);
           else {
             this.stats.channels++;
+            // ssh2 emits 'exit' when the packet is read, which for a fast command can be in this
+            // very tick (the whole reply in one read), before an awaiting caller attaches listeners.
+            channel.once('exit', (code: number | null, signal?: string) => {
+              exitStatuses.set(channel, { code: typeof code === 'number' ? code : null, ...(typeof signal === 'string' ? { signal } : {}) });
+            });
             resolve(channel);
           }
         });
@@ -823,6 +831,11 @@ export class SshTransport implements Transport {
         run.signal?.removeEventListener('abort', onAbort);
         markers.settle();
         if (run.stdin instanceof Readable) run.stdin.unpipe(channel);
+        const early = exitStatuses.get(channel);
+        if (exitCode === null && early) {
+          exitCode = early.code;
+          exitSignal ??= early.signal;
+        }
         const result: ExecResult = {
           code: stopped ? null : exitCode,
           stdout: stdout.text(),

@@ -1,0 +1,267 @@
+// runbook apply PLAYBOOK -i INVENTORY: build the plan (exit 2 on invalid input, nothing touched),
+// confirm destructive plans, resolve secrets, run it through the executor with a reporter
+// (terminal/JSON view + journal), and map the outcome to an exit code.
+//
+//   --resume RUN_ID  continue a run from its journal: same inputs (sha256) or refuse; every host
+//                    must be reachable first; finished steps are not run again.
+import { readFileSync } from 'node:fs';
+import type { Inventory, Json, Plan } from '../model/types.js';
+import { executePlan, type ResumeState } from '../execute/execute.js';
+import { newRunId, RUN_ID_PATTERN } from '../execute/scope.js';
+import { createReporter } from '../report/reporters.js';
+import { readJournal, type JournalState } from '../report/journal.js';
+import { formatDiagnostics } from '../report/diagnostics-text.js';
+import { UnreachableError } from '../transports/transport.js';
+import { buildPlan } from './inputs.js';
+import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR, EXIT, type Io } from './output.js';
+import { transportFactory, type HostConnection } from './transports.js';
+
+export interface ApplyOptions {
+  inventory: string;
+  limit?: string;
+  extraVars?: string[];
+  forks?: number;
+  check?: boolean;
+  yes?: boolean;
+  output?: 'auto' | 'text' | 'json';
+  resume?: string;
+  journalDir?: string;
+  verbose?: number;
+  /** Tests: an abort signal instead of SIGINT/SIGTERM handlers. */
+  signal?: AbortSignal;
+}
+
+export { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR };
+
+/** Secret names with a meaning for the connection itself. */
+const SSH_PASSPHRASE = 'ssh_passphrase';
+const SUDO_PASSWORD = 'sudo_password';
+
+/** Read every inventory secret; the ones the plan needs must exist. */
+export function resolveSecrets(inv: Inventory, plan: Plan, env: NodeJS.ProcessEnv = process.env): { values: Record<string, string>; problems: string[] } {
+  const needed = new Set<string>();
+  for (const p of plan.plays) for (const t of p.tasks) for (const s of t.steps) for (const n of s.needs) if (n.startsWith('secrets.')) needed.add(n.split('.')[1] ?? '');
+  const values: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const [name, src] of Object.entries(inv.secretSources ?? {})) {
+    let value: string | undefined;
+    let why = '';
+    if (src.env !== undefined) {
+      value = env[src.env];
+      if (value === undefined) why = `environment variable ${src.env} is not set`;
+    } else if (src.file !== undefined) {
+      try {
+        value = readFileSync(src.file, 'utf8').replace(/\r?\n$/, '');
+      } catch (e) {
+        why = `cannot read ${src.file}: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    } else why = 'neither env nor file is given';
+    if (value !== undefined) values[name] = value;
+    else if (needed.has(name)) problems.push(`secret "${name}": ${why}`);
+  }
+  for (const n of needed) if (!(n in (inv.secretSources ?? {}))) problems.push(`secret "${n}" is used by the playbook but not declared under secrets: in ${inv.file}`);
+  return { values, problems };
+}
+
+/** What a destructive plan is about to do, for the confirmation prompt. */
+export function planSummary(plan: Plan): string {
+  const lines = [`This plan changes cluster "${plan.cluster}" (playbook ${plan.playbook}, inventory ${plan.inventory}${plan.limit ? `, limit ${plan.limit}` : ''}):`];
+  for (const p of plan.plays) {
+    const steps = p.tasks.reduce((n, t) => n + t.steps.filter((s) => s.skip === undefined).length, 0);
+    lines.push(`  PLAY ${p.index} ${p.name}${p.destructive ? '  [destructive]' : ''}`);
+    lines.push(`    hosts ${p.hosts.join(', ') || '(none)'}${p.batches.length > 1 ? ` in ${p.batches.length} batches` : ''} · ${p.tasks.length} task(s), ${steps} step(s)`);
+    for (const t of p.tasks) lines.push(`      ${p.index}.${t.index} ${t.name}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function inputsMismatch(journalPlan: Plan, plan: Plan): string[] {
+  const key = (i: { role: string; path: string }): string => (i.role === 'file' ? `file ${i.path}` : i.role);
+  const before = new Map(journalPlan.inputs.map((i) => [key(i), i.sha256]));
+  const now = new Map(plan.inputs.map((i) => [key(i), i.sha256]));
+  const out: string[] = [];
+  for (const [k, sha] of before) if (now.get(k) !== sha) out.push(now.has(k) ? `${k} changed (sha256 ${sha.slice(0, 12)} → ${(now.get(k) ?? '').slice(0, 12)})` : `${k} is no longer given`);
+  for (const k of now.keys()) if (!before.has(k)) out.push(`${k} was not an input of that run`);
+  return out;
+}
+
+type ResumeLoad = ResumeState | { refusal: string; code: number };
+
+/**
+ * What --resume RUN_ID continues from. A run that was itself a resume continues the same chain:
+ * journals are merged oldest first and the first run's id stays `run.id` (names and tokens made
+ * from it, like a restore's cluster token, must not change halfway).
+ */
+export function loadResume(runId: string, journalDir: string, plan: Plan): ResumeLoad {
+  const refuse = (refusal: string, code: number = EXIT.INVALID): ResumeLoad => ({ refusal: `runbook: ${refusal}\n`, code });
+  if (!RUN_ID_PATTERN.test(runId)) return refuse(`--resume: "${runId}" is not a run id (YYYYMMDDTHHMMSSZ-xxxxxx)`);
+  const chain: JournalState[] = [];
+  for (let id: string | undefined = runId; id !== undefined; ) {
+    if (chain.length > 100) return refuse(`--resume ${runId}: the chain of resumed runs is too long`);
+    let j: JournalState;
+    try {
+      j = readJournal(journalDir, id);
+    } catch (e) {
+      return refuse(`--resume ${runId}: cannot read the journal of run ${id} in ${journalDir}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    chain.unshift(j);
+    const start = j.events.find((e) => e.type === 'run.start');
+    if (start?.type === 'run.start' && start.check && id === runId) return refuse(`run ${runId} was a --check run: it changed nothing, so there is nothing to resume; start a new run`);
+    id = start?.type === 'run.start' ? start.resumedFrom : undefined;
+  }
+  const last = chain[chain.length - 1] as JournalState;
+  const changed = inputsMismatch(last.plan, plan);
+  if (changed.length) {
+    return refuse(`refusing to resume run ${runId}: its inputs changed since:\n${changed.map((c) => `  ${c}\n`).join('')}Resume needs the same playbook, inventory, -e values and limit; start a new run instead.`);
+  }
+  const lastEnd = [...last.events].reverse().find((e) => e.type === 'run.end');
+  if (lastEnd?.type === 'run.end' && lastEnd.ok) return refuse(`run ${runId} finished successfully; nothing to resume`, EXIT.OK);
+  const done = new Set<string>();
+  const registered: Record<string, Record<string, Json>> = {};
+  const facts: Record<string, Record<string, Json>> = {};
+  for (const j of chain) {
+    j.done.forEach((id) => done.add(id));
+    for (const [h, v] of Object.entries(j.registered)) Object.assign((registered[h] ??= {}), v);
+    for (const [h, v] of Object.entries(j.facts)) Object.assign((facts[h] ??= {}), v);
+  }
+  const known = new Set(plan.plays.flatMap((p) => p.tasks.flatMap((t) => t.steps.map((s) => s.id))));
+  const unknownIds = [...done].filter((id) => !known.has(id));
+  if (unknownIds.length) return refuse(`refusing to resume run ${runId}: the plan no longer has step(s) ${unknownIds.slice(0, 5).join(', ')} (runbook version or working directory changed?)`);
+  const first = chain[0] as JournalState;
+  const firstStart = first.events.find((e) => e.type === 'run.start');
+  const rootRunId = firstStart?.type === 'run.start' ? firstStart.runId : runId;
+  return { runId, ...(rootRunId !== runId ? { rootRunId } : {}), done, registered, facts };
+}
+
+export async function runApply(playbook: string, opts: ApplyOptions, io: Io): Promise<number> {
+  const built = buildPlan({ playbook, inventory: opts.inventory, ...(opts.limit ? { limit: opts.limit } : {}), extraVars: opts.extraVars ?? [] });
+  if (!built.plan || !built.inventory) {
+    io.err(formatDiagnostics(built.diagnostics, built.texts));
+    return EXIT.INVALID;
+  }
+  const plan = built.plan;
+  const inv = built.inventory;
+  const check = opts.check === true;
+  const journalDir = opts.journalDir ?? DEFAULT_JOURNAL_DIR;
+  const forks = opts.forks ?? DEFAULT_FORKS;
+  if (!Number.isInteger(forks) || forks < 1) {
+    io.err(`runbook: --forks must be a whole number >= 1, got ${String(opts.forks)}\n`);
+    return EXIT.INVALID;
+  }
+
+  const secrets = resolveSecrets(inv, plan);
+  if (secrets.problems.length) {
+    io.err(secrets.problems.map((p) => `runbook: ${p}\n`).join(''));
+    return EXIT.INVALID;
+  }
+
+  let resume: ResumeState | undefined;
+  if (opts.resume !== undefined) {
+    const r = loadResume(opts.resume, journalDir, plan);
+    if ('refusal' in r) {
+      io.err(r.refusal);
+      return r.code;
+    }
+    resume = r;
+  }
+
+  if (plan.destructive && !check) {
+    const summary = planSummary(plan);
+    if (opts.yes) {
+      io.err(summary);
+    } else {
+      io.err(summary);
+      const answer = io.isTTY && io.prompt ? await io.prompt(`Type the cluster name to continue ("${plan.cluster}"): `) : undefined;
+      if (answer === undefined) {
+        io.err('runbook: refusing to run a destructive plan without confirmation: no terminal to ask on. Review the plan (runbook plan …) and pass --yes to run it unattended.\n');
+        return EXIT.REFUSED;
+      }
+      if (answer.trim() !== plan.cluster) {
+        io.err(`runbook: not confirmed ("${answer.trim()}" is not "${plan.cluster}"); nothing was run.\n`);
+        return EXIT.REFUSED;
+      }
+    }
+  }
+
+  // Every inventory host can serve as a jump host, even when the plan does not target it.
+  const connections: Record<string, HostConnection> = {};
+  for (const [name, h] of Object.entries(inv.hosts)) connections[name] = { address: h.address, ssh: h.ssh };
+  Object.assign(connections, plan.hosts);
+  const runId = newRunId(new Date());
+  const startedAt = new Date();
+  let reporter: ReturnType<typeof createReporter> | undefined;
+  const factory = transportFactory(connections, {
+    ...(secrets.values[SSH_PASSPHRASE] !== undefined ? { passphrase: secrets.values[SSH_PASSPHRASE] } : {}),
+    ...(secrets.values[SUDO_PASSWORD] !== undefined ? { sudoPassword: secrets.values[SUDO_PASSWORD] } : {}),
+    log: (host, message) => reporter?.emit('warning', { host, message }),
+  });
+
+  try {
+    if (resume) {
+      // Before continuing a half-done run, every host must answer: a resume that meets a dead host halfway is worse.
+      const targets = Object.keys(plan.hosts).filter((h) => h !== 'localhost');
+      const results = await Promise.allSettled(targets.map((h) => factory.get(h).connect()));
+      const bad = results.map((r, i) => (r.status === 'rejected' ? `  ${targets[i] ?? '?'}: ${r.reason instanceof UnreachableError || r.reason instanceof Error ? r.reason.message : String(r.reason)}\n` : '')).filter(Boolean);
+      if (bad.length) {
+        io.err(`runbook: not resuming run ${resume.runId}: host(s) unreachable:\n${bad.join('')}Nothing was run.\n`);
+        return EXIT.FAILED;
+      }
+    }
+
+    try {
+      reporter = createReporter({ mode: opts.output ?? 'auto', io, verbose: opts.verbose ?? 0, secrets: Object.values(secrets.values), journalDir, runId, plan });
+    } catch (e) {
+      io.err(`runbook: cannot start the run journal in ${journalDir}: ${e instanceof Error ? e.message : String(e)}\n`);
+      return EXIT.INVALID;
+    }
+
+    const ac = new AbortController();
+    let interrupts = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      interrupts++;
+      if (interrupts > 1 && sig === 'SIGINT') {
+        io.err('\nrunbook: interrupted again: exiting now; steps that were running have an unknown outcome\n');
+        process.exit(EXIT.INTERRUPTED);
+      }
+      if (interrupts === 1) {
+        io.err(`\nrunbook: ${sig}: stopping — no new steps start, running commands are stopped (Ctrl-C again to exit at once)\n`);
+        ac.abort(new Error(sig));
+      }
+    };
+    const external = opts.signal;
+    const onExternal = (): void => ac.abort(external?.reason);
+    if (external) {
+      if (external.aborted) ac.abort(external.reason);
+      else external.addEventListener('abort', onExternal, { once: true });
+    } else {
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    }
+    const prompt = io.prompt;
+    try {
+      const r = await executePlan(plan, {
+        runId,
+        startedAt,
+        forks,
+        check,
+        transports: (h) => factory.get(h),
+        emit: reporter.emit,
+        signal: ac.signal,
+        secrets: secrets.values,
+        ...(resume ? { resume } : {}),
+        ...(io.isTTY && prompt ? { confirm: async (q: string) => /^y(es)?$/i.test(((await prompt(`${q} [y/N] `)) ?? '').trim()) } : {}),
+        autoYes: opts.yes === true,
+      });
+      return r.exitCode;
+    } finally {
+      if (external) external.removeEventListener('abort', onExternal);
+      else {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      await reporter.close();
+    }
+  } finally {
+    await factory.closeAll();
+  }
+}

@@ -1,0 +1,286 @@
+// One action of a step, run against its target (or the controller). Each kind turns into one
+// ActionOutcome: what happened, the record shown to the user (secrets masked), and the value a
+// `bind` stores in the step scope `_`.
+import { mkdir, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import type { ActionRecord } from '../model/events.js';
+import type { Action, Json, JsonObject, PlannedTask, Step } from '../model/types.js';
+import { DERIVE, DeriveError, parseEtcdJson } from '../modules/derive.js';
+import { evalAll, evalCondition } from '../template/conditions.js';
+import { shq } from '../transports/shell-quote.js';
+import { UnreachableError, type ExecResult, type Transport } from '../transports/transport.js';
+import { tail, type Redactor } from './redaction.js';
+import { conditionScope, displayScope, fillRaw, fillShell, resolveValue } from './scope.js';
+
+/** Extra time a `wait` action gets over its own deadline before the transport stops it. */
+export const WAIT_GRACE_SEC = 15;
+
+export interface ActionEnv {
+  task: PlannedTask;
+  step: Step;
+  /** The live scope of the step (its `_` is `local`). */
+  scope: Record<string, unknown>;
+  local: Record<string, Json>;
+  /** The connected transport of the step's target; throws UnreachableError. */
+  target: () => Promise<Transport>;
+  /** The controller's transport (for `local` actions). */
+  controller: () => Promise<Transport>;
+  signal: AbortSignal;
+  redact: Redactor;
+  maxOutputBytes: number;
+  /** A line of output with its newline (already redacted). */
+  output: (stream: 'stdout' | 'stderr', text: string) => void;
+  /** Ask the operator; resolves true to go on, or a refusal message. */
+  confirm: (prompt: string) => Promise<true | string>;
+}
+
+export type OutcomeStatus = 'ok' | 'skipped' | 'failed' | 'unknown' | 'unreachable';
+
+export interface ActionOutcome {
+  status: OutcomeStatus;
+  record: ActionRecord;
+  /** Whether this action changed something (a non-probe exec/local or a put that ran). */
+  changed: boolean;
+  /** Failed only because the exit code was not in okCodes (failed_when may override that). */
+  failedByCode?: boolean;
+  message?: string;
+  /** {rc, stdout, stderr, json?} of an exec/local/wait. */
+  execValue?: JsonObject;
+  facts?: JsonObject;
+  unreachable?: UnreachableError;
+}
+
+/** Splits a byte stream into lines for step.output; bounded so a chatty command cannot flood reporters. */
+class LineSink {
+  private readonly decoder = new StringDecoder('utf8');
+  private pending = '';
+  private emitted = 0;
+  private capped = false;
+  constructor(
+    private readonly emit: (line: string) => void,
+    private readonly limit = 256 * 1024,
+  ) {}
+  push(chunk: Buffer): void {
+    this.pending += this.decoder.write(chunk);
+    const lines = this.pending.split('\n');
+    this.pending = lines.pop() ?? '';
+    for (const l of lines) this.line(l);
+  }
+  flush(): void {
+    this.pending += this.decoder.end();
+    if (this.pending !== '') this.line(this.pending);
+    this.pending = '';
+  }
+  private line(l: string): void {
+    if (this.capped) return;
+    this.emitted += l.length + 1;
+    if (this.emitted > this.limit) {
+      this.capped = true;
+      this.emit('[runbook: further output not shown]');
+      return;
+    }
+    this.emit(l);
+  }
+}
+
+/** Sleep that ends early (false) when the signal fires. */
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = (): void => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+function lastLine(s: string): string {
+  const lines = s.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return lines[lines.length - 1] ?? '';
+}
+
+function trimEol(s: string): string {
+  return s.replace(/[\r\n]+$/, '');
+}
+
+/** Run one action. Never throws for problems on the host: they become outcomes. */
+export async function runAction(a: Action, index: number, env: ActionEnv): Promise<ActionOutcome> {
+  const started = performance.now();
+  const record: ActionRecord = { index, kind: a.kind, code: null, durationMs: 0 };
+  const done = (o: Omit<ActionOutcome, 'record'>): ActionOutcome => {
+    record.durationMs = Math.round(performance.now() - started);
+    if (o.message !== undefined) o.message = env.redact.text(o.message);
+    return { ...o, record };
+  };
+  // The command as shown: filled with secrets masked (and anything secret that flowed into values masked too).
+  if (a.kind === 'exec' || a.kind === 'local' || a.kind === 'wait') {
+    try {
+      record.cmd = env.redact.text(fillShell(a.cmd, displayScope(env.scope)));
+    } catch {
+      record.cmd = env.redact.text(a.cmd);
+    }
+  }
+
+  if (a.when !== undefined) {
+    try {
+      if (!evalCondition(a.when, conditionScope(env.scope))) {
+        record.skipped = true;
+        return done({ status: 'skipped', changed: false, message: `when: ${a.when}` });
+      }
+    } catch (e) {
+      return done({ status: 'failed', changed: false, message: `when: ${a.when}: ${errText(e)}` });
+    }
+  }
+
+  try {
+    switch (a.kind) {
+      case 'exec':
+      case 'local':
+      case 'wait': {
+        const cmd = fillShell(a.cmd, env.scope);
+        const transport = a.kind === 'local' ? await env.controller() : await env.target();
+        const timeoutSec = a.kind === 'wait' ? a.timeoutSec + WAIT_GRACE_SEC : env.task.timeoutSec;
+        const out = new LineSink((l) => env.output('stdout', `${env.redact.text(l)}\n`));
+        const err = new LineSink((l) => env.output('stderr', `${env.redact.text(l)}\n`));
+        let r: ExecResult;
+        try {
+          r = await transport.exec(cmd, {
+            timeoutMs: timeoutSec * 1000,
+            become: a.kind === 'local' ? false : env.task.become,
+            signal: env.signal,
+            maxOutputBytes: env.maxOutputBytes,
+            ...(a.kind === 'exec' && a.stdin !== undefined ? { stdin: fillRaw(a.stdin, env.scope) } : {}),
+            onStdout: (c) => out.push(c),
+            onStderr: (c) => err.push(c),
+          });
+        } finally {
+          out.flush();
+          err.flush();
+        }
+        record.code = r.code;
+        if (r.timedOut) record.timedOut = true;
+        if (r.stdout) record.stdoutTail = env.redact.text(tail(r.stdout));
+        if (r.stderr) record.stderrTail = env.redact.text(tail(r.stderr));
+        const value: JsonObject = { rc: r.code, stdout: trimEol(r.stdout), stderr: trimEol(r.stderr) };
+        const probe = a.kind === 'wait' || a.probe === true;
+        if (r.code === null) {
+          const why = r.timedOut
+            ? `timed out after ${timeoutSec} s; the command was stopped`
+            : r.aborted
+              ? 'interrupted; the command was stopped'
+              : `the command did not report an exit status${r.signal ? ` (signal ${r.signal})` : ''}, the connection may have dropped`;
+          return done({ status: 'unknown', changed: !probe, execValue: value, message: `${why}: whether it took effect is unknown${lastLine(r.stderr) ? ` (stderr: ${lastLine(r.stderr)})` : ''}` });
+        }
+        const okCodes = a.kind === 'exec' && a.okCodes ? a.okCodes : [0];
+        const codeOk = okCodes.includes(r.code);
+        const parse = a.kind === 'wait' ? undefined : a.parse;
+        if (parse === 'json') {
+          try {
+            value.json = parseEtcdJson(r.stdout);
+          } catch (e) {
+            if (codeOk) return done({ status: 'failed', changed: !probe, execValue: value, message: `output is not JSON (${errText(e)}): ${lastLine(r.stdout) || '(empty)'}` });
+          }
+        }
+        if (a.bind) env.local[a.bind] = value;
+        if (!codeOk) {
+          const detail = lastLine(r.stderr) || lastLine(r.stdout);
+          const what = a.kind === 'wait' ? `waiting for ${a.what} failed: ` : '';
+          return done({ status: 'failed', failedByCode: true, changed: !probe, execValue: value, message: `${what}exit code ${r.code}${okCodes.length === 1 && okCodes[0] === 0 ? '' : ` (expected ${okCodes.join(' or ')})`}${detail ? `: ${detail}` : ''}` });
+        }
+        return done({ status: 'ok', changed: !probe, execValue: value });
+      }
+
+      case 'put': {
+        const transport = await env.target();
+        const dest = fillRaw(a.dest, env.scope);
+        const opts = { mode: a.mode, signal: env.signal, become: env.task.become };
+        const res = a.content !== undefined ? await transport.putContent(fillRaw(a.content, env.scope), dest, opts) : await transport.putFile(fillRaw(a.src ?? '', env.scope), dest, opts);
+        const want = a.sha256 ? fillRaw(a.sha256, env.scope) : '';
+        if (want && res.sha256 !== want) return done({ status: 'failed', changed: true, message: `${dest}: sha256 ${res.sha256} does not match the expected ${want}` });
+        if (a.owner) {
+          const owner = fillRaw(a.owner, env.scope);
+          const r = await transport.exec(`chown ${shq(owner)} ${shq(dest)}`, { timeoutMs: env.task.timeoutSec * 1000, become: env.task.become, signal: env.signal });
+          if (r.code !== 0) return done({ status: r.code === null ? 'unknown' : 'failed', changed: true, message: `chown ${owner} ${dest}: ${r.code === null ? 'no exit status' : `exit code ${r.code}`} ${lastLine(r.stderr)}`.trim() });
+        }
+        record.code = 0;
+        if (a.bind) env.local[a.bind] = { bytes: res.bytes, sha256: res.sha256, dest };
+        return done({ status: 'ok', changed: true });
+      }
+
+      case 'get': {
+        const transport = await env.target();
+        const src = fillRaw(a.src, env.scope);
+        const destArg = fillRaw(a.dest, env.scope);
+        const isDir = destArg.endsWith('/') || (await stat(destArg).then((s) => s.isDirectory(), () => false));
+        const dest = isDir ? join(destArg, basename(src)) : destArg;
+        await mkdir(dirname(dest), { recursive: true });
+        const res = await transport.getFile(src, dest, { signal: env.signal, become: env.task.become });
+        record.code = 0;
+        if (a.bind) env.local[a.bind] = { bytes: res.bytes, sha256: res.sha256, dest };
+        return done({ status: 'ok', changed: false });
+      }
+
+      case 'check': {
+        const scope = conditionScope(env.scope);
+        for (const c of a.that) {
+          let holds: boolean;
+          try {
+            holds = evalAll([c], scope);
+          } catch (e) {
+            return done({ status: 'failed', changed: false, message: `assert ${c}: ${errText(e)}` });
+          }
+          if (!holds) return done({ status: 'failed', changed: false, message: a.message !== undefined ? fillRaw(a.message, env.scope) : `assertion failed: ${c}` });
+        }
+        if (a.bind) env.local[a.bind] = true;
+        return done({ status: 'ok', changed: false });
+      }
+
+      case 'fail':
+        return done({ status: 'failed', changed: false, message: fillRaw(a.message, env.scope) });
+
+      case 'pause': {
+        if (a.prompt !== undefined) {
+          const answer = await env.confirm(fillRaw(a.prompt, env.scope));
+          if (answer !== true) return done({ status: 'failed', changed: false, message: answer });
+        }
+        if (a.seconds !== undefined && a.seconds > 0 && !(await sleep(a.seconds * 1000, env.signal))) {
+          return done({ status: 'failed', changed: false, message: 'pause interrupted' });
+        }
+        return done({ status: 'ok', changed: false });
+      }
+
+      case 'set_fact': {
+        const facts = resolveValue(a.facts, env.scope) as JsonObject;
+        if (a.bind) env.local[a.bind] = facts;
+        return done({ status: 'ok', changed: false, facts });
+      }
+
+      case 'derive': {
+        const fn = DERIVE[a.fn];
+        if (!fn) return done({ status: 'failed', changed: false, message: `unknown derive function "${a.fn}"` });
+        const args = a.args.map((x) => resolveValue(x, env.scope));
+        let value: Json;
+        try {
+          value = fn(...args);
+        } catch (e) {
+          // Refusals (quorum preflight, members still serving) reach the user verbatim.
+          return done({ status: 'failed', changed: false, message: e instanceof DeriveError ? e.message : `${a.fn}: ${errText(e)}` });
+        }
+        if (a.bind) env.local[a.bind] = value;
+        return done({ status: 'ok', changed: false });
+      }
+    }
+  } catch (e) {
+    if (e instanceof UnreachableError) return done({ status: 'unreachable', changed: false, unreachable: e, message: e.message });
+    if (env.signal.aborted) return done({ status: 'unknown', changed: a.kind === 'put', message: `interrupted: ${errText(e)}` });
+    return done({ status: 'failed', changed: false, message: errText(e) });
+  }
+}

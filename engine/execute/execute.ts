@@ -1,0 +1,316 @@
+// The executor: runs a Plan with Ansible's linear strategy and reports only through events.
+//
+//   plays in order → each play's hosts in serial batches → each task on every live host of the
+//   batch (in parallel, at most `forks` at once) before the next task starts.
+//
+// A host that fails (or whose command's outcome is unknown, or that is unreachable) leaves the
+// rest of the run. `any_errors_fatal` stops the run after the task where a host failed;
+// `max_fail_percentage` after the task that pushed a batch over it; a batch where every host
+// failed stops it too. SIGINT/abort: no new step starts, running commands are stopped.
+import pLimit from 'p-limit';
+import type { Emit, Recap, StepResult } from '../model/events.js';
+import type { Json, Plan, PlannedPlay, PlannedTask, Step } from '../model/types.js';
+import { conditionRefs, parseCondition } from '../template/conditions.js';
+import { placeholdersIn } from '../template/runtime.js';
+import type { Transport } from '../transports/transport.js';
+import { TransportPool } from './pool.js';
+import { Redactor } from './redaction.js';
+import { fillRaw, rootOf, runInfoFromId, runStamp, RunValues, type RunInfo } from './scope.js';
+import { runStep, type StepOutcome } from './step.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_INTERRUPTED = 130;
+
+export const CHECK_MODE_SKIP = 'would run (check mode)';
+
+export interface ResumeState {
+  /** The run being resumed (named in messages and run.start's resumedFrom). */
+  runId: string;
+  /** The first run of a chain of resumes, when not runId: its id and timestamp stay `run.id` / `run.timestamp`. */
+  rootRunId?: string;
+  /** Step ids that finished ok/changed/skipped in that run. */
+  done: Set<string>;
+  registered: Record<string, Record<string, Json>>;
+  facts: Record<string, Record<string, Json>>;
+}
+
+export interface ExecuteOptions {
+  runId: string;
+  startedAt: Date;
+  forks: number;
+  check: boolean;
+  /** A transport for a target host name ("localhost" is the controller). Called once per host. */
+  transports: (host: string) => Transport;
+  emit: Emit;
+  signal: AbortSignal;
+  /** Secret name → value (the `secrets` scope); values are masked in everything emitted. */
+  secrets: Record<string, string>;
+  resume?: ResumeState;
+  /** Ask the operator (pause prompts). Without it, prompts are refused unless autoYes. */
+  confirm?: (prompt: string) => Promise<boolean>;
+  autoYes?: boolean;
+  /** Captured bytes per output stream of one command (default 1 MiB). */
+  maxOutputBytes?: number;
+}
+
+export interface ExecuteResult {
+  ok: boolean;
+  exitCode: number;
+  interrupted: boolean;
+  recap: Record<string, Recap>;
+}
+
+function emptyRecap(): Recap {
+  return { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0, unknown: 0, ignored: 0 };
+}
+
+function skipped(message: string): StepResult {
+  return { status: 'skipped', value: null, message, attempts: 0, actions: [], durationMs: 0 };
+}
+
+/** Run-time names a step reads: its placeholders, its conditions, a run-time delegate_to. */
+function namesRead(task: PlannedTask, step: Step): Set<string> {
+  const roots = new Set(step.needs.map(rootOf));
+  for (const p of placeholdersIn(step.target)) roots.add(rootOf(p));
+  const conds = [...(step.when ?? task.when), ...(step.until ?? task.until), ...(step.changedWhen ?? task.changedWhen ?? []), ...(step.failedWhen ?? task.failedWhen ?? [])];
+  for (const c of conds) for (const r of conditionRefs(parseCondition(c))) roots.add(r.root);
+  roots.delete('_');
+  return roots;
+}
+
+/** Names a task would have set (register, set_fact keys). */
+function namesSet(task: PlannedTask, step: Step): string[] {
+  const out = task.register ? [task.register] : [];
+  for (const a of step.actions) if (a.kind === 'set_fact') out.push(...Object.keys(a.facts));
+  return out;
+}
+
+export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<ExecuteResult> {
+  const t0 = performance.now();
+  const { emit, signal } = opts;
+  const run: RunInfo = opts.resume ? runInfoFromId(opts.resume.rootRunId ?? opts.resume.runId) : { id: opts.runId, timestamp: runStamp(opts.startedAt) };
+  const values = new RunValues(run, opts.secrets);
+  const redact = new Redactor(Object.values(opts.secrets));
+  const pool = new TransportPool(opts.transports);
+  const allHosts = [...new Set(plan.plays.flatMap((p) => p.hosts))];
+  const recap: Record<string, Recap> = Object.fromEntries(allHosts.map((h) => [h, emptyRecap()]));
+  for (const h of allHosts) values.of(h);
+  if (opts.resume) {
+    for (const [h, regs] of Object.entries(opts.resume.registered)) for (const [k, v] of Object.entries(regs)) values.of(h).register(k, v);
+    for (const [h, facts] of Object.entries(opts.resume.facts)) values.of(h).setFacts(facts);
+  }
+
+  /** Hosts that left the run, and why. */
+  const gone = new Map<string, 'failed' | 'unreachable'>();
+  /** Check mode: names a host would have had set by steps that did not run. */
+  const notProduced = new Map<string, Set<string>>();
+  /** Check mode: hosts where a changing step was not run (later probes may depend on it). */
+  const unmadeChanges = new Set<string>();
+  let anyFailure = false;
+  let stopped: string | undefined;
+
+  const asked = new Map<string, Promise<true | string>>();
+  const ask = async (prompt: string): Promise<true | string> => {
+    if (opts.autoYes) return true;
+    if (!opts.confirm) return `refused: "${prompt}" needs an operator's confirmation; run on a terminal or pass --yes`;
+    if (signal.aborted) return 'interrupted';
+    return (await opts.confirm(prompt)) ? true : 'not confirmed by the operator';
+  };
+  /** One answer per task and batch, however many hosts reach the prompt. */
+  const confirmOnce =
+    (key: string) =>
+    (prompt: string): Promise<true | string> => {
+      let p = asked.get(key);
+      if (!p) {
+        p = ask(prompt);
+        asked.set(key, p);
+      }
+      return p;
+    };
+
+  const leave = (host: string, how: 'failed' | 'unreachable', stepId: string, message: string): void => {
+    if (gone.has(host)) return;
+    gone.set(host, how);
+    anyFailure = true;
+    if (how === 'unreachable') emit('host.unreachable', { host, message: redact.text(message) });
+    else emit('host.failed', { host, stepId, message: redact.text(message) });
+  };
+
+  const count = (host: string, r: StepResult): void => {
+    const row = (recap[host] ??= emptyRecap());
+    switch (r.status) {
+      case 'ok':
+        row.ok++;
+        break;
+      case 'changed':
+        // Ansible's convention: `ok` counts changed steps too.
+        row.ok++;
+        row.changed++;
+        break;
+      case 'skipped':
+        row.skipped++;
+        break;
+      case 'failed':
+        if (r.ignored) row.ignored = (row.ignored ?? 0) + 1;
+        else row.failed++;
+        break;
+      case 'unreachable':
+        row.unreachable++;
+        break;
+      case 'unknown':
+        row.unknown++;
+        break;
+    }
+  };
+
+  /** Check mode: only read-only tasks run, and only when every value they read was produced. */
+  const wouldRun = (task: PlannedTask, step: Step): boolean => {
+    if (!task.checkMode) return true;
+    const missing = notProduced.get(step.host);
+    const reads = namesRead(task, step);
+    if (reads.has('hostvars') && [...notProduced.values()].some((s) => s.size > 0)) return true;
+    return missing !== undefined && [...reads].some((n) => missing.has(n));
+  };
+
+  const markNotProduced = (play: PlannedPlay, task: PlannedTask, step: Step): void => {
+    for (const h of task.runOnce ? play.hosts : [step.host]) unmadeChanges.add(h);
+    const names = namesSet(task, step);
+    if (names.length === 0) return;
+    for (const h of task.runOnce ? play.hosts : [step.host]) {
+      const set = notProduced.get(h) ?? new Set<string>();
+      names.forEach((n) => set.add(n));
+      notProduced.set(h, set);
+    }
+  };
+
+  /** Runs (or skips) one step and records its outcome. Returns true when the host left the run. */
+  const handle = async (play: PlannedPlay, task: PlannedTask, step: Step, batch: number): Promise<boolean> => {
+    if (signal.aborted || gone.has(step.host)) return false;
+    const end = (result: StepResult, target = step.target): void => {
+      count(step.host, result);
+      emit('step.end', { play: play.index, task: task.index, stepId: step.id, host: step.host, target, result });
+    };
+    if (opts.resume?.done.has(step.id)) {
+      // The value it registered then, so this run's journal is complete for a later resume too.
+      const value = task.register !== undefined ? values.of(step.host).all[task.register] : undefined;
+      end({ ...skipped(`done in run ${opts.resume.runId}`), value: value === undefined ? null : redact.json(value) });
+      return false;
+    }
+    if (step.skip !== undefined) {
+      end(skipped(step.skip));
+      return false;
+    }
+    if (opts.check && wouldRun(task, step)) {
+      markNotProduced(play, task, step);
+      end(skipped(CHECK_MODE_SKIP));
+      return false;
+    }
+
+    let target = step.target;
+    let outcome: StepOutcome;
+    let targetError: string | undefined;
+    if (target.includes('⟨')) {
+      try {
+        target = fillRaw(target, values.scope(step.host));
+        if (target !== 'localhost' && !(target in plan.hosts)) targetError = `delegate_to resolved to "${target}", which is not a host of this plan`;
+      } catch (e) {
+        targetError = `delegate_to: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    }
+    if (targetError !== undefined) {
+      outcome = { result: { status: 'failed', value: null, message: redact.text(targetError), attempts: 0, actions: [], durationMs: 0 } };
+    } else {
+      outcome = await runStep({
+        play: play.index,
+        task,
+        step,
+        target,
+        values,
+        pool,
+        emit,
+        signal,
+        redact,
+        maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
+        confirm: confirmOnce(`${play.index}.${task.index}#${batch}`),
+      });
+    }
+
+    // run_once: the value (and facts) belong to every host of the play.
+    const owners = task.runOnce ? play.hosts : [step.host];
+    const checkedLater = opts.check && outcome.result.status === 'failed' && unmadeChanges.has(step.host);
+    if (!checkedLater) {
+      if (task.register && outcome.register !== undefined) for (const h of owners) values.of(h).register(task.register, outcome.register);
+      if (outcome.facts) for (const h of owners) values.of(h).setFacts(outcome.facts);
+    }
+    let r = outcome.result;
+    if (opts.check && r.status === 'failed' && unmadeChanges.has(step.host)) {
+      // A probe after a change check mode did not make (e.g. verifying a copy that was not copied)
+      // cannot pass; it is reported with its failure, as a step that would run, not as a failure.
+      r = { ...r, status: 'skipped', message: `${CHECK_MODE_SKIP}: cannot be checked before the changes it follows are made (${r.message ?? 'failed'})` };
+      markNotProduced(play, task, step);
+    }
+    if (task.ignoreErrors && r.status === 'failed') r.ignored = true;
+    end(r, target);
+
+    const message = r.message ?? r.status;
+    if (r.status === 'unreachable') leave(step.host, 'unreachable', step.id, message);
+    else if (r.status === 'unknown' || (r.status === 'failed' && !r.ignored)) leave(step.host, 'failed', step.id, message);
+    else return false;
+    return true;
+  };
+
+  emit('run.start', {
+    runId: opts.runId,
+    playbook: plan.playbook,
+    inventory: plan.inventory,
+    check: opts.check,
+    hosts: allHosts,
+    inputs: plan.inputs.map((i) => ({ path: i.path, sha256: i.sha256 })),
+    ...(opts.resume ? { resumedFrom: opts.resume.runId } : {}),
+  });
+
+  try {
+    for (const play of plan.plays) {
+      if (stopped !== undefined || signal.aborted) break;
+      emit('play.start', { play: play.index, name: play.name, hosts: play.hosts.filter((h) => !gone.has(h)) });
+      for (const [bi, batch] of play.batches.entries()) {
+        if (stopped !== undefined || signal.aborted) break;
+        const live = batch.filter((h) => !gone.has(h));
+        if (live.length === 0) continue;
+        const inBatch = new Set(live);
+        emit('batch.start', { play: play.index, batch: bi + 1, hosts: live });
+        for (const task of play.tasks) {
+          if (stopped !== undefined || signal.aborted) break;
+          const steps = task.steps.filter((s) => inBatch.has(s.host) && !gone.has(s.host));
+          if (steps.length === 0) continue;
+          emit('task.start', { play: play.index, task: task.index, name: task.name, module: task.module, hosts: steps.map((s) => s.host) });
+          const limit = pLimit(Math.max(1, opts.forks));
+          const left = await Promise.all(steps.map((s) => limit(() => handle(play, task, s, bi + 1))));
+          emit('task.end', { play: play.index, task: task.index });
+          // Steps stopped by an interrupt say so themselves; the play ends as interrupted, not failed.
+          if (signal.aborted) break;
+          const failedNow = steps.filter((_, i) => left[i]).map((s) => s.host);
+          const failedInBatch = live.filter((h) => gone.has(h)).length;
+          if (play.anyErrorsFatal && failedNow.length > 0) {
+            stopped = `any_errors_fatal: ${failedNow.join(', ')} failed in task ${play.index}.${task.index}`;
+          } else if (play.maxFailPercentage !== undefined && (failedInBatch / live.length) * 100 > play.maxFailPercentage) {
+            stopped = `max_fail_percentage ${play.maxFailPercentage}% exceeded: ${failedInBatch} of ${live.length} hosts of the batch failed`;
+          } else if (failedInBatch === live.length) {
+            stopped = `every host of the batch failed (${live.join(', ')})`;
+          }
+        }
+      }
+      const aborted = stopped ?? (signal.aborted ? 'interrupted' : undefined);
+      emit('play.end', { play: play.index, ...(aborted !== undefined ? { aborted } : {}) });
+    }
+  } finally {
+    await pool.closeAll();
+  }
+
+  const interrupted = signal.aborted;
+  const exitCode = interrupted ? EXIT_INTERRUPTED : anyFailure ? EXIT_FAILED : EXIT_OK;
+  const ok = exitCode === EXIT_OK;
+  emit('run.end', { runId: opts.runId, ok, interrupted, recap, durationMs: Math.round(performance.now() - t0), exitCode });
+  return { ok, exitCode, interrupted, recap };
+}
