@@ -11,25 +11,13 @@ import { buildPlan } from '../../engine/cli/inputs.js';
 import type { Plan } from '../../engine/model/types.js';
 import { renderPlanText } from '../../engine/report/plan-text.js';
 import { stableStringify } from '../../engine/report/stable-json.js';
+import { extraVarsFor } from '../golden/extra-vars.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const PLAYBOOKS = readdirSync(join(ROOT, 'playbooks')).filter((f) => f.endsWith('.yml')).sort();
 const INVENTORIES = readdirSync(join(ROOT, 'inventories')).filter((f) => f.endsWith('.yml')).sort();
 
 /** The extra vars an operator passes per playbook and inventory (as in the golden plans). */
-function extraVarsFor(playbook: string, inventory: string): string[] {
-  const byInv: Record<string, { survivor: string; old: string; oldHost?: string; snapshot?: string }> = {
-    'prod-3-https.yml': { survivor: 'etcd-2', old: 'etcd-3', snapshot: 'backups/prod/prod-20261101T020000Z.db' },
-    'prod-5.yml': { survivor: 'etcd-1', old: 'etcd-5', oldHost: 'etcd-5-old' },
-    'kubeadm-static-pod.yml': { survivor: 'cp-1', old: 'cp-3' },
-  };
-  const v = byInv[inventory];
-  if (!v) return [];
-  if (playbook === 'force-new-cluster.yml') return [`survivor=${v.survivor}`];
-  if (playbook === 'replace-member.yml') return [`old=${v.old}`, `new=${v.old}`, ...(v.oldHost ? [`old_host=${v.oldHost}`] : [])];
-  if (playbook === 'restore-all.yml' && v.snapshot) return [`snapshot=${v.snapshot}`];
-  return [];
-}
 
 /** A small seeded PRNG (mulberry32): the shuffle is random-looking but the same on every run. */
 function prng(seed: number): () => number {
