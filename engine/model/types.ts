@@ -127,10 +127,10 @@ export interface Inventory {
 
 // ───────────────────────────── playbook ─────────────────────────────
 
-export interface Task {
+/** Task keywords shared by a playbook task and its planned form. */
+export interface TaskControl {
   name: string;
   module: string;
-  args: Json;
   when: string[];
   register?: string;
   runOnce: boolean;
@@ -138,15 +138,19 @@ export interface Task {
   retries: number;
   delaySec: number;
   until: string[];
-  timeoutSec?: number;
   ignoreErrors: boolean;
   changedWhen?: string[];
   failedWhen?: string[];
   tags: string[];
   become: boolean;
+  src: SourceRef;
+}
+
+export interface Task extends TaskControl {
+  args: Json;
+  timeoutSec?: number;
   /** Read-only tasks also run in --check mode. */
   checkMode?: boolean;
-  src: SourceRef;
   /** Source positions of the args, keyed by JSON pointer relative to the args. */
   argSrc: Record<string, SourceRef>;
 }
@@ -215,28 +219,14 @@ export interface Step {
   failedWhen?: string[];
 }
 
-export interface PlannedTask {
+export interface PlannedTask extends TaskControl {
   index: number;
-  name: string;
-  module: string;
   /** What `register` stores: a ⟨!_.x⟩ reference into the step scope, or null for the last command's result. */
   result: Json;
-  when: string[];
-  register?: string;
-  runOnce: boolean;
-  delegateTo?: string;
-  retries: number;
-  delaySec: number;
-  until: string[];
   timeoutSec: number;
-  ignoreErrors: boolean;
-  changedWhen?: string[];
-  failedWhen?: string[];
-  tags: string[];
-  become: boolean;
+  /** Read-only tasks also run in --check mode. */
   checkMode: boolean;
   steps: Step[];
-  src: SourceRef;
 }
 
 export interface PlannedPlay {

@@ -2,6 +2,7 @@
 // file-mode validation and temp names.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import type { ExecResult } from './transport.js';
 
 /** Default per-stream capture bound (ExecOptions.maxOutputBytes). */
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
@@ -87,4 +88,17 @@ export function abortError(signal: AbortSignal | undefined, what: string): Error
 /** Unix time-ish wall clock in ms with sub-ms precision, for durations. */
 export function now(): number {
   return performance.now();
+}
+
+/** One command's result from its captured streams. A stopped command (timeout, abort, failed stdin) has no exit code. */
+export function execResult(stdout: BoundedOutput, stderr: BoundedOutput, end: { code: number | null; stopped?: 'timedOut' | 'aborted' | 'stdin' | undefined; durationMs: number }): ExecResult {
+  return {
+    code: end.stopped ? null : end.code,
+    stdout: stdout.text(),
+    stderr: stderr.text(),
+    truncated: stdout.truncated || stderr.truncated,
+    timedOut: end.stopped === 'timedOut',
+    aborted: end.stopped === 'aborted',
+    durationMs: end.durationMs,
+  };
 }

@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { abortError, BoundedOutput, DEFAULT_MAX_OUTPUT_BYTES, HashingStream, normalizeMode, now, randomSuffix } from './common.js';
+import { abortError, BoundedOutput, execResult, DEFAULT_MAX_OUTPUT_BYTES, HashingStream, normalizeMode, now, randomSuffix } from './common.js';
 import type { ExecOptions, ExecResult, TransferResult, Transport } from './transport.js';
 
 export interface LocalTransportOptions {
@@ -92,15 +92,7 @@ export class LocalTransport implements Transport {
           killGroup('SIGKILL');
         }
         if (spawnError) stderr.push(Buffer.from(`runbook: cannot run ${file}: ${spawnError.message}\n`));
-        const result: ExecResult = {
-          code: stopped || spawnError ? null : code,
-          stdout: stdout.text(),
-          stderr: stderr.text(),
-          truncated: stdout.truncated || stderr.truncated,
-          timedOut: stopped === 'timedOut',
-          aborted: stopped === 'aborted',
-          durationMs: now() - started,
-        };
+        const result = execResult(stdout, stderr, { code: spawnError ? null : code, stopped, durationMs: now() - started });
         if (signal) result.signal = signal;
         resolve(result);
       };

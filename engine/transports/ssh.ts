@@ -29,6 +29,7 @@ import type { SshSettings } from '../model/types.js';
 import {
   abortError,
   BoundedOutput,
+  execResult,
   DEFAULT_MAX_OUTPUT_BYTES,
   HashingStream,
   normalizeMode,
@@ -836,15 +837,7 @@ export class SshTransport implements Transport {
           exitCode = early.code;
           exitSignal ??= early.signal;
         }
-        const result: ExecResult = {
-          code: stopped ? null : exitCode,
-          stdout: stdout.text(),
-          stderr: stderr.text(),
-          truncated: stdout.truncated || stderr.truncated,
-          timedOut: stopped === 'timedOut',
-          aborted: stopped === 'aborted',
-          durationMs: now() - started,
-        };
+        const result = execResult(stdout, stderr, { code: exitCode, stopped, durationMs: now() - started });
         if (exitSignal !== undefined) result.signal = exitSignal;
         resolve(result);
       };
