@@ -76,10 +76,17 @@ function yamlCode(code: string): 'duplicate-key' | 'yaml-syntax' {
 
 function checkKeys(src: Source, node: YNode | null | undefined, out: Diagnostic[]): void {
   if (isMap(node)) {
+    // Duplicate keys are found here with a Set: yaml's own uniqueKeys check compares every pair
+    // with every other, which is quadratic on a 1,000-host mapping.
+    const seen = new Set<string>();
     for (const pair of node.items) {
       if (isPair(pair) && isScalar(pair.key)) {
         const k = String(pair.key.value);
         const at = pair.key.range ? posAt(src, pair.key.range[0]) : { file: src.file, line: 1, col: 1 };
+        if (seen.has(k)) {
+          out.push(diag('duplicate-key', 'duplicate key: a key may appear only once in a mapping', at, { length: Math.max(1, k.length) }));
+        }
+        seen.add(k);
         if (FORBIDDEN_KEYS.has(k)) {
           out.push(diag('forbidden-key', `the key "${k}" is not allowed`, at, { length: k.length, hint: 'keys that name JavaScript object internals are refused to keep input from reshaping objects' }));
         } else if (k === '<<') {
@@ -117,7 +124,7 @@ function unclosedQuoteStart(doc: Document, offset: number): number | undefined {
 export function parseYaml(file: string, text: string): { source?: Source; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, merge: false, prettyErrors: false, version: '1.2', strict: true });
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, merge: false, prettyErrors: false, version: '1.2', strict: true });
   const src0 = { file, lineCounter };
   for (const e of doc.errors) {
     const message = e.message.split('\n')[0] ?? e.message;

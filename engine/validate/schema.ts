@@ -1,8 +1,11 @@
 // ajv against schemas/*.schema.json; each ajv ErrorObject becomes a Diagnostic at the YAML node
 // its instancePath names, with a message saying what was expected.
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
+import { newAjv, withoutModuleRefs } from './ajv-options.js';
 import { diag, type Diagnostic, type DiagnosticCode } from '../model/diagnostics.js';
 import type { Json } from '../model/types.js';
 import { locate, type PathSeg, type Source } from '../load/source.js';
@@ -15,35 +18,28 @@ export const SCHEMA_DIR = join(PACKAGE_ROOT, 'schemas');
 
 let ajvInstance: Ajv | undefined;
 const validators = new Map<string, ValidateFunction>();
+const require = createRequire(import.meta.url);
 
-function ajv(): Ajv {
-  if (ajvInstance) return ajvInstance;
-  ajvInstance = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true, verbose: true });
-  return ajvInstance;
-}
-
-/**
- * The playbook schema $refs every module's args schema so editors can complete them. runbook
- * checks module args per task against the module's own schema (better positions), so here the
- * refs are replaced by `true` and only the module schemas actually used get compiled.
- */
-function withoutModuleRefs(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(withoutModuleRefs);
-  if (schema && typeof schema === 'object') {
-    const o = schema as Record<string, unknown>;
-    if (typeof o.$ref === 'string' && o.$ref.startsWith('modules/')) return true;
-    if (Array.isArray(o.oneOf) && o.oneOf.some((x) => (x as { $ref?: string }).$ref?.startsWith('modules/'))) return true;
-    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, withoutModuleRefs(v)]));
-  }
-  return schema;
+/** The validator built at build time (engine/validate/precompile.ts), if it matches the schema text. */
+function precompiled(name: string, text: string): ValidateFunction | undefined {
+  const file = join(PACKAGE_ROOT, 'dist', 'validators', `${name.replace('/', '__')}.cjs`);
+  if (!existsSync(file)) return undefined;
+  const mod = require(file) as { default?: ValidateFunction; schemaSha256?: string };
+  if (mod.schemaSha256 !== createHash('sha256').update(text).digest('hex')) return undefined;
+  return mod.default;
 }
 
 /** A validator for schemas/<name>.schema.json or schemas/modules/<name>.schema.json. */
 export function validator(name: string): ValidateFunction {
   const hit = validators.get(name);
   if (hit) return hit;
-  const raw = JSON.parse(readFileSync(join(SCHEMA_DIR, `${name}.schema.json`), 'utf8')) as object;
-  const fn = ajv().compile((name === 'playbook' ? withoutModuleRefs(raw) : raw) as object);
+  const text = readFileSync(join(SCHEMA_DIR, `${name}.schema.json`), 'utf8');
+  let fn = precompiled(name, text);
+  if (!fn) {
+    ajvInstance ??= newAjv();
+    const raw = JSON.parse(text) as object;
+    fn = ajvInstance.compile((name === 'playbook' ? withoutModuleRefs(raw) : raw) as object);
+  }
   validators.set(name, fn);
   return fn;
 }
