@@ -237,6 +237,70 @@ export function sizeReport(before: Json, after: Json): string {
   return lines.join('\n');
 }
 
+export interface EndpointHealth {
+  [key: string]: Json;
+  endpoint: string;
+  health: boolean;
+  error: string;
+}
+
+/** endpoint health -w json → one entry per endpoint (unhealthy ones with their error). */
+export function endpointHealth(h: Json): EndpointHealth[] {
+  return healthList(h)
+    .map((e) => ({ endpoint: e.endpoint ?? '', health: e.health === true, error: e.error ?? '' }))
+    .sort((a, b) => a.endpoint.localeCompare(b.endpoint));
+}
+
+export interface StatusRow {
+  [key: string]: Json;
+  name: string;
+  id: string;
+  endpoint: string;
+  cluster_id: string;
+  leader: boolean;
+  learner: boolean;
+  /** null: the member did not answer `endpoint status`. */
+  revision: number | null;
+  raft_index: number | null;
+  raft_term: number | null;
+  db_size: number | null;
+  db_size_in_use: number | null;
+  health: 'healthy' | 'unhealthy' | 'unknown';
+  error: string;
+}
+
+/**
+ * `runbook status`: one row per member of the member list, joined by client URL with its
+ * endpoint status and health (members that did not answer keep nulls and the error).
+ */
+export function statusTable(list: Json, status: Json, health: Json): StatusRow[] {
+  const st = new Map(endpointStatus(status).map((s) => [s.endpoint, s]));
+  const hl = new Map(endpointHealth(health).map((h) => [h.endpoint, h]));
+  return members(list)
+    .map((m) => {
+      const url = m.clientUrls.find((u) => st.has(u) || hl.has(u)) ?? m.clientUrls[0] ?? '';
+      const s = st.get(url);
+      const h = hl.get(url);
+      const errors = [...(s?.errors ?? []), ...(h && !h.health && h.error ? [h.error] : [])];
+      return {
+        name: m.name || '(not started)',
+        id: m.id,
+        endpoint: url,
+        cluster_id: s?.cluster_id ?? '',
+        leader: s?.leader ?? false,
+        learner: m.isLearner,
+        revision: s ? s.revision : null,
+        raft_index: s ? s.raft_index : null,
+        raft_term: s ? s.raft_term : null,
+        db_size: s ? s.db_size : null,
+        db_size_in_use: s ? s.db_size_in_use : null,
+        health: h ? (h.health ? 'healthy' : 'unhealthy') : 'unknown',
+        error: errors.join('; ') || (s ? '' : 'no endpoint status'),
+      } satisfies StatusRow;
+    })
+    .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+}
+
 export function requireOneCluster(status: Json): JsonObject {
   const ids = [...new Set(endpointStatus(status).map((s) => s.cluster_id))];
   if (ids.length !== 1) throw new DeriveError(`members disagree on the cluster ID: ${ids.join(', ')}`);
@@ -339,5 +403,6 @@ export const DERIVE: Record<string, DeriveFn> = {
   alarms: (raw) => alarms(raw),
   has_alarm: (list, name) => Array.isArray(list) && list.some((a) => (a as { alarm?: string } | null)?.alarm === t(name)),
   endpoint_status: (list) => endpointStatus(list),
+  status_table: (list, status, health) => statusTable(list, status, health),
   json: (v) => JSON.stringify(v, null, 2),
 };

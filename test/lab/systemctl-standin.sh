@@ -21,8 +21,9 @@
 #   NAME.exit  last unexpected exit    NAME.stopping  set while `stop` is in progress
 #   NAME.log   stdout+stderr of the service and the supervisor's own messages
 # `start` blocks until the unit is ready, like Type=notify: for etcd (ExecStart binary named
-# etcd) until a linearizable read on its client URL succeeds (i.e. it has joined a cluster with
-# quorum), for others as soon as the process runs. It fails if the process exits first or
+# etcd) until its own client URL answers `endpoint status` (etcd serves clients only once the
+# member has published itself through raft, which is also when it sends READY=1; learners
+# included), for others as soon as the process runs. It fails if the process exits first or
 # after TimeoutStartSec (default 90 s), like systemd. `stop` sends SIGTERM to the main process
 # group, then SIGKILL after TimeoutStopSec (default 30 s here).
 # Exit codes follow systemctl: is-active/status 0 active, 3 not active; 4/5 unknown unit.
@@ -251,9 +252,12 @@ etcd_client_url() {
   printf '%s' "$u"
 }
 
-# 0 = ready. For etcd: a linearizable read succeeds (needs quorum, like sd_notify READY in
-# etcd, which is sent once the member has published itself to the cluster). Works under a
-# NOSPACE alarm, unlike /health.
+# 0 = ready. For etcd: `endpoint status` on the member's own client URL succeeds. etcd 3.4
+# serves client requests only after ReadyNotify (the member published its attributes through
+# raft, i.e. it joined a cluster with quorum) -- the moment it sends sd_notify READY=1, which is
+# what real systemd waits for with Type=notify. Unlike a linearizable read, a learner (`member
+# add --learner`) passes too, and unlike /health it works under a NOSPACE alarm. Only this
+# member is asked: --endpoints is its own URL, and status is answered locally.
 etcd_ready() {
   local url=$1 out tls=() ca cert key
   if [[ $url == https://* ]]; then
@@ -262,8 +266,8 @@ etcd_ready() {
     [[ -n $cert && -n $key ]] && tls+=("--cert=$cert" "--key=$key")
   fi
   out=$(/usr/bin/etcdctl "--endpoints=$url" "${tls[@]}" --dial-timeout=1s --command-timeout=2s \
-    get --limit=1 --keys-only lab-systemctl-ready-probe 2>&1) && return 0
-  [[ $out == *"permission denied"* || $out == *"user name is empty"* || $out == *"not supported for learner"* || $out == *"invalid auth token"* ]]
+    endpoint status 2>&1) && return 0
+  [[ $out == *"permission denied"* || $out == *"user name is empty"* || $out == *"invalid auth token"* ]]
 }
 
 is_etcd_unit() { local c; c=$(strip_prefix "$U_EXEC"); c=${c%% *}; [[ ${c##*/} == etcd ]]; }

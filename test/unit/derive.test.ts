@@ -30,6 +30,7 @@ import {
   requireNoQuorum,
   requireOneCluster,
   snapshotManifest,
+  statusTable,
   toHexId,
 } from '../../engine/modules/derive.js';
 
@@ -288,6 +289,35 @@ describe('derive: endpoint status', () => {
     assert.equal(pickHealthy(HEALTH_ONE_DOWN, E11), E1);
     assert.equal(pickHealthy(HEALTH_ONE_DOWN, E2), E2);
     refused(() => pickHealthy(HEALTH_NO_QUORUM, E1), /no healthy member/);
+  });
+});
+
+describe('derive: statusTable (runbook status)', () => {
+  it('one row per member of the member list, joined with status and health by client URL', () => {
+    const rows = statusTable(MEMBERS, STATUS, HEALTH);
+    assert.deepEqual(
+      rows.map((r) => [r.name, r.id, r.endpoint, r.leader, r.revision, r.health, r.error]),
+      [
+        ['etcd-1', HEX['etcd-1'], E1, false, 7, 'healthy', ''],
+        ['etcd-11', HEX['etcd-11'], E11, false, 7, 'healthy', ''],
+        ['etcd-2', HEX['etcd-2'], E2, true, 7, 'healthy', ''],
+      ],
+    );
+    assert.ok(rows.every((r) => r.cluster_id === 'a48da19d76152c6b' && (r.raft_index ?? 0) > 0 && (r.db_size ?? 0) > 0));
+  });
+
+  it('a member that does not answer stays a row: no status, unhealthy with the error', () => {
+    const rows = statusTable(MEMBERS, STATUS_ONE_DOWN, HEALTH_ONE_DOWN);
+    const down = rows.find((r) => r.name === 'etcd-11');
+    assert.deepEqual(
+      { revision: down?.revision, db_size: down?.db_size, leader: down?.leader, health: down?.health, error: down?.error },
+      { revision: null, db_size: null, leader: false, health: 'unhealthy', error: 'context deadline exceeded' },
+    );
+    assert.equal(rows.filter((r) => r.health === 'healthy').length, 2);
+    // Errors etcd reports in status (no leader, alarms) are shown too.
+    const noQuorum = statusTable(MEMBERS, STATUS_NO_QUORUM, HEALTH_NO_QUORUM);
+    assert.match(noQuorum.find((r) => r.endpoint === E1)?.error ?? '', /etcdserver: no leader/);
+    assert.deepEqual(DERIVE.status_table?.(MEMBERS, STATUS, HEALTH), rows.length ? statusTable(MEMBERS, STATUS, HEALTH) : []);
   });
 });
 
