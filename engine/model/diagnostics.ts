@@ -33,7 +33,15 @@ export type DiagnosticCode =
   | 'register-before-set'
   | 'unsafe-value'
   | 'bad-extra-var'
-  | 'invalid-limit';
+  | 'invalid-limit'
+  /** runbook diff --base: not a git repository, an unknown revision, or git failed. */
+  | 'git-error'
+  /** runbook diff --base: an input file does not exist at the base revision. */
+  | 'not-in-revision'
+  /** A saved plan (plan.json) that cannot be read or is not JSON. */
+  | 'plan-unreadable'
+  /** A saved plan of another format or version, or with missing fields. */
+  | 'plan-format';
 
 export interface Diagnostic {
   code: DiagnosticCode;

@@ -1,0 +1,120 @@
+// Saved plans (`runbook plan … --out plan.json`): load one with its format and version checked, and
+// check it is still fresh — every input it was compiled from (playbook, inventory, template
+// sources, -e @files) still has the sha256 recorded in the plan. Both are pure of side effects
+// beyond reading files; `apply plan.json` and `diff` build on them.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { diag, type Diagnostic } from '../model/diagnostics.js';
+import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanInput } from '../model/types.js';
+import { sha256 } from '../load/source.js';
+
+export type SavedPlan = { plan: Plan; diagnostics: [] } | { plan?: undefined; diagnostics: Diagnostic[] };
+
+/** A path names a saved plan when it ends in .json (playbooks and inventories are YAML). */
+export function isSavedPlanPath(path: string): boolean {
+  return /\.json$/i.test(path);
+}
+
+function lineCol(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, offset).split('\n');
+  return { line: before.length, col: (before[before.length - 1]?.length ?? 0) + 1 };
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The fields the executor and diff rely on; the first missing one is named. */
+function shapeProblem(v: Record<string, unknown>): string | undefined {
+  for (const k of ['runbook', 'playbook', 'inventory', 'cluster']) if (typeof v[k] !== 'string') return `"${k}" must be a string`;
+  if (typeof v.destructive !== 'boolean') return '"destructive" must be true or false';
+  if (!isObj(v.hosts)) return '"hosts" must be an object';
+  if (!Array.isArray(v.secretVars)) return '"secretVars" must be a list';
+  if (!Array.isArray(v.inputs) || !v.inputs.every((i) => isObj(i) && typeof i.role === 'string' && typeof i.path === 'string' && typeof i.sha256 === 'string')) return '"inputs" must be a list of {role, path, sha256}';
+  if (!Array.isArray(v.plays)) return '"plays" must be a list';
+  for (const [pi, p] of v.plays.entries()) {
+    if (!isObj(p) || typeof p.name !== 'string' || !Array.isArray(p.hosts) || !Array.isArray(p.batches) || !Array.isArray(p.tasks)) return `plays[${pi}] needs name, hosts, batches and tasks`;
+    for (const [ti, t] of p.tasks.entries()) {
+      if (!isObj(t) || typeof t.name !== 'string' || !Array.isArray(t.steps)) return `plays[${pi}].tasks[${ti}] needs name and steps`;
+      for (const [si, s] of t.steps.entries()) {
+        if (!isObj(s) || typeof s.host !== 'string' || typeof s.target !== 'string' || !Array.isArray(s.actions)) return `plays[${pi}].tasks[${ti}].steps[${si}] needs host, target and actions`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Read a saved plan: JSON, format runbook-plan, a version this runbook reads, the expected shape. */
+export function loadSavedPlan(path: string): SavedPlan {
+  const at = { file: path, line: 1, col: 1 };
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { diagnostics: [diag(code === 'ENOENT' ? 'file-not-found' : 'plan-unreadable', code === 'ENOENT' ? `plan file ${path} does not exist` : `cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`, at)] };
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const pos = /position (\d+)/.exec(msg)?.[1];
+    return { diagnostics: [diag('plan-unreadable', `${path} is not valid JSON: ${msg}`, pos !== undefined ? { file: path, ...lineCol(text, Number(pos)) } : at, { hint: 'write plans with `runbook plan PLAYBOOK -i INVENTORY --out plan.json`' })] };
+  }
+  if (!isObj(v) || v.format !== PLAN_FORMAT) {
+    const found = isObj(v) && typeof v.format === 'string' ? ` (format "${v.format}")` : '';
+    return { diagnostics: [diag('plan-format', `${path} is not a runbook plan${found}`, at, { hint: 'write plans with `runbook plan PLAYBOOK -i INVENTORY --out plan.json`' })] };
+  }
+  if (v.version !== PLAN_VERSION) {
+    return { diagnostics: [diag('plan-format', `${path} is a ${PLAN_FORMAT} version ${JSON.stringify(v.version)} plan; this runbook reads version ${PLAN_VERSION}`, at, { hint: 'render the plan again with this runbook version' })] };
+  }
+  const problem = shapeProblem(v);
+  if (problem) return { diagnostics: [diag('plan-format', `${path} is not a complete runbook plan: ${problem}`, at)] };
+  return { plan: v as unknown as Plan, diagnostics: [] };
+}
+
+export interface StaleInput {
+  path: string;
+  role: PlanInput['role'];
+  /** The sha256 recorded in the plan. */
+  expected: string;
+  /** The file's sha256 now, or 'missing'. */
+  actual: string;
+}
+
+export interface Freshness {
+  stale: StaleInput[];
+}
+
+/**
+ * Whether the files a saved plan was compiled from are unchanged. Paths in a plan are relative to
+ * the directory `runbook plan` ran in (`cwd`, default the current one). Extra vars given inline
+ * (-e k=v) are part of the plan itself and need no check; -e @file files are checked.
+ */
+export function checkPlanFreshness(plan: Plan, opts: { cwd?: string } = {}): Freshness {
+  const stale: StaleInput[] = [];
+  for (const input of plan.inputs) {
+    if (input.role === 'extra-vars') continue;
+    const file = isAbsolute(input.path) ? input.path : resolve(opts.cwd ?? process.cwd(), input.path);
+    let actual: string;
+    try {
+      const bytes = readFileSync(file);
+      // Loaders hash the decoded text, -e @files the raw bytes: either matching is a match.
+      const fromBytes = sha256(bytes);
+      actual = fromBytes === input.sha256 ? fromBytes : sha256(bytes.toString('utf8'));
+    } catch {
+      actual = 'missing';
+    }
+    if (actual !== input.sha256) stale.push({ path: input.path, role: input.role, expected: input.sha256, actual });
+  }
+  return { stale };
+}
+
+/** The refusal message for a stale plan: which files changed, and what to do. */
+export function describeStale(planPath: string, f: Freshness): string {
+  const lines = [`refusing to apply ${planPath}: it is stale (its inputs changed since it was written)`];
+  for (const s of f.stale) {
+    lines.push(s.actual === 'missing' ? `  ${s.role} ${s.path}: missing (sha256 was ${s.expected.slice(0, 12)})` : `  ${s.role} ${s.path}: changed (sha256 ${s.expected.slice(0, 12)} → ${s.actual.slice(0, 12)})`);
+  }
+  lines.push(`render it again (runbook plan … --out ${planPath}), review it, and apply the new plan`);
+  return `${lines.join('\n')}\n`;
+}
