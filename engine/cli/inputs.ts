@@ -105,6 +105,8 @@ export interface PlanRequest {
   limit?: string;
   extraVars?: string[];
   tags?: string[];
+  /** How files read while compiling (template sources) are read; default: the file system. */
+  readFile?: (path: string) => string;
 }
 
 /** load → validate → compile. Never touches the network; returns all problems at once. */
@@ -132,6 +134,7 @@ export function buildPlan(req: PlanRequest): Loaded {
     runbookVersion: RUNBOOK_VERSION,
     inputs,
     ...(req.tags ? { tags: req.tags } : {}),
+    ...(req.readFile ? { readFile: req.readFile } : {}),
   });
   return { diagnostics: r.diagnostics, texts, playbook: pb.playbook, playbookSource: pb.source, inventory: inv.inventory, ...(r.plan ? { plan: r.plan } : {}) };
 }

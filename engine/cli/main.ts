@@ -37,12 +37,46 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     );
 
   program
+    .command('diff')
+    .description('what changes between two plans: saved plans, or a playbook + inventory at --base REF against the working tree (exit 0 no change, 3 changes, 2 invalid)')
+    .argument('<sides...>', 'OLD.json NEW.json (saved plans), OLD.json PLAYBOOK, or with --base one PLAYBOOK')
+    .option('--base <ref>', 'render the old side from the files as they are at this git revision (read with git show, no checkout)')
+    .option('-i, --inventory <file>', 'the inventory (with --base, or when a side is a playbook)')
+    .option('-l, --limit <pattern>', 'only these hosts/groups (both sides)')
+    .option('-e, --extra-vars <key=value>', 'extra variable (repeatable; @file.yml or JSON too; both sides)', collect, [])
+    .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated)')
+    .addOption(new Option('--format <format>', 'text (coloured on a terminal), markdown (a pull-request comment) or json').choices(['text', 'markdown', 'json']).default('text'))
+    .action(async (sides: string[], o: { base?: string; inventory?: string; limit?: string; extraVars: string[]; tags?: string; format: string }) =>
+      setCode((await import('./diff.js')).runDiff(sides, { extraVars: o.extraVars, format: o.format, ...(o.base !== undefined ? { base: o.base } : {}), ...(o.inventory ? { inventory: o.inventory } : {}), ...(o.limit ? { limit: o.limit } : {}), ...(o.tags ? { tags: o.tags.split(',') } : {}) }, io)),
+    );
+
+  program
     .command('inventory')
     .description('show resolved hosts, groups, variables (with where each came from) and derived cluster facts')
     .requiredOption('-i, --inventory <file>', 'the inventory')
     .option('--graph', 'show the group tree')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (o: { inventory: string; graph?: boolean; format?: string }) => setCode((await import('./inventory.js')).runInventory(o, io)));
+
+  program
+    .command('status')
+    .description('read-only table of the members (name, ID, leader, revision, raft index, DB size, health), asked over SSH on the first reachable member; exit 1 unless all are healthy')
+    .requiredOption('-i, --inventory <file>', 'the inventory')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (o: { inventory: string; format: string }) => setCode(await (await import('./status.js')).runStatus(o, io)));
+
+  program
+    .command('snapshot')
+    .description('snapshot tools')
+    .command('verify')
+    .description('restore a snapshot into a scratch dir and serve it with a throwaway etcd on 127.0.0.1 (free ports): report revision and key count, check FILE.manifest.json if present')
+    .argument('<file>', 'the snapshot (.db)')
+    .option('--skip-hash-check', 'for a raw member/snap/db copy (it has no snapshot hash)')
+    .option('--timeout <seconds>', 'how long to wait for the throwaway etcd to serve', (v) => Number(v), 60)
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (file: string, o: { skipHashCheck?: boolean; timeout: number; format: string }) =>
+      setCode(await (await import('./snapshot.js')).runSnapshotVerify(file, { format: o.format, timeout: o.timeout, ...(o.skipHashCheck ? { skipHashCheck: true } : {}) }, io)),
+    );
 
   program
     .command('apply')

@@ -1,6 +1,5 @@
 // General-purpose modules: shell, command, copy, fetch, template, file, service, wait_for,
 // assert, fail, pause, set_fact.
-import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { jsonText, type Action, type Json, type JsonObject } from '../model/types.js';
 import { renderTemplate } from '../template/env.js';
@@ -80,7 +79,7 @@ export const template: ModuleDef = {
   readOnly: false,
   plan: (args, ctx) => {
     const src = localPath(ctx, str(args, 'src'));
-    const content = renderTemplate(readFileSync(src, 'utf8'), ctx.vars, 'plain');
+    const content = renderTemplate(ctx.readInput(src), ctx.vars, 'plain');
     const owner = optStr(args, 'owner');
     return { actions: [{ kind: 'put', dest: str(args, 'dest'), mode: str(args, 'mode', '0644'), content, sha256: content.includes('⟨') ? '' : sha256(content), ...(owner ? { owner } : {}) }] };
   },

@@ -14,6 +14,11 @@ export interface PlanCtx {
   playbookDir: string;
   /** Register name of this task, if any. */
   register?: string;
+  /**
+   * Read a controller file the plan is built from (a `template:` source) and record its sha256
+   * among the plan's inputs, so a saved plan knows when it has gone stale.
+   */
+  readInput(path: string): string;
 }
 
 export interface ModulePlan {
