@@ -3,7 +3,7 @@
 // Diagnostics at the playbook position they come from (undefined variables, unknown hosts, …).
 import { controllerPath } from '../load/paths.js';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
-import { PLAN_FORMAT, PLAN_VERSION, type Action, type Host, type Inventory, type Json, type JsonObject, type Plan, type PlanInput, type PlannedPlay, type PlannedTask, type Playbook, type Step, type Task } from '../model/types.js';
+import { PLAN_FORMAT, PLAN_VERSION, jsonText, type Action, type Host, type Inventory, type Json, type JsonObject, type Plan, type PlanInput, type PlannedPlay, type PlannedTask, type Playbook, type Step, type Task } from '../model/types.js';
 import { readFileSync } from 'node:fs';
 import type { Source, PathSeg } from '../load/source.js';
 import { locate, sha256 } from '../load/source.js';
@@ -209,6 +209,10 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
         checkConditionRefs(task.until, 'until', base, undefined, untilCtx, runtimeForUntil);
         checkConditionRefs(task.changedWhen ?? [], 'changed_when', base, undefined, untilCtx, runtimeForUntil);
         checkConditionRefs(task.failedWhen ?? [], 'failed_when', base, undefined, untilCtx, runtimeForUntil);
+        if (task.module === 'assert') {
+          const that = ((task.args ?? {}) as JsonObject).that;
+          checkConditionRefs(Array.isArray(that) ? that.map(jsonText) : [jsonText(that)], 'that', [...base, 'assert'], that, ctx, runtimeNames);
+        }
         const stepId = `${pi + 1}.${ti + 1}@${hostName}`;
         let skip: string | undefined;
         const staticWhen = task.when.filter((c) => conditionRefs(parseCondition(c)).every((r) => !runtimeNames.has(r.root) && own(ctx, r.root)));
@@ -288,15 +292,19 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
         const step: Step = { id: stepId, host: hostName, target, actions, needs: [...needs].sort() };
         // Run-time conditions get this host's static values as literals: the executor knows only run-time names.
         const runtimeHere = task.register ? runtimeForUntil : runtimeNames;
+        // Fill a condition's static names with this host's values as literals (run-time names stay).
+        const bakeOne = (c: string, names: Set<string>): string => {
+          if (conditionRefs(parseCondition(c)).every((r) => names.has(r.root) || r.root === '_')) return c;
+          return printCondition(parseCondition(c), (p) => (names.has(p.root) || p.root === '_' || !own(ctx, p.root) ? { known: false } : { known: true, value: resolvePath(ctx, [p.root, ...p.rest.map(String)].join('.')) }));
+        };
         const bake = (list: string[] | undefined, names: Set<string>): string[] | undefined => {
           if (!list) return undefined;
-          const baked = list
-            .filter((c) => conditionRefs(parseCondition(c)).some((r) => names.has(r.root)))
-            // Nothing to bake when every name is a run-time one.
-            .filter((c) => conditionRefs(parseCondition(c)).some((r) => !names.has(r.root) && r.root !== '_') || list.length === 0)
-            .map((c) => printCondition(parseCondition(c), (p) => (names.has(p.root) || p.root === '_' || !own(ctx, p.root) ? { known: false } : { known: true, value: resolvePath(ctx, [p.root, ...p.rest.map(String)].join('.')) })));
-          return baked.length && JSON.stringify(baked) !== JSON.stringify(list.filter((c) => conditionRefs(parseCondition(c)).some((r) => names.has(r.root)))) ? baked : undefined;
+          const runtime = list.filter((c) => conditionRefs(parseCondition(c)).some((r) => names.has(r.root)));
+          const baked = runtime.map((c) => bakeOne(c, names));
+          return baked.some((b, k) => b !== runtime[k]) ? baked : undefined;
         };
+        // assert conditions run at run time: give them this host's static values too.
+        for (const a of actions) if (a.kind === 'check') a.that = a.that.map((c) => bakeOne(c, runtimeNames));
         let w = bake(task.when, runtimeNames);
         // A baked condition whose static part already decides it (`"a" != "a" and x.y`) is settled now.
         if (w) {

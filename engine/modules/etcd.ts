@@ -24,6 +24,23 @@ function ctl(ctx: PlanCtx, eps: string, probe = false): string {
   return etcdctlFor(ctx.inventory.facts, eps, { probe });
 }
 
+/**
+ * Ask etcdctl only about members whose client port accepts a connection; with none, print [].
+ * A stopped member refuses at once, while etcdctl would retry it until --command-timeout (5 s):
+ * this is what makes "is quorum really lost?" fast when every member is down. A live member always
+ * has its port open, so it is still asked (and a hung one still counts as unhealthy).
+ */
+function listeningOnly(ctx: PlanCtx, eps: string, sub: string): string {
+  const f = ctx.inventory.facts;
+  const urls = eps.split(',').filter(Boolean);
+  const script = [
+    'open=',
+    `for u in ${urls.join(' ')}; do hp=\${u#*://}; if timeout 2 bash -c 'exec 3<>"/dev/tcp/\${0%:*}/\${0##*:}"' "$hp" 2>/dev/null; then open=\${open:+$open,}$u; fi; done`,
+    `if [ -z "$open" ]; then echo '[]'; else ${f.etcdctl} --endpoints="$open" --dial-timeout=2s --command-timeout=5s ${sub}; fi`,
+  ].join('; ');
+  return `bash -c ${q(script)}`;
+}
+
 /** etcdctl against an endpoint known only at run time (a ⟨_.x⟩ placeholder, quoted when filled). */
 function ctlRaw(ctx: PlanCtx, endpointToken: string, probe = false): string {
   const f = ctx.inventory.facts;
@@ -102,8 +119,8 @@ export const etcd_snapshot: ModuleDef = {
         return {
           actions: [
             { kind: 'exec', cmd: `mkdir -p ${q(dest.slice(0, dest.lastIndexOf('/')) || '/')}` },
+            // The transport hashes the copy on the host as it is written and refuses a mismatch.
             { kind: 'put', src: str(args, 'src'), dest, mode: '0600', sha256: str(args, 'sha256') },
-            verifyFile(dest, str(args, 'sha256')),
           ],
         };
       }
@@ -221,6 +238,18 @@ export const etcd_health: ModuleDef = {
     switch (op) {
       case 'check':
         return { actions: [health, { kind: 'derive', fn: 'require_healthy', args: [ref('health.json')], bind: 'healthy' }], result: ref('healthy') };
+      case 'report':
+        // `runbook status`: the live member list joined with every member's status and health
+        // (--cluster: members missing from the inventory show up too); unhealthy members are rows, not failures.
+        return {
+          actions: [
+            { kind: 'exec', cmd: `${ctl(ctx, eps, true)} member list --write-out=json`, parse: 'json', probe: true, bind: 'list' },
+            { ...status, cmd: `${ctl(ctx, eps, true)} endpoint status --cluster --write-out=json` },
+            { ...health, cmd: `${ctl(ctx, eps, true)} endpoint health --cluster --write-out=json` },
+            { kind: 'derive', fn: 'status_table', args: [ref('list.json'), ref('raw.json'), ref('health.json')], bind: 'table' },
+          ],
+          result: ref('table'),
+        };
       case 'status':
         return { actions: [status, { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }], result: ref('status') };
       case 'wait': {
@@ -249,11 +278,11 @@ export const etcd_health: ModuleDef = {
       }
       case 'lost':
         // restore-all only runs when quorum is really lost.
-        return { actions: [health, { kind: 'derive', fn: 'require_no_quorum', args: [ref('health.json'), f.size], bind: 'verdict' }], result: ref('verdict') };
+        return { actions: [{ ...health, cmd: listeningOnly(ctx, eps, 'endpoint health --write-out=json') }, { kind: 'derive', fn: 'require_no_quorum', args: [ref('health.json'), f.size], bind: 'verdict' }], result: ref('verdict') };
       case 'down':
         // force-new-cluster is only safe when no other member runs: a member without quorum is
         // unhealthy but alive and still answers `endpoint status`, so status is the test.
-        return { actions: [{ ...status, cmd: `${ctl(ctx, eps, true)} endpoint status --write-out=json` }, { kind: 'derive', fn: 'require_down', args: [ref('raw.json')], bind: 'down' }], result: ref('down') };
+        return { actions: [{ ...status, cmd: listeningOnly(ctx, eps, 'endpoint status --write-out=json') }, { kind: 'derive', fn: 'require_down', args: [ref('raw.json')], bind: 'down' }], result: ref('down') };
       case 'data': {
         const self = selfEndpoint(ctx);
         return {

@@ -1020,7 +1020,12 @@ export class SshTransport implements Transport {
     const upload = [
       `if [ ! -d ${shq(dir)} ]; then echo ${shq(`runbook: directory ${dir} does not exist`)} >&2; exit 3; fi`,
       'umask 077',
-      `cat > ${shq(tmp)} && sha256sum < ${shq(tmp)}`,
+      // Hash while writing (tee into sha256sum) instead of reading the file back afterwards; tee's
+      // own exit status is carried out through fd 4 (POSIX has no pipefail), so a short write
+      // (disk full) still fails the upload even though sha256sum saw every byte.
+      'exec 3>&1',
+      `tee_status=$( { { tee -- ${shq(tmp)}; echo $? >&4; } | sha256sum >&3; } 4>&1 )`,
+      '[ "$tee_status" = 0 ]',
     ].join('\n');
     const base: ExecOptions = { stdin: hashing, maxOutputBytes: 64 * 1024 };
     if (opts.become !== undefined) base.become = opts.become;
@@ -1062,7 +1067,8 @@ export class SshTransport implements Transport {
         ? `chmod ${mode} ${shq(tmp)}`
         : `if [ -e ${shq(remotePath)} ]; then chmod --reference=${shq(remotePath)} ${shq(tmp)} 2>/dev/null || :; ` +
           `else chmod "$(printf '%o' $(( 0666 & ~0$(umask) )))" ${shq(tmp)}; fi`;
-    const fin = await this.exec(`${chmod} && mv -f -- ${shq(tmp)} ${shq(remotePath)}`, opts.become ? { become: true } : {});
+    // -T: a directory at the destination is an error, never a place to move the file into.
+    const fin = await this.exec(`${chmod} && mv -f -T -- ${shq(tmp)} ${shq(remotePath)}`, opts.become ? { become: true } : {});
     if (fin.code !== 0) {
       await cleanup();
       throw new Error(`${what}: could not install the file (${fin.code === null ? 'connection lost' : `exit ${fin.code}`}): ${fin.stderr.trim()}`);
