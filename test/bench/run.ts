@@ -1,9 +1,30 @@
 // npm run bench: every benchmark, each reported as ratios against a baseline measured in the same run.
-// Not a test: nothing here asserts a time.
+// Not a test: nothing here asserts a time. `npm run bench -- fanout restore` runs only those sections.
+import { benchDistribute } from './distribute-bench.js';
+import { benchFanout } from './fanout-bench.js';
 import { benchPlan } from './plan-bench.js';
+import { benchDiff } from './diff-bench.js';
+import { benchRestore } from './restore-bench.js';
 
-const sections: (() => string[] | Promise<string[]>)[] = [() => benchPlan()];
-for (const s of sections) {
-  for (const line of await s()) process.stdout.write(`${line}\n`);
-  process.stdout.write('\n');
+const sections: Record<string, () => string[] | Promise<string[]>> = {
+  plan: () => benchPlan(),
+  diff: () => benchDiff(),
+  fanout: () => benchFanout(),
+  restore: () => benchRestore(),
+  distribute: () => benchDistribute(),
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !(w in sections));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown section(s): ${unknown.join(', ')}; sections: ${Object.keys(sections).join(', ')}\n`);
+  process.exit(2);
 }
+const t0 = performance.now();
+for (const [name, s] of Object.entries(sections)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  const ts = performance.now();
+  for (const line of await s()) process.stdout.write(`${line}\n`);
+  process.stdout.write(`  (section ${name}: ${((performance.now() - ts) / 1000).toFixed(1)} s)\n\n`);
+}
+process.stdout.write(`bench done in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
