@@ -32,13 +32,16 @@ function ctl(ctx: PlanCtx, eps: string, probe = false): string {
  */
 function listeningOnly(ctx: PlanCtx, eps: string, sub: string): string {
   const f = ctx.inventory.facts;
-  const urls = eps.split(',').filter(Boolean);
+  // The script is the same for every cluster; the members come last as a normal --endpoints=
+  // argument, so reviews and `runbook diff` see (and compare) them like any other endpoint list.
   const script = [
     'open=',
-    `for u in ${urls.join(' ')}; do hp=\${u#*://}; if timeout 2 bash -c 'exec 3<>"/dev/tcp/\${0%:*}/\${0##*:}"' "$hp" 2>/dev/null; then open=\${open:+$open,}$u; fi; done`,
+    'IFS=,',
+    `for u in \${1#--endpoints=}; do hp=\${u#*://}; if timeout 2 bash -c 'exec 3<>"/dev/tcp/\${0%:*}/\${0##*:}"' "$hp" 2>/dev/null; then open=\${open:+$open,}$u; fi; done`,
+    'unset IFS',
     `if [ -z "$open" ]; then echo '[]'; else ${f.etcdctl} --endpoints="$open" --dial-timeout=2s --command-timeout=5s ${sub}; fi`,
   ].join('; ');
-  return `bash -c ${q(script)}`;
+  return `bash -c ${q(script)} listening-only --endpoints=${eps}`;
 }
 
 /** etcdctl against an endpoint known only at run time (a ⟨_.x⟩ placeholder, quoted when filled). */
