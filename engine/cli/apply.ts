@@ -12,12 +12,14 @@ import { createReporter } from '../report/reporters.js';
 import { readJournal, type JournalState } from '../report/journal.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
 import { UnreachableError } from '../transports/transport.js';
-import { buildPlan } from './inputs.js';
+import { buildPlan, loadInventoryOnly } from './inputs.js';
+import { checkPlanFreshness, describeStale, isSavedPlanPath, loadSavedPlan } from './saved-plan.js';
 import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR, EXIT, type Io } from './output.js';
 import { transportFactory, type HostConnection } from './transports.js';
 
 export interface ApplyOptions {
-  inventory: string;
+  /** Required for a playbook; a saved plan (plan.json) names its own inventory. */
+  inventory?: string;
   limit?: string;
   extraVars?: string[];
   forks?: number;
@@ -133,14 +135,54 @@ export function loadResume(runId: string, journalDir: string, plan: Plan): Resum
   return { runId, ...(rootRunId !== runId ? { rootRunId } : {}), done, registered, facts };
 }
 
-export async function runApply(playbook: string, opts: ApplyOptions, io: Io): Promise<number> {
+/**
+ * The plan to run: compiled from a playbook + inventory, or a saved plan (plan.json) that is still
+ * fresh — every input it was compiled from unchanged. A stale plan is refused before any host is
+ * contacted, naming the file that changed.
+ */
+function planToApply(playbook: string, opts: ApplyOptions, io: Io): { plan: Plan; inv: Inventory } | { code: number } {
+  if (isSavedPlanPath(playbook)) {
+    if (opts.limit || (opts.extraVars ?? []).length) {
+      io.err('runbook: a saved plan already has its --limit and -e values; render a new plan to change them\n');
+      return { code: EXIT.INVALID };
+    }
+    const saved = loadSavedPlan(playbook);
+    if (!saved.plan) {
+      io.err(formatDiagnostics(saved.diagnostics));
+      return { code: EXIT.INVALID };
+    }
+    const fresh = checkPlanFreshness(saved.plan);
+    if (fresh.stale.length) {
+      io.err(`runbook: ${describeStale(playbook, fresh)}`);
+      return { code: EXIT.REFUSED };
+    }
+    if (opts.inventory && opts.inventory !== saved.plan.inventory) {
+      io.err(`runbook: ${playbook} was made for inventory ${saved.plan.inventory}, not ${opts.inventory}\n`);
+      return { code: EXIT.INVALID };
+    }
+    const loaded = loadInventoryOnly(saved.plan.inventory);
+    if (!loaded.inventory) {
+      io.err(formatDiagnostics(loaded.diagnostics, loaded.texts));
+      return { code: EXIT.INVALID };
+    }
+    return { plan: saved.plan, inv: loaded.inventory };
+  }
+  if (!opts.inventory) {
+    io.err('runbook: apply PLAYBOOK needs -i INVENTORY\n');
+    return { code: EXIT.INVALID };
+  }
   const built = buildPlan({ playbook, inventory: opts.inventory, ...(opts.limit ? { limit: opts.limit } : {}), extraVars: opts.extraVars ?? [] });
   if (!built.plan || !built.inventory) {
     io.err(formatDiagnostics(built.diagnostics, built.texts));
-    return EXIT.INVALID;
+    return { code: EXIT.INVALID };
   }
-  const plan = built.plan;
-  const inv = built.inventory;
+  return { plan: built.plan, inv: built.inventory };
+}
+
+export async function runApply(playbook: string, opts: ApplyOptions, io: Io): Promise<number> {
+  const chosen = planToApply(playbook, opts, io);
+  if ('code' in chosen) return chosen.code;
+  const { plan, inv } = chosen;
   const check = opts.check === true;
   const journalDir = opts.journalDir ?? DEFAULT_JOURNAL_DIR;
   const forks = opts.forks ?? DEFAULT_FORKS;

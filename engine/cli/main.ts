@@ -81,8 +81,8 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   program
     .command('apply')
     .description('run a playbook against an inventory over SSH (destructive plans ask for the cluster name, or --yes)')
-    .argument('<playbook>', 'a playbook path, or a shipped name such as restore-all.yml')
-    .requiredOption('-i, --inventory <file>', 'the inventory')
+    .argument('<playbook>', 'a playbook path, a shipped name such as restore-all.yml, or a saved plan (plan.json)')
+    .option('-i, --inventory <file>', 'the inventory (a saved plan names its own)')
     .option('-l, --limit <pattern>', 'only these hosts/groups')
     .option('-e, --extra-vars <key=value>', 'extra variable (repeatable; @file.yml or JSON too)', collect, [])
     .option('-f, --forks <n>', 'hosts worked on at once', (v) => Number(v), DEFAULT_FORKS)
@@ -92,12 +92,12 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--resume <run-id>', 'continue an interrupted or failed run from its journal; finished steps are not run again')
     .option('--journal-dir <dir>', 'where run journals are written', DEFAULT_JOURNAL_DIR)
     .option('-v, --verbose', 'more detail (repeat for streamed output)', (_v: string, prev: number) => prev + 1, 0)
-    .action(async (playbook: string, o: { inventory: string; limit?: string; extraVars: string[]; forks: number; check?: boolean; yes?: boolean; output: 'auto' | 'text' | 'json'; resume?: string; journalDir: string; verbose: number }) =>
+    .action(async (playbook: string, o: { inventory?: string; limit?: string; extraVars: string[]; forks: number; check?: boolean; yes?: boolean; output: 'auto' | 'text' | 'json'; resume?: string; journalDir: string; verbose: number }) =>
       setCode(
         await (await import('./apply.js')).runApply(
           playbook,
           {
-            inventory: o.inventory,
+            ...(o.inventory ? { inventory: o.inventory } : {}),
             extraVars: o.extraVars,
             forks: o.forks,
             check: o.check === true,

@@ -2,12 +2,13 @@
 // 127.0.0.31-33, no etcd). Playbooks are small files written into a temp dir; outcomes are
 // verified inside the hosts with hostExec (nsenter), never by running the thing under test.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runApply } from '../../engine/cli/apply.js';
+import { main } from '../../engine/cli/main.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { EXIT, type Io } from '../../engine/cli/output.js';
 import { transportFactory } from '../../engine/cli/transports.js';
@@ -377,6 +378,24 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
       assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text' }, right), EXIT.OK, right.stdout());
       assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text', yes: true }, captureIo(false)), EXIT.OK);
       for (const h of HOSTS) assert.equal(await lines(h, '/root/destroyed'), 2);
+    });
+
+    it('applies a saved plan, and refuses a stale one (inventory edited after plan --out), naming the file and touching no host', async () => {
+      const inventory = writeInventory('inv-saved-plan.yml', (t) => t);
+      const pb = writePlaybook('- name: saved\n  hosts: etcd\n  tasks:\n    - shell: echo saved >> /root/saved-plan\n');
+      const planFile = path.join(tmp, 'saved-plan.json');
+      const planIo = captureIo();
+      assert.equal(await main(['node', 'runbook', 'plan', pb, '-i', inventory, '--out', planFile], planIo), EXIT.OK, planIo.stderr());
+      assert.equal(statSync(planFile).mode & 0o777, 0o600, 'plans are written owner-only');
+      const fresh = captureIo();
+      assert.equal(await runApply(planFile, { journalDir, output: 'text' }, fresh), EXIT.OK, fresh.stderr());
+      for (const h of HOSTS) assert.equal(await lines(h, '/root/saved-plan'), 1);
+      writeFileSync(inventory, `${readFileSync(inventory, 'utf8')}vars:\n  edited_after_planning: true\n`);
+      const stale = captureIo();
+      assert.equal(await runApply(planFile, { journalDir, output: 'text' }, stale), EXIT.REFUSED);
+      assert.match(stale.stderr(), /stale/);
+      assert.ok(stale.stderr().includes(`inventory ${inventory}: changed`), stale.stderr());
+      for (const h of HOSTS) assert.equal(await lines(h, '/root/saved-plan'), 1, `${h} was changed by a stale plan`);
     });
 
     it('resolves inventory secrets at apply time and never prints or journals them', async () => {
