@@ -7,6 +7,7 @@
 // rest of the run. `any_errors_fatal` stops the run after the task where a host failed;
 // `max_fail_percentage` after the task that pushed a batch over it; a batch where every host
 // failed stops it too. SIGINT/abort: no new step starts, running commands are stopped.
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import type { Emit, Recap, StepResult } from '../model/events.js';
 import type { Json, Plan, PlannedPlay, PlannedTask, Step } from '../model/types.js';
@@ -89,6 +90,9 @@ function namesSet(task: PlannedTask, step: Step): string[] {
 export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<ExecuteResult> {
   const t0 = performance.now();
   const { emit, signal } = opts;
+  // Every running command (and its timeout/kill helpers) listens on the one run signal: allow as
+  // many listeners as forks can need, or Node warns on stderr past 10 hosts.
+  setMaxListeners(Math.max(20, opts.forks * 4 + 10), signal);
   const run: RunInfo = opts.resume ? runInfoFromId(opts.resume.rootRunId ?? opts.resume.runId) : { id: opts.runId, timestamp: runStamp(opts.startedAt) };
   const values = new RunValues(run, opts.secrets);
   const redact = new Redactor(Object.values(opts.secrets));

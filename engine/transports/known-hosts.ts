@@ -11,7 +11,7 @@
 // certificates), so a host known only through a CA is reported `unknown`. Legacy SSH-1 RSA lines
 // (`host bits exponent modulus`) and malformed lines are skipped and listed in `problems`.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export type HostKeyStatus = 'match' | 'mismatch' | 'unknown' | 'revoked';
@@ -128,14 +128,31 @@ export function parseKnownHosts(text: string, path?: string): KnownHosts {
 }
 
 /** Read and parse a known_hosts file; a missing file is an empty one. */
+const parsedFiles = new Map<string, { version: string; kh: KnownHosts }>();
+
+/**
+ * Read and parse a known_hosts file, once per version of the file (mtime and size): every host of a
+ * run shares it, and an accept-new append makes the next reader see the new entry.
+ */
 export async function loadKnownHosts(path: string): Promise<KnownHosts> {
+  let version = 'missing';
+  try {
+    const st = await stat(path);
+    version = `${st.mtimeMs}:${st.size}`;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const hit = parsedFiles.get(path);
+  if (hit && hit.version === version) return hit.kh;
   let text = '';
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  return parseKnownHosts(text, path);
+  const kh = parseKnownHosts(text, path);
+  parsedFiles.set(path, { version, kh });
+  return kh;
 }
 
 function parseHashed(field: string): { salt: Buffer; hash: Buffer } | undefined {

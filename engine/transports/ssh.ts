@@ -16,6 +16,7 @@
 // with the password on stdin), reporting the PID inside sudo too, and the kill runs under sudo.
 // For a root login `become` is a no-op (no sudo needed or required on the host) unless
 // `alwaysSudo` is set.
+import { createHash } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, ParsedKey, ServerHostKeyAlgorithm } from 'ssh2';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -258,6 +259,9 @@ interface ChannelRun {
   /** Run the kill under sudo (become by a non-root login). */
   killSudo?: SudoMode;
 }
+
+/** Identity files (by path, content and passphrase) already parsed and found usable. */
+const checkedKeys = new Set<string>();
 
 export class SshTransport implements Transport {
   readonly host: string;
@@ -613,6 +617,9 @@ export class SshTransport implements Transport {
     } catch (err) {
       throw new UnreachableError(this.host, `${this.host}: cannot read identity file ${path}: ${(err as Error).message}`, 'auth');
     }
+    // Every host of a run uses the same key file: check it once per content and passphrase.
+    const memo = `${path}\u0000${createHash('sha256').update(data).update(passphrase ?? '\u0000none').digest('hex')}`;
+    if (checkedKeys.has(memo)) return data;
     const parsed = utils.parseKey(data, passphrase);
     if (parsed instanceof Error) {
       let why = `cannot use identity file ${path}: ${parsed.message}`;
@@ -628,6 +635,7 @@ export class SshTransport implements Transport {
     if (first !== undefined && !first.isPrivateKey()) {
       throw new UnreachableError(this.host, `${this.host}: identity file ${path} holds a public key, not a private key`, 'auth');
     }
+    checkedKeys.add(memo);
     return data;
   }
 
