@@ -202,8 +202,8 @@ export async function runAction(a: Action, index: number, env: ActionEnv): Promi
         const transport = await env.target();
         const dest = fillRaw(a.dest, env.scope);
         const opts = { mode: a.mode, signal: env.signal, become: env.task.become };
-        const res = a.content !== undefined ? await transport.putContent(fillRaw(a.content, env.scope), dest, opts) : await transport.putFile(fillRaw(a.src ?? '', env.scope), dest, opts);
         const want = a.sha256 ? fillRaw(a.sha256, env.scope) : '';
+        const res = a.content !== undefined ? await transport.putContent(fillRaw(a.content, env.scope), dest, opts) : await transport.putFile(fillRaw(a.src ?? '', env.scope), dest, { ...opts, ...(want ? { expectedSha256: want } : {}) });
         if (want && res.sha256 !== want) return done({ status: 'failed', changed: true, message: `${dest}: sha256 ${res.sha256} does not match the expected ${want}` });
         if (a.owner) {
           const owner = fillRaw(a.owner, env.scope);

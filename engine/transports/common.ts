@@ -49,10 +49,16 @@ export class BoundedOutput {
 /** A pass-through stream that hashes (SHA-256) and counts what flows through it. */
 export class HashingStream extends Transform {
   private readonly hash: Hash = createHash('sha256');
+  private hashing = true;
   bytes = 0;
 
+  /** Only count bytes (the caller checks against a hash it already knows). */
+  skipHash(): void {
+    this.hashing = false;
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
+    if (this.hashing) this.hash.update(chunk);
     this.bytes += chunk.length;
     cb(null, chunk);
   }

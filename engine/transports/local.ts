@@ -152,7 +152,7 @@ export class LocalTransport implements Transport {
   async putFile(
     localPath: string,
     remotePath: string,
-    opts: { mode?: string; signal?: AbortSignal; become?: boolean } = {},
+    opts: { mode?: string; signal?: AbortSignal; become?: boolean; expectedSha256?: string } = {},
   ): Promise<TransferResult> {
     this.checkBecome(opts.become, 'put');
     const fh = await open(localPath, 'r');

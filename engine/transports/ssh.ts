@@ -977,7 +977,7 @@ export class SshTransport implements Transport {
   async putFile(
     localPath: string,
     remotePath: string,
-    opts: { mode?: string; signal?: AbortSignal; become?: boolean } = {},
+    opts: { mode?: string; signal?: AbortSignal; become?: boolean; expectedSha256?: string } = {},
   ): Promise<TransferResult> {
     // Open first so a missing local file fails before anything happens remotely.
     const fh = await open(localPath, 'r');
@@ -997,7 +997,7 @@ export class SshTransport implements Transport {
   private async putStream(
     source: Readable,
     remotePath: string,
-    opts: { mode?: string; signal?: AbortSignal; become?: boolean },
+    opts: { mode?: string; signal?: AbortSignal; become?: boolean; expectedSha256?: string },
   ): Promise<TransferResult> {
     const what = `${this.host}: put ${remotePath}`;
     let mode: string | undefined;
@@ -1023,17 +1023,14 @@ export class SshTransport implements Transport {
     hashing.on('error', (err) => {
       sourceError ??= err;
     });
+    // Hashing locally costs a full read of CPU per host; skip it when the expected hash is known.
+    if (opts.expectedSha256) hashing.skipHash();
     source.pipe(hashing);
 
     const upload = [
       `if [ ! -d ${shq(dir)} ]; then echo ${shq(`runbook: directory ${dir} does not exist`)} >&2; exit 3; fi`,
       'umask 077',
-      // Hash while writing (tee into sha256sum) instead of reading the file back afterwards; tee's
-      // own exit status is carried out through fd 4 (POSIX has no pipefail), so a short write
-      // (disk full) still fails the upload even though sha256sum saw every byte.
-      'exec 3>&1',
-      `tee_status=$( { { tee -- ${shq(tmp)}; echo $? >&4; } | sha256sum >&3; } 4>&1 )`,
-      '[ "$tee_status" = 0 ]',
+      `cat > ${shq(tmp)} && sha256sum < ${shq(tmp)}`,
     ].join('\n');
     const base: ExecOptions = { stdin: hashing, maxOutputBytes: 64 * 1024 };
     if (opts.become !== undefined) base.become = opts.become;
@@ -1064,11 +1061,13 @@ export class SshTransport implements Transport {
       if (res.code !== 3) await cleanup();
       throw new Error(`${what} failed (${res.code === null ? 'connection lost' : `exit ${res.code}`}): ${res.stderr.trim()}`);
     }
-    const local = hashing.digest();
+    // With a known expected hash (a snapshot's manifest) the copy is checked against it; the
+    // local hash computed while streaming is the reference otherwise.
+    const local = opts.expectedSha256 ?? hashing.digest();
     const remote = res.stdout.trim().slice(0, 64);
     if (remote !== local) {
       await cleanup();
-      throw new Error(`${what}: checksum mismatch after upload (local sha256 ${local}, remote ${remote || '(none)'}); temp file removed`);
+      throw new Error(`${what}: checksum mismatch after upload (${opts.expectedSha256 ? 'expected' : 'local'} sha256 ${local}, remote ${remote || '(none)'}); temp file removed`);
     }
     const chmod =
       mode !== undefined

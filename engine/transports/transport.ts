@@ -44,7 +44,8 @@ export interface Transport {
    * Stream a controller file to `remotePath` (written to a temp name, then renamed), hashing on the way.
    * `become`: write (and read, for getFile) through sudo, like ExecOptions.become.
    */
-  putFile(localPath: string, remotePath: string, opts?: { mode?: string; signal?: AbortSignal; become?: boolean }): Promise<TransferResult>;
+  /** With expectedSha256 the copy is checked against it (no local hashing: the caller already knows the hash). */
+  putFile(localPath: string, remotePath: string, opts?: { mode?: string; signal?: AbortSignal; become?: boolean; expectedSha256?: string }): Promise<TransferResult>;
   putContent(content: string | Buffer, remotePath: string, opts?: { mode?: string; signal?: AbortSignal; become?: boolean }): Promise<TransferResult>;
   /** Copy a remote file to the controller (temp name, then rename), hashing on the way. */
   getFile(remotePath: string, localPath: string, opts?: { signal?: AbortSignal; become?: boolean }): Promise<TransferResult>;

@@ -425,6 +425,19 @@ describe('SshTransport (real sshd)', function () {
       );
     });
 
+    it('putFile with an expected sha256 checks the copy against it, and a mismatch leaves nothing at the destination', async () => {
+      const local = path.join(tmp, 'expected.bin');
+      const data = randomBytes(512 * 1024);
+      writeFileSync(local, data);
+      const sha = createHash('sha256').update(data).digest('hex');
+      const ok = await t.putFile(local, '/root/expected.bin', { mode: '600', expectedSha256: sha });
+      assert.deepEqual(ok, { bytes: data.length, sha256: sha });
+      const wrong = 'f'.repeat(64);
+      await assert.rejects(t.putFile(local, '/root/expected-bad.bin', { expectedSha256: wrong }), /checksum mismatch after upload \(expected sha256 f{64}, remote [0-9a-f]{64}\)/);
+      const left = await hostExec(lab, 'etcd-1', 'ls -a /root | grep -c "expected-bad" || true');
+      assert.equal(left.stdout.trim(), '0', 'neither the file nor its temp copy may remain');
+    });
+
     it('fails clearly when the remote parent directory is missing, or the remote file is', async () => {
       await assert.rejects(t.putContent('x', '/nonexistent-dir/x.conf'), /directory \/nonexistent-dir does not exist/);
       await assert.rejects(t.getFile('/nonexistent-file', path.join(tmp, 'nf')), /No such file/);
