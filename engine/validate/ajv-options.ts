@@ -1,10 +1,16 @@
 // One set of ajv options for runtime compilation and for the validators precompiled at build time.
-import { Ajv, type Options } from 'ajv';
+// ajv itself is loaded only when a schema must be compiled (the CLI normally uses precompiled
+// validators, and loading ajv costs start-up time on every run).
+import { createRequire } from 'node:module';
+import type { Ajv, Options } from 'ajv';
 
 export const AJV_OPTIONS: Options = { allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true, verbose: true };
 
+const require = createRequire(import.meta.url);
+
 export function newAjv(extra: Options = {}): Ajv {
-  return new Ajv({ ...AJV_OPTIONS, ...extra });
+  const { Ajv: AjvClass } = require('ajv') as { Ajv: new (o: Options) => Ajv };
+  return new AjvClass({ ...AJV_OPTIONS, ...extra });
 }
 
 /**
