@@ -2,7 +2,7 @@
 // removed or changed, line by line and word by word. Lines are what `runbook plan` prints
 // (describeAction), so a diff reads like the plan a reviewer already knows.
 import type { Action, Step } from '../model/types.js';
-import { describeAction } from '../report/plan-text.js';
+import { describeAction, stepLines } from '../report/plan-text.js';
 import { sha256 } from '../load/source.js';
 import { edits } from './lcs.js';
 import { actionKey, canonicalText } from './sets.js';
@@ -15,18 +15,9 @@ export interface StepDelta {
   unchangedActions: number;
 }
 
-const SKIPPED = 'skipped';
 
-/** Plan text of a step as it runs on its own (for added and removed steps). */
-export function stepLines(s: Step): string[] {
-  if (s.skip) return [`${SKIPPED} (${s.skip})`];
-  if (s.actions.length === 0) return ['nothing to do'];
-  const lines: string[] = [];
-  if (s.when) lines.push(`[run only when ${s.when.join(' and ')}]`);
-  if (s.until) lines.push(`[retry until ${s.until.join(' and ')}]`);
-  for (const a of s.actions) lines.push(...describeAction(a));
-  return lines;
-}
+/** Plan text of a step as it runs on its own (for added and removed steps): the plan's own rendering. */
+export { stepLines };
 
 const list = (x: string[] | undefined): string => (x ? x.join('\u0000') : '');
 

@@ -61,7 +61,7 @@ function taskHeader(t: PlannedTask, playIndex: number): string {
 }
 
 /** What a step shows, as lines; hosts whose lines are equal are shown together. */
-function stepLines(s: Step): string[] {
+export function stepLines(s: Step): string[] {
   if (s.skip) return [`skipped (${s.skip})`];
   if (s.actions.length === 0) return ['nothing to do'];
   const lines: string[] = [];
