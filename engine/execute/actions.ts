@@ -49,6 +49,8 @@ export interface ActionOutcome {
   execValue?: JsonObject;
   facts?: JsonObject;
   unreachable?: UnreachableError;
+  /** A failure another attempt cannot change (become refused: wrong or missing sudo password): never retried. */
+  final?: boolean;
 }
 
 /** Splits a byte stream into lines for step.output; bounded so a chatty command cannot flood reporters. */
@@ -62,10 +64,17 @@ class LineSink {
     private readonly limit = 256 * 1024,
   ) {}
   push(chunk: Buffer): void {
+    if (this.capped) return; // nothing more is shown: do not decode or keep anything
     this.pending += this.decoder.write(chunk);
     const lines = this.pending.split('\n');
     this.pending = lines.pop() ?? '';
     for (const l of lines) this.line(l);
+    // A line that can no longer fit is never shown: cap now rather than let it grow without bound.
+    if (!this.capped && this.emitted + this.pending.length + 1 > this.limit) {
+      const long = this.pending;
+      this.pending = '';
+      this.line(long);
+    }
   }
   flush(): void {
     this.pending += this.decoder.end();
@@ -280,6 +289,9 @@ export async function runAction(a: Action, index: number, env: ActionEnv): Promi
     }
   } catch (e) {
     if (e instanceof UnreachableError) return done({ status: 'unreachable', changed: false, unreachable: e, message: e.message });
+    // sudo refused the password (or needs one none was given): the command never ran, and
+    // retrying cannot help: fail at once instead of spending `retries` × `delay` on it.
+    if (e instanceof Error && e.name === 'BecomeError') return done({ status: 'failed', changed: false, final: true, message: errText(e) });
     if (env.signal.aborted) return done({ status: 'unknown', changed: a.kind === 'put', message: `interrupted: ${errText(e)}` });
     return done({ status: 'failed', changed: false, message: errText(e) });
   }

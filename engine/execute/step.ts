@@ -158,6 +158,7 @@ async function attempt(env: StepEnv): Promise<Attempt> {
       }
     }
   } else if (failed) retryReason = message ?? 'failed';
+  if (failure?.final) retryReason = undefined;
   const status: StepStatus = failed ? 'failed' : changed ? 'changed' : 'ok';
   return { ...base, status, ...(message !== undefined && failed ? { message } : {}), ...(retryReason !== undefined ? { retryReason } : {}) };
 }

@@ -1,0 +1,143 @@
+// Fault injection: SIGINT / SIGTERM sent to a real `runbook apply` child process while remote
+// commands run (lab on 127.0.0.141-143, no etcd). No new step may start after the signal, the
+// running remote commands are stopped (gone on the hosts), the journal ends with an interrupted
+// run.end, exit code 130; a second SIGINT exits at once.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { hostExec, labDown, type Lab } from '../lab/lab.js';
+import { freshLab, labDir, REPO } from './playbook-helpers.js';
+import { hostPids, lineCount, readJournalFile, stepEnds, waitFor } from './fault-helpers.js';
+
+const NAME = 'fault-signal';
+const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
+
+interface Child {
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  kill: (sig: NodeJS.Signals) => void;
+  out: () => string;
+  journalDir: string;
+}
+
+describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', function () {
+  this.timeout(60_000);
+  let lab: Lab;
+  let tmp: string;
+  let n = 0;
+
+  before(async function () {
+    lab = await freshLab(NAME, { hosts: 3, etcd: false, firstOctet: 141 });
+    tmp = mkdtempSync(path.join(tmpdir(), 'runbook-fault-signal-'));
+  });
+
+  after(async function () {
+    await labDown(labDir(NAME));
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** `node bin/runbook.js apply …` with its own journal (and lock) dir. */
+  function spawnApply(longCmd: string): Child {
+    const dir = path.join(tmp, `run-${++n}`);
+    const journalDir = path.join(dir, 'runs');
+    mkdirSync(dir, { recursive: true });
+    const pb = path.join(dir, 'pb.yml');
+    writeFileSync(
+      pb,
+      `
+- name: signals
+  hosts: etcd
+  tasks:
+    - name: before
+      shell: echo 1 >> /root/sig-a-${n}
+    - name: long
+      shell: ${JSON.stringify(`echo 1 >> /root/sig-b-${n}; ${longCmd}; echo 1 >> /root/sig-b-end-${n}`)}
+    - name: after
+      shell: echo 1 >> /root/sig-c-${n}
+`,
+    );
+    const child = spawn(process.execPath, [path.join(REPO, 'bin/runbook.js'), 'apply', pb, '-i', lab.inventoryPath, '--yes', '--output', 'text', '--journal-dir', journalDir], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));
+    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal, at: Date.now() })),
+    );
+    return { done, kill: (sig) => void child.kill(sig), out: () => out, journalDir };
+  }
+
+  async function allRunning(pattern: string): Promise<boolean> {
+    const found = await Promise.all(HOSTS.map((h) => hostPids(lab, h, pattern)));
+    return found.every((p) => p.length > 0);
+  }
+
+  function onlyJournal(journalDir: string): string {
+    const files = readdirSync(journalDir).filter((f) => f.endsWith('.jsonl'));
+    assert.equal(files.length, 1, `journals: ${files.join(', ')}`);
+    return (files[0] ?? '').replace(/\.jsonl$/, '');
+  }
+
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    it(`[fault] ${sig} during apply: no new step starts, the remote commands are stopped, journal ends interrupted, exit 130`, async () => {
+      const c = spawnApply('sleep 21');
+      const id = n;
+      await waitFor('sleep 21 on every host', () => allRunning('slee[p] 21'), 20_000);
+      const sent = Date.now();
+      c.kill(sig);
+      const r = await c.done;
+      assert.equal(r.code, 130, c.out());
+      assert.ok(r.at - sent < 10_000, `took ${r.at - sent} ms to stop`);
+      for (const h of HOSTS) assert.deepEqual(await hostPids(lab, h, 'slee[p] 21'), [], `${h}: the running command was stopped`);
+      // Nothing started after the signal; what had finished is there exactly once.
+      assert.deepEqual(await Promise.all(HOSTS.map((h) => lineCount(lab, h, `/root/sig-a-${id}`))), [1, 1, 1]);
+      assert.deepEqual(await Promise.all(HOSTS.map((h) => lineCount(lab, h, `/root/sig-b-${id}`))), [1, 1, 1]);
+      assert.deepEqual(await Promise.all(HOSTS.map((h) => lineCount(lab, h, `/root/sig-b-end-${id}`))), [0, 0, 0]);
+      assert.deepEqual(await Promise.all(HOSTS.map((h) => lineCount(lab, h, `/root/sig-c-${id}`))), [0, 0, 0]);
+
+      const events = readJournalFile(c.journalDir, onlyJournal(c.journalDir));
+      const end = events.find((e) => e.type === 'run.end');
+      assert.ok(end, 'the journal has run.end');
+      assert.equal(end['interrupted'], true);
+      assert.equal(end['exitCode'], 130);
+      assert.equal(end['ok'], false);
+      const ends = stepEnds(events);
+      const long = ends.filter((e) => e.stepId.startsWith('1.2@'));
+      assert.equal(long.length, 3, JSON.stringify(ends));
+      for (const e of long) assert.notEqual(e.status, 'ok', `${e.host}: a stopped command is never ok`);
+      for (const e of long) assert.notEqual(e.status, 'changed', `${e.host}: a stopped command is never changed`);
+      assert.deepEqual(events.filter((e) => e.type === 'step.start' && String(e.stepId).startsWith('1.3@')), [], 'no step started after the signal');
+      assert.match(c.out(), new RegExp(`${sig}: stopping`));
+    });
+  }
+
+  it('[fault] a second SIGINT exits at once, well before the running command would end', async () => {
+    // The remote command ignores TERM, so the first SIGINT's stop takes its KILL grace period.
+    const c = spawnApply("trap '' TERM; sleep 22");
+    const id = n;
+    await waitFor('sleep 22 on every host', () => allRunning('slee[p] 22'), 20_000);
+    const first = Date.now();
+    c.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 100));
+    c.kill('SIGINT');
+    const r = await c.done;
+    assert.equal(r.code, 130, c.out());
+    assert.ok(r.at - first < 10_000, `exited ${r.at - first} ms after the first SIGINT (the command runs 22 s)`);
+    assert.match(c.out(), /interrupted again: exiting now/);
+    // Nothing after the running step started; the journal records what was started.
+    assert.deepEqual(await Promise.all(HOSTS.map((h) => lineCount(lab, h, `/root/sig-c-${id}`))), [0, 0, 0]);
+    assert.deepEqual(await Promise.all(HOSTS.map((h) => lineCount(lab, h, `/root/sig-b-end-${id}`))), [0, 0, 0]);
+    assert.ok(existsSync(c.journalDir));
+    const events = readJournalFile(c.journalDir, onlyJournal(c.journalDir));
+    assert.equal(events.filter((e) => e.type === 'step.start' && String(e.stepId).startsWith('1.2@')).length, 3);
+    assert.deepEqual(events.filter((e) => e.type === 'step.start' && String(e.stepId).startsWith('1.3@')), []);
+    // Leave no remote command or run lock behind for other tests.
+    for (const h of HOSTS) {
+      for (const pid of await hostPids(lab, h, 'slee[p] 22')) await hostExec(lab, h, `kill -KILL ${pid}`, { timeoutMs: 10_000 });
+      await hostExec(lab, h, 'rm -rf /run/runbook-lock.lab', { timeoutMs: 10_000 });
+    }
+  });
+});
