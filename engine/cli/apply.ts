@@ -5,8 +5,10 @@
 //   --resume RUN_ID  continue a run from its journal: same inputs (sha256) or refuse; every host
 //                    must be reachable first; finished steps are not run again.
 import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import type { Inventory, Json, Plan } from '../model/types.js';
 import { executePlan, type ResumeState } from '../execute/execute.js';
+import { describeHolder, lockOwner, RunLock, type Holder } from '../execute/lock.js';
 import { newRunId, RUN_ID_PATTERN } from '../execute/scope.js';
 import { createReporter } from '../report/reporters.js';
 import { readJournal, type JournalState } from '../report/journal.js';
@@ -29,6 +31,10 @@ export interface ApplyOptions {
   resume?: string;
   journalDir?: string;
   verbose?: number;
+  /** Take over a stale run lock (expired, or its controller process is gone). */
+  breakLock?: boolean;
+  /** Where the controller-side run locks live (default: `locks` next to the journal dir, i.e. .runbook/locks). */
+  lockDir?: string;
   /** Tests: an abort signal instead of SIGINT/SIGTERM handlers. */
   signal?: AbortSignal;
 }
@@ -231,6 +237,21 @@ export async function runApply(playbook: string, opts: ApplyOptions, io: Io): Pr
   Object.assign(connections, plan.hosts);
   const runId = newRunId(new Date());
   const startedAt = new Date();
+  // The run lock (not for --check: a read-only run changes nothing). Controller side first.
+  const lock = check ? undefined : new RunLock(plan.cluster, lockOwner(runId, startedAt), opts.lockDir ?? path.join(path.dirname(journalDir), 'locks'));
+  if (lock) {
+    let held: Holder | undefined;
+    try {
+      held = lock.takeLocal(opts.breakLock === true, opts.resume);
+    } catch (e) {
+      io.err(`runbook: cannot take the run lock in ${opts.lockDir ?? path.join(path.dirname(journalDir), 'locks')}: ${e instanceof Error ? e.message : String(e)}\n`);
+      return EXIT.INVALID;
+    }
+    if (held) {
+      io.err(lockRefusal(plan.cluster, [held]));
+      return EXIT.REFUSED;
+    }
+  }
   let reporter: ReturnType<typeof createReporter> | undefined;
   const factory = transportFactory(connections, {
     ...(secrets.values[SSH_PASSPHRASE] !== undefined ? { passphrase: secrets.values[SSH_PASSPHRASE] } : {}),
@@ -239,6 +260,20 @@ export async function runApply(playbook: string, opts: ApplyOptions, io: Io): Pr
   });
 
   try {
+    if (lock) {
+      const targets = Object.keys(plan.hosts).filter((h) => h !== 'localhost');
+      let holders: Holder[];
+      try {
+        holders = await lock.takeRemote(targets.map((h) => ({ name: h, transport: factory.get(h), become: true })), opts.breakLock === true, opts.resume, opts.signal);
+      } catch (e) {
+        io.err(`runbook: ${e instanceof Error ? e.message : String(e)}\nNothing was run.\n`);
+        return EXIT.FAILED;
+      }
+      if (holders.length) {
+        io.err(lockRefusal(plan.cluster, holders));
+        return EXIT.REFUSED;
+      }
+    }
     if (resume) {
       // Before continuing a half-done run, every host must answer: a resume that meets a dead host halfway is worse.
       const targets = Object.keys(plan.hosts).filter((h) => h !== 'localhost');
@@ -263,6 +298,7 @@ export async function runApply(playbook: string, opts: ApplyOptions, io: Io): Pr
       interrupts++;
       if (interrupts > 1 && sig === 'SIGINT') {
         io.err('\nrunbook: interrupted again: exiting now; steps that were running have an unknown outcome\n');
+        lock?.releaseLocal();
         process.exit(EXIT.INTERRUPTED);
       }
       if (interrupts === 1) {
@@ -293,6 +329,7 @@ export async function runApply(playbook: string, opts: ApplyOptions, io: Io): Pr
         ...(resume ? { resume } : {}),
         ...(io.isTTY && prompt ? { confirm: async (q: string) => /^y(es)?$/i.test(((await prompt(`${q} [y/N] `)) ?? '').trim()) } : {}),
         autoYes: opts.yes === true,
+        keepTransports: true,
       });
       return r.exitCode;
     } finally {
@@ -304,6 +341,22 @@ export async function runApply(playbook: string, opts: ApplyOptions, io: Io): Pr
       await reporter.close();
     }
   } finally {
+    if (lock) {
+      const problems = await lock.releaseRemote();
+      if (problems.length) io.err(`runbook: could not remove the run lock on: ${problems.join('; ')} (remove ${'/run/runbook-lock.' + plan.cluster} there, or pass --break-lock once it is stale)\n`);
+    }
     await factory.closeAll();
+    lock?.releaseLocal();
   }
+}
+
+/** Refused because another run holds the lock: name it, and say what to do. */
+function lockRefusal(cluster: string, holders: Holder[]): string {
+  const stale = holders.filter((h) => h.stale !== undefined);
+  const lines = [`runbook: refusing to run: cluster "${cluster}" is locked by another run; nothing was run.`];
+  for (const h of holders) lines.push(`  held by ${describeHolder(h)}${h.stale !== undefined ? ` — stale: ${h.stale}` : ''}`);
+  if (stale.length === holders.length) {
+    lines.push('The lock looks stale (its run is gone or it expired). Make sure no other runbook run is working on this cluster, then run again with --break-lock.');
+  } else lines.push('Wait for that run to finish (or stop it); a lock whose run has died can be taken over with --break-lock once it is stale.');
+  return `${lines.join('\n')}\n`;
 }

@@ -91,8 +91,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(new Option('--output <mode>', 'auto: live tree on a terminal, plain lines otherwise').choices(['auto', 'text', 'json']).default('auto'))
     .option('--resume <run-id>', 'continue an interrupted or failed run from its journal; finished steps are not run again')
     .option('--journal-dir <dir>', 'where run journals are written', DEFAULT_JOURNAL_DIR)
+    .option('--break-lock', 'take over a stale run lock of the cluster (its run died or it expired)')
     .option('-v, --verbose', 'more detail (repeat for streamed output)', (_v: string, prev: number) => prev + 1, 0)
-    .action(async (playbook: string, o: { inventory?: string; limit?: string; extraVars: string[]; forks: number; check?: boolean; yes?: boolean; output: 'auto' | 'text' | 'json'; resume?: string; journalDir: string; verbose: number }) =>
+    .action(async (playbook: string, o: { inventory?: string; limit?: string; extraVars: string[]; forks: number; check?: boolean; yes?: boolean; output: 'auto' | 'text' | 'json'; resume?: string; journalDir: string; verbose: number; breakLock?: boolean }) =>
       setCode(
         await (await import('./apply.js')).runApply(
           playbook,
@@ -107,6 +108,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
             verbose: o.verbose,
             ...(o.limit ? { limit: o.limit } : {}),
             ...(o.resume ? { resume: o.resume } : {}),
+            ...(o.breakLock ? { breakLock: true } : {}),
           },
           io,
         ),

@@ -53,6 +53,8 @@ export interface ExecuteOptions {
   autoYes?: boolean;
   /** Captured bytes per output stream of one command (default 1 MiB). */
   maxOutputBytes?: number;
+  /** Leave the transports open at the end: the caller closes them (apply releases the run lock over them first). */
+  keepTransports?: boolean;
 }
 
 export interface ExecuteResult {
@@ -309,7 +311,7 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Exe
       emit('play.end', { play: play.index, ...(aborted !== undefined ? { aborted } : {}) });
     }
   } finally {
-    await pool.closeAll();
+    if (!opts.keepTransports) await pool.closeAll();
   }
 
   const interrupted = signal.aborted;

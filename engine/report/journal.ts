@@ -2,7 +2,7 @@
 // synchronously as events happen so a crash (even SIGKILL) leaves everything up to the last event.
 // Line 1 is `{type: "plan", ...}` with the full plan; then the events, redacted, with output bounded
 // to tails. `readJournal` rebuilds what `--resume` needs: finished steps, registered values, facts.
-import { closeSync, existsSync, fchmodSync, fdatasyncSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fchmodSync, fdatasyncSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunEvent, StepResult, StepStatus } from '../model/events.js';
 import type { Json, Plan, PlannedTask } from '../model/types.js';
@@ -111,6 +111,8 @@ export class JournalWriter {
   ) {
     this.path = journalPath(journalDir, runId);
     mkdirSync(journalDir, { recursive: true, mode: 0o700 });
+    // The journal directory is runbook's own: owner-only even when it existed before.
+    chmodSync(journalDir, 0o700);
     this.fd = openSync(this.path, 'a+', 0o600);
     // An existing file keeps its history but never wider permissions.
     fchmodSync(this.fd, 0o600);

@@ -25,6 +25,10 @@ cd "$state" || fail "no state dir $state"
   || fail "overlay mount of /var/lib failed"
 
 bind() { /usr/bin/mount --bind "$1" "$2" || fail "bind $1 -> $2 failed"; }
+# /run is the host's own (a tmpfs, as on a real machine): run locks (/run/runbook-lock.*) and
+# anything else written there stay on this host and go away with it.
+/usr/bin/mount -t tmpfs -o mode=0755,size=16m tmpfs /run || fail "tmpfs /run failed"
+/usr/bin/mkdir -p /run/lab /run/systemd
 bind ./etc-etcd /etc/etcd
 bind ./etc-kubernetes /etc/kubernetes
 bind ./etc-systemd-system /etc/systemd/system
@@ -47,7 +51,7 @@ cd /
 /usr/bin/mkdir -m 0700 /var/lib/etcd
 /usr/bin/chown etcd:etcd /var/lib/etcd
 
-/usr/bin/mkdir -p /run/sshd          # sshd's privilege separation dir (shared /run)
+/usr/bin/mkdir -p /run/sshd          # sshd's privilege separation dir
 /usr/bin/chmod 0755 /run/sshd
 
 sshd_pid=0

@@ -1,0 +1,200 @@
+// The run lock: one apply per cluster at a time.
+//
+//   controller  <lockDir>/<cluster>.lock, created with O_EXCL (mode 0600): run id, pid, host, times
+//   each host   mkdir /run/runbook-lock.<cluster> (atomic) + an `owner` file, one exec per host
+//
+// A lock held by a live run refuses the new one (exit 4, naming the holder). A stale lock (expired,
+// or its controller pid is gone on this controller) refuses too, with instructions, unless
+// --break-lock (or --resume of the very run that left it). Locks are removed at the end of the run,
+// failed or interrupted ones included.
+import { closeSync, mkdirSync, chmodSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import * as path from 'node:path';
+import { shq } from '../transports/shell-quote.js';
+import type { ExecResult, Transport } from '../transports/transport.js';
+
+/** How long a lock is good for without its run ending (a crashed controller's lock expires). */
+export const LOCK_TTL_MS = 12 * 3600 * 1000;
+
+export interface LockOwner {
+  runId: string;
+  pid: number;
+  host: string;
+  started: string;
+  expires: string;
+}
+
+export type Holder = LockOwner & { where: string; stale?: string };
+
+export function lockOwner(runId: string, now = new Date()): LockOwner {
+  return { runId, pid: process.pid, host: hostname(), started: now.toISOString(), expires: new Date(now.getTime() + LOCK_TTL_MS).toISOString() };
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid < 1) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Why a lock is stale, or undefined while its holder may still be running. */
+export function staleReason(o: LockOwner, now = Date.now()): string | undefined {
+  const exp = Date.parse(o.expires);
+  if (!Number.isFinite(exp) || exp <= now) return `expired ${o.expires || '(no expiry)'}`;
+  if (o.host === hostname() && !pidAlive(o.pid)) return `controller pid ${o.pid} is no longer running on ${o.host}`;
+  return undefined;
+}
+
+function ownerLines(o: LockOwner): string {
+  return `run_id=${o.runId}\ncontroller=${o.host}\npid=${o.pid}\nstarted=${o.started}\nexpires=${o.expires}\n`;
+}
+
+function parseOwner(text: string): LockOwner {
+  const kv = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) kv.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
+  }
+  return { runId: kv.get('run_id') ?? '?', host: kv.get('controller') ?? '?', pid: Number(kv.get('pid') ?? NaN), started: kv.get('started') ?? '?', expires: kv.get('expires') ?? '' };
+}
+
+export function describeHolder(h: Holder): string {
+  return `run ${h.runId} (pid ${Number.isFinite(h.pid) ? h.pid : '?'} on ${h.host}, since ${h.started}, expires ${h.expires || '?'}) [${h.where}]`;
+}
+
+export function remoteLockDir(cluster: string): string {
+  return `/run/runbook-lock.${cluster}`;
+}
+
+export class RunLock {
+  private localFile: string | undefined;
+  private readonly remote = new Map<string, { t: Transport; become: boolean }>();
+
+  constructor(
+    readonly cluster: string,
+    readonly owner: LockOwner,
+    private readonly lockDir: string,
+  ) {}
+
+  /** Controller side. Returns the holder when the lock is taken by someone else. */
+  takeLocal(breakStale: boolean, resumes?: string): Holder | undefined {
+    mkdirSync(this.lockDir, { recursive: true, mode: 0o700 });
+    chmodSync(this.lockDir, 0o700);
+    const file = path.join(this.lockDir, `${this.cluster}.lock`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(file, 'wx', 0o600);
+        try {
+          writeSync(fd, ownerLines(this.owner));
+        } finally {
+          closeSync(fd);
+        }
+        this.localFile = file;
+        return undefined;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        continue; // released in between: try again
+      }
+      const o = parseOwner(text);
+      const stale = staleReason(o);
+      const holder: Holder = { ...o, where: file, ...(stale !== undefined ? { stale } : {}) };
+      if (stale === undefined || !(breakStale || o.runId === resumes)) return holder;
+      unlinkSync(file);
+    }
+    return { ...parseOwner(''), where: file, stale: 'lock file keeps reappearing' };
+  }
+
+  /**
+   * Host side: one exec per host (reusing the run's connections). Hosts that cannot be reached
+   * are left out (the executor reports them unreachable; no step runs there). Returns the holders
+   * met; on any, the host locks taken here are released again.
+   */
+  async takeRemote(hosts: { name: string; transport: Transport; become: boolean }[], breakStale: boolean, resumes?: string, signal?: AbortSignal): Promise<Holder[]> {
+    const dir = shq(remoteLockDir(this.cluster));
+    const body = `if mkdir -m 0700 "$d" 2>/dev/null; then printf %s ${shq(ownerLines(this.owner))} > "$d/owner" && echo RUNBOOK-LOCK-TAKEN; exit 0; fi; i=0; while [ ! -s "$d/owner" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; echo RUNBOOK-LOCK-HELD; cat "$d/owner" 2>/dev/null; exit 0`;
+    const take = `d=${dir}; ${body}`;
+    const attempt = async (h: { name: string; transport: Transport; become: boolean }, script: string): Promise<Holder | undefined> => {
+      const r = await h.transport.exec(script, { timeoutMs: 30_000, become: h.become, ...(signal ? { signal } : {}) });
+      if (r.code === 0 && r.stdout.startsWith('RUNBOOK-LOCK-TAKEN')) {
+        this.remote.set(h.name, { t: h.transport, become: h.become });
+        return undefined;
+      }
+      if (r.code === 0 && r.stdout.startsWith('RUNBOOK-LOCK-HELD')) {
+        const o = parseOwner(r.stdout);
+        const stale = staleReason(o);
+        return { ...o, where: `${h.name}:${remoteLockDir(this.cluster)}`, ...(stale !== undefined ? { stale } : {}) };
+      }
+      throw new Error(`${h.name}: cannot take the run lock ${remoteLockDir(this.cluster)} (exit ${String(r.code)}): ${r.stderr.trim() || r.stdout.trim()}`);
+    };
+    const results = await Promise.allSettled(
+      hosts.map(async (h) => {
+        try {
+          await h.transport.connect();
+        } catch {
+          return undefined; // unreachable: the run reports it; nothing runs there
+        }
+        const held = await attempt(h, take);
+        if (held === undefined) return held;
+        // The run being resumed left this lock (its connection dropped before it could release
+        // it). Taking the controller lock already showed that run is no longer alive here.
+        const resumable = resumes !== undefined && held.runId === resumes;
+        if (!resumable && (held.stale === undefined || !breakStale)) return held;
+        return attempt(h, `d=${dir}; rm -rf -- "$d"; ${body}`);
+      }),
+    );
+    const holders: Holder[] = [];
+    const errors: string[] = [];
+    for (const r of results) {
+      if (r.status === 'rejected') errors.push(r.reason instanceof Error ? r.reason.message : String(r.reason));
+      else if (r.value) holders.push(r.value);
+    }
+    if (holders.length || errors.length) await this.releaseRemote();
+    if (errors.length) throw new Error(errors.join('\n'));
+    return holders;
+  }
+
+  /** Removes the host locks this run took (only where the owner is still this run). Returns problems. */
+  async releaseRemote(): Promise<string[]> {
+    const dir = shq(remoteLockDir(this.cluster));
+    const script = `d=${dir}; if grep -qx ${shq(`run_id=${this.owner.runId}`)} "$d/owner" 2>/dev/null; then rm -rf -- "$d"; fi`;
+    const all = [...this.remote.entries()];
+    this.remote.clear();
+    const release = async (h: { t: Transport; become: boolean }): Promise<ExecResult> => {
+      try {
+        return await h.t.exec(script, { timeoutMs: 30_000, become: h.become });
+      } catch (e) {
+        // A connection that dropped during the run (the host is back): connect once more to give the lock back.
+        const t = h.t as Transport & { reconnect?: () => Promise<void> };
+        if (typeof t.reconnect !== 'function') throw e;
+        await t.reconnect();
+        return t.exec(script, { timeoutMs: 30_000, become: h.become });
+      }
+    };
+    const res = await Promise.allSettled(all.map(([, h]) => release(h)));
+    return res.flatMap((r, i) => {
+      const name = all[i]?.[0] ?? '?';
+      if (r.status === 'rejected') return [`${name}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`];
+      return r.value.code === 0 ? [] : [`${name}: exit ${String(r.value.code)} ${r.value.stderr.trim()}`];
+    });
+  }
+
+  /** Controller side (synchronous: also used on a forced exit). */
+  releaseLocal(): void {
+    if (this.localFile === undefined) return;
+    try {
+      const o = parseOwner(readFileSync(this.localFile, 'utf8'));
+      if (o.runId === this.owner.runId) unlinkSync(this.localFile);
+    } catch {
+      // already gone
+    }
+    this.localFile = undefined;
+  }
+}

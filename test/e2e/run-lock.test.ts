@@ -1,0 +1,160 @@
+// e2e: the run lock (engine/execute/lock.ts) on the lab (2 hosts on 127.0.0.171-172, no etcd):
+// two concurrent applies → one runs, the other is refused naming the holder; stale locks (dead
+// pid, past expiry) on the controller or on a host are refused unless --break-lock.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runApply } from '../../engine/cli/apply.js';
+import { EXIT, type Io } from '../../engine/cli/output.js';
+import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const DIR = path.join(REPO, '.runbook/lab-lock');
+const HOSTS = ['etcd-1', 'etcd-2'];
+const DEAD_PID = 2 ** 22 + 17; // above the default pid_max: never alive
+
+function captureIo(): Io & { all: () => string } {
+  let text = '';
+  return { out: (s) => void (text += s), err: (s) => void (text += s), isTTY: false, all: () => text };
+}
+
+describe('run lock e2e (lab, 127.0.0.171-172)', function () {
+  this.timeout(60_000);
+  let lab: Lab;
+  let tmp: string;
+  let n = 0;
+
+  before(async function () {
+    this.timeout(60_000);
+    lab = await labUp({ dir: DIR, hosts: 2, etcd: false, firstOctet: 171 });
+    tmp = mkdtempSync(path.join(tmpdir(), 'runbook-lock-'));
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await labDown(DIR);
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** A playbook appending `tag` to /root/lock-side on every host (after `sleep`), and a fresh journal dir. */
+  function setup(tag: string, sleep = 0): { pb: string; journalDir: string } {
+    const d = path.join(tmp, `case-${++n}`);
+    mkdirSync(d, { recursive: true });
+    const pb = path.join(d, 'pb.yml');
+    writeFileSync(pb, `- name: side effect\n  hosts: etcd\n  tasks:\n    - shell: sleep ${sleep}; echo ${tag} >> /root/lock-side\n`);
+    return { pb, journalDir: path.join(d, 'runs') };
+  }
+
+  async function sideEffects(tag: string): Promise<number[]> {
+    return Promise.all(HOSTS.map(async (h) => Number((await hostExec(lab, h, `grep -cx ${tag} /root/lock-side || true`, { timeoutMs: 10_000 })).stdout.trim())));
+  }
+
+  async function remoteLockExists(host: string): Promise<boolean> {
+    return (await hostExec(lab, host, 'test -e /run/runbook-lock.lab', { timeoutMs: 10_000 })).code === 0;
+  }
+
+  it('two applies at once: exactly one runs, the other is refused naming the holder; no step of it ran; locks are gone after', async () => {
+    const a = setup('concurrent-a', 2);
+    const b = { ...setup('concurrent-b'), journalDir: a.journalDir }; // same controller lock dir
+    const ioA = captureIo();
+    const ioB = captureIo();
+    const pA = runApply(a.pb, { inventory: lab.inventoryPath, journalDir: a.journalDir, output: 'text' }, ioA);
+    const pB = runApply(b.pb, { inventory: lab.inventoryPath, journalDir: b.journalDir, output: 'text' }, ioB);
+    const [codeA, codeB] = await Promise.all([pA, pB]);
+    const results = [
+      { code: codeA, io: ioA, tag: 'concurrent-a' },
+      { code: codeB, io: ioB, tag: 'concurrent-b' },
+    ];
+    const ran = results.filter((r) => r.code === EXIT.OK);
+    const refused = results.filter((r) => r.code === EXIT.REFUSED);
+    assert.equal(ran.length, 1, `exactly one runs: ${results.map((r) => `${r.code}: ${r.io.all()}`).join('\n---\n')}`);
+    assert.equal(refused.length, 1);
+    const winner = ran[0];
+    const loser = refused[0];
+    assert.ok(winner && loser);
+    // The holder is named by its run id: the one journal written is the winner's.
+    const journals = readdirSync(a.journalDir).filter((f) => f.endsWith('.jsonl'));
+    assert.equal(journals.length, 1, 'only the run that ran has a journal');
+    const holderId = (journals[0] ?? '').replace(/\.jsonl$/, '');
+    assert.match(loser.io.all(), new RegExp(`locked by another run[\\s\\S]*run ${holderId} \\(pid ${process.pid} on ${hostname()}, since `));
+    assert.deepEqual(await sideEffects(winner.tag), [1, 1]);
+    assert.deepEqual(await sideEffects(loser.tag), [0, 0], 'no step of the refused run ran');
+    assert.deepEqual(await Promise.all(HOSTS.map(remoteLockExists)), [false, false], 'host locks removed at the end');
+    assert.equal(existsSync(path.join(tmp, `case-${n - 1}`, 'locks', 'lab.lock')), false, 'controller lock removed at the end');
+  });
+
+  it('a stale controller lock (dead pid) is refused with instructions; --break-lock runs', async () => {
+    const c = setup('stale-local');
+    const lockDir = path.join(path.dirname(c.journalDir), 'locks');
+    mkdirSync(lockDir, { recursive: true });
+    const future = new Date(Date.now() + 3600_000).toISOString();
+    writeFileSync(path.join(lockDir, 'lab.lock'), `run_id=20240101T000000Z-dead01\ncontroller=${hostname()}\npid=${DEAD_PID}\nstarted=2024-01-01T00:00:00.000Z\nexpires=${future}\n`);
+    const io = captureIo();
+    assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text' }, io), EXIT.REFUSED);
+    assert.match(io.all(), /held by run 20240101T000000Z-dead01 \(pid \d+ on .*since 2024-01-01T00:00:00.000Z.*stale: controller pid \d+ is no longer running/);
+    assert.match(io.all(), /--break-lock/);
+    assert.deepEqual(await sideEffects('stale-local'), [0, 0]);
+    const io2 = captureIo();
+    assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', breakLock: true }, io2), EXIT.OK, io2.all());
+    assert.deepEqual(await sideEffects('stale-local'), [1, 1]);
+    assert.equal(existsSync(path.join(lockDir, 'lab.lock')), false);
+  });
+
+  it('a stale host lock (past expiry) is refused naming it; --break-lock runs; a live lock is not broken by --break-lock', async () => {
+    const c = setup('stale-remote');
+    await hostExec(lab, 'etcd-2', `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-old002\\ncontroller=elsewhere\\npid=4242\\nstarted=2024-01-01T00:00:00.000Z\\nexpires=2024-01-01T12:00:00.000Z\\n' > /run/runbook-lock.lab/owner`, { timeoutMs: 10_000 });
+    const io = captureIo();
+    assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text' }, io), EXIT.REFUSED);
+    assert.match(io.all(), /run 20240101T000000Z-old002 \(pid 4242 on elsewhere, since 2024-01-01T00:00:00.000Z.*\[etcd-2:\/run\/runbook-lock\.lab\] — stale: expired/);
+    assert.deepEqual(await sideEffects('stale-remote'), [0, 0]);
+    assert.equal(await remoteLockExists('etcd-1'), false, 'the lock taken on etcd-1 was given back');
+    const io2 = captureIo();
+    assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', breakLock: true }, io2), EXIT.OK, io2.all());
+    assert.deepEqual(await sideEffects('stale-remote'), [1, 1]);
+    assert.deepEqual(await Promise.all(HOSTS.map(remoteLockExists)), [false, false]);
+
+    // A live holder (this very process, not expired) is never broken.
+    const future = new Date(Date.now() + 3600_000).toISOString();
+    await hostExec(lab, 'etcd-1', `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-live03\\ncontroller=${hostname()}\\npid=${process.pid}\\nstarted=2024-01-01T00:00:00.000Z\\nexpires=${future}\\n' > /run/runbook-lock.lab/owner`, { timeoutMs: 10_000 });
+    const io3 = captureIo();
+    assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', breakLock: true }, io3), EXIT.REFUSED);
+    assert.match(io3.all(), /held by run 20240101T000000Z-live03/);
+    assert.deepEqual(await sideEffects('stale-remote'), [1, 1]);
+    await hostExec(lab, 'etcd-1', 'rm -rf /run/runbook-lock.lab', { timeoutMs: 10_000 });
+  });
+
+  it('locks are removed after a failed run and after an interrupted one', async () => {
+    const d = path.join(tmp, `case-${++n}`);
+    mkdirSync(d, { recursive: true });
+    const journalDir = path.join(d, 'runs');
+    const failing = path.join(d, 'fail.yml');
+    writeFileSync(failing, '- name: fails\n  hosts: etcd\n  tasks:\n    - shell: exit 3\n');
+    const io = captureIo();
+    assert.equal(await runApply(failing, { inventory: lab.inventoryPath, journalDir, output: 'text' }, io), EXIT.FAILED, io.all());
+    assert.deepEqual(await Promise.all(HOSTS.map(remoteLockExists)), [false, false]);
+    assert.equal(existsSync(path.join(d, 'locks', 'lab.lock')), false);
+
+    const slow = path.join(d, 'slow.yml');
+    writeFileSync(slow, '- name: slow\n  hosts: etcd\n  tasks:\n    - shell: sleep 30\n');
+    const ac = new AbortController();
+    const io2 = captureIo();
+    const running = runApply(slow, { inventory: lab.inventoryPath, journalDir, output: 'text', signal: ac.signal }, io2);
+    for (let i = 0; i < 100 && !(await remoteLockExists('etcd-2')); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(existsSync(path.join(d, 'locks', 'lab.lock')), true, 'held while running');
+    ac.abort(new Error('SIGINT'));
+    assert.equal(await running, EXIT.INTERRUPTED, io2.all());
+    assert.deepEqual(await Promise.all(HOSTS.map(remoteLockExists)), [false, false]);
+    assert.equal(existsSync(path.join(d, 'locks', 'lab.lock')), false);
+  });
+
+  it('--check takes no lock (runs while the cluster is locked)', async () => {
+    const c = setup('check-only');
+    await hostExec(lab, 'etcd-1', `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-live04\\ncontroller=${hostname()}\\npid=${process.pid}\\nstarted=x\\nexpires=${new Date(Date.now() + 3600_000).toISOString()}\\n' > /run/runbook-lock.lab/owner`, { timeoutMs: 10_000 });
+    const io = captureIo();
+    assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', check: true }, io), EXIT.OK, io.all());
+    assert.equal(await remoteLockExists('etcd-1'), true, 'the other run’s lock is untouched');
+    await hostExec(lab, 'etcd-1', 'rm -rf /run/runbook-lock.lab', { timeoutMs: 10_000 });
+  });
+});

@@ -1,0 +1,127 @@
+// npm run reliability: runs the fault, security and bad-input test files with mocha's JSON
+// reporter in a child process and prints what they prove:
+//
+//   faults injected / survived with nothing lost   tests titled "[fault] …"        total / passed
+//   bad inputs tried / clear errors                bad-input corpus cases (each must pass in every
+//                                                  suite that runs it) + tests "[bad-input] …"
+//   injection attempts / executed                  tests "[injection] …"           total / failed (must be 0)
+//   secret leaks found                             tests "[secret-leak] …" failed  (must be 0)
+//
+// Exit 1 when a count is off (or any test or hook of those files failed), 0 otherwise.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const DIST = path.join(ROOT, 'dist');
+const MIN_BAD_INPUTS = 40;
+
+interface MochaTest {
+  title: string;
+  fullTitle: string;
+  file?: string;
+  err?: { message?: string };
+}
+
+interface MochaReport {
+  stats: { tests: number; passes: number; failures: number; pending: number };
+  tests: MochaTest[];
+  passes: MochaTest[];
+  failures: MochaTest[];
+  pending: MochaTest[];
+}
+
+/** Compiled test files for sources matching `re` in `dir` (a source removed since the last build is not run). */
+function compiled(dir: string, re: RegExp): string[] {
+  const src = path.join(ROOT, dir);
+  if (!existsSync(src)) return [];
+  return readdirSync(src)
+    .filter((f) => re.test(f))
+    .sort()
+    .map((f) => path.join(DIST, dir, f.replace(/\.ts$/, '.js')))
+    .filter((f) => existsSync(f));
+}
+
+function runMocha(files: string[]): MochaReport {
+  const out = mkdtempSync(path.join(tmpdir(), 'runbook-reliability-'));
+  const report = path.join(out, 'report.json');
+  try {
+    const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+    const r = spawnSync(npx, ['mocha', '--no-config', '--reporter', 'json', '--reporter-option', `output=${report}`, '--timeout', '300000', '--exit', ...files], {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    if (!existsSync(report)) throw new Error(`mocha wrote no report (exit ${String(r.status)}${r.error ? `: ${r.error.message}` : ''})`);
+    return JSON.parse(readFileSync(report, 'utf8')) as MochaReport;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+function main(): number {
+  const files = [
+    ...compiled('test/e2e', /^fault-.*\.test\.ts$/),
+    ...compiled('test/e2e', /^security-.*\.test\.ts$/),
+    ...compiled('test/unit', /^security-.*\.test\.ts$/),
+    ...compiled('test/unit', /^bad-input.*\.test\.ts$/),
+  ];
+  process.stderr.write(`reliability: running ${files.length} test files:\n${files.map((f) => `  ${path.relative(ROOT, f)}\n`).join('')}`);
+  const report = runMocha(files);
+  const passed = new Set(report.passes.map((t) => t.fullTitle));
+  const failed = new Set(report.failures.map((t) => t.fullTitle));
+  const tests = report.tests;
+  const tagged = (tag: string): MochaTest[] => tests.filter((t) => t.title.startsWith(`${tag} `));
+
+  const faults = tagged('[fault]');
+  const faultsPassed = faults.filter((t) => passed.has(t.fullTitle)).length;
+
+  // The corpus: each case runs in several suites (in process, through the CLI); clear only if it passes in all.
+  const caseNames = new Set((JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/bad/cases.json'), 'utf8')) as { name: string }[]).map((c) => c.name));
+  const corpusTests = tests.filter((t) => (t.file ?? '').endsWith(`${path.sep}bad-input.test.js`) && caseNames.has(t.title));
+  const corpusTried = new Set(corpusTests.map((t) => t.title));
+  const corpusClear = [...corpusTried].filter((name) => corpusTests.filter((t) => t.title === name).every((t) => passed.has(t.fullTitle)));
+  const runtimeBad = tagged('[bad-input]');
+  const runtimeClear = runtimeBad.filter((t) => passed.has(t.fullTitle)).length;
+  const badTried = corpusTried.size + runtimeBad.length;
+  const badClear = corpusClear.length + runtimeClear;
+
+  const injections = tagged('[injection]');
+  const injectionsExecuted = injections.filter((t) => !passed.has(t.fullTitle)).length;
+  const secretTests = tagged('[secret-leak]');
+  const leaks = secretTests.filter((t) => !passed.has(t.fullTitle)).length;
+
+  // Anything else that failed (a hook, an untagged test) means the counts above cannot be trusted.
+  const counted = new Set([...faults, ...corpusTests, ...runtimeBad, ...injections, ...secretTests].map((t) => t.fullTitle));
+  const otherFailures = report.failures.filter((t) => !counted.has(t.fullTitle));
+
+  const rows: [string, string, boolean][] = [
+    ['faults injected / survived, nothing lost', `${faults.length} / ${faultsPassed}`, faultsPassed === faults.length],
+    [`bad inputs tried / clear errors (corpus ${corpusTried.size} + runtime ${runtimeBad.length})`, `${badTried} / ${badClear}`, badClear === badTried && badTried >= MIN_BAD_INPUTS && corpusTried.size === caseNames.size],
+    ['injection attempts / executed', `${injections.length} / ${injectionsExecuted}`, injections.length > 0 && injectionsExecuted === 0],
+    [`secret leaks found (in ${secretTests.length} checks)`, `${leaks}`, secretTests.length > 0 && leaks === 0],
+    ['other failures (hooks, untagged tests)', `${otherFailures.length}`, otherFailures.length === 0],
+  ];
+  const w = Math.max(...rows.map((r) => r[0].length));
+  const lines = [
+    '',
+    'Reliability summary',
+    `  ${'measure'.padEnd(w)}  ${'count'.padStart(9)}  verdict`,
+    `  ${'-'.repeat(w)}  ${'-'.repeat(9)}  -------`,
+    ...rows.map(([label, value, ok]) => `  ${label.padEnd(w)}  ${value.padStart(9)}  ${ok ? 'ok' : 'OFF'}`),
+    `  (mocha: ${report.stats.tests} tests, ${report.stats.passes} passed, ${report.stats.failures} failed, ${report.stats.pending} pending; ${faults.length ? '' : 'no [fault] tests present; '}bad inputs needed: >= ${MIN_BAD_INPUTS})`,
+  ];
+  for (const t of report.failures) lines.push(`  FAILED ${t.fullTitle}: ${(t.err?.message ?? '').split('\n')[0] ?? ''}`);
+  if (failed.size === 0 && report.stats.pending > 0) lines.push(`  note: ${report.stats.pending} pending test(s)`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return rows.every((r) => r[2]) && report.stats.pending === 0 ? 0 : 1;
+}
+
+try {
+  process.exitCode = main();
+} catch (e) {
+  process.stderr.write(`reliability: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+}
