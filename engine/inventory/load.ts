@@ -42,6 +42,7 @@ function sshSettings(base: string, defaults: Raw, own: Raw): SshSettings {
     connectTimeoutSec: typeof m.connect_timeout === 'number' ? m.connect_timeout : 10,
     keepaliveSec: typeof m.keepalive === 'number' ? m.keepalive : 5,
   };
+  if (m.session_shell === false) s.sessionShell = false;
   if (typeof m.identity_file === 'string') s.identityFile = resolvePath(base, m.identity_file);
   // `jump: none` on a host switches off a default jump host (e.g. for the bastion itself).
   if (typeof m.jump === 'string' && m.jump !== 'none') s.jump = m.jump;

@@ -26,6 +26,8 @@ export interface SshSettings {
   hostKeyChecking: HostKeyChecking;
   connectTimeoutSec: number;
   keepaliveSec: number;
+  /** false: one SSH session per command instead of the session shell (default on). */
+  sessionShell?: boolean;
 }
 
 export interface EtcdMember {

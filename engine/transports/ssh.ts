@@ -24,7 +24,7 @@ import { access, open, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname as localDirname, join } from 'node:path';
 import { posix } from 'node:path';
-import { Readable, type Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { SshSettings } from '../model/types.js';
 import {
@@ -47,6 +47,7 @@ import {
   parseKnownHosts,
   type KnownHosts,
 } from './known-hosts.js';
+import { SESSION_SHELL_COMMAND, SessionShell } from './session-shell.js';
 import { shq } from './shell-quote.js';
 import { UnreachableError, type ExecOptions, type ExecResult, type TransferResult, type Transport } from './transport.js';
 
@@ -83,7 +84,22 @@ type State = 'idle' | 'connecting' | 'ready' | 'dropped' | 'failed' | 'closed';
 type SudoMode = 'nopasswd' | 'password';
 
 /** Exit statuses recorded as soon as a channel opens (see openExec). */
-const exitStatuses = new WeakMap<ClientChannel, { code: number | null; signal?: string }>();
+const exitStatuses = new WeakMap<object, { code: number | null; signal?: string }>();
+
+/** The part of an exec channel that drive() uses; a session-shell command provides it too. */
+interface CommandChannel {
+  // EventEmitter's own listener type, so both an ssh2 channel and an EventEmitter fit.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly stderr: { on(event: string, listener: (...args: any[]) => void): unknown };
+  signal(name: string): unknown;
+  close(): unknown;
+  write(chunk: Buffer): unknown;
+  end(chunk?: string | Buffer): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
 
 /** Marker line the wrapper prints on stderr before the command: `\x1eRUNBOOK-PID:<pid>\n`. */
 const PID_MARK = Buffer.from('\x1eRUNBOOK-PID:', 'latin1');
@@ -112,9 +128,13 @@ export function expandHome(p: string): string {
 
 /** The command line the remote login shell gets for `cmd` (exported for tests/diagnostics). */
 export function wrapRemoteCommand(cmd: string, sudo?: SudoMode): string {
-  const inner = `${REPORT_PID}; eval ${shq(cmd)}`;
-  if (sudo === undefined) return inner;
-  return `${REPORT_PID}; exec ${sudoPrefix(sudo)} sh -c ${shq(inner)}`;
+  return `${REPORT_PID}; ${commandBody(cmd, sudo)}`;
+}
+
+/** The wrapper without its first PID report (the session shell reports its job's PID itself). */
+function commandBody(cmd: string, sudo?: SudoMode): string {
+  if (sudo === undefined) return `eval ${shq(cmd)}`;
+  return `exec ${sudoPrefix(sudo)} sh -c ${shq(`${REPORT_PID}; eval ${shq(cmd)}`)}`;
 }
 
 function sudoPrefix(mode: SudoMode): string {
@@ -268,7 +288,7 @@ export class SshTransport implements Transport {
   readonly address: string;
   readonly settings: SshSettings;
   /** Connections opened and channels used, for diagnostics and tests. */
-  readonly stats = { connects: 0, channels: 0 };
+  readonly stats = { connects: 0, channels: 0, shellCommands: 0 };
 
   private readonly opts: SshTransportOptions;
   private state: State = 'idle';
@@ -278,6 +298,10 @@ export class SshTransport implements Transport {
   private dropReason = '';
   private sudo: Promise<SudoMode> | undefined;
   private readonly channels: Semaphore;
+  /** The session shell (see session-shell.ts), once opened; `unsupported` after it could not start. */
+  private shell: SessionShell | undefined;
+  private shellOpening: Promise<void> | undefined;
+  private shellUnsupported = false;
 
   constructor(hostName: string, address: string, settings: SshSettings, options: SshTransportOptions = {}) {
     this.host = hostName;
@@ -341,6 +365,7 @@ export class SshTransport implements Transport {
     this.state = 'idle';
     this.failure = undefined;
     this.sudo = undefined;
+    this.shellUnsupported = false;
     await this.connect();
   }
 
@@ -348,6 +373,8 @@ export class SshTransport implements Transport {
     if (this.state === 'closed') return;
     if (this.state === 'connecting') await this.connecting?.catch(() => undefined);
     this.state = 'closed';
+    this.shell?.end();
+    this.shell = undefined;
     const client = this.client;
     this.client = undefined;
     if (!client) return;
@@ -365,6 +392,8 @@ export class SshTransport implements Transport {
   }
 
   private teardown(): void {
+    this.shell?.destroy();
+    this.shell = undefined;
     const client = this.client;
     this.client = undefined;
     if (client) {
@@ -730,9 +759,50 @@ export class SshTransport implements Transport {
     if (opts.maxOutputBytes !== undefined) run.maxOutputBytes = opts.maxOutputBytes;
     if (opts.onStdout !== undefined) run.onStdout = opts.onStdout;
     if (opts.onStderr !== undefined) run.onStderr = opts.onStderr;
-    const res = await this.runChannel(run);
+    // The session shell runs commands without stdin; those with stdin (or a streamed stdout) get a channel.
+    const viaShell = run.stdin === undefined && run.stdinPrefix === undefined && stdoutSink === undefined;
+    if (viaShell) await this.ensureShell();
+    const res = viaShell && this.shell?.usable ? await this.runInShell(this.shell, commandBody(cmd, sudo), run) : await this.runChannel(run);
     res.durationMs = now() - started;
     return res;
+  }
+
+  /** Open the session shell if it is enabled and not open yet. Never rejects: commands fall back to channels. */
+  private async ensureShell(): Promise<void> {
+    if (this.settings.sessionShell === false || this.shellUnsupported || this.shell?.alive || this.state !== 'ready') return;
+    this.shellOpening ??= this.openShell().finally(() => {
+      this.shellOpening = undefined;
+    });
+    await this.shellOpening;
+  }
+
+  private async openShell(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    let shell: SessionShell | undefined;
+    try {
+      shell = await SessionShell.start(await this.openExec(client, SESSION_SHELL_COMMAND), Math.max(1, this.settings.connectTimeoutSec) * 1000);
+    } catch {
+      // No channel for it (the command's own channel will say why, if the connection is gone).
+    }
+    if (this.client !== client || this.state !== 'ready') {
+      shell?.destroy();
+      return;
+    }
+    if (shell) this.shell = shell;
+    else {
+      // One try per connection: no retry on every command against a host where it cannot work.
+      this.shellUnsupported = true;
+      this.log(`${this.host}: no session shell (the login shell is not bash, no job control, or no answer): one SSH session per command`);
+    }
+  }
+
+  /** Run a command in the (idle) session shell; the same stop/timeout/output handling as a channel. */
+  private runInShell(shell: SessionShell, body: string, run: ChannelRun): Promise<ExecResult> {
+    const started = now();
+    if (run.signal?.aborted) return Promise.resolve(stoppedResult(started, 'aborted'));
+    this.stats.shellCommands++;
+    return this.drive(shell.run(body), run, started);
   }
 
   /**
@@ -811,7 +881,7 @@ export class SshTransport implements Transport {
     });
   }
 
-  private drive(channel: ClientChannel, run: ChannelRun, started: number): Promise<ExecResult> {
+  private drive(channel: CommandChannel, run: ChannelRun, started: number): Promise<ExecResult> {
     const limit = run.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     const stdout = new BoundedOutput(limit);
     const stderr = new BoundedOutput(limit);
@@ -839,7 +909,7 @@ export class SshTransport implements Transport {
         if (forceTimer) clearTimeout(forceTimer);
         run.signal?.removeEventListener('abort', onAbort);
         markers.settle();
-        if (run.stdin instanceof Readable) run.stdin.unpipe(channel);
+        if (run.stdin instanceof Readable && channel instanceof Writable) run.stdin.unpipe(channel);
         const early = exitStatuses.get(channel);
         if (exitCode === null && early) {
           exitCode = early.code;
@@ -849,8 +919,13 @@ export class SshTransport implements Transport {
         if (exitSignal !== undefined) result.signal = exitSignal;
         resolve(result);
       };
+      // A stopped command's result waits for its kill to finish, so nothing it started is still
+      // running when exec returns (in the session shell the command can end before its children).
+      let killing: Promise<void> | undefined;
       const maybeFinish = (): void => {
-        if (channelClosed && stderrClosed) finish();
+        if (!channelClosed || !stderrClosed) return;
+        if (killing) void killing.then(finish);
+        else finish();
       };
 
       const stop = (why: 'timedOut' | 'aborted' | 'stdin'): void => {
@@ -865,7 +940,7 @@ export class SshTransport implements Transport {
           proceeded = true;
           if (pidWait) clearTimeout(pidWait);
           const pids = markers.pids.slice();
-          const killing = pids.length > 0 ? this.killRemote(pids, run.killSudo) : Promise.resolve();
+          killing = pids.length > 0 ? this.killRemote(pids, run.killSudo) : Promise.resolve();
           void killing.finally(closeChannel);
         };
         pidWait = setTimeout(proceed, PID_WAIT_MS);
@@ -935,10 +1010,11 @@ export class SshTransport implements Transport {
           const note = Buffer.from(`\n[runbook: stdin stream failed: ${err.message}; command stopped]\n`);
           stderr.push(note);
           run.onStderr?.(note);
-          input.unpipe(channel);
+          if (channel instanceof Writable) input.unpipe(channel);
           stop('stdin');
         });
-        input.pipe(channel);
+        if (channel instanceof Writable) input.pipe(channel);
+        else input.emit('error', new Error('this channel takes no stdin'));
       }
     });
   }

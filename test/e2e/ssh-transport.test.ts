@@ -584,9 +584,9 @@ case "$mode" in pty*) exec setsid -w "$@";; *) exec "$@";; esac
       await hostExec(lab, 'etcd-2', 'rm -f /root/.bashrc');
     });
 
-    it('finds the PID report behind ~/.bashrc noise on stderr (even mid-line) and keeps the noise', async () => {
+    it('one SSH session per command: finds the PID report behind ~/.bashrc noise on stderr (even mid-line) and keeps the noise', async () => {
       await hostExec(lab, 'etcd-2', `printf '%s\\n' "echo bashrc-line >&2" "printf bashrc-partial >&2" > /root/.bashrc`);
-      const t = transport(1);
+      const t = transport(1, { sessionShell: false });
       const r = await t.exec('echo real >&2; echo out');
       assert.equal(r.stdout, 'out\n');
       assert.equal(r.stderr, 'bashrc-line\nbashrc-partialreal\n');
@@ -595,7 +595,38 @@ case "$mode" in pty*) exec setsid -w "$@";; *) exec "$@";; esac
       assert.equal(s.timedOut, true);
       const left = await hostExec(lab, 'etcd-2', `pgrep -af '${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}' || true`);
       assert.equal(left.stdout.trim(), '');
+      assert.equal(t.stats.shellCommands, 0);
       await t.close();
+    });
+
+    it('session shell: commands behave as on their own SSH session, but ~/.bashrc runs once per connection', async () => {
+      await hostExec(lab, 'etcd-2', `printf '%s\\n' "echo bashrc-line >&2" "printf bashrc-partial" "export RB_FROM_BASHRC=yes" > /root/.bashrc`);
+      const viaShell = transport(1);
+      const viaChannels = transport(1, { sessionShell: false });
+      // The same results, but for the login noise, which only a new session per command repeats.
+      const cmds = ['echo real >&2; echo "out $RB_FROM_BASHRC"', 'printf no-newline; exit 7', 'cat; echo "stdin was empty"', 'cd /tmp; pwd', 'trap "echo bye" EXIT; false'];
+      for (const c of cmds) {
+        const a = await viaShell.exec(c);
+        const b = await viaChannels.exec(c);
+        assert.deepEqual([a.code, a.stdout, a.stderr], [b.code, b.stdout.replace(/^bashrc-partial/, ''), b.stderr.replace(/^bashrc-line\n/, '')], c);
+      }
+      assert.equal((await viaShell.exec('pwd')).stdout, '/root\n', 'cd in one command does not move the next');
+      // A signal: "exit-signal" (no code) on a channel, 128+N in the shell, as in any shell.
+      assert.equal((await viaShell.exec('kill -9 $BASHPID')).code, 137);
+      assert.equal((await viaChannels.exec('kill -9 $$')).signal, 'SIGKILL');
+      // Each command is its own process (and process group), in the session shell too.
+      const pid1 = (await viaShell.exec('echo $BASHPID')).stdout;
+      assert.notEqual((await viaShell.exec('echo $BASHPID')).stdout, pid1);
+      assert.equal(viaShell.stats.shellCommands, cmds.length + 4);
+      // While the shell is busy, another command gets a channel of its own.
+      const channelsBefore = viaShell.stats.channels;
+      const both = await Promise.all([viaShell.exec('sleep 0.3; echo slow'), viaShell.exec('echo quick')]);
+      assert.deepEqual(both.map((r) => [r.code, r.stdout]), [[0, 'slow\n'], [0, 'bashrc-partialquick\n']], 'the second ran on a channel (a new login shell)');
+      assert.equal(viaShell.stats.shellCommands, cmds.length + 5);
+      assert.equal(viaShell.stats.channels, channelsBefore + 1);
+      assert.equal(viaChannels.stats.shellCommands, 0);
+      await viaShell.close();
+      await viaChannels.close();
     });
   });
 

@@ -63,14 +63,12 @@ start_sshd
 echo "$sshd_pid" > /run/lab/init.sshd
 : > /run/lab/init.ready
 
-# Supervise sshd and reap: bash reaps every child (adopted orphans too) from its SIGCHLD
-# handler. Wait with `read -t` on a private fifo so no sleep process shows up in the host.
-/usr/bin/mkfifo /run/lab/.init.fifo
-exec 9<>/run/lab/.init.fifo
-/usr/bin/rm -f /run/lab/.init.fifo
+# Supervise sshd and reap: while bash waits for sshd it reaps every child that ends, adopted
+# orphans too (waitpid(-1)), at once, as systemd would: a zombie left in a killed command's
+# process group would otherwise look alive to the transport's kill script until the next reap.
 set +e
 while :; do
-  read -r -t 2 -u 9 _
+  wait "$sshd_pid"
   if ! kill -0 "$sshd_pid" 2>/dev/null; then
     echo "host-init[$name]: sshd exited, restarting" >&2
     start_sshd
