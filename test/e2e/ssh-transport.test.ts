@@ -630,6 +630,55 @@ case "$mode" in pty*) exec setsid -w "$@";; *) exec "$@";; esac
     });
   });
 
+  describe('session shell', () => {
+    after(async () => {
+      await hostExec(lab, 'etcd-2', 'rm -f /root/.bashrc');
+    });
+
+    it('a shell that dies mid-command leaves that command without exit status (unknown); the next gets a new shell', async () => {
+      const t = transport(1);
+      const agent = (await t.exec('echo $$')).stdout.trim();
+      const other = transport(1, { sessionShell: false });
+      const running = t.exec('sleep 3; echo never');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await other.exec(`kill -9 ${agent}`)).code, 0);
+      const r = await running;
+      assert.equal(r.code, null, 'outcome unknown');
+      // Its job outlives the shell, and what it prints still arrives (the channel stays open for it).
+      assert.equal(r.stdout, 'never\n');
+      const next = await t.exec('echo $$; echo fine');
+      assert.equal(next.code, 0);
+      assert.notEqual(next.stdout.split('\n')[0], agent, 'a new session shell');
+      assert.equal(next.stdout.split('\n')[1], 'fine');
+      await t.close();
+      await other.close();
+    });
+
+    it('falls back to one SSH session per command when the login shell is not bash (and says so once)', async () => {
+      await hostExec(lab, 'etcd-2', `echo 'export SHELL=/bin/sh' > /root/.bashrc`);
+      const logs: string[] = [];
+      const t = transport(1, {}, { log: (m) => logs.push(m) });
+      for (let i = 0; i < 3; i++) assert.equal((await t.exec('echo $((1+i))'.replace('i', String(i)))).stdout, `${1 + i}\n`);
+      assert.equal(t.stats.shellCommands, 0);
+      assert.equal(logs.filter((l) => /no session shell/.test(l)).length, 1, logs.join('\n'));
+      await t.close();
+      await hostExec(lab, 'etcd-2', 'rm -f /root/.bashrc');
+    });
+
+    it('output a background job writes after its command ended is never taken for a later command’s end', async () => {
+      const t = transport(1);
+      const a = await t.exec('(sleep 0.3; echo late; echo late-err >&2) & echo first');
+      const b = await t.exec('sleep 1; echo second; exit 3');
+      assert.deepEqual([a.code, b.code], [0, 3]);
+      // The command ends when its job does (on its own channel it would wait for the background
+      // job to close the output); the late lines land in the command running when they are written.
+      assert.ok(a.stdout.startsWith('first\n') && b.stdout.endsWith('second\n'), `${a.stdout}|${b.stdout}`);
+      assert.equal(a.stdout + b.stdout, 'first\nlate\nsecond\n');
+      assert.equal(a.stderr + b.stderr, 'late-err\n');
+      await t.close();
+    });
+  });
+
   describe('close', () => {
     it('is idempotent and refuses further use', async () => {
       const t = transport(0);
