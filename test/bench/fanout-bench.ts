@@ -13,7 +13,9 @@
 // in the same rounds (wall time and this process's CPU time per run):
 //   floor → floor with a barrier after every command (linear strategy) running runbook's remote
 //   wrapper (wrapRemoteCommand: reports the shell's PID so a timeout can kill the command)
-//   → runbook's executor + SshTransport with events dropped (executePlan, no reporter)
+//   → runbook's executor + SshTransport with events dropped (executePlan, no reporter); the
+//     transport runs commands through its session shell (one bash per host, a job per command)
+//     instead of an exec channel per command, so this step is usually a saving (negative)
 //   → the whole `runbook apply` (plan build, JSON view, journal).
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -282,11 +284,15 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
         ' abort listener to the run\'s one AbortSignal (forks > 10 → more than 10); harmless, but shown to users (fix: setMaxListeners on that signal, sized by --forks)',
     );
   }
+  out.push(
+    '  (the floor opens an SSH session per command; runbook runs its commands through one session shell per host, so the',
+    '   executor & transport step is a saving: the session shell costs one extra session per host and then little per command)',
+  );
   out.push('', "  where runbook's extra time goes (in-process medians: wall ms / CPU ms of the controller process per run; each step adds to the previous one):");
   const step = (a: number, b: number): string => `${a >= b ? '+' : '−'}${fmtMs(Math.abs(a - b))}`;
   out.push(
     ...table(
-      ['hosts', 'floor', '+ barrier & PID wrapper', '+ executor & transport', '+ plan, JSON view, journal', 'CLI start-up (child − in-proc, vs floor)'],
+      ['hosts', 'floor', '+ barrier & PID wrapper', '+ executor & transport (session shell)', '+ plan, lock, JSON view, journal', 'CLI start-up (child − in-proc, vs floor)'],
       rows.map((r) => [
         String(r.n),
         `${fmtMs(r.floorIn)} / ${fmtMs(r.cpu.floorIn)}`,
