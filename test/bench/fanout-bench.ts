@@ -276,6 +276,12 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
         ? `  target ansible ≥ 30× runbook (child processes) at ${at30.n} hosts: ${fmtRatio(at30.ansible / at30.rbChild)} ${verdict(at30.ansible / at30.rbChild >= 30)}`
         : `  ansible-playbook not installed (${ANSIBLE}): ansible comparison skipped`,
     );
+    if (at30.ansible !== undefined) {
+      out.push(
+        `  (against runbook in-process, i.e. without the CLI's start-up of ${fmtMs(at30.rbChild - at30.rbIn)}, ansible/rb would be ${fmtRatio(at30.ansible / at30.rbIn)}; ` +
+          `the floor itself, as a process, is ${fmtRatio(at30.ansible / at30.floorChild)} ansible)`,
+      );
+    }
   }
   out.push('  in-proc: runbook through main(argv, io) in the bench process; child: a fresh `node bin/runbook.js apply …` (start-up included), ansible/rb uses the child time');
   if (listenerWarnings.size > 0) {

@@ -1,5 +1,6 @@
 // e2e: replace-member.yml on a real etcd 3.4 lab of 4 hosts, 3 members (127.0.0.71-74): refused
-// when removing the old member would lose quorum; then etcd-3 is swapped for the new host etcd-4.
+// when removing the old member would lose quorum; then etcd-3 is swapped for the new host etcd-4;
+// then etcd-4 is replaced by a rebuilt machine of the same name.
 import assert from 'node:assert/strict';
 import { labDown, type Lab } from '../lab/lab.js';
 import {
@@ -97,5 +98,27 @@ describe('playbooks on a real cluster: replace-member (127.0.0.71-74)', function
       assert.match(conf, /^etcd\.conf\.bak-\d{8}T\d{6}Z$/m, 'the previous config is kept');
     }
     assert.match(await onHost(lab, 'etcd-4', 'cat /etc/etcd/etcd.conf'), /^ETCD_INITIAL_CLUSTER_STATE=existing$/m);
+  });
+
+  it('replaces etcd-4 by a rebuilt machine of the same name (its disk lost): a new member ID, same cluster, data intact', async function () {
+    const before = await memberList(clientUrl(lab, 'etcd-1'));
+    const oldId = before.find((m) => m.name === 'etcd-4')?.id;
+    assert.ok(oldId, JSON.stringify(before));
+    // The machine dies and comes back rebuilt: etcd stopped, the data dir gone (kept here, outside
+    // etcd's reach, as the test's stand-in for a lost disk).
+    await onHost(lab, 'etcd-4', 'systemctl stop etcd && mv /var/lib/etcd /root/lost-disk');
+    const r = await apply(lab, 'replace-member.yml', ['old=etcd-4', 'new=etcd-4'], inventory);
+    assert.equal(r.code, 0, r.all);
+
+    const { clusterId } = await assertCluster(lab, NEW);
+    assert.equal(clusterId, clusterIdBefore);
+    const after = await memberList(clientUrl(lab, 'etcd-1'));
+    const newId = after.find((m) => m.name === 'etcd-4')?.id;
+    assert.ok(newId && newId !== oldId, `etcd-4 has a new member ID (old ${oldId}, now ${String(newId)})`);
+    assert.equal(after.length, 3);
+    for (const h of NEW) {
+      await assertCanaries(clientUrl(lab, h));
+      assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
+    }
   });
 });
