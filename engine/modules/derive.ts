@@ -95,7 +95,11 @@ export interface SnapshotStatus {
   totalSize: number;
 }
 
-export function snapshotManifest(status: Json, file: Json, path: string, member: string, version: string, count: Json = null): JsonObject {
+/**
+ * `endpoint` is the client URL the snapshot was read from; `names` maps the cluster's client URLs
+ * to member names (from the inventory), so the manifest names the member, not only its URL.
+ */
+export function snapshotManifest(status: Json, file: Json, path: string, endpoint: string, version: string, count: Json = null, names: Json = null): JsonObject {
   const s = status as unknown as SnapshotStatus;
   const f = file as { sha256?: string; size?: number };
   const live = (count as { count?: number } | null)?.count;
@@ -111,7 +115,8 @@ export function snapshotManifest(status: Json, file: Json, path: string, member:
     // Live keys at the snapshot's revision (total_keys also counts old revisions of keys).
     live_keys: typeof live === 'number' ? live : null,
     hash: s.hash,
-    source_member: member,
+    source_member: (names as Record<string, Json> | null)?.[endpoint] ?? endpoint,
+    source_endpoint: endpoint,
     etcd_version: version,
   };
 }
@@ -385,7 +390,7 @@ export const DERIVE: Record<string, DeriveFn> = {
   member_id_by_peer: (list, url) => memberIdByPeer(list, t(url)),
   member_to_replace: (list, h, name, peer) => memberToReplace(list, h, t(name), t(peer)),
   initial_cluster_after_add: (list, name, url) => initialClusterAfterAdd(list, t(name), t(url)),
-  snapshot_manifest: (status, file, path, member, version, count) => snapshotManifest(status, file, t(path), t(member), t(version), count ?? null),
+  snapshot_manifest: (status, file, path, endpoint, version, count, names) => snapshotManifest(status, file, t(path), t(endpoint), t(version), count ?? null, names ?? null),
   members: (list) => members(list) as unknown as Json,
   has_peer: (list, url) => members(list).some((m) => m.peerUrls.includes(t(url))),
   require_healthy: (h) => requireHealthy(h),

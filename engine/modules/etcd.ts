@@ -68,7 +68,8 @@ function snapshotSave(args: JsonObject, ctx: PlanCtx): { actions: Action[]; resu
       { kind: 'exec', cmd: `${tool} --write-out=json snapshot status ${q(file)}`, parse: 'json', probe: true, bind: 'status' },
       { kind: 'exec', cmd: `${ctlRaw(ctx, source, true)} get '' --prefix --keys-only --limit=1 --rev=${ref('status.json.revision')} --write-out=json`, parse: 'json', probe: true, bind: 'count' },
       { kind: 'exec', cmd: `printf '{"sha256":"%s","size":%s}\\n' "$(sha256sum ${q(file)} | cut -d' ' -f1)" "$(stat -c %s ${q(file)})"`, parse: 'json', probe: true, bind: 'file' },
-      { kind: 'derive', fn: 'snapshot_manifest', args: [ref('status.json'), ref('file.json'), file, ref('source'), c.etcdVersion, ref('count.json')], bind: 'manifest' },
+      // The manifest names the source member: its client URL → name, from the inventory.
+      { kind: 'derive', fn: 'snapshot_manifest', args: [ref('status.json'), ref('file.json'), file, ref('source'), c.etcdVersion, ref('count.json'), Object.fromEntries(ctx.inventory.facts.members.map((m) => [m.clientUrl, m.name]))], bind: 'manifest' },
       { kind: 'derive', fn: 'json', args: [ref('manifest')], bind: 'manifest_json' },
       { kind: 'put', dest: `${file}.manifest.json`, mode: '0600', content: ref('manifest_json') },
     ],

@@ -35,6 +35,7 @@ interface Manifest {
   revision: number;
   live_keys: number;
   source_member: string;
+  source_endpoint: string;
 }
 
 describe('playbooks on a real cluster: backup + restore-all (127.0.0.41-43)', function () {
@@ -65,6 +66,9 @@ describe('playbooks on a real cluster: backup + restore-all (127.0.0.41-43)', fu
     snapshotFile = path.join(dir, dbs[0] ?? '');
     manifest = JSON.parse(readFileSync(`${snapshotFile}.manifest.json`, 'utf8')) as Manifest;
     assert.equal(manifest.live_keys, keysBefore);
+    // The manifest names the member the snapshot was read from, and its client URL.
+    const src = lab.hosts.find((h) => h.name === manifest.source_member);
+    assert.ok(src && manifest.source_endpoint === clientUrl(lab, src.name), `${manifest.source_member} ${manifest.source_endpoint}`);
     assert.equal(keysBefore, CANARIES);
     const sha = (await onHost(lab, 'etcd-1', `sha256sum /var/backups/etcd/${manifest.file} | cut -d' ' -f1`)).trim();
     assert.equal(sha, manifest.sha256, 'the copy kept on the member');

@@ -325,7 +325,8 @@ describe('derive: snapshots and restored data', () => {
   const file = { sha256: 'a'.repeat(64), size: 24608 };
 
   it('snapshotManifest from real snapshot status and key count', () => {
-    assert.deepEqual(snapshotManifest(SNAP_STATUS, file, '/var/backups/etcd/prod-1.db', 'etcd-1', '3.4.23', COUNT), {
+    const names = { 'https://10.0.1.11:2379': 'etcd-1', 'https://10.0.1.12:2379': 'etcd-2' };
+    assert.deepEqual(snapshotManifest(SNAP_STATUS, file, '/var/backups/etcd/prod-1.db', 'https://10.0.1.12:2379', '3.4.23', COUNT, names), {
       format: 'runbook-snapshot-manifest/1',
       file: 'prod-1.db',
       path: '/var/backups/etcd/prod-1.db',
@@ -335,9 +336,12 @@ describe('derive: snapshots and restored data', () => {
       total_keys: 12,
       live_keys: 5,
       hash: 3686114671,
-      source_member: 'etcd-1',
+      source_member: 'etcd-2',
+      source_endpoint: 'https://10.0.1.12:2379',
       etcd_version: '3.4.23',
     });
+    // An endpoint the inventory does not know (none given): the URL stands in for the name.
+    assert.equal(snapshotManifest(SNAP_STATUS, file, '/x.db', 'http://127.0.0.1:2379', '3.4.23', COUNT).source_member, 'http://127.0.0.1:2379');
     assert.throws(() => snapshotManifest(SNAP_STATUS, { size: 1 }, '/x.db', 'etcd-1', '3.4.23'), DeriveError);
   });
 
