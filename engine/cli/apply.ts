@@ -3,9 +3,11 @@
 // (terminal/JSON view + journal), and map the outcome to an exit code.
 //
 //   --resume RUN_ID  continue a run from its journal: same inputs (sha256) or refuse; every host
-//                    must be reachable first; finished steps are not run again.
+//                    must be reachable first; finished steps are not run again; without -e and
+//                    --limit it uses the values that run was given (recorded in its journal).
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import type { RunArgs } from '../model/events.js';
 import type { Inventory, Json, Plan } from '../model/types.js';
 import { executePlan, type ResumeState } from '../execute/execute.js';
 import { describeHolder, lockOwner, RunLock, type Holder } from '../execute/lock.js';
@@ -120,7 +122,7 @@ export function loadResume(runId: string, journalDir: string, plan: Plan): Resum
   const last = chain[chain.length - 1] as JournalState;
   const changed = inputsMismatch(last.plan, plan);
   if (changed.length) {
-    return refuse(`refusing to resume run ${runId}: its inputs changed since:\n${changed.map((c) => `  ${c}\n`).join('')}Resume needs the same playbook, inventory, -e values and limit; start a new run instead.`);
+    return refuse(`refusing to resume run ${runId}: its inputs changed since:\n${changed.map((c) => `  ${c}\n`).join('')}Resume needs the same playbook, inventory, -e values and limit (without -e and --limit it uses the run's own); start a new run instead.`);
   }
   const lastEnd = [...last.events].reverse().find((e) => e.type === 'run.end');
   if (lastEnd?.type === 'run.end' && lastEnd.ok) return refuse(`run ${runId} finished successfully; nothing to resume`, EXIT.OK);
@@ -185,7 +187,30 @@ function planToApply(playbook: string, opts: ApplyOptions, io: Io): { plan: Plan
   return { plan: built.plan, inv: built.inventory };
 }
 
-export async function runApply(playbook: string, opts: ApplyOptions, io: Io): Promise<number> {
+/**
+ * `--resume RUN_ID` without -e and --limit runs with the values that run used (its journal's
+ * run.start records them), so an operator resuming at 3 a.m. need not retype them. Given values
+ * are used as they are (and must match, like every input).
+ */
+function withResumedArgs(playbook: string, opts: ApplyOptions, io: Io): ApplyOptions {
+  const id = opts.resume;
+  if (id === undefined || !RUN_ID_PATTERN.test(id) || (opts.extraVars ?? []).length > 0 || opts.limit || isSavedPlanPath(playbook)) return opts;
+  let args: RunArgs | undefined;
+  try {
+    const start = readJournal(opts.journalDir ?? DEFAULT_JOURNAL_DIR, id).events.find((e) => e.type === 'run.start');
+    args = start?.type === 'run.start' ? start.args : undefined;
+  } catch {
+    return opts; // loadResume says what is wrong with that journal
+  }
+  if (!args) return opts;
+  const names = (args.extraVars ?? []).map((e) => (e.startsWith('@') ? e : e.slice(0, Math.max(0, e.indexOf('=')))));
+  const said = [names.length ? `-e ${names.join(', ')}` : '', args.limit ? `--limit ${args.limit}` : ''].filter(Boolean).join(' and ');
+  io.err(`runbook: resuming run ${id} with its ${said} (from its journal)\n`);
+  return { ...opts, ...(args.extraVars?.length ? { extraVars: args.extraVars } : {}), ...(args.limit ? { limit: args.limit } : {}) };
+}
+
+export async function runApply(playbook: string, given: ApplyOptions, io: Io): Promise<number> {
+  const opts = withResumedArgs(playbook, given, io);
   const chosen = planToApply(playbook, opts, io);
   if ('code' in chosen) return chosen.code;
   const { plan, inv } = chosen;
@@ -330,6 +355,7 @@ export async function runApply(playbook: string, opts: ApplyOptions, io: Io): Pr
         ...(io.isTTY && prompt ? { confirm: async (q: string) => /^y(es)?$/i.test(((await prompt(`${q} [y/N] `)) ?? '').trim()) } : {}),
         autoYes: opts.yes === true,
         keepTransports: true,
+        args: { ...(opts.extraVars?.length ? { extraVars: opts.extraVars } : {}), ...(opts.limit ? { limit: opts.limit } : {}) },
       });
       return r.exitCode;
     } finally {

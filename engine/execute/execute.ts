@@ -9,7 +9,7 @@
 // failed stops it too. SIGINT/abort: no new step starts, running commands are stopped.
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
-import type { Emit, Recap, StepResult } from '../model/events.js';
+import type { Emit, Recap, RunArgs, StepResult } from '../model/events.js';
 import type { Json, Plan, PlannedPlay, PlannedTask, Step } from '../model/types.js';
 import { conditionRefs, parseCondition } from '../template/conditions.js';
 import { placeholdersIn } from '../template/runtime.js';
@@ -55,6 +55,8 @@ export interface ExecuteOptions {
   maxOutputBytes?: number;
   /** Leave the transports open at the end: the caller closes them (apply releases the run lock over them first). */
   keepTransports?: boolean;
+  /** Recorded in run.start for a later --resume. */
+  args?: RunArgs;
 }
 
 export interface ExecuteResult {
@@ -274,6 +276,7 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Exe
     hosts: allHosts,
     inputs: plan.inputs.map((i) => ({ path: i.path, sha256: i.sha256 })),
     ...(opts.resume ? { resumedFrom: opts.resume.runId } : {}),
+    ...(opts.args && (opts.args.extraVars?.length || opts.args.limit) ? { args: opts.args } : {}),
   });
 
   try {

@@ -32,8 +32,15 @@ export interface StepResult {
   ignored?: boolean;
 }
 
+/** The command-line values a plan was compiled with, beyond the playbook and inventory. */
+export interface RunArgs {
+  extraVars?: string[];
+  limit?: string;
+}
+
 export interface EventMap {
-  'run.start': { runId: string; playbook: string; inventory: string; check: boolean; hosts: string[]; inputs: { path: string; sha256: string }[]; resumedFrom?: string };
+  /** `args`: the -e values and --limit as given, so `--resume` can run with them again. */
+  'run.start': { runId: string; playbook: string; inventory: string; check: boolean; hosts: string[]; inputs: { path: string; sha256: string }[]; resumedFrom?: string; args?: RunArgs };
   'play.start': { play: number; name: string; hosts: string[] };
   'batch.start': { play: number; batch: number; hosts: string[] };
   'task.start': { play: number; task: number; name: string; module: string; hosts: string[] };

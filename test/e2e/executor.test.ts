@@ -471,5 +471,38 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
       assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, resume: third }, done), EXIT.OK);
       assert.match(done.stderr(), /nothing to resume/);
     });
+
+    it('--resume without -e and --limit runs with the values the run was given (from its journal); others are refused', async () => {
+      const pb = writePlaybook(`
+- name: resumable with values
+  hosts: etcd
+  tasks:
+    - name: first
+      shell: echo {{word}} >> /root/rv-a
+    - name: needs the go file
+      shell: test -e /root/rv-go
+    - name: last
+      shell: echo {{word}} >> /root/rv-c
+`);
+      await Promise.all(HOSTS.map((h) => hostExec(lab, h, 'rm -f /root/rv-a /root/rv-c /root/rv-go')));
+      const io = captureIo();
+      assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'json', extraVars: ['word=hello world'], limit: 'etcd-1' }, io), EXIT.FAILED, io.stderr());
+      const runId = (JSON.parse(io.stdout().split('\n')[0] ?? '{}') as { runId?: string }).runId ?? '';
+      const start = JSON.parse(readFileSync(path.join(journalDir, `${runId}.jsonl`), 'utf8').split('\n')[1] ?? '{}') as { type?: string; args?: unknown };
+      assert.deepEqual([start.type, start.args], ['run.start', { extraVars: ['word=hello world'], limit: 'etcd-1' }]);
+
+      // Different values: refused, nothing run.
+      const other = captureIo();
+      assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, extraVars: ['word=bye'], limit: 'etcd-1', resume: runId }, other), EXIT.INVALID);
+      assert.match(other.stderr(), /inputs changed/);
+
+      await hostExec(lab, 'etcd-1', 'touch /root/rv-go');
+      const resumed = captureIo();
+      assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'json', resume: runId }, resumed), EXIT.OK, resumed.stderr());
+      assert.match(resumed.stderr(), new RegExp(`resuming run ${runId} with its -e word and --limit etcd-1 \\(from its journal\\)`));
+      assert.equal(await onHost('etcd-1', 'cat /root/rv-a'), 'hello world', 'the first step ran once');
+      assert.equal(await onHost('etcd-1', 'cat /root/rv-c'), 'hello world');
+      assert.equal((await hostExec(lab, 'etcd-2', 'test -e /root/rv-a')).code, 1, 'the limit held on resume');
+    });
   });
 });
