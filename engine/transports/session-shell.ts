@@ -6,7 +6,8 @@
 // Each command runs as a background job of the shell, with job control on, so it gets its own
 // process group (as sshd gives each exec its own session): the shell reports the job's PID and a
 // timeout kills that whole group, exactly as for a command on its own channel:
-//   ( set +m; eval '<command>' ) </dev/null 2>&3 3>&- & p=$!; <report p>; wait $p   (see INIT)
+//   ( set +m; eval '<command>' ) </dev/null 2>&3 3>&- & p=$!; <report p>; wait $p
+// (see SESSION_SHELL_COMMAND)
 // Then the shell prints an end marker with the exit status on stdout and on stderr; the marker
 // names this shell's random tag and the command's sequence number, so no output (not even from a
 // background process of an earlier command) can end a command early.
@@ -26,15 +27,16 @@ import { EventEmitter } from 'node:events';
 import type { ClientChannel } from 'ssh2';
 import { shq } from './shell-quote.js';
 
-/** The exec channel's command: bash without profile or rc files (sshd's login shell has run them). */
-export const SESSION_SHELL_COMMAND = 'exec bash --noprofile --norc';
 /** What the shell prints once it is ready (or not). */
 const READY = '\x1eRUNBOOK-SHELL:';
-// fd 3 becomes the channel's stderr and fd 2 /dev/null, so the shell's own job messages
-// ("Killed", …) never reach a command's output. __rb_run BODY ID runs one command: a job with
-// no positional parameters and stdin from /dev/null; the PID report; the end markers. Defined
-// once, so each command sends only its own text (bash reads a script from a pipe byte by byte).
-const INIT = `if [ -n "$BASH_VERSION" ] && [ "\${SHELL##*/}" = bash ]; then
+/**
+ * The exec channel's command, run by the login shell itself (sshd's `$SHELL -c`, after
+ * ~/.bashrc), so no second shell starts. fd 3 becomes the channel's stderr and fd 2 /dev/null,
+ * so the shell's own job messages ("Killed", …) never reach a command's output. Then it reads
+ * NUL-terminated lines `__rb_run BODY ID` from stdin: BODY runs as a job with no positional
+ * parameters and stdin from /dev/null; the shell reports the job's PID, then the end markers.
+ */
+export const SESSION_SHELL_COMMAND = `if [ -n "$BASH_VERSION" ] && [ "\${SHELL##*/}" = bash ]; then
 set -m
 ( set +m; read -r s < /proc/self/stat; s=\${s##*") "}; set -- $s; [ "$3" = "$BASHPID" ] ) 2>/dev/null &
 if wait $!; then
@@ -48,9 +50,9 @@ printf '\\036\\037RUNBOOK-END:%s:%d\\n' "$2" "$__rb"
 printf '\\036\\037RUNBOOK-END:%s:%d\\n' "$2" "$__rb" >&3
 }
 exec 3>&2 2>/dev/null; printf '\\036RUNBOOK-SHELL:ready\\n'
-else printf '\\036RUNBOOK-SHELL:no-job-control\\n'; exit 0; fi
-else printf '\\036RUNBOOK-SHELL:not-bash\\n'; exit 0; fi
-`;
+while IFS= read -r -d '' __rb_line; do eval "$__rb_line"; done
+else printf '\\036RUNBOOK-SHELL:no-job-control\\n'; fi
+else printf '\\036RUNBOOK-SHELL:not-bash\\n'; fi`;
 /** How long a stopped command may take to print its end markers before the shell is given up. */
 const STOP_GRACE_MS = 1000;
 
@@ -178,8 +180,8 @@ export class SessionShell {
   }
 
   /**
-   * Start the shell on an opened exec channel (its command SESSION_SHELL_COMMAND) and check it
-   * can run commands as jobs in their own process group. Resolves undefined (channel closed) when it cannot.
+   * Wait for the shell on an exec channel opened with SESSION_SHELL_COMMAND to say it can run
+   * commands as jobs in their own process group. Resolves undefined (channel closed) when it cannot.
    */
   static start(channel: ClientChannel, timeoutMs: number): Promise<SessionShell | undefined> {
     return new Promise((resolve) => {
@@ -205,7 +207,6 @@ export class SessionShell {
       channel.stderr.on('data', () => undefined);
       channel.on('close', onClose);
       channel.on('error', () => undefined);
-      channel.write(INIT);
     });
   }
 
@@ -226,7 +227,7 @@ export class SessionShell {
     const id = `${this.tag}-${++this.seq}`;
     const cmd = new ShellCommand(Buffer.from(`\x1e\x1fRUNBOOK-END:${id}:`, 'latin1'), this);
     this.current = cmd;
-    this.channel.write(`__rb_run ${shq(body)} ${id}\n`);
+    this.channel.write(`__rb_run ${shq(body)} ${id}\0`);
     return cmd;
   }
 
