@@ -12,7 +12,7 @@ import type { Inventory, Json, Plan } from '../model/types.js';
 import { executePlan, type ResumeState } from '../execute/execute.js';
 import { describeHolder, lockOwner, RunLock, type Holder } from '../execute/lock.js';
 import { newRunId, RUN_ID_PATTERN } from '../execute/scope.js';
-import { createReporter } from '../report/reporters.js';
+import { createReporter, type Reporter } from '../report/reporters.js';
 import { readJournal, type JournalState } from '../report/journal.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
 import { UnreachableError } from '../transports/transport.js';
@@ -277,7 +277,7 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
       return EXIT.REFUSED;
     }
   }
-  let reporter: ReturnType<typeof createReporter> | undefined;
+  let reporter: Reporter | undefined;
   const factory = transportFactory(connections, {
     ...(secrets.values[SSH_PASSPHRASE] !== undefined ? { passphrase: secrets.values[SSH_PASSPHRASE] } : {}),
     ...(secrets.values[SUDO_PASSWORD] !== undefined ? { sudoPassword: secrets.values[SUDO_PASSWORD] } : {}),
@@ -311,7 +311,7 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     }
 
     try {
-      reporter = createReporter({ mode: opts.output ?? 'auto', io, verbose: opts.verbose ?? 0, secrets: Object.values(secrets.values), journalDir, runId, plan });
+      reporter = await createReporter({ mode: opts.output ?? 'auto', io, verbose: opts.verbose ?? 0, secrets: Object.values(secrets.values), journalDir, runId, plan });
     } catch (e) {
       io.err(`runbook: cannot start the run journal in ${journalDir}: ${e instanceof Error ? e.message : String(e)}\n`);
       return EXIT.INVALID;

@@ -7,7 +7,7 @@ import type { Emit, EventMap, EventName, RunEvent } from '../model/events.js';
 import type { Plan } from '../model/types.js';
 import { eventLine } from './event-json.js';
 import { JournalWriter } from './journal.js';
-import { LiveReporter } from './live.js';
+import type { LiveReporter } from './live.js';
 import { LineSplitter } from './output-lines.js';
 import { makeRedactor, redactDeep, type Redactor } from './redact.js';
 import { renderSummary, RunTracker } from './summary.js';
@@ -76,7 +76,9 @@ class JsonReporter implements View {
   }
 }
 
-export function createReporter(opts: ReporterOptions): Reporter {
+/** The live tree (listr2) is loaded only for a terminal: CI logs and JSON runs start without it. */
+export async function createReporter(opts: ReporterOptions): Promise<Reporter> {
+  const live: typeof LiveReporter | undefined = opts.mode === 'auto' && opts.io.isTTY ? (await import('./live.js')).LiveReporter : undefined;
   const { io } = opts;
   const redact = makeRedactor(opts.secrets);
   const now = opts.now ?? ((): Date => new Date());
@@ -89,8 +91,8 @@ export function createReporter(opts: ReporterOptions): Reporter {
   const view: View =
     opts.mode === 'json'
       ? new JsonReporter((s) => io.out(redact(s)), redact)
-      : opts.mode === 'auto' && io.isTTY
-        ? new LiveReporter(io, redact, tracker)
+      : live
+        ? new live(io, redact, tracker)
         : new TextReporter(out, tracker, opts.verbose);
   // JSON mode keeps stdout machine-readable: the human summary goes to stderr.
   const summaryTo = opts.mode === 'json' ? err : out;

@@ -33,7 +33,7 @@ describe('report: live tree (listr2) on a terminal', () => {
   async function run(withRunEnd = true, spread = false): Promise<{ io: Captured; leaked: string }> {
     const io = captureIo(true);
     const leaked = await leaks(async () => {
-      const rep = createReporter({ mode: 'auto', io, verbose: 0, secrets: SECRETS, journalDir: dir, runId: 'run-live', plan: fixturePlan(), now: fakeClock() });
+      const rep = await createReporter({ mode: 'auto', io, verbose: 0, secrets: SECRETS, journalDir: dir, runId: 'run-live', plan: fixturePlan(), now: fakeClock() });
       const calls = fixtureEvents({ withRunEnd });
       if (spread) {
         // As in a real run: events arrive over time, while the renderer is drawing.
@@ -86,7 +86,7 @@ describe('report: live tree (listr2) on a terminal', () => {
 
   it('completes when closed before anything ran', async () => {
     const io = captureIo(true);
-    const rep = createReporter({ mode: 'auto', io, verbose: 0, secrets: [], journalDir: dir, runId: 'run-empty', plan: fixturePlan(), now: fakeClock() });
+    const rep = await createReporter({ mode: 'auto', io, verbose: 0, secrets: [], journalDir: dir, runId: 'run-empty', plan: fixturePlan(), now: fakeClock() });
     await rep.close();
     const plain = io.stdout.join('').replace(ANSI, '');
     assert.match(plain, /PLAY 1 · Check cluster · not run/);

@@ -60,7 +60,7 @@ describe('report: redaction', () => {
       it(`${mode}${isTTY ? ' (terminal)' : ''} -v${verbose}`, async () => {
         const io = captureIo(isTTY);
         const runId = `r-${mode}-${verbose}`;
-        const rep = createReporter({ mode, io, verbose, secrets: SECRETS, journalDir: dir, runId, plan: fixturePlan(), now: fakeClock() });
+        const rep = await createReporter({ mode, io, verbose, secrets: SECRETS, journalDir: dir, runId, plan: fixturePlan(), now: fakeClock() });
         const events = fixtureEvents();
         // A secret in a failure message too.
         events.push(['host.failed', { host: 'etcd-1', stepId: '2.2@etcd-1', message: `auth failed for ${SECRET}\n${PEM}` }]);

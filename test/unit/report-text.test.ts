@@ -12,7 +12,7 @@ describe('report: plain text lines', () => {
 
   async function run(opts: Partial<ReporterOptions> & { isTTY?: boolean; withRunEnd?: boolean } = {}): Promise<{ io: Captured; out: string; journalPath: string }> {
     const io = captureIo(opts.isTTY ?? false);
-    const rep = createReporter({ mode: 'text', io, verbose: 0, secrets: SECRETS, journalDir: dir, runId: 'run-text', plan: fixturePlan(), now: fakeClock(), ...opts });
+    const rep = await createReporter({ mode: 'text', io, verbose: 0, secrets: SECRETS, journalDir: dir, runId: 'run-text', plan: fixturePlan(), now: fakeClock(), ...opts });
     play(rep.emit, fixtureEvents({ withRunEnd: opts.withRunEnd ?? true }));
     await rep.close();
     return { io, out: io.stdout.join(''), journalPath: rep.journalPath };
@@ -87,7 +87,7 @@ describe('report: plain text lines', () => {
 
   it('shows an unknown outcome with its reason and the command that was running', async () => {
     const io = captureIo(false);
-    const rep = createReporter({ mode: 'text', io, verbose: 0, secrets: [], journalDir: dir, runId: 'run-unknown', plan: fixturePlan(), now: fakeClock() });
+    const rep = await createReporter({ mode: 'text', io, verbose: 0, secrets: [], journalDir: dir, runId: 'run-unknown', plan: fixturePlan(), now: fakeClock() });
     rep.emit('task.start', { play: 2, task: 1, name: 'Stop etcd', module: 'service', hosts: ['etcd-1'] });
     rep.emit('step.end', {
       play: 2,
@@ -106,7 +106,7 @@ describe('report: plain text lines', () => {
 
   it('emit after close is ignored and close twice is harmless', async () => {
     const io = captureIo(false);
-    const rep = createReporter({ mode: 'text', io, verbose: 0, secrets: [], journalDir: dir, runId: 'run-twice', plan: fixturePlan(), now: fakeClock() });
+    const rep = await createReporter({ mode: 'text', io, verbose: 0, secrets: [], journalDir: dir, runId: 'run-twice', plan: fixturePlan(), now: fakeClock() });
     await rep.close();
     const before = io.stdout.join('');
     rep.emit('warning', { message: 'late' });
