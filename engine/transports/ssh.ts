@@ -1,4 +1,6 @@
-// SSH transport: one persistent ssh2 connection per host, every exec/put/get on its own channel.
+// SSH transport: one persistent ssh2 connection per host. Commands run in its session shell
+// (session-shell.ts: one bash per connection, a job per command) when they can; uploads,
+// downloads, commands with stdin and those meeting a busy shell get an exec channel of their own.
 //
 // ssh2 is used directly rather than through node-ssh (which only wraps it): node-ssh's
 // execCommand decodes every chunk to a string on its own (a UTF-8 character split across two
@@ -7,7 +9,7 @@
 // would crash the process. Everything needed here (hostVerifier, sock for ProxyJump, forwardOut,
 // keepalive, exec channels) is ssh2 API anyway.
 //
-// Remote commands run through the login user's shell (sshd runs `$SHELL -c <string>`), which
+// On an exec channel, commands run through the login user's shell (sshd runs `$SHELL -c <string>`), which
 // sshd makes a session and process-group leader. The wrapper first prints that shell's PID on
 // stderr behind a marker (stripped from the output), then `eval`s the quoted command. A timeout
 // or abort kills that process group from a second exec channel (TERM, up to 1 s grace, KILL):
