@@ -290,7 +290,7 @@ export class SshTransport implements Transport {
   readonly address: string;
   readonly settings: SshSettings;
   /** Connections opened and channels used, for diagnostics and tests. */
-  readonly stats = { connects: 0, channels: 0, shellCommands: 0 };
+  readonly stats = { connects: 0, channels: 0, shellCommands: 0, killChannels: 0 };
 
   private readonly opts: SshTransportOptions;
   private state: State = 'idle';
@@ -304,6 +304,9 @@ export class SshTransport implements Transport {
   private shell: SessionShell | undefined;
   private shellOpening: Promise<void> | undefined;
   private shellUnsupported = false;
+  /** Kills waiting for the kill channel (see killRemote). */
+  private readonly killQueue: { pids: number[]; sudo: SudoMode | undefined; done: () => void }[] = [];
+  private killing: Promise<void> | undefined;
 
   constructor(hostName: string, address: string, settings: SshSettings, options: SshTransportOptions = {}) {
     this.host = hostName;
@@ -1021,8 +1024,36 @@ export class SshTransport implements Transport {
     });
   }
 
-  /** Kill remote process groups from a second channel. Never rejects. */
-  private async killRemote(pids: number[], sudo: SudoMode | undefined): Promise<void> {
+  /**
+   * Kill remote process groups from a second channel; resolves once they are gone. Never rejects.
+   * One kill channel at a time per connection: kills asked for meanwhile share the next one (one
+   * script, all their PIDs), so many commands timing out together never need more sessions than
+   * sshd allows (MaxSessions, 10 by default) and none waits for more than two kills.
+   */
+  private killRemote(pids: number[], sudo: SudoMode | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.killQueue.push({ pids, sudo, done: resolve });
+      this.killing ??= this.drainKills();
+    });
+  }
+
+  private async drainKills(): Promise<void> {
+    while (this.killQueue.length > 0) {
+      const batch = this.killQueue.splice(0);
+      // sudo and non-sudo kills cannot share a script.
+      for (const mode of new Set(batch.map((k) => k.sudo))) {
+        const part = batch.filter((k) => k.sudo === mode);
+        await this.killNow(
+          part.flatMap((k) => k.pids),
+          mode,
+        );
+        for (const k of part) k.done();
+      }
+    }
+    this.killing = undefined;
+  }
+
+  private async killNow(pids: number[], sudo: SudoMode | undefined): Promise<void> {
     const client = this.client;
     if (!client || this.state !== 'ready') return;
     const script = killScript(pids);
@@ -1030,6 +1061,7 @@ export class SshTransport implements Transport {
     try {
       // Not through the channel semaphore: a kill must not wait behind the command it kills.
       const channel = await this.openExec(client, command);
+      this.stats.killChannels++;
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           channel.close();

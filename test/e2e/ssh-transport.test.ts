@@ -216,6 +216,18 @@ describe('SshTransport (real sshd)', function () {
       assert.equal(left.stdout.trim(), '', 'no process of the command is left');
     });
 
+    it('nine commands timing out at once on one host are all stopped (kills never exceed sshd MaxSessions)', async () => {
+      const t = transport(0);
+      const marker = `rbmany${randomBytes(4).toString('hex')}`;
+      const rs = await Promise.all(Array.from({ length: 9 }, (_, i) => t.exec(`sh -c 'trap "" TERM; sleep 300' ${marker}-${i}; echo never`, { timeoutMs: 600 })));
+      assert.deepEqual(rs.map((r) => [r.timedOut, r.code, r.stdout]), rs.map(() => [true, null, '']));
+      assert.equal(t.stats.shellCommands, 1, 'one in the session shell, eight on channels');
+      assert.ok(t.stats.killChannels <= 3, `kills share channels (${t.stats.killChannels} for 9 commands)`);
+      const left = await hostExec(lab, 'etcd-1', `pgrep -af '${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}' || true`);
+      assert.equal(left.stdout.trim(), '');
+      await t.close();
+    });
+
     it('abort signal stops the remote command too', async () => {
       const marker = `rbabort${randomBytes(4).toString('hex')}`;
       const ac = new AbortController();
