@@ -67,7 +67,11 @@ export interface SshTransportOptions {
   log?: (msg: string) => void;
   /** Use sudo for `become` even when logging in as root (default: root runs the command directly). */
   alwaysSudo?: boolean;
-  /** At most this many exec channels at once on the connection (OpenSSH MaxSessions is 10; one is kept for kills). Default 8. */
+  /**
+   * At most this many exec channels at once on the connection. OpenSSH's MaxSessions is 10: with
+   * the session shell and the kill channel that leaves 8, and sshd frees a closed session only
+   * after it has read what follows the close, so one stays spare. Default 7.
+   */
   maxChannels?: number;
 }
 
@@ -313,7 +317,7 @@ export class SshTransport implements Transport {
     this.address = address;
     this.settings = settings;
     this.opts = options;
-    this.channels = new Semaphore(Math.max(1, options.maxChannels ?? 8));
+    this.channels = new Semaphore(Math.max(1, options.maxChannels ?? 7));
   }
 
   /** `user@address:port` (plus the jump host), for messages. */
@@ -1059,8 +1063,17 @@ export class SshTransport implements Transport {
     const script = killScript(pids);
     const command = sudo === undefined ? `sh -c ${shq(script)}` : `${sudoPrefix(sudo)} sh -c ${shq(script)}`;
     try {
-      // Not through the channel semaphore: a kill must not wait behind the command it kills.
-      const channel = await this.openExec(client, command);
+      // Not through the channel semaphore: a kill must not wait behind the command it kills. A
+      // session that just closed may not be freed by sshd yet: try the open a few times.
+      let channel: ClientChannel | undefined;
+      for (let attempt = 1; channel === undefined; attempt++) {
+        try {
+          channel = await this.openExec(client, command);
+        } catch (err) {
+          if (attempt >= 3 || this.client !== client || this.state !== 'ready') throw err;
+          await new Promise((r) => setTimeout(r, 200 * attempt));
+        }
+      }
       this.stats.killChannels++;
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
