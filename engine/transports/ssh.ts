@@ -113,7 +113,7 @@ const REPORT_PID = `printf '\\036RUNBOOK-PID:%s\\n' "$$" >&2`;
 /** How long a killed command may take to close its channel before we close it ourselves. */
 const CLOSE_GRACE_MS = 1500;
 /** How long a stop waits for the wrapper's PID report before closing the channel without a kill. */
-const PID_WAIT_MS = 2000;
+const PID_WAIT_MS = 5000;
 /** Bytes of stderr scanned for PID markers before giving up on them. */
 const MAX_MARKER_SCAN = 64 * 1024;
 
@@ -949,6 +949,12 @@ export class SshTransport implements Transport {
           proceeded = true;
           if (pidWait) clearTimeout(pidWait);
           const pids = markers.pids.slice();
+          if (pids.length < run.pidMarkers) {
+            this.log(
+              `${this.host}: stopping a command that had not reported its PID${pids.length ? ' inside sudo' : ''} after ${PID_WAIT_MS / 1000} s: ` +
+                'closing its channel; it may still run on the host (its outcome is unknown)',
+            );
+          }
           killing = pids.length > 0 ? this.killRemote(pids, run.killSudo) : Promise.resolve();
           void killing.finally(closeChannel);
         };
