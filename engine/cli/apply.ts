@@ -102,7 +102,7 @@ type ResumeLoad = ResumeState | { refusal: string; code: number };
  * journals are merged oldest first and the first run's id stays `run.id` (names and tokens made
  * from it, like a restore's cluster token, must not change halfway).
  */
-export function loadResume(runId: string, journalDir: string, plan: Plan): ResumeLoad {
+export function loadResume(runId: string, journalDir: string, plan: Plan, read?: JournalState): ResumeLoad {
   const refuse = (refusal: string, code: number = EXIT.INVALID): ResumeLoad => ({ refusal: `runbook: ${refusal}\n`, code });
   if (!RUN_ID_PATTERN.test(runId)) return refuse(`--resume: "${runId}" is not a run id (YYYYMMDDTHHMMSSZ-xxxxxx)`);
   const chain: JournalState[] = [];
@@ -110,7 +110,7 @@ export function loadResume(runId: string, journalDir: string, plan: Plan): Resum
     if (chain.length > 100) return refuse(`--resume ${runId}: the chain of resumed runs is too long`);
     let j: JournalState;
     try {
-      j = readJournal(journalDir, id);
+      j = id === runId && read ? read : readJournal(journalDir, id);
     } catch (e) {
       return refuse(`--resume ${runId}: cannot read the journal of run ${id} in ${journalDir}: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -192,25 +192,27 @@ function planToApply(playbook: string, opts: ApplyOptions, io: Io): { plan: Plan
  * run.start records them), so an operator resuming at 3 a.m. need not retype them. Given values
  * are used as they are (and must match, like every input).
  */
-function withResumedArgs(playbook: string, opts: ApplyOptions, io: Io): ApplyOptions {
+function withResumedArgs(playbook: string, opts: ApplyOptions, io: Io): { opts: ApplyOptions; read?: JournalState } {
   const id = opts.resume;
-  if (id === undefined || !RUN_ID_PATTERN.test(id) || (opts.extraVars ?? []).length > 0 || opts.limit || isSavedPlanPath(playbook)) return opts;
-  let args: RunArgs | undefined;
+  if (id === undefined || !RUN_ID_PATTERN.test(id) || (opts.extraVars ?? []).length > 0 || opts.limit || isSavedPlanPath(playbook)) return { opts };
+  let read: JournalState;
   try {
-    const start = readJournal(opts.journalDir ?? DEFAULT_JOURNAL_DIR, id).events.find((e) => e.type === 'run.start');
-    args = start?.type === 'run.start' ? start.args : undefined;
+    read = readJournal(opts.journalDir ?? DEFAULT_JOURNAL_DIR, id);
   } catch {
-    return opts; // loadResume says what is wrong with that journal
+    return { opts }; // loadResume says what is wrong with that journal
   }
-  if (!args) return opts;
+  const start = read.events.find((e) => e.type === 'run.start');
+  const args: RunArgs | undefined = start?.type === 'run.start' ? start.args : undefined;
+  if (!args) return { opts, read };
   const names = (args.extraVars ?? []).map((e) => (e.startsWith('@') ? e : e.slice(0, Math.max(0, e.indexOf('=')))));
   const said = [names.length ? `-e ${names.join(', ')}` : '', args.limit ? `--limit ${args.limit}` : ''].filter(Boolean).join(' and ');
   io.err(`runbook: resuming run ${id} with its ${said} (from its journal)\n`);
-  return { ...opts, ...(args.extraVars?.length ? { extraVars: args.extraVars } : {}), ...(args.limit ? { limit: args.limit } : {}) };
+  return { opts: { ...opts, ...(args.extraVars?.length ? { extraVars: args.extraVars } : {}), ...(args.limit ? { limit: args.limit } : {}) }, read };
 }
 
 export async function runApply(playbook: string, given: ApplyOptions, io: Io): Promise<number> {
-  const opts = withResumedArgs(playbook, given, io);
+  // The journal read here for the run's own -e/--limit is the one loadResume continues from.
+  const { opts, read } = withResumedArgs(playbook, given, io);
   const chosen = planToApply(playbook, opts, io);
   if ('code' in chosen) return chosen.code;
   const { plan, inv } = chosen;
@@ -230,7 +232,7 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
 
   let resume: ResumeState | undefined;
   if (opts.resume !== undefined) {
-    const r = loadResume(opts.resume, journalDir, plan);
+    const r = loadResume(opts.resume, journalDir, plan, read);
     if ('refusal' in r) {
       io.err(r.refusal);
       return r.code;

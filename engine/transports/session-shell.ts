@@ -247,12 +247,12 @@ export class SessionShell {
     this.gone();
   }
 
-  /** Ask the shell to exit once idle (the connection is closing anyway). */
+  /** End the shell's input: its read loop ends and it exits (the connection is closing anyway). */
   end(): void {
     if (this.dead) return;
     this.dead = true;
     try {
-      this.channel.end('exit 0\n');
+      this.channel.end();
     } catch {
       // already closed
     }

@@ -304,7 +304,7 @@ export class SshTransport implements Transport {
   private dropReason = '';
   private sudo: Promise<SudoMode> | undefined;
   private readonly channels: Semaphore;
-  /** The session shell (see session-shell.ts), once opened; `unsupported` after it could not start. */
+  /** The session shell (see session-shell.ts), once opened; shellUnsupported after it could not start on this connection. */
   private shell: SessionShell | undefined;
   private shellOpening: Promise<void> | undefined;
   private shellUnsupported = false;
@@ -930,10 +930,10 @@ export class SshTransport implements Transport {
       };
       // A stopped command's result waits for its kill to finish, so nothing it started is still
       // running when exec returns (in the session shell the command can end before its children).
-      let killing: Promise<void> | undefined;
+      let killed: Promise<void> | undefined;
       const maybeFinish = (): void => {
         if (!channelClosed || !stderrClosed) return;
-        if (killing) void killing.then(finish);
+        if (killed) void killed.then(finish);
         else finish();
       };
 
@@ -955,8 +955,8 @@ export class SshTransport implements Transport {
                 'closing its channel; it may still run on the host (its outcome is unknown)',
             );
           }
-          killing = pids.length > 0 ? this.killRemote(pids, run.killSudo) : Promise.resolve();
-          void killing.finally(closeChannel);
+          killed = pids.length > 0 ? this.killRemote(pids, run.killSudo) : Promise.resolve();
+          void killed.finally(closeChannel);
         };
         pidWait = setTimeout(proceed, PID_WAIT_MS);
         markers.whenSettled(proceed);
@@ -1053,10 +1053,7 @@ export class SshTransport implements Transport {
       // sudo and non-sudo kills cannot share a script.
       for (const mode of new Set(batch.map((k) => k.sudo))) {
         const part = batch.filter((k) => k.sudo === mode);
-        await this.killNow(
-          part.flatMap((k) => k.pids),
-          mode,
-        );
+        await this.killNow(part.flatMap((k) => k.pids), mode);
         for (const k of part) k.done();
       }
     }

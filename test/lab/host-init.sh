@@ -56,7 +56,7 @@ cd /
 
 sshd_pid=0
 start_sshd() {
-  /usr/sbin/sshd -D -f /run/lab/ssh/sshd_config -E /run/lab/sshd.log </dev/null 9<&- &
+  /usr/sbin/sshd -D -f /run/lab/ssh/sshd_config -E /run/lab/sshd.log </dev/null &
   sshd_pid=$!
 }
 start_sshd
@@ -71,6 +71,7 @@ while :; do
   wait "$sshd_pid"
   if ! kill -0 "$sshd_pid" 2>/dev/null; then
     echo "host-init[$name]: sshd exited, restarting" >&2
+    /usr/bin/sleep 1 # a sshd that cannot start must not make this a busy loop
     start_sshd
   fi
 done
