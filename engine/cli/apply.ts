@@ -286,13 +286,44 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     log: (host, message) => reporter?.emit('warning', { host, message }),
   });
 
+  // Signals are handled from here on, so a Ctrl-C while hosts are still being connected and
+  // locked (a slow or dead host can hold that phase for the connect timeout) gives the locks back.
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    interrupts++;
+    if (interrupts > 1 && sig === 'SIGINT') {
+      io.err('\nrunbook: interrupted again: exiting now; steps that were running have an unknown outcome\n');
+      lock?.releaseLocal();
+      process.exit(EXIT.INTERRUPTED);
+    }
+    if (interrupts === 1) {
+      io.err(`\nrunbook: ${sig}: stopping — no new steps start, running commands are stopped (Ctrl-C again to exit at once)\n`);
+      ac.abort(new Error(sig));
+    }
+  };
+  const external = opts.signal;
+  const onExternal = (): void => ac.abort(external?.reason);
+  if (external) {
+    if (external.aborted) ac.abort(external.reason);
+    else external.addEventListener('abort', onExternal, { once: true });
+  } else {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  const interrupted = (): number => {
+    io.err('runbook: interrupted before any step started; nothing was run (run locks taken so far are given back).\n');
+    return EXIT.INTERRUPTED;
+  };
+
   try {
     if (lock) {
       const targets = Object.keys(plan.hosts).filter((h) => h !== 'localhost');
       let holders: Holder[];
       try {
-        holders = await lock.takeRemote(targets.map((h) => ({ name: h, transport: factory.get(h), become: true })), opts.breakLock === true, opts.resume, opts.signal);
+        holders = await lock.takeRemote(targets.map((h) => ({ name: h, transport: factory.get(h), become: true })), opts.breakLock === true, opts.resume, ac.signal);
       } catch (e) {
+        if (ac.signal.aborted) return interrupted();
         io.err(`runbook: ${e instanceof Error ? e.message : String(e)}\nNothing was run.\n`);
         return EXIT.FAILED;
       }
@@ -311,6 +342,7 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
         return EXIT.FAILED;
       }
     }
+    if (ac.signal.aborted) return interrupted();
 
     try {
       reporter = await createReporter({ mode: opts.output ?? 'auto', io, verbose: opts.verbose ?? 0, secrets: Object.values(secrets.values), journalDir, runId, plan });
@@ -319,29 +351,6 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
       return EXIT.INVALID;
     }
 
-    const ac = new AbortController();
-    let interrupts = 0;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      interrupts++;
-      if (interrupts > 1 && sig === 'SIGINT') {
-        io.err('\nrunbook: interrupted again: exiting now; steps that were running have an unknown outcome\n');
-        lock?.releaseLocal();
-        process.exit(EXIT.INTERRUPTED);
-      }
-      if (interrupts === 1) {
-        io.err(`\nrunbook: ${sig}: stopping — no new steps start, running commands are stopped (Ctrl-C again to exit at once)\n`);
-        ac.abort(new Error(sig));
-      }
-    };
-    const external = opts.signal;
-    const onExternal = (): void => ac.abort(external?.reason);
-    if (external) {
-      if (external.aborted) ac.abort(external.reason);
-      else external.addEventListener('abort', onExternal, { once: true });
-    } else {
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    }
     const prompt = io.prompt;
     try {
       const r = await executePlan(plan, {
@@ -361,14 +370,14 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
       });
       return r.exitCode;
     } finally {
-      if (external) external.removeEventListener('abort', onExternal);
-      else {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
       await reporter.close();
     }
   } finally {
+    if (external) external.removeEventListener('abort', onExternal);
+    else {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     if (lock) {
       const problems = await lock.releaseRemote();
       if (problems.length) io.err(`runbook: could not remove the run lock on: ${problems.join('; ')} (remove ${'/run/runbook-lock.' + plan.cluster} there, or pass --break-lock once it is stale)\n`);

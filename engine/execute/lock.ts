@@ -141,6 +141,7 @@ export class RunLock {
         } catch {
           return undefined; // unreachable: the run reports it; nothing runs there
         }
+        if (signal?.aborted) throw new Error(`${h.name}: interrupted before its run lock was taken`);
         const held = await attempt(h, take);
         if (held === undefined) return held;
         // The run being resumed left this lock (its connection dropped before it could release

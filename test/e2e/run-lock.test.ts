@@ -137,16 +137,43 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     assert.equal(existsSync(path.join(d, 'locks', 'lab.lock')), false);
 
     const slow = path.join(d, 'slow.yml');
-    writeFileSync(slow, '- name: slow\n  hosts: etcd\n  tasks:\n    - shell: sleep 30\n');
+    writeFileSync(slow, '- name: slow\n  hosts: etcd\n  tasks:\n    - shell: touch /run/slow-started; sleep 30\n');
     const ac = new AbortController();
     const io2 = captureIo();
     const running = runApply(slow, { inventory: lab.inventoryPath, journalDir, output: 'text', signal: ac.signal }, io2);
-    for (let i = 0; i < 100 && !(await remoteLockExists('etcd-2')); i++) await new Promise((r) => setTimeout(r, 50));
+    // Interrupt only once the step runs on both hosts (the lock phase has its own test below).
+    const started = async (): Promise<boolean> => (await Promise.all(HOSTS.map(async (h) => (await hostExec(lab, h, 'test -e /run/slow-started', { timeoutMs: 10_000 })).code === 0))).every(Boolean);
+    for (let i = 0; i < 200 && !(await started()); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await started(), true, 'the slow step started on both hosts');
     assert.equal(existsSync(path.join(d, 'locks', 'lab.lock')), true, 'held while running');
     ac.abort(new Error('SIGINT'));
     assert.equal(await running, EXIT.INTERRUPTED, io2.all());
     assert.deepEqual(await Promise.all(HOSTS.map(remoteLockExists)), [false, false]);
     assert.equal(existsSync(path.join(d, 'locks', 'lab.lock')), false);
+    await Promise.all(HOSTS.map((h) => hostExec(lab, h, 'rm -f /run/slow-started', { timeoutMs: 10_000 })));
+  });
+
+  it('an interrupt while the run locks are being taken: exit 130, nothing ran, the locks taken are given back', async () => {
+    const c = setup('lock-phase');
+    // etcd-2's lock directory exists with no owner yet (as while another run is taking it): the
+    // take there waits up to 2 s for the owner, so the run is still in its lock phase when etcd-1 is locked.
+    await hostExec(lab, 'etcd-2', 'mkdir -m 0700 /run/runbook-lock.lab', { timeoutMs: 10_000 });
+    try {
+      const ac = new AbortController();
+      const io = captureIo();
+      const running = runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', signal: ac.signal }, io);
+      for (let i = 0; i < 100 && !(await remoteLockExists('etcd-1')); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(await remoteLockExists('etcd-1'), true, 'etcd-1 locked while etcd-2 is still being waited on');
+      ac.abort(new Error('SIGINT'));
+      assert.equal(await running, EXIT.INTERRUPTED, io.all());
+      assert.match(io.all(), /interrupted before any step started; nothing was run/);
+      assert.deepEqual(await sideEffects('lock-phase'), [0, 0]);
+      assert.equal(await remoteLockExists('etcd-1'), false, 'the lock taken on etcd-1 was given back');
+      assert.equal((await hostExec(lab, 'etcd-2', 'test -d /run/runbook-lock.lab && ! test -e /run/runbook-lock.lab/owner', { timeoutMs: 10_000 })).code, 0, "etcd-2's directory (not this run's) is left as it was");
+      assert.equal(existsSync(path.join(path.dirname(c.journalDir), 'locks', 'lab.lock')), false);
+    } finally {
+      await hostExec(lab, 'etcd-2', 'rm -rf /run/runbook-lock.lab', { timeoutMs: 10_000 });
+    }
   });
 
   it('--check takes no lock (runs while the cluster is locked)', async () => {
