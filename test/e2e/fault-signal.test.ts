@@ -114,6 +114,27 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
     });
   }
 
+  it('[fault] SIGINT while the run locks are being taken: exit 130, no step ran, no lock left behind', async () => {
+    // etcd-3's lock directory exists with no owner yet (as while another run takes it): the take
+    // there waits up to 2 s, so the signal lands in the lock phase, before the handlers of old.
+    await hostExec(lab, 'etcd-3', 'mkdir -m 0700 /run/runbook-lock.lab', { timeoutMs: 10_000 });
+    try {
+      const c = spawnApply('true');
+      const id = n;
+      const locked = async (h: string): Promise<boolean> => (await hostExec(lab, h, 'test -e /run/runbook-lock.lab/owner', { timeoutMs: 10_000 })).code === 0;
+      await waitFor('the run lock on etcd-1', () => locked('etcd-1'), 20_000);
+      c.kill('SIGINT');
+      const r = await c.done;
+      assert.equal(r.code, 130, c.out());
+      assert.match(c.out(), /interrupted before any step started; nothing was run/);
+      assert.deepEqual(await Promise.all(HOSTS.map((h) => lineCount(lab, h, `/root/sig-a-${id}`))), [0, 0, 0]);
+      assert.deepEqual(await Promise.all(['etcd-1', 'etcd-2'].map(locked)), [false, false], 'the host locks this run took were given back');
+      assert.equal(existsSync(path.join(path.dirname(c.journalDir), 'locks', 'lab.lock')), false, 'the controller lock was given back');
+    } finally {
+      await hostExec(lab, 'etcd-3', 'rm -rf /run/runbook-lock.lab', { timeoutMs: 10_000 });
+    }
+  });
+
   it('[fault] a second SIGINT exits at once, well before the running command would end', async () => {
     // The remote command ignores TERM, so the first SIGINT's stop takes its KILL grace period.
     const c = spawnApply("trap '' TERM; sleep 22");
