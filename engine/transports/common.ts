@@ -80,6 +80,16 @@ export function normalizeMode(mode: string | undefined): string | undefined {
   return mode.length === 3 ? `0${mode}` : mode;
 }
 
+/** normalizeMode for a transfer: an invalid mode drops the source stream before the error is thrown. */
+export function transferMode(source: { destroy: () => void }, mode: string | undefined): string | undefined {
+  try {
+    return normalizeMode(mode);
+  } catch (err) {
+    source.destroy();
+    throw err;
+  }
+}
+
 export function randomSuffix(): string {
   return randomBytes(6).toString('hex');
 }

@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { abortError, BoundedOutput, execResult, DEFAULT_MAX_OUTPUT_BYTES, HashingStream, normalizeMode, now, randomSuffix } from './common.js';
+import { abortError, BoundedOutput, execResult, DEFAULT_MAX_OUTPUT_BYTES, HashingStream, transferMode, now, randomSuffix } from './common.js';
 import type { ExecOptions, ExecResult, TransferResult, Transport } from './transport.js';
 
 export interface LocalTransportOptions {
@@ -190,13 +190,7 @@ export class LocalTransport implements Transport {
     opts: { mode?: string; signal?: AbortSignal },
     what: string,
   ): Promise<TransferResult> {
-    let mode: string | undefined;
-    try {
-      mode = normalizeMode(opts.mode);
-    } catch (err) {
-      source.destroy();
-      throw err;
-    }
+    const mode = transferMode(source, opts.mode);
     const dir = dirname(dest);
     try {
       if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');

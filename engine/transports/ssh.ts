@@ -35,7 +35,7 @@ import {
   execResult,
   DEFAULT_MAX_OUTPUT_BYTES,
   HashingStream,
-  normalizeMode,
+  transferMode,
   now,
   randomSuffix,
 } from './common.js';
@@ -1126,13 +1126,7 @@ export class SshTransport implements Transport {
     opts: { mode?: string; signal?: AbortSignal; become?: boolean; expectedSha256?: string },
   ): Promise<TransferResult> {
     const what = `${this.host}: put ${remotePath}`;
-    let mode: string | undefined;
-    try {
-      mode = normalizeMode(opts.mode);
-    } catch (err) {
-      source.destroy();
-      throw err;
-    }
+    const mode = transferMode(source, opts.mode);
     if (opts.signal?.aborted) {
       source.destroy();
       throw abortError(opts.signal, what);
