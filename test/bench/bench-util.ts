@@ -1,6 +1,8 @@
 // Shared helpers for the benchmarks: timing, medians, child processes, the bench lab's place, tables.
 // Nothing here asserts a time.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../engine/cli/main.js';
 import type { Io } from '../../engine/cli/output.js';
@@ -27,6 +29,19 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
   await fn();
   return nowMs() - t0;
 }
+
+/**
+ * CPU time the whole machine has spent busy (all processes, kernel included) since boot, in ms,
+ * from /proc/stat (USER_HZ = 100 on Linux). The difference across a run says whether the run was
+ * bound by the machine's cores rather than by waiting.
+ */
+export function machineBusyMs(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).map(Number);
+  return (user + nice + system + irq + softirq + steal) * 10;
+}
+
+export const CORES = availableParallelism();
 
 export interface ChildResult {
   code: number | null;

@@ -30,8 +30,10 @@ import { labDown, labUp, type Lab } from '../lab/lab.js';
 import {
   BENCH_FIRST_OCTET,
   BENCH_LAB_DIR,
+  CORES,
   fmtMs,
   fmtRatio,
+  machineBusyMs,
   median,
   mustRunChild,
   nowMs,
@@ -63,6 +65,8 @@ interface Row {
   rbChild: number;
   ansible?: number;
   cpu: { floorIn: number; linWrap: number; execOnly: number; rbIn: number };
+  /** Share of the machine's cores busy while the child ran (median): near 1, the cores are the limit. */
+  busy: { floorChild: number; rbChild: number };
 }
 
 /** Wall and CPU (user + system of this process) of one in-process run. */
@@ -198,6 +202,7 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
         await sshFloor(linSpec);
         const s = { floorIn: [] as number[], linWrap: [] as number[], execOnly: [] as number[], rbIn: [] as number[], floorChild: [] as number[], rbChild: [] as number[], ansible: [] as number[] };
         const cpu = { floorIn: [] as number[], linWrap: [] as number[], execOnly: [] as number[], rbIn: [] as number[] };
+        const busy = { floorChild: [] as number[], rbChild: [] as number[] };
         const inProc: [keyof typeof cpu, () => Promise<unknown>][] = [
           ['floorIn', () => sshFloor(spec)],
           ['linWrap', () => sshFloor(linSpec)],
@@ -211,9 +216,14 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
             s[key].push(m.ms);
             cpu[key].push(m.cpu);
           }
-          s.floorChild.push((await mustRunChild('ssh-floor', process.execPath, [floorScript, specPath])).ms);
+          let b0 = machineBusyMs();
+          const floorRun = await mustRunChild('ssh-floor', process.execPath, [floorScript, specPath]);
+          s.floorChild.push(floorRun.ms);
+          busy.floorChild.push((machineBusyMs() - b0) / (floorRun.ms * CORES));
+          b0 = machineBusyMs();
           const child = await runbookChild(args);
           s.rbChild.push(child.ms);
+          busy.rbChild.push((machineBusyMs() - b0) / (child.ms * CORES));
           if (child.stderr.includes('MaxListenersExceededWarning')) listenerWarnings.add(n);
         }
         const row: Row = {
@@ -225,6 +235,7 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
           floorChild: median(s.floorChild),
           rbChild: median(s.rbChild),
           cpu: { floorIn: median(cpu.floorIn), linWrap: median(cpu.linWrap), execOnly: median(cpu.execOnly), rbIn: median(cpu.rbIn) },
+          busy: { floorChild: median(busy.floorChild), rbChild: median(busy.rbChild) },
         };
         if (haveAnsible) {
           const dir = join(tmp, `ansible-${n}`);
@@ -283,6 +294,10 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
       );
     }
   }
+  out.push(
+    `  machine busy while the child ran (all processes, ${CORES} cores; 100% = every core busy the whole time): ` +
+      rows.map((r) => `${r.n} hosts floor ${Math.round(r.busy.floorChild * 100)}%, runbook ${Math.round(r.busy.rbChild * 100)}%`).join('; '),
+  );
   out.push('  in-proc: runbook through main(argv, io) in the bench process; child: a fresh `node bin/runbook.js apply …` (start-up included), ansible/rb uses the child time');
   if (listenerWarnings.size > 0) {
     out.push(
