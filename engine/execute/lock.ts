@@ -7,6 +7,7 @@
 // or its controller pid is gone on this controller) refuses too, with instructions, unless
 // --break-lock (or --resume of the very run that left it). Locks are removed at the end of the run,
 // failed or interrupted ones included.
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import { closeSync, mkdirSync, chmodSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
@@ -134,6 +135,9 @@ export class RunLock {
       }
       throw new Error(`${h.name}: cannot take the run lock ${remoteLockDir(this.cluster)} (exit ${String(r.code)}): ${r.stderr.trim() || r.stdout.trim()}`);
     };
+    // Every host is locked at once, each lock command listening on the signal: keep Node from
+    // warning of a listener leak (its default limit is 10) on an inventory of more hosts.
+    if (signal) setMaxListeners(Math.max(getMaxListeners(signal), 2 * hosts.length + 10), signal);
     const results = await Promise.allSettled(
       hosts.map(async (h) => {
         try {

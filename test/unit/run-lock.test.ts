@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { lockOwner, RunLock, staleReason } from '../../engine/execute/lock.js';
+import { FakeTransport } from './executor-fakes.js';
 
 const DEAD_PID = 2 ** 22 + 17;
 
@@ -56,5 +57,37 @@ describe('run lock (controller side)', () => {
     assert.match(staleReason({ ...live, expires: 'garbage' }) ?? '', /^expired/);
     assert.match(staleReason({ ...live, pid: DEAD_PID }) ?? '', /no longer running/);
     assert.equal(staleReason({ ...live, pid: DEAD_PID, host: 'another-controller' }), undefined, 'a pid on another controller cannot be checked');
+  });
+
+  it('locks 30 hosts at once on one run signal without a MaxListenersExceededWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const ac = new AbortController();
+      // Each lock command listens on the signal while it runs, as the SSH transport does; all 30 are in flight together.
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((r) => (release = r));
+      let inFlight = 0;
+      const hosts = Array.from({ length: 30 }, (_, i) => ({
+        name: `h${i}`,
+        become: true,
+        transport: new FakeTransport(`h${i}`, async (_cmd, opts) => {
+          const onAbort = (): void => undefined;
+          opts.signal?.addEventListener('abort', onAbort, { once: true });
+          if (++inFlight === 30) release();
+          await gate;
+          opts.signal?.removeEventListener('abort', onAbort);
+          return { stdout: 'RUNBOOK-LOCK-TAKEN\n' };
+        }),
+      }));
+      const lock = new RunLock('c1', lockOwner('20240101T000000Z-aaaaaa'), path.join(dir, 'locks'));
+      assert.deepEqual(await lock.takeRemote(hosts, false, undefined, ac.signal), []);
+      await new Promise((r) => setImmediate(r)); // process warnings are emitted on a later tick
+      assert.equal(inFlight, 30);
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });
