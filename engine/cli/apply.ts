@@ -302,6 +302,8 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
       ac.abort(new Error(sig));
     }
   };
+  // A host still in its handshake (silent, or slow) would hold the stop for its connect_timeout.
+  ac.signal.addEventListener('abort', () => factory.stopConnecting(), { once: true });
   const external = opts.signal;
   const onExternal = (): void => ac.abort(external?.reason);
   if (external) {

@@ -21,6 +21,8 @@ export interface TransportFactoryOptions {
 
 export interface TransportFactory {
   get(host: string): Transport;
+  /** Fails every SSH handshake still in progress now (an interrupted run does not wait for connect_timeout). */
+  stopConnecting(): void;
   /** Closes everything created, jump hosts included (safe to call twice). */
   closeAll(): Promise<void>;
 }
@@ -76,6 +78,9 @@ export function transportFactory(hosts: Record<string, HostConnection>, opts: Tr
       const conn = hosts[host];
       if (!conn) throw new Error(`no connection settings for host "${host}"`);
       return ssh(host, conn, []);
+    },
+    stopConnecting(): void {
+      for (const t of made.values()) if (t instanceof SshTransport) t.stopConnecting();
     },
     async closeAll(): Promise<void> {
       const all = [...made.values()];

@@ -137,12 +137,13 @@ export class RunLock {
     };
     // Every host is locked at once, each lock command listening on the signal: keep Node from
     // warning of a listener leak (its default limit is 10) on an inventory of more hosts.
-    if (signal) setMaxListeners(Math.max(getMaxListeners(signal), 2 * hosts.length + 10), signal);
+    if (signal) setMaxListeners(Math.max(getMaxListeners(signal), hosts.length + 10), signal);
     const results = await Promise.allSettled(
       hosts.map(async (h) => {
         try {
           await h.transport.connect();
-        } catch {
+        } catch (e) {
+          if (signal?.aborted) throw new Error(`${h.name}: interrupted before its run lock was taken`, { cause: e });
           return undefined; // unreachable: the run reports it; nothing runs there
         }
         if (signal?.aborted) throw new Error(`${h.name}: interrupted before its run lock was taken`);

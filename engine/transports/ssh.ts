@@ -300,6 +300,8 @@ export class SshTransport implements Transport {
   private state: State = 'idle';
   private client: SshClient | undefined;
   private connecting: Promise<void> | undefined;
+  /** Ends the handshake in progress, if any (see stopConnecting). */
+  private cancelHandshake: (() => void) | undefined;
   private failure: Error | undefined;
   private dropReason = '';
   private sudo: Promise<SudoMode> | undefined;
@@ -378,9 +380,20 @@ export class SshTransport implements Transport {
     await this.connect();
   }
 
+  /**
+   * A handshake in progress fails now (unreachable, "stopped") instead of running to its
+   * connect_timeout: an interrupted run must not wait on a host that does not answer.
+   */
+  stopConnecting(): void {
+    this.cancelHandshake?.();
+  }
+
   async close(): Promise<void> {
     if (this.state === 'closed') return;
-    if (this.state === 'connecting') await this.connecting?.catch(() => undefined);
+    if (this.state === 'connecting') {
+      this.stopConnecting();
+      await this.connecting?.catch(() => undefined);
+    }
     this.state = 'closed';
     this.shell?.end();
     this.shell = undefined;
@@ -488,6 +501,7 @@ export class SshTransport implements Transport {
       const fail = (err: UnreachableError): void => {
         if (settled) return;
         settled = true;
+        this.cancelHandshake = undefined;
         reject(err);
         try {
           client.end();
@@ -519,10 +533,17 @@ export class SshTransport implements Transport {
           this.log(`${this.host}: SSH connection to ${this.target} dropped: ${this.dropReason}`);
         }
       });
+      this.cancelHandshake = () => {
+        // destroy() first: after fail()'s end() the socket no longer counts as writable and
+        // ssh2's destroy() would leave it (and its handshake timer) alive.
+        client.destroy();
+        fail(new UnreachableError(this.host, `${this.host}: connecting to ${this.target} was stopped (the run is ending)`, 'connect'));
+      };
       client.on('ready', () => {
         ready = true;
         if (settled) return;
         settled = true;
+        this.cancelHandshake = undefined;
         client.setNoDelay(true);
         this.client = client;
         this.dropReason = '';

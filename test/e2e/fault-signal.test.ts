@@ -1,10 +1,12 @@
 // Fault injection: SIGINT / SIGTERM sent to a real `runbook apply` child process while remote
-// commands run (lab on 127.0.0.141-143, no etcd). No new step may start after the signal, the
-// running remote commands are stopped (gone on the hosts), the journal ends with an interrupted
-// run.end, exit code 130; a second SIGINT exits at once.
+// commands run, while the run locks are taken and while a host is still in its handshake (lab on
+// 127.0.0.141-143, no etcd; a silent listener on .148). No new step may start after the signal,
+// the running remote commands are stopped (gone on the hosts), the journal ends with an
+// interrupted run.end, exit code 130, no lock is left; a second SIGINT exits at once.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
@@ -13,6 +15,8 @@ import { hostPids, lineCount, readJournalFile, stepEnds, waitFor } from './fault
 
 const NAME = 'fault-signal';
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
+/** A test-owned listener that accepts TCP and never answers (the lab uses .141-.143). */
+const MUTE = '127.0.0.148';
 
 interface Child {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
@@ -38,7 +42,7 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
   });
 
   /** `node bin/runbook.js apply …` with its own journal (and lock) dir. */
-  function spawnApply(longCmd: string): Child {
+  function spawnApply(longCmd: string, inventory = lab.inventoryPath): Child {
     const dir = path.join(tmp, `run-${++n}`);
     const journalDir = path.join(dir, 'runs');
     mkdirSync(dir, { recursive: true });
@@ -57,7 +61,7 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
       shell: echo 1 >> /root/sig-c-${n}
 `,
     );
-    const child = spawn(process.execPath, [path.join(REPO, 'bin/runbook.js'), 'apply', pb, '-i', lab.inventoryPath, '--yes', '--output', 'text', '--journal-dir', journalDir], {
+    const child = spawn(process.execPath, [path.join(REPO, 'bin/runbook.js'), 'apply', pb, '-i', inventory, '--yes', '--output', 'text', '--journal-dir', journalDir], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -132,6 +136,47 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
       assert.equal(existsSync(path.join(path.dirname(c.journalDir), 'locks', 'lab.lock')), false, 'the controller lock was given back');
     } finally {
       await hostExec(lab, 'etcd-3', 'rm -rf /run/runbook-lock.lab', { timeoutMs: 10_000 });
+    }
+  });
+
+  it('[fault] SIGINT while a host is still in its SSH handshake: no wait for connect_timeout, exit 130, no lock left behind', async function () {
+    // A host whose port accepts TCP and never sends a banner, with a 120 s connect_timeout: the
+    // stop must not wait for it (this test's own timeout is far shorter).
+    this.timeout(30_000);
+    const sockets = new Set<net.Socket>();
+    const mute = net.createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise<void>((resolve, reject) => mute.once('error', reject).listen(22, MUTE, () => resolve()));
+    try {
+      const inv = path.join(tmp, 'inv-mute.yml');
+      writeFileSync(
+        inv,
+        readFileSync(lab.inventoryPath, 'utf8')
+          .replace(/^ssh:\n/m, 'ssh:\n  connect_timeout: 120\n')
+          .replace(/^hosts:\n/m, `hosts:\n  mute:\n    address: ${MUTE}\n`)
+          .replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-3, mute]')
+          .replace(/: \.\//g, `: ${lab.dir}/`),
+      );
+      const c = spawnApply('true', inv);
+      const id = n;
+      const locked = async (h: string): Promise<boolean> => (await hostExec(lab, h, 'test -e /run/runbook-lock.lab/owner', { timeoutMs: 10_000 })).code === 0;
+      await waitFor('the run locks on the lab hosts (the mute host still connecting)', async () => (await Promise.all(HOSTS.map(locked))).every(Boolean), 20_000);
+      assert.equal(sockets.size, 1, 'the mute host has its TCP connection, no banner');
+      const sent = Date.now();
+      c.kill('SIGINT');
+      const r = await c.done;
+      assert.equal(r.code, 130, c.out());
+      assert.ok(r.at - sent < 20_000, `stopped ${r.at - sent} ms after SIGINT, not after the 120 s connect_timeout`);
+      assert.match(c.out(), /interrupted before any step started; nothing was run/);
+      assert.deepEqual(await Promise.all(HOSTS.map((h) => lineCount(lab, h, `/root/sig-a-${id}`))), [0, 0, 0]);
+      assert.deepEqual(await Promise.all(HOSTS.map(locked)), [false, false, false], 'the host locks were given back');
+      assert.equal(existsSync(path.join(path.dirname(c.journalDir), 'locks', 'lab.lock')), false, 'the controller lock was given back');
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => mute.close(r));
     }
   });
 
