@@ -375,17 +375,18 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
       await reporter.close();
     }
   } finally {
-    if (external) external.removeEventListener('abort', onExternal);
-    else {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    // Still under the signal handlers: a Ctrl-C here must not kill runbook before the locks are given back.
     if (lock) {
       const problems = await lock.releaseRemote();
       if (problems.length) io.err(`runbook: could not remove the run lock on: ${problems.join('; ')} (remove ${'/run/runbook-lock.' + plan.cluster} there, or pass --break-lock once it is stale)\n`);
     }
     await factory.closeAll();
     lock?.releaseLocal();
+    if (external) external.removeEventListener('abort', onExternal);
+    else {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }
 

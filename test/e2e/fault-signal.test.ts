@@ -180,6 +180,33 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
     }
   });
 
+  it('[fault] SIGINT while the run locks are being given back: the release finishes, no lock is left behind', async () => {
+    // On etcd-1 the release's `grep` (first on PATH through root's private .bashrc) marks that the
+    // release has begun, then takes 3 s: the signal lands while runbook gives the locks back.
+    await hostExec(
+      lab,
+      'etcd-1',
+      `mkdir -p /root/fakebin && printf '#!/bin/sh\\ntouch /run/release-started; sleep 3; exec /usr/bin/grep "$@"\\n' > /root/fakebin/grep && chmod 755 /root/fakebin/grep && echo 'PATH=/root/fakebin:$PATH' > /root/.bashrc`,
+      { timeoutMs: 10_000 },
+    );
+    try {
+      const c = spawnApply('true');
+      const id = n;
+      await waitFor('the release of the run lock on etcd-1', async () => (await hostExec(lab, 'etcd-1', 'test -e /run/release-started', { timeoutMs: 10_000 })).code === 0, 20_000);
+      c.kill('SIGINT');
+      const r = await c.done;
+      assert.equal(r.signal, null, `runbook was killed by ${String(r.signal)}: ${c.out()}`);
+      assert.equal(r.code, 0, `the run itself had finished: its exit code stands\n${c.out()}`);
+      assert.match(c.out(), /SIGINT: stopping/);
+      assert.deepEqual(await Promise.all(HOSTS.map((h) => lineCount(lab, h, `/root/sig-c-${id}`))), [1, 1, 1], 'every step had run');
+      const locked = async (h: string): Promise<boolean> => (await hostExec(lab, h, 'test -e /run/runbook-lock.lab', { timeoutMs: 10_000 })).code === 0;
+      assert.deepEqual(await Promise.all(HOSTS.map(locked)), [false, false, false], 'every host lock was given back');
+      assert.equal(existsSync(path.join(path.dirname(c.journalDir), 'locks', 'lab.lock')), false, 'the controller lock was given back');
+    } finally {
+      await hostExec(lab, 'etcd-1', 'rm -rf /root/fakebin /root/.bashrc /run/release-started', { timeoutMs: 10_000 });
+    }
+  });
+
   it('[fault] a second SIGINT exits at once, well before the running command would end', async () => {
     // The remote command ignores TERM, so the first SIGINT's stop takes its KILL grace period.
     const c = spawnApply("trap '' TERM; sleep 22");
