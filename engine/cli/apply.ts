@@ -10,12 +10,11 @@ import * as path from 'node:path';
 import type { RunArgs } from '../model/events.js';
 import type { Inventory, Json, Plan } from '../model/types.js';
 import { executePlan, type ResumeState } from '../execute/execute.js';
-import { describeHolder, lockOwner, RunLock, type Holder } from '../execute/lock.js';
+import { describeHolder, lockOwner, remoteLockDir, RunLock, type Holder } from '../execute/lock.js';
 import { newRunId, RUN_ID_PATTERN } from '../execute/scope.js';
 import { createReporter, type Reporter } from '../report/reporters.js';
 import { readJournal, type JournalState } from '../report/journal.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
-import { UnreachableError } from '../transports/transport.js';
 import { buildPlan, loadInventoryOnly } from './inputs.js';
 import { checkPlanFreshness, describeStale, isSavedPlanPath, loadSavedPlan } from './saved-plan.js';
 import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR, EXIT, type Io } from './output.js';
@@ -265,13 +264,14 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
   const runId = newRunId(new Date());
   const startedAt = new Date();
   // The run lock (not for --check: a read-only run changes nothing). Controller side first.
-  const lock = check ? undefined : new RunLock(plan.cluster, lockOwner(runId, startedAt), opts.lockDir ?? path.join(path.dirname(journalDir), 'locks'));
+  const lockDir = opts.lockDir ?? path.join(path.dirname(journalDir), 'locks');
+  const lock = check ? undefined : new RunLock(plan.cluster, lockOwner(runId, startedAt), lockDir);
   if (lock) {
     let held: Holder | undefined;
     try {
       held = lock.takeLocal(opts.breakLock === true, opts.resume);
     } catch (e) {
-      io.err(`runbook: cannot take the run lock in ${opts.lockDir ?? path.join(path.dirname(journalDir), 'locks')}: ${e instanceof Error ? e.message : String(e)}\n`);
+      io.err(`runbook: cannot take the run lock in ${lockDir}: ${e instanceof Error ? e.message : String(e)}\n`);
       return EXIT.INVALID;
     }
     if (held) {
@@ -288,44 +288,22 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
 
   // Signals are handled from here on, so a Ctrl-C while hosts are still being connected and
   // locked (a slow or dead host can hold that phase for the connect timeout) gives the locks back.
-  const ac = new AbortController();
-  let interrupts = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    interrupts++;
-    if (interrupts > 1 && sig === 'SIGINT') {
-      io.err('\nrunbook: interrupted again: exiting now; steps that were running have an unknown outcome\n');
-      lock?.releaseLocal();
-      process.exit(EXIT.INTERRUPTED);
-    }
-    if (interrupts === 1) {
-      io.err(`\nrunbook: ${sig}: stopping — no new steps start, running commands are stopped (Ctrl-C again to exit at once)\n`);
-      ac.abort(new Error(sig));
-    }
-  };
+  const stop = stopOnSignals(io, opts.signal, () => lock?.releaseLocal());
   // A host still in its handshake (silent, or slow) would hold the stop for its connect_timeout.
-  ac.signal.addEventListener('abort', () => factory.stopConnecting(), { once: true });
-  const external = opts.signal;
-  const onExternal = (): void => ac.abort(external?.reason);
-  if (external) {
-    if (external.aborted) ac.abort(external.reason);
-    else external.addEventListener('abort', onExternal, { once: true });
-  } else {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
+  stop.signal.addEventListener('abort', () => factory.stopConnecting(), { once: true });
   const interrupted = (): number => {
     io.err('runbook: interrupted before any step started; nothing was run (run locks taken so far are given back).\n');
     return EXIT.INTERRUPTED;
   };
 
   try {
+    const targets = Object.keys(plan.hosts).filter((h) => h !== 'localhost');
     if (lock) {
-      const targets = Object.keys(plan.hosts).filter((h) => h !== 'localhost');
       let holders: Holder[];
       try {
-        holders = await lock.takeRemote(targets.map((h) => ({ name: h, transport: factory.get(h), become: true })), opts.breakLock === true, opts.resume, ac.signal);
+        holders = await lock.takeRemote(targets.map((h) => ({ name: h, transport: factory.get(h), become: true })), opts.breakLock === true, opts.resume, stop.signal);
       } catch (e) {
-        if (ac.signal.aborted) return interrupted();
+        if (stop.signal.aborted) return interrupted();
         io.err(`runbook: ${e instanceof Error ? e.message : String(e)}\nNothing was run.\n`);
         return EXIT.FAILED;
       }
@@ -336,15 +314,14 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     }
     if (resume) {
       // Before continuing a half-done run, every host must answer: a resume that meets a dead host halfway is worse.
-      const targets = Object.keys(plan.hosts).filter((h) => h !== 'localhost');
       const results = await Promise.allSettled(targets.map((h) => factory.get(h).connect()));
-      const bad = results.map((r, i) => (r.status === 'rejected' ? `  ${targets[i] ?? '?'}: ${r.reason instanceof UnreachableError || r.reason instanceof Error ? r.reason.message : String(r.reason)}\n` : '')).filter(Boolean);
+      const bad = results.map((r, i) => (r.status === 'rejected' ? `  ${targets[i] ?? '?'}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}\n` : '')).filter(Boolean);
       if (bad.length) {
         io.err(`runbook: not resuming run ${resume.runId}: host(s) unreachable:\n${bad.join('')}Nothing was run.\n`);
         return EXIT.FAILED;
       }
     }
-    if (ac.signal.aborted) return interrupted();
+    if (stop.signal.aborted) return interrupted();
 
     try {
       reporter = await createReporter({ mode: opts.output ?? 'auto', io, verbose: opts.verbose ?? 0, secrets: Object.values(secrets.values), journalDir, runId, plan });
@@ -362,7 +339,7 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
         check,
         transports: (h) => factory.get(h),
         emit: reporter.emit,
-        signal: ac.signal,
+        signal: stop.signal,
         secrets: secrets.values,
         ...(resume ? { resume } : {}),
         ...(io.isTTY && prompt ? { confirm: async (q: string) => /^y(es)?$/i.test(((await prompt(`${q} [y/N] `)) ?? '').trim()) } : {}),
@@ -378,16 +355,48 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     // Still under the signal handlers: a Ctrl-C here must not kill runbook before the locks are given back.
     if (lock) {
       const problems = await lock.releaseRemote();
-      if (problems.length) io.err(`runbook: could not remove the run lock on: ${problems.join('; ')} (remove ${'/run/runbook-lock.' + plan.cluster} there, or pass --break-lock once it is stale)\n`);
+      if (problems.length) io.err(`runbook: could not remove the run lock on: ${problems.join('; ')} (remove ${remoteLockDir(plan.cluster)} there, or pass --break-lock once it is stale)\n`);
     }
     await factory.closeAll();
     lock?.releaseLocal();
-    if (external) external.removeEventListener('abort', onExternal);
-    else {
+    stop.dispose();
+  }
+}
+
+/**
+ * The run's stop signal: fired by the first SIGINT/SIGTERM (or by `external`, for tests, instead
+ * of process handlers). A second SIGINT exits at once, after `onForcedExit`.
+ */
+function stopOnSignals(io: Io, external: AbortSignal | undefined, onForcedExit: () => void): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  if (external) {
+    const onExternal = (): void => ac.abort(external.reason);
+    if (external.aborted) ac.abort(external.reason);
+    else external.addEventListener('abort', onExternal, { once: true });
+    return { signal: ac.signal, dispose: () => external.removeEventListener('abort', onExternal) };
+  }
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    interrupts++;
+    if (interrupts > 1 && sig === 'SIGINT') {
+      io.err('\nrunbook: interrupted again: exiting now; steps that were running have an unknown outcome\n');
+      onForcedExit();
+      process.exit(EXIT.INTERRUPTED);
+    }
+    if (interrupts === 1) {
+      io.err(`\nrunbook: ${sig}: stopping — no new steps start, running commands are stopped (Ctrl-C again to exit at once)\n`);
+      ac.abort(new Error(sig));
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: ac.signal,
+    dispose: () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-    }
-  }
+    },
+  };
 }
 
 /** Refused because another run holds the lock: name it, and say what to do. */

@@ -9,7 +9,7 @@ import type { Action, Json, JsonObject, PlannedTask, Step } from '../model/types
 import { DERIVE, DeriveError, parseEtcdJson } from '../modules/derive.js';
 import { evalAll, evalCondition } from '../template/conditions.js';
 import { shq } from '../transports/shell-quote.js';
-import { UnreachableError, type ExecResult, type Transport } from '../transports/transport.js';
+import { BecomeError, UnreachableError, type ExecResult, type Transport } from '../transports/transport.js';
 import { tail, type Redactor } from './redaction.js';
 import { conditionScope, displayScope, fillRaw, fillShell, resolveValue } from './scope.js';
 
@@ -291,7 +291,7 @@ export async function runAction(a: Action, index: number, env: ActionEnv): Promi
     if (e instanceof UnreachableError) return done({ status: 'unreachable', changed: false, unreachable: e, message: e.message });
     // sudo refused the password (or needs one none was given): the command never ran, and
     // retrying cannot help: fail at once instead of spending `retries` × `delay` on it.
-    if (e instanceof Error && e.name === 'BecomeError') return done({ status: 'failed', changed: false, final: true, message: errText(e) });
+    if (e instanceof BecomeError) return done({ status: 'failed', changed: false, final: true, message: errText(e) });
     if (env.signal.aborted) return done({ status: 'unknown', changed: a.kind === 'put', message: `interrupted: ${errText(e)}` });
     return done({ status: 'failed', changed: false, message: errText(e) });
   }

@@ -142,9 +142,9 @@ export class RunLock {
       hosts.map(async (h) => {
         try {
           await h.transport.connect();
-        } catch (e) {
-          if (signal?.aborted) throw new Error(`${h.name}: interrupted before its run lock was taken`, { cause: e });
-          return undefined; // unreachable: the run reports it; nothing runs there
+        } catch {
+          // Unreachable: the run reports it; nothing runs there. (A stopped handshake is an interrupt, below.)
+          if (!signal?.aborted) return undefined;
         }
         if (signal?.aborted) throw new Error(`${h.name}: interrupted before its run lock was taken`);
         const held = await attempt(h, take);

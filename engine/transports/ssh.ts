@@ -51,7 +51,7 @@ import {
 } from './known-hosts.js';
 import { SESSION_SHELL_COMMAND, SessionShell } from './session-shell.js';
 import { shq } from './shell-quote.js';
-import { UnreachableError, type ExecOptions, type ExecResult, type TransferResult, type Transport } from './transport.js';
+import { BecomeError, UnreachableError, type ExecOptions, type ExecResult, type TransferResult, type Transport } from './transport.js';
 
 const { Client, utils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -73,17 +73,6 @@ export interface SshTransportOptions {
    * after it has read what follows the close, so one stays spare. Default 7.
    */
   maxChannels?: number;
-}
-
-/** Raised when `become` cannot work: sudo needs a password none was given, or the password is wrong. */
-export class BecomeError extends Error {
-  constructor(
-    readonly host: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'BecomeError';
-  }
 }
 
 type State = 'idle' | 'connecting' | 'ready' | 'dropped' | 'failed' | 'closed';

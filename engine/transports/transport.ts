@@ -52,6 +52,17 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/** Raised when `become` cannot work: sudo needs a password none was given, or the password is wrong. */
+export class BecomeError extends Error {
+  constructor(
+    readonly host: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BecomeError';
+  }
+}
+
 /** Raised when a host cannot be reached or authenticated: the host leaves the play as unreachable. */
 export class UnreachableError extends Error {
   constructor(

@@ -3,7 +3,7 @@
 // fault-injection e2e tests, test/e2e/fault-*.test.ts).
 import assert from 'node:assert/strict';
 import { executePlan } from '../../engine/execute/execute.js';
-import { BecomeError } from '../../engine/transports/ssh.js';
+import { BecomeError } from '../../engine/transports/transport.js';
 import { EventLog, exec, FakeTransport, mkPlan, mkPlay } from './executor-fakes.js';
 
 function run(reply: ConstructorParameters<typeof FakeTransport>[1], plan: ReturnType<typeof mkPlan>): { log: EventLog; t: FakeTransport; done: ReturnType<typeof executePlan> } {
