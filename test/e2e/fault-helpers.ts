@@ -10,6 +10,21 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * TEST STAND-IN: puts `script` at /root/fakebin/NAME on `host`, first on root's PATH through root's
+ * private ~/.bashrc (read once per SSH connection, so it applies to runbook's next connections).
+ */
+export async function installStandIn(lab: Lab, host: string, name: string, script: string): Promise<void> {
+  const b64 = Buffer.from(script).toString('base64');
+  const r = await hostExec(lab, host, `mkdir -p /root/fakebin && echo ${b64} | base64 -d > /root/fakebin/${name} && chmod 755 /root/fakebin/${name} && echo 'PATH=/root/fakebin:$PATH' > /root/.bashrc`, { timeoutMs: 10_000 });
+  assert.equal(r.code, 0, r.stderr);
+}
+
+/** Removes every stand-in of installStandIn (and root's ~/.bashrc) from `host`. */
+export async function removeStandIns(lab: Lab, host: string): Promise<void> {
+  await hostExec(lab, host, 'rm -rf /root/fakebin /root/.bashrc', { timeoutMs: 10_000 });
+}
+
 /** Poll `fn` until it returns a truthy value; fails after `timeoutMs`. */
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -15,7 +15,7 @@ import { formatDiagnostics } from '../../engine/report/diagnostics-text.js';
 import { SshTransport } from '../../engine/transports/ssh.js';
 import { EventLog } from '../unit/executor-fakes.js';
 import { freshLab, labDir, runbook, type CliRun } from './playbook-helpers.js';
-import { hostPids, lineCount, readJournalFile, runIdOf, stepEnds, waitFor } from './fault-helpers.js';
+import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, runIdOf, stepEnds, waitFor } from './fault-helpers.js';
 
 const NAME = 'fault-network';
 const PROXY = '127.0.0.157';
@@ -321,10 +321,9 @@ exec "$@"
 
   it('[fault] wrong sudo password: fails fast once per host (no retries, even with retries:), a clear message, the command never runs', async () => {
     const HOSTS3 = ['etcd-1', 'etcd-2', 'etcd-3'];
-    const b64 = Buffer.from(FAKE_SUDO).toString('base64');
     for (const h of HOSTS3) {
-      const r = await hostExec(lab, h, `mkdir -p /root/fakebin && echo ${b64} | base64 -d > /root/fakebin/sudo && chmod 755 /root/fakebin/sudo && echo 'PATH=/root/fakebin:$PATH' > /root/.bashrc && : > /root/fakesudo.calls`, { timeoutMs: 10_000 });
-      assert.equal(r.code, 0, r.stderr);
+      await installStandIn(lab, h, 'sudo', FAKE_SUDO);
+      await hostExec(lab, h, ': > /root/fakesudo.calls', { timeoutMs: 10_000 });
     }
     try {
       const pb = playbook('sudo.yml', `
@@ -382,7 +381,10 @@ exec "$@"
         assert.equal(await lineCount(lab, h, '/root/sudo-after'), 0);
       }
     } finally {
-      for (const h of HOSTS3) await hostExec(lab, h, 'rm -rf /root/fakebin /root/.bashrc /root/fakesudo.*', { timeoutMs: 10_000 });
+      for (const h of HOSTS3) {
+        await removeStandIns(lab, h);
+        await hostExec(lab, h, 'rm -f /root/fakesudo.*', { timeoutMs: 10_000 });
+      }
     }
   });
 });

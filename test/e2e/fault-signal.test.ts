@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { freshLab, labDir, REPO } from './playbook-helpers.js';
-import { hostPids, lineCount, readJournalFile, stepEnds, waitFor } from './fault-helpers.js';
+import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, stepEnds, waitFor } from './fault-helpers.js';
 
 const NAME = 'fault-signal';
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -183,12 +183,7 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
   it('[fault] SIGINT while the run locks are being given back: the release finishes, no lock is left behind', async () => {
     // On etcd-1 the release's `grep` (first on PATH through root's private .bashrc) marks that the
     // release has begun, then takes 3 s: the signal lands while runbook gives the locks back.
-    await hostExec(
-      lab,
-      'etcd-1',
-      `mkdir -p /root/fakebin && printf '#!/bin/sh\\ntouch /run/release-started; sleep 3; exec /usr/bin/grep "$@"\\n' > /root/fakebin/grep && chmod 755 /root/fakebin/grep && echo 'PATH=/root/fakebin:$PATH' > /root/.bashrc`,
-      { timeoutMs: 10_000 },
-    );
+    await installStandIn(lab, 'etcd-1', 'grep', '#!/bin/sh\ntouch /run/release-started; sleep 3; exec /usr/bin/grep "$@"\n');
     try {
       const c = spawnApply('true');
       const id = n;
@@ -203,7 +198,8 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
       assert.deepEqual(await Promise.all(HOSTS.map(locked)), [false, false, false], 'every host lock was given back');
       assert.equal(existsSync(path.join(path.dirname(c.journalDir), 'locks', 'lab.lock')), false, 'the controller lock was given back');
     } finally {
-      await hostExec(lab, 'etcd-1', 'rm -rf /root/fakebin /root/.bashrc /run/release-started', { timeoutMs: 10_000 });
+      await removeStandIns(lab, 'etcd-1');
+      await hostExec(lab, 'etcd-1', 'rm -f /run/release-started', { timeoutMs: 10_000 });
     }
   });
 

@@ -14,6 +14,7 @@ import { LocalTransport } from '../../engine/transports/local.js';
 import { SshTransport } from '../../engine/transports/ssh.js';
 import { UnreachableError } from '../../engine/transports/transport.js';
 import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
+import { installStandIn, removeStandIns } from './fault-helpers.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-ssh-test');
@@ -535,17 +536,11 @@ case "$mode" in pty*) exec setsid -w "$@";; *) exec "$@";; esac
     }
 
     before(async () => {
-      const b64 = Buffer.from(FAKE_SUDO).toString('base64');
-      const r = await hostExec(
-        lab,
-        'etcd-1',
-        `mkdir -p /root/fakebin && echo ${b64} | base64 -d > /root/fakebin/sudo && chmod 755 /root/fakebin/sudo && ` +
-          `echo 'PATH=/root/fakebin:$PATH' > /root/.bashrc`,
-      );
-      assert.equal(r.code, 0, r.stderr);
+      await installStandIn(lab, 'etcd-1', 'sudo', FAKE_SUDO);
     });
     after(async () => {
-      await hostExec(lab, 'etcd-1', 'rm -rf /root/fakebin /root/.bashrc /root/fakesudo.*');
+      await removeStandIns(lab, 'etcd-1');
+      await hostExec(lab, 'etcd-1', 'rm -f /root/fakesudo.*');
     });
 
     for (const mode of ['nopasswd', 'pty-nopasswd']) {
