@@ -8,7 +8,7 @@ import type { ActionRecord } from '../model/events.js';
 import type { Action, Json, JsonObject, PlannedTask, Step } from '../model/types.js';
 import { DERIVE, DeriveError, parseEtcdJson } from '../modules/derive.js';
 import { evalAll, evalCondition } from '../template/conditions.js';
-import { shq } from '../transports/shell-quote.js';
+import { shq } from '../shell/quote.js';
 import { BecomeError, UnreachableError, type ExecResult, type Transport } from '../transports/transport.js';
 import { tail, type Redactor } from './redaction.js';
 import { conditionScope, displayScope, fillRaw, fillShell, resolveValue } from './scope.js';

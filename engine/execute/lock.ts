@@ -11,7 +11,7 @@ import { getMaxListeners, setMaxListeners } from 'node:events';
 import { closeSync, mkdirSync, chmodSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
-import { shq } from '../transports/shell-quote.js';
+import { shq } from '../shell/quote.js';
 import type { ExecResult, Transport } from '../transports/transport.js';
 
 /** How long a lock is good for without its run ending (a crashed controller's lock expires). */

@@ -3,7 +3,7 @@
 // actions — the exact commands a step will run, as data.
 import { jsonText, type Action, type Host, type Inventory, type Json, type JsonObject } from '../model/types.js';
 import type { RenderMode } from '../template/env.js';
-import { shq } from '../transports/shell-quote.js';
+import { shq } from '../shell/quote.js';
 
 export interface PlanCtx {
   host: Host;

@@ -2,7 +2,7 @@
 // In command strings every {{value}} is shell-quoted; {{{value}}} inserts it raw (visible in review).
 // Templates are compiled only from playbook files: inventory values and command output never are.
 import Handlebars from 'handlebars';
-import { shq } from '../transports/shell-quote.js';
+import { shq } from '../shell/quote.js';
 import { RuntimeRef, isRuntimeRef, placeholder, refPath } from './runtime.js';
 
 type Node = hbs.AST.Node;

@@ -1,7 +1,7 @@
 // Run-time values (registered output, the run id, secrets) are unknown when a plan is compiled.
 // They render as visible placeholders — ⟨rev.stdout⟩ (shell-quoted when filled) or ⟨!rev.stdout⟩
 // (inserted raw) — and the executor fills them in just before a step runs.
-import { shq } from '../transports/shell-quote.js';
+import { shq } from '../shell/quote.js';
 
 const PATH = Symbol('runtime path');
 

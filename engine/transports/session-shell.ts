@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ClientChannel } from 'ssh2';
-import { shq } from './shell-quote.js';
+import { shq } from '../shell/quote.js';
 
 /** What the shell prints once it is ready (or not). */
 const READY = '\x1eRUNBOOK-SHELL:';

@@ -50,7 +50,7 @@ import {
   type KnownHosts,
 } from './known-hosts.js';
 import { SESSION_SHELL_COMMAND, SessionShell } from './session-shell.js';
-import { shq } from './shell-quote.js';
+import { shq } from '../shell/quote.js';
 import { BecomeError, UnreachableError, type ExecOptions, type ExecResult, type TransferResult, type Transport } from './transport.js';
 
 const { Client, utils } = ssh2;

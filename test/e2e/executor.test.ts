@@ -15,14 +15,14 @@ import { transportFactory } from '../../engine/cli/transports.js';
 import { CHECK_MODE_SKIP, executePlan, type ExecuteOptions } from '../../engine/execute/execute.js';
 import type { Plan } from '../../engine/model/types.js';
 import { formatDiagnostics } from '../../engine/report/diagnostics-text.js';
-import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
+import { hostExec, labAddress, labDown, labUp, type Lab } from '../lab/lab.js';
 import { EventLog } from '../unit/executor-fakes.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-exec');
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
 /** Nothing listens here (checked in `before`). */
-const DEAD_ADDRESS = '127.0.0.39';
+const DEAD_ADDRESS = labAddress(39);
 
 let lab: Lab;
 let tmp: string;
@@ -349,7 +349,7 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
       assert.equal(r.exitCode, 0);
       const recorded = readFileSync(kh, 'utf8');
       for (const [i, h] of HOSTS.entries()) {
-        assert.match(recorded, new RegExp(`^127\\.0\\.0\\.${31 + i} ssh-ed25519 `, 'm'));
+        assert.match(recorded, new RegExp(`^127\\.0\\.\\d+\\.${31 + i} ssh-ed25519 `, 'm'));
         assert.equal(await exists(h, '/root/hk-accepted'), true);
       }
     });

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hostExec, labDown, labStatus, labUp, loadLab, type Lab } from '../lab/lab.js';
+import { hostExec, labAddress, labDown, labStatus, labUp, loadLab, type Lab } from '../lab/lab.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-e2e');
@@ -74,7 +74,7 @@ describe('test lab (real sshd + etcd in namespaces)', function () {
       '-o', 'StrictHostKeyChecking=yes',
       '-o', `UserKnownHostsFile=${lab.knownHostsPath}`,
       '-o', 'BatchMode=yes',
-      'root@127.0.0.11',
+      `root@${labAddress(11)}`,
       'hostname',
     ]);
     assert.equal(r.code, 0, r.stderr);
@@ -167,7 +167,7 @@ systemctl daemon-reload && systemctl start labdummy`,
     assert.deepEqual(oldInits.filter((p) => startTime(p.pid) === p.start), [], 'the previous lab is gone');
     assert.deepEqual(
       lab.hosts.map((h) => [h.name, h.address, h.member]),
-      [['etcd-1', '127.0.0.11', true], ['etcd-2', '127.0.0.12', true], ['etcd-3', '127.0.0.13', true], ['etcd-4', '127.0.0.14', false]],
+      [['etcd-1', labAddress(11), true], ['etcd-2', labAddress(12), true], ['etcd-3', labAddress(13), true], ['etcd-4', labAddress(14), false]],
     );
     assert.match(readFileSync(lab.inventoryPath, 'utf8'), /spare:\n {4}hosts: \[etcd-4\]/);
     const spare = await hostExec(lab, 'etcd-4', 'test -f /etc/systemd/system/etcd.service && test ! -e /etc/etcd/etcd.conf && ls -A /var/lib/etcd | wc -l; systemctl is-active etcd');
@@ -179,14 +179,14 @@ systemctl daemon-reload && systemctl start labdummy`,
     // `systemctl start` must return once it is up, as real systemd does for Type=notify.
     let added = { code: 1, stdout: '', stderr: '' };
     for (let i = 0; i < 20 && added.code !== 0; i++) {
-      added = await etcdctl(lab, 'member', 'add', 'etcd-4', '--peer-urls=http://127.0.0.14:2380', '--learner');
+      added = await etcdctl(lab, 'member', 'add', 'etcd-4', `--peer-urls=http://${labAddress(14)}:2380`, '--learner');
       if (added.code !== 0) await new Promise((r) => setTimeout(r, 500)); // "unhealthy cluster" for ~5 s after start
     }
     assert.equal(added.code, 0, added.stderr);
     await run(
       lab,
       'etcd-4',
-      `printf '%s\n' ETCD_NAME=etcd-4 ETCD_DATA_DIR=/var/lib/etcd ETCD_LISTEN_PEER_URLS=http://127.0.0.14:2380 ETCD_LISTEN_CLIENT_URLS=http://127.0.0.14:2379 ETCD_ADVERTISE_CLIENT_URLS=http://127.0.0.14:2379 ETCD_INITIAL_ADVERTISE_PEER_URLS=http://127.0.0.14:2380 ETCD_INITIAL_CLUSTER=etcd-1=http://127.0.0.11:2380,etcd-2=http://127.0.0.12:2380,etcd-3=http://127.0.0.13:2380,etcd-4=http://127.0.0.14:2380 ETCD_INITIAL_CLUSTER_STATE=existing > /etc/etcd/etcd.conf`,
+      `printf '%s\n' ETCD_NAME=etcd-4 ETCD_DATA_DIR=/var/lib/etcd ETCD_LISTEN_PEER_URLS=http://${labAddress(14)}:2380 ETCD_LISTEN_CLIENT_URLS=http://${labAddress(14)}:2379 ETCD_ADVERTISE_CLIENT_URLS=http://${labAddress(14)}:2379 ETCD_INITIAL_ADVERTISE_PEER_URLS=http://${labAddress(14)}:2380 ETCD_INITIAL_CLUSTER=etcd-1=http://${labAddress(11)}:2380,etcd-2=http://${labAddress(12)}:2380,etcd-3=http://${labAddress(13)}:2380,etcd-4=http://${labAddress(14)}:2380 ETCD_INITIAL_CLUSTER_STATE=existing > /etc/etcd/etcd.conf`,
     );
     const t2 = Date.now();
     const started = await hostExec(lab, 'etcd-4', 'systemctl start etcd', { timeoutMs: 100_000 });
@@ -194,7 +194,7 @@ systemctl daemon-reload && systemctl start labdummy`,
     console.log(`      systemctl start etcd of a joining learner: ${startMs} ms`);
     assert.equal(started.code, 0, started.stderr);
     const members = await etcdctl(lab, 'member', 'list', '--write-out=json');
-    assert.match(members.stdout, /"name":"etcd-4","peerURLs":\["http:\/\/127\.0\.0\.14:2380"\],"clientURLs":\["http:\/\/127\.0\.0\.14:2379"\],"isLearner":true/);
+    assert.match(members.stdout, /"name":"etcd-4","peerURLs":\["http:\/\/127\.0\.\d+\.14:2380"\],"clientURLs":\["http:\/\/127\.0\.\d+\.14:2379"\],"isLearner":true/);
 
     const ns = new Set(lab.hosts.map((h) => pidNsOf(h.initPid)).filter((x): x is string => x !== null));
     const pids = lab.hosts.map((h) => h.initPid);

@@ -13,7 +13,7 @@ import { fingerprintSha256, parseKnownHosts } from '../../engine/transports/know
 import { LocalTransport } from '../../engine/transports/local.js';
 import { SshTransport } from '../../engine/transports/ssh.js';
 import { UnreachableError } from '../../engine/transports/transport.js';
-import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
+import { hostExec, labAddress, labDown, labUp, type Lab } from '../lab/lab.js';
 import { installStandIn, removeStandIns } from './fault-helpers.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -372,7 +372,7 @@ describe('SshTransport (real sshd)', function () {
     });
 
     it('connection refused: UnreachableError connect, quickly', async () => {
-      const t = new SshTransport('nowhere', '127.0.0.99', settings({ connectTimeoutSec: 5 }));
+      const t = new SshTransport('nowhere', labAddress(99), settings({ connectTimeoutSec: 5 }));
       open.push(t);
       await rejectsUnreachable(t.connect(), 'connect', (e) => assert.match(e.message, /ECONNREFUSED/));
     });
@@ -382,10 +382,10 @@ describe('SshTransport (real sshd)', function () {
       const server = net.createServer((s) => sockets.push(s));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(22, '127.0.0.98', () => resolve());
+        server.listen(22, labAddress(98), () => resolve());
       });
       try {
-        const t = new SshTransport('silent', '127.0.0.98', settings({ connectTimeoutSec: 1 }));
+        const t = new SshTransport('silent', labAddress(98), settings({ connectTimeoutSec: 1 }));
         open.push(t);
         const t0 = performance.now();
         await rejectsUnreachable(t.connect(), 'timeout');

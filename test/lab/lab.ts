@@ -67,6 +67,23 @@ interface LabState {
 }
 
 const STATE_FILE = 'lab.json';
+
+/**
+ * Third octet of every lab address: 127.0.LAB_NET.x (default 0). Lets two checkouts run their
+ * e2e suites side by side on one machine without their hosts colliding.
+ */
+export function labNet(): number {
+  const v = process.env.LAB_NET;
+  if (v === undefined || v === '') return 0;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 254) throw new Error(`lab: LAB_NET must be 0..254, got ${v}`);
+  return n;
+}
+
+/** A lab address: 127.0.LAB_NET.octet. */
+export function labAddress(octet: number): string {
+  return `127.0.${labNet()}.${octet}`;
+}
 const ETCD_VERSION = '3.4.23';
 const TOKEN = 'lab-cluster';
 const SYS_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -436,9 +453,10 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
   const nMembers = opts.members ?? nHosts;
   const withEtcd = opts.etcd ?? true;
   const first = opts.firstOctet ?? 11;
+  const net = labNet();
   if (!Number.isInteger(nHosts) || nHosts < 1) throw new Error('lab: hosts must be >= 1');
   if (!Number.isInteger(nMembers) || nMembers < 0 || nMembers > nHosts) throw new Error('lab: members must be 0..hosts');
-  if (!Number.isInteger(first) || first < 2 || first + nHosts - 1 > 254) throw new Error('lab: addresses must stay within 127.0.0.2-127.0.0.254');
+  if (!Number.isInteger(first) || first < 2 || first + nHosts - 1 > 254) throw new Error(`lab: addresses must stay within 127.0.${net}.2-127.0.${net}.254`);
   if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new Error('lab: must run as root (namespaces, mounts)');
 
   await labDown(dir); // idempotent: kills a running lab, cleans a crashed one
@@ -446,7 +464,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
 
   const specs = Array.from({ length: nHosts }, (_, i) => ({
     name: `etcd-${i + 1}`,
-    address: `127.0.0.${first + i}`,
+    address: `127.0.${net}.${first + i}`,
     member: i < nMembers,
     stateDir: path.join(dir, 'hosts', `etcd-${i + 1}`),
   }));

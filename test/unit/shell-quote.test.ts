@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { shq, shqArgs } from '../../engine/transports/shell-quote.js';
+import { shq, shqArgs } from '../../engine/shell/quote.js';
 
 /** What /bin/sh prints for `printf %s <quoted>`: the word after quote removal. */
 function viaSh(word: string, shell = '/bin/sh'): string {

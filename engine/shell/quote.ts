@@ -1,4 +1,4 @@
-// POSIX shell quoting. The only quoting function transports use: every command string that is
+// POSIX shell quoting (a pure helper, below every layer that builds commands): every command string that is
 // built from data (paths, modes, user commands wrapped in `sh -c`) goes through `shq`.
 
 const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
