@@ -79,6 +79,20 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     );
 
   program
+    .command('schedule')
+    .description('print (or --install) what runs a playbook periodically: a systemd service + timer, a Kubernetes CronJob or a GitHub Actions workflow; overlapping runs are refused by the run lock')
+    .argument('<playbook>', 'a playbook path or a shipped name such as backup')
+    .requiredOption('-i, --inventory <file>', 'the inventory')
+    .requiredOption('--every <interval>', 'how often: 5m … 30m (dividing an hour), 1h … 12h (dividing a day), or 1d')
+    .addOption(new Option('--target <target>', 'which scheduler').choices(['systemd', 'cronjob', 'github', 'all']).default('systemd'))
+    .option('-e, --extra-vars <key=value>', 'extra variable passed to every run (repeatable)', collect, [])
+    .option('--install <dir>', 'write the files into this directory (an existing different file is moved aside) instead of printing them')
+    .option('--image <image>', 'container image holding runbook and the ops repository at /ops (cronjob)')
+    .action(async (playbook: string, o: { inventory: string; every: string; target: 'systemd' | 'cronjob' | 'github' | 'all'; extraVars: string[]; install?: string; image?: string }) =>
+      setCode((await import('./schedule.js')).runSchedule(playbook, { inventory: o.inventory, every: o.every, target: o.target, extraVars: o.extraVars, ...(o.install !== undefined ? { install: o.install } : {}), ...(o.image !== undefined ? { image: o.image } : {}) }, io)),
+    );
+
+  program
     .command('apply')
     .description('run a playbook against an inventory over SSH (destructive plans ask for the cluster name, or --yes)')
     .argument('<playbook>', 'a playbook path, a shipped name such as restore-all.yml, or a saved plan (plan.json)')
