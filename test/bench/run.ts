@@ -5,6 +5,7 @@ import { benchFanout } from './fanout-bench.js';
 import { benchPlan } from './plan-bench.js';
 import { benchDiff } from './diff-bench.js';
 import { benchRestore } from './restore-bench.js';
+import { benchTraffic } from './traffic-bench.js';
 
 const sections: Record<string, () => string[] | Promise<string[]>> = {
   plan: () => benchPlan(),
@@ -12,6 +13,7 @@ const sections: Record<string, () => string[] | Promise<string[]>> = {
   fanout: () => benchFanout(),
   restore: () => benchRestore(),
   distribute: () => benchDistribute(),
+  traffic: () => benchTraffic(),
 };
 
 const wanted = process.argv.slice(2);
