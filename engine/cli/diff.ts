@@ -16,7 +16,7 @@ import { renderDiffJson } from '../diff/render-json.js';
 import { buildPlan, loadInventoryOnly, type PlanRequest } from './inputs.js';
 import { buildPlanAtRevision } from './revision.js';
 import { isSavedPlanPath, loadSavedPlan } from './saved-plan.js';
-import { EXIT, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
 
 export interface DiffOptions {
   base?: string;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEtcdJson } from '../modules/derive.js';
 import { stableStringify } from '../report/stable-json.js';
-import { EXIT, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
 
 export interface SnapshotVerifyOptions {
   format?: string;

@@ -5,7 +5,7 @@ import { loadPlaybook } from '../load/playbook.js';
 import { buildPlan, loadInventoryOnly, resolvePlaybookPath } from './inputs.js';
 import { checkRegisterOrder } from '../validate/semantic.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
-import { EXIT, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
 
 /** An inventory is a mapping with `cluster:`; a playbook is a list of plays. */
 function looksLikeInventory(path: string): boolean {

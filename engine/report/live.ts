@@ -5,7 +5,7 @@
 // events settle slots whether or not listr2 has reached that node yet, and play.end / task.end /
 // run.end seal what never ran, so the tree always completes and close() can await it.
 import { DefaultRenderer, Listr, ListrLogger, ProcessOutput, createWritable, type ListrTask, type ListrTaskWrapper } from 'listr2';
-import type { Io } from '../cli/output.js';
+import type { Io } from '../model/io.js';
 import type { RunEvent, StepResult } from '../model/events.js';
 import type { PlannedPlay, PlannedTask } from '../model/types.js';
 import { LineSplitter } from './output-lines.js';

@@ -2,7 +2,7 @@
 // (listr2 tree on a terminal, plain lines, or JSON lines), and the run ends with the same summary
 // in every mode: failures, the per-host recap, run id and journal path. Everything printed or
 // stored passes through the redactor.
-import type { Io } from '../cli/output.js';
+import type { Io } from '../model/io.js';
 import type { Emit, EventMap, EventName, RunEvent } from '../model/events.js';
 import type { Plan } from '../model/types.js';
 import { eventLine } from './event-json.js';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../engine/cli/main.js';
-import type { Io } from '../../engine/cli/output.js';
+import type { Io } from '../../engine/model/io.js';
 import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
 
 /** The benchmarks' own lab: never the tests' dirs or addresses (tests use 127.0.0.11-90). */
