@@ -8,7 +8,7 @@ import { loadInventory } from '../inventory/load.js';
 import { loadPlaybook } from '../load/playbook.js';
 import { sha256, type Source } from '../load/source.js';
 import { compile } from '../compile/compile.js';
-import { PACKAGE_ROOT } from '../validate/schema.js';
+import { PACKAGE_ROOT } from '../package/root.js';
 import { checkRegisterOrder } from '../validate/semantic.js';
 import { stableStringify } from '../report/stable-json.js';
 import { controllerPath } from '../compile/compile.js';

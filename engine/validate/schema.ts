@@ -10,10 +10,9 @@ import { diag, type Diagnostic, type DiagnosticCode } from '../model/diagnostics
 import type { Json } from '../model/types.js';
 import { locate, type PathSeg, type Source } from '../load/source.js';
 
-import { PACKAGE_ROOT } from '../cli/version.js';
+import { PACKAGE_ROOT } from '../package/root.js';
 
 /** The repository (or installed package) root: schemas/, playbooks/ and inventories/ live there. */
-export { PACKAGE_ROOT };
 export const SCHEMA_DIR = join(PACKAGE_ROOT, 'schemas');
 
 let ajvInstance: Ajv | undefined;
