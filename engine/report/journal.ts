@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { RunEvent, StepResult, StepStatus } from '../model/events.js';
 import type { Json, Plan, PlannedTask } from '../model/types.js';
 import { eventLine } from './event-json.js';
-import { redactDeep, type Redactor } from './redact.js';
+import { redactDeep, type Redactor } from '../redact/redact.js';
 
 export const JOURNAL_FORMAT = 'runbook-journal';
 export const JOURNAL_VERSION = 1;

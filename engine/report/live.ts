@@ -9,7 +9,7 @@ import type { Io } from '../model/io.js';
 import type { RunEvent, StepResult } from '../model/events.js';
 import type { PlannedPlay, PlannedTask } from '../model/types.js';
 import { LineSplitter } from './output-lines.js';
-import type { Redactor } from './redact.js';
+import type { Redactor } from '../redact/redact.js';
 import { fmtDuration, outcomeMessage, type RunTracker } from './summary.js';
 import { statusLabel } from './text.js';
 

@@ -9,7 +9,7 @@ import { eventLine } from './event-json.js';
 import { JournalWriter } from './journal.js';
 import type { LiveReporter } from './live.js';
 import { LineSplitter } from './output-lines.js';
-import { makeRedactor, redactDeep, type Redactor } from './redact.js';
+import { makeRedactor, redactDeep, type Redactor } from '../redact/redact.js';
 import { renderSummary, RunTracker } from './summary.js';
 import { TextReporter } from './text.js';
 
