@@ -5,7 +5,7 @@ import { parse as parseYamlValue } from 'yaml';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import type { Inventory, JsonObject, Plan, PlanInput, Playbook } from '../model/types.js';
 import { loadInventory } from '../inventory/load.js';
-import { loadPlaybook } from '../load/playbook.js';
+import { loadPlaybook } from '../validate/playbook.js';
 import { sha256, type Source } from '../load/source.js';
 import { compile } from '../compile/compile.js';
 import { PACKAGE_ROOT } from '../package/root.js';

@@ -1,7 +1,7 @@
 // runbook validate FILE... [-i INVENTORY]: every problem at once, exit 2 when there is any.
 import { readFileSync } from 'node:fs';
 import type { Diagnostic } from '../model/diagnostics.js';
-import { loadPlaybook } from '../load/playbook.js';
+import { loadPlaybook } from '../validate/playbook.js';
 import { buildPlan, loadInventoryOnly, resolvePlaybookPath } from './inputs.js';
 import { checkRegisterOrder } from '../validate/semantic.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';

@@ -4,8 +4,8 @@ import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { jsonText, type Json, type Play, type Playbook, type SourceRef, type Task } from '../model/types.js';
 import { getModule, MODULES } from '../modules/registry.js';
 import { ConditionError, parseCondition } from '../template/conditions.js';
-import { didYouMean, schemaDiagnostics } from '../validate/schema.js';
-import { locate, readYaml, scalarStart, type PathSeg, type Source } from './source.js';
+import { didYouMean, schemaDiagnostics } from './schema.js';
+import { locate, readYaml, scalarStart, type PathSeg, type Source } from '../load/source.js';
 
 export const TASK_KEYWORDS = ['name', 'when', 'until', 'changed_when', 'failed_when', 'register', 'run_once', 'delegate_to', 'retries', 'delay', 'timeout', 'ignore_errors', 'tags', 'become', 'check_mode'] as const;
 const KEYWORDS = new Set<string>(TASK_KEYWORDS);
