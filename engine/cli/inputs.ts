@@ -6,6 +6,7 @@ import { diag, type Diagnostic } from '../model/diagnostics.js';
 import type { Inventory, JsonObject, Plan, PlanInput, Playbook } from '../model/types.js';
 import { loadInventory } from '../inventory/load.js';
 import { loadPlaybook } from '../validate/playbook.js';
+import { MODULES } from '../modules/registry.js';
 import { sha256, type Source } from '../load/source.js';
 import { compile } from '../compile/compile.js';
 import { PACKAGE_ROOT } from '../package/root.js';
@@ -113,7 +114,7 @@ export interface PlanRequest {
 export function buildPlan(req: PlanRequest): Loaded {
   const pbPath = resolvePlaybookPath(req.playbook);
   const texts: Record<string, string> = {};
-  const pb = loadPlaybook(pbPath, pbPath);
+  const pb = loadPlaybook(pbPath, MODULES, pbPath);
   remember(texts, pb.source);
   const inv = loadInventory(req.inventory, req.inventory);
   remember(texts, inv.source);

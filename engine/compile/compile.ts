@@ -7,7 +7,7 @@ import { PLAN_FORMAT, PLAN_VERSION, jsonText, type Action, type Host, type Inven
 import { readFileSync } from 'node:fs';
 import type { Source, PathSeg } from '../load/source.js';
 import { locate, sha256 } from '../load/source.js';
-import { posInScalar } from '../validate/playbook.js';
+import { posInScalar } from '../load/source.js';
 import { getModule } from '../modules/registry.js';
 import { conditionRefs, definedTests, evalCondition, parseCondition, printCondition } from '../template/conditions.js';
 import { resolvePath } from '../template/runtime.js';

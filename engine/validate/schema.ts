@@ -52,6 +52,11 @@ function pointerToPath(p: string): PathSeg[] {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
+/** PathSeg[] → JSON pointer (RFC 6901). */
+function toPointer(path: PathSeg[]): string {
+  return path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+}
+
 function typeOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
@@ -150,6 +155,7 @@ export function schemaDiagnostics(src: Source, schema: string, data: Json = src.
     let code: DiagnosticCode = 'schema';
     let message: string;
     let at = locate(src, path);
+    let pointer = toPointer(path);
     let hint = hintFor(e, value);
     switch (e.keyword) {
       case 'type':
@@ -167,6 +173,7 @@ export function schemaDiagnostics(src: Source, schema: string, data: Json = src.
         const allowed = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
         message = `unknown key "${key}"${opts.what ? ` (not a ${opts.what})` : ''}`;
         at = locate(src, [...path, key], true);
+        pointer = toPointer([...path, key]);
         hint = didYouMean(key, allowed) ?? (allowed.length ? `expected one of: ${allowed.join(', ')}` : undefined);
         break;
       }
@@ -201,7 +208,7 @@ export function schemaDiagnostics(src: Source, schema: string, data: Json = src.
       default:
         message = `${e.message ?? 'is not valid'}${desc ? ` (expected ${desc})` : ''}`;
     }
-    out.push(diag(code, message, at, { length: at.length, ...(hint ? { hint } : {}) }));
+    out.push(diag(code, message, at, { length: at.length, path: pointer, ...(hint ? { hint } : {}) }));
   }
   return out;
 }
