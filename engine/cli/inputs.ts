@@ -12,7 +12,7 @@ import { compile } from '../compile/compile.js';
 import { PACKAGE_ROOT } from '../package/root.js';
 import { checkRegisterOrder } from '../validate/semantic.js';
 import { stableStringify } from '../report/stable-json.js';
-import { controllerPath } from '../compile/compile.js';
+import { controllerPath } from '../load/paths.js';
 
 import { RUNBOOK_VERSION } from './version.js';
 

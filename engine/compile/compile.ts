@@ -30,8 +30,6 @@ export interface CompileOptions {
 
 export const DEFAULT_TIMEOUT_SEC = 600;
 
-export { controllerPath };
-
 class Collector {
   readonly diagnostics: Diagnostic[] = [];
   private seen = new Set<string>();
