@@ -135,7 +135,7 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
   const templateError = (e: TemplateError, scalar: PathSeg[], runtime: Set<string>): void => {
     const at = posInScalar(pbSrc, scalar, e.line, e.col);
     if (e.kind === 'undefined-variable') {
-      const name = /"([^".]+)/.exec(e.message)?.[1] ?? '';
+      const name = (e.variable ?? '').split('.')[0] ?? '';
       const line = allRegistered.get(name);
       if (line !== undefined && !runtime.has(name)) {
         out.add(diag('register-before-set', `"${name}" is used before the task that registers it (line ${line})`, at, { hint: 'move this task after the one with `register: ' + name + '`' }));
