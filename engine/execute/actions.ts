@@ -7,7 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { ActionRecord } from '../model/events.js';
 import type { Action, Json, JsonObject, PlannedTask, Step } from '../model/types.js';
 import { DERIVE, DeriveError, parseEtcdJson } from '../modules/derive.js';
-import { evalAll, evalCondition } from '../template/conditions.js';
+import { evalAll, evalCondition } from '../template/condition-eval.js';
 import { shq } from '../shell/quote.js';
 import { BecomeError, UnreachableError, type ExecResult, type Transport } from '../transports/transport.js';
 import { tail, type Redactor } from './redaction.js';

@@ -9,7 +9,7 @@
 // Secrets are filled twice: with their values for running, with ****** for display.
 import { randomBytes } from 'node:crypto';
 import type { Json, JsonObject } from '../model/types.js';
-import type { Scope } from '../template/conditions.js';
+import type { Scope } from '../template/condition-eval.js';
 import { fillPlaceholders, MissingRuntimeValueError, resolvePath } from '../template/runtime.js';
 
 export const MASK = '******';

@@ -3,7 +3,7 @@
 // and the task's `result` (or the last command's {rc, stdout, stderr, json?}) is what `register` stores.
 import type { Emit, StepResult, StepStatus } from '../model/events.js';
 import type { Json, JsonObject, PlannedTask, Step } from '../model/types.js';
-import { evalCondition } from '../template/conditions.js';
+import { evalCondition } from '../template/condition-eval.js';
 import type { UnreachableError } from '../transports/transport.js';
 import { runAction, sleep, type ActionEnv, type ActionOutcome } from './actions.js';
 import type { TransportPool } from './pool.js';

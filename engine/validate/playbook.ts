@@ -4,7 +4,8 @@
 // the catalog in: validate only needs each module's name and its shorthand normalizer.
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { jsonText, type Json, type Play, type Playbook, type SourceRef, type Task } from '../model/types.js';
-import { ConditionError, parseCondition } from '../template/conditions.js';
+import { ConditionError } from '../template/condition-lexer.js';
+import { parseCondition } from '../template/conditions.js';
 import { didYouMean, schemaDiagnostics } from './schema.js';
 import { locate, posInScalar, readYaml, type PathSeg, type Source } from '../load/source.js';
 
