@@ -10,7 +10,7 @@ import type { RunEvent, StepResult } from '../model/events.js';
 import type { PlannedPlay, PlannedTask } from '../model/types.js';
 import { LineSplitter } from './output-lines.js';
 import type { Redactor } from '../redact/redact.js';
-import { fmtDuration, outcomeMessage, type RunTracker } from './summary.js';
+import { firstLine, fmtDuration, outcomeMessage, type RunTracker } from './summary.js';
 import { statusLabel } from './text.js';
 
 /** Chooses the tree renderer from `io.isTTY`, not from process.stdout (which may be redirected in tests). */
@@ -337,9 +337,4 @@ function playTitle(play: PlannedPlay): string {
 function taskTitle(play: PlannedPlay, task: PlannedTask, batch: number): string {
   const n = play.batches.length;
   return `TASK ${play.index}.${task.index} · ${task.name}${n > 1 ? ` · batch ${batch}/${n}: ${(play.batches[batch - 1] ?? []).join(', ')}` : ''}`;
-}
-
-function firstLine(s: string): string {
-  const i = s.indexOf('\n');
-  return i < 0 ? s : `${s.slice(0, i)} …`;
 }
