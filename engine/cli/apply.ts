@@ -17,7 +17,8 @@ import { readJournal, type JournalState } from '../report/journal.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
 import { buildPlan, loadInventoryOnly } from './inputs.js';
 import { checkPlanFreshness, describeStale, isSavedPlanPath, loadSavedPlan } from './saved-plan.js';
-import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR, EXIT, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
+import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR } from './output.js';
 import { transportFactory, type HostConnection } from './transports.js';
 
 export interface ApplyOptions {

@@ -8,7 +8,7 @@ import type { Diagnostic } from '../model/diagnostics.js';
 import type { Inventory, Plan } from '../model/types.js';
 import { readFileSync } from 'node:fs';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
-import { makeRedactor, redactDeep } from '../report/redact.js';
+import { makeRedactor, redactDeep } from '../redact/redact.js';
 import { diffPlans } from '../diff/match.js';
 import { renderDiffText } from '../diff/render-text.js';
 import { renderDiffMarkdown } from '../diff/render-markdown.js';
@@ -16,7 +16,7 @@ import { renderDiffJson } from '../diff/render-json.js';
 import { buildPlan, loadInventoryOnly, type PlanRequest } from './inputs.js';
 import { buildPlanAtRevision } from './revision.js';
 import { isSavedPlanPath, loadSavedPlan } from './saved-plan.js';
-import { EXIT, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
 
 export interface DiffOptions {
   base?: string;

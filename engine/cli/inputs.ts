@@ -5,13 +5,14 @@ import { parse as parseYamlValue } from 'yaml';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import type { Inventory, JsonObject, Plan, PlanInput, Playbook } from '../model/types.js';
 import { loadInventory } from '../inventory/load.js';
-import { loadPlaybook } from '../load/playbook.js';
+import { loadPlaybook } from '../validate/playbook.js';
+import { MODULES } from '../modules/registry.js';
 import { sha256, type Source } from '../load/source.js';
 import { compile } from '../compile/compile.js';
-import { PACKAGE_ROOT } from '../validate/schema.js';
+import { PACKAGE_ROOT } from '../package/root.js';
 import { checkRegisterOrder } from '../validate/semantic.js';
 import { stableStringify } from '../report/stable-json.js';
-import { controllerPath } from '../compile/compile.js';
+import { controllerPath } from '../load/paths.js';
 
 import { RUNBOOK_VERSION } from './version.js';
 
@@ -113,7 +114,7 @@ export interface PlanRequest {
 export function buildPlan(req: PlanRequest): Loaded {
   const pbPath = resolvePlaybookPath(req.playbook);
   const texts: Record<string, string> = {};
-  const pb = loadPlaybook(pbPath, pbPath);
+  const pb = loadPlaybook(pbPath, MODULES, pbPath);
   remember(texts, pb.source);
   const inv = loadInventory(req.inventory, req.inventory);
   remember(texts, inv.source);

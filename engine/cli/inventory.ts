@@ -3,7 +3,7 @@ import type { Inventory } from '../model/types.js';
 import { loadInventoryOnly } from './inputs.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
 import { stableStringify } from '../report/stable-json.js';
-import { EXIT, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
 
 function graph(inv: Inventory): string {
   const lines = ['@all:'];

@@ -2,7 +2,8 @@
 // Commands are imported when they run, so `runbook --help` does not load the whole engine.
 import { Command, CommanderError, Option } from 'commander';
 import { RUNBOOK_VERSION } from './version.js';
-import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR, EXIT, processIo, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
+import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR, processIo } from './output.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 

@@ -5,7 +5,7 @@ import { buildPlan } from './inputs.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
 import { renderPlanText } from '../report/plan-text.js';
 import { stableStringify } from '../report/stable-json.js';
-import { EXIT, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
 
 export interface PlanOptions {
   inventory: string;

@@ -10,9 +10,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { lastLine } from '../execute/actions.js';
 import { parseEtcdJson } from '../modules/derive.js';
 import { stableStringify } from '../report/stable-json.js';
-import { EXIT, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
 
 export interface SnapshotVerifyOptions {
   format?: string;
@@ -86,7 +87,6 @@ function sha256File(file: string): Promise<string> {
   });
 }
 
-const lastLine = (s: string): string => s.trim().split('\n').pop() ?? '';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Stop the throwaway etcd: SIGTERM to its PID, SIGKILL after 10 s. Only this child is signalled. */

@@ -11,7 +11,7 @@ import { formatDiagnostics } from '../report/diagnostics-text.js';
 import { stableStringify } from '../report/stable-json.js';
 import { resolveSecrets } from './apply.js';
 import { buildPlan, loadInventoryOnly, resolvePlaybookPath } from './inputs.js';
-import { EXIT, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
 import { transportFactory, type HostConnection } from './transports.js';
 
 export interface StatusOptions {

@@ -3,7 +3,7 @@
 // that host's connection, or user@host:port) when it has one.
 import type { SshSettings } from '../model/types.js';
 import { LocalTransport } from '../transports/local.js';
-import { SshTransport } from '../transports/ssh.js';
+import { SshTransport } from '../transports/ssh/transport.js';
 import type { Transport } from '../transports/transport.js';
 
 export interface HostConnection {

@@ -1,11 +1,12 @@
 // runbook validate FILE... [-i INVENTORY]: every problem at once, exit 2 when there is any.
 import { readFileSync } from 'node:fs';
 import type { Diagnostic } from '../model/diagnostics.js';
-import { loadPlaybook } from '../load/playbook.js';
+import { loadPlaybook } from '../validate/playbook.js';
+import { MODULES } from '../modules/registry.js';
 import { buildPlan, loadInventoryOnly, resolvePlaybookPath } from './inputs.js';
 import { checkRegisterOrder } from '../validate/semantic.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
-import { EXIT, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
 
 /** An inventory is a mapping with `cluster:`; a playbook is a list of plays. */
 function looksLikeInventory(path: string): boolean {
@@ -37,7 +38,7 @@ export function runValidate(files: string[], opts: { inventory?: string; format?
       diagnostics.push(...r.diagnostics.filter((d) => d.file !== opts.inventory));
       Object.assign(texts, r.texts);
     } else {
-      const r = loadPlaybook(path, path);
+      const r = loadPlaybook(path, MODULES, path);
       diagnostics.push(...r.diagnostics);
       if (r.playbook && r.source) diagnostics.push(...checkRegisterOrder(r.playbook, r.source));
       if (r.source) texts[r.source.file] = r.source.text;

@@ -7,9 +7,10 @@ import { PLAN_FORMAT, PLAN_VERSION, jsonText, type Action, type Host, type Inven
 import { readFileSync } from 'node:fs';
 import type { Source, PathSeg } from '../load/source.js';
 import { locate, sha256 } from '../load/source.js';
-import { posInScalar } from '../load/playbook.js';
+import { posInScalar } from '../load/source.js';
 import { getModule } from '../modules/registry.js';
-import { conditionRefs, definedTests, evalCondition, parseCondition, printCondition } from '../template/conditions.js';
+import { evalCondition } from '../template/condition-eval.js';
+import { conditionRefs, definedTests, parseCondition, printCondition } from '../template/conditions.js';
 import { resolvePath } from '../template/runtime.js';
 import { TemplateError, compileTemplate, hasTemplate, renderTemplate } from '../template/env.js';
 import { placeholdersIn } from '../template/runtime.js';
@@ -29,8 +30,6 @@ export interface CompileOptions {
 }
 
 export const DEFAULT_TIMEOUT_SEC = 600;
-
-export { controllerPath };
 
 class Collector {
   readonly diagnostics: Diagnostic[] = [];
@@ -137,7 +136,7 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
   const templateError = (e: TemplateError, scalar: PathSeg[], runtime: Set<string>): void => {
     const at = posInScalar(pbSrc, scalar, e.line, e.col);
     if (e.kind === 'undefined-variable') {
-      const name = /"([^".]+)/.exec(e.message)?.[1] ?? '';
+      const name = (e.variable ?? '').split('.')[0] ?? '';
       const line = allRegistered.get(name);
       if (line !== undefined && !runtime.has(name)) {
         out.add(diag('register-before-set', `"${name}" is used before the task that registers it (line ${line})`, at, { hint: 'move this task after the one with `register: ' + name + '`' }));

@@ -6,7 +6,8 @@
 import { basename } from 'node:path';
 import type { Plan, PlannedPlay, PlannedTask, Step } from '../model/types.js';
 import { lcsPairs } from './lcs.js';
-import { diffStep, stepLines, type StepDelta } from './steps.js';
+import { stepLines } from '../report/plan-text.js';
+import { diffStep, type StepDelta } from './steps.js';
 import { DIFF_FORMAT, DIFF_VERSION, type ActionChange, type DiffCounts, type FieldChange, type HostChange, type PlanDiff, type PlayChange, type SideInfo, type StepGroup, type TaskChange, type WordChange } from './model.js';
 
 export interface DiffSources {

@@ -2,7 +2,7 @@
 // removed or changed, line by line and word by word. Lines are what `runbook plan` prints
 // (describeAction), so a diff reads like the plan a reviewer already knows.
 import type { Action, Step } from '../model/types.js';
-import { describeAction, stepLines } from '../report/plan-text.js';
+import { describeAction } from '../report/plan-text.js';
 import { sha256 } from '../load/source.js';
 import { edits } from './lcs.js';
 import { actionKey, canonicalText } from './sets.js';
@@ -14,10 +14,6 @@ export interface StepDelta {
   actions: ActionChange[];
   unchangedActions: number;
 }
-
-
-/** Plan text of a step as it runs on its own (for added and removed steps): the plan's own rendering. */
-export { stepLines };
 
 const list = (x: string[] | undefined): string => (x ? x.join('\u0000') : '');
 

@@ -4,10 +4,11 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { errorText } from '../model/errors.js';
 import type { ActionRecord } from '../model/events.js';
 import type { Action, Json, JsonObject, PlannedTask, Step } from '../model/types.js';
 import { DERIVE, DeriveError, parseEtcdJson } from '../modules/derive.js';
-import { evalAll, evalCondition } from '../template/conditions.js';
+import { evalAll, evalCondition } from '../template/condition-eval.js';
 import { shq } from '../shell/quote.js';
 import { BecomeError, UnreachableError, type ExecResult, type Transport } from '../transports/transport.js';
 import { tail, type Redactor } from './redaction.js';
@@ -109,9 +110,8 @@ export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   });
 }
 
-const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-function lastLine(s: string): string {
+/** The last non-empty line of a text, trimmed. */
+export function lastLine(s: string): string {
   const lines = s.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   return lines[lines.length - 1] ?? '';
 }
@@ -145,7 +145,7 @@ export async function runAction(a: Action, index: number, env: ActionEnv): Promi
         return done({ status: 'skipped', changed: false, message: `when: ${a.when}` });
       }
     } catch (e) {
-      return done({ status: 'failed', changed: false, message: `when: ${a.when}: ${errText(e)}` });
+      return done({ status: 'failed', changed: false, message: `when: ${a.when}: ${errorText(e)}` });
     }
   }
 
@@ -195,7 +195,7 @@ export async function runAction(a: Action, index: number, env: ActionEnv): Promi
           try {
             value.json = parseEtcdJson(r.stdout);
           } catch (e) {
-            if (codeOk) return done({ status: 'failed', changed: !probe, execValue: value, message: `output is not JSON (${errText(e)}): ${lastLine(r.stdout) || '(empty)'}` });
+            if (codeOk) return done({ status: 'failed', changed: !probe, execValue: value, message: `output is not JSON (${errorText(e)}): ${lastLine(r.stdout) || '(empty)'}` });
           }
         }
         if (a.bind) env.local[a.bind] = value;
@@ -244,7 +244,7 @@ export async function runAction(a: Action, index: number, env: ActionEnv): Promi
           try {
             holds = evalAll([c], scope);
           } catch (e) {
-            return done({ status: 'failed', changed: false, message: `assert ${c}: ${errText(e)}` });
+            return done({ status: 'failed', changed: false, message: `assert ${c}: ${errorText(e)}` });
           }
           if (!holds) return done({ status: 'failed', changed: false, message: a.message !== undefined ? fillRaw(a.message, env.scope) : `assertion failed: ${c}` });
         }
@@ -281,7 +281,7 @@ export async function runAction(a: Action, index: number, env: ActionEnv): Promi
           value = fn(...args);
         } catch (e) {
           // Refusals (quorum preflight, members still serving) reach the user verbatim.
-          return done({ status: 'failed', changed: false, message: e instanceof DeriveError ? e.message : `${a.fn}: ${errText(e)}` });
+          return done({ status: 'failed', changed: false, message: e instanceof DeriveError ? e.message : `${a.fn}: ${errorText(e)}` });
         }
         if (a.bind) env.local[a.bind] = value;
         return done({ status: 'ok', changed: false });
@@ -291,8 +291,8 @@ export async function runAction(a: Action, index: number, env: ActionEnv): Promi
     if (e instanceof UnreachableError) return done({ status: 'unreachable', changed: false, unreachable: e, message: e.message });
     // sudo refused the password (or needs one none was given): the command never ran, and
     // retrying cannot help: fail at once instead of spending `retries` × `delay` on it.
-    if (e instanceof BecomeError) return done({ status: 'failed', changed: false, final: true, message: errText(e) });
-    if (env.signal.aborted) return done({ status: 'unknown', changed: a.kind === 'put', message: `interrupted: ${errText(e)}` });
-    return done({ status: 'failed', changed: false, message: errText(e) });
+    if (e instanceof BecomeError) return done({ status: 'failed', changed: false, final: true, message: errorText(e) });
+    if (env.signal.aborted) return done({ status: 'unknown', changed: a.kind === 'put', message: `interrupted: ${errorText(e)}` });
+    return done({ status: 'failed', changed: false, message: errorText(e) });
   }
 }

@@ -9,7 +9,7 @@
 // failed stops it too. SIGINT/abort: no new step starts, running commands are stopped.
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
-import type { Emit, Recap, RunArgs, StepResult } from '../model/events.js';
+import { emptyRecap, type Emit, type Recap, type RunArgs, type StepResult } from '../model/events.js';
 import type { Json, Plan, PlannedPlay, PlannedTask, Step } from '../model/types.js';
 import { conditionRefs, parseCondition } from '../template/conditions.js';
 import { placeholdersIn } from '../template/runtime.js';
@@ -64,10 +64,6 @@ export interface ExecuteResult {
   exitCode: number;
   interrupted: boolean;
   recap: Record<string, Recap>;
-}
-
-function emptyRecap(): Recap {
-  return { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0, unknown: 0, ignored: 0 };
 }
 
 function skipped(message: string): StepResult {

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { shq } from '../shell/quote.js';
 import type { ExecResult, Transport } from '../transports/transport.js';
+import { RunError } from '../model/errors.js';
 
 /** How long a lock is good for without its run ending (a crashed controller's lock expires). */
 export const LOCK_TTL_MS = 12 * 3600 * 1000;
@@ -133,7 +134,7 @@ export class RunLock {
         const stale = staleReason(o);
         return { ...o, where: `${h.name}:${remoteLockDir(this.cluster)}`, ...(stale !== undefined ? { stale } : {}) };
       }
-      throw new Error(`${h.name}: cannot take the run lock ${remoteLockDir(this.cluster)} (exit ${String(r.code)}): ${r.stderr.trim() || r.stdout.trim()}`);
+      throw new RunError('LOCK_FAILED', `${h.name}: cannot take the run lock ${remoteLockDir(this.cluster)} (exit ${String(r.code)}): ${r.stderr.trim() || r.stdout.trim()}`);
     };
     // Every host is locked at once, each lock command listening on the signal: keep Node from
     // warning of a listener leak (its default limit is 10) on an inventory of more hosts.
@@ -146,7 +147,7 @@ export class RunLock {
           // Unreachable: the run reports it; nothing runs there. (A stopped handshake is an interrupt, below.)
           if (!signal?.aborted) return undefined;
         }
-        if (signal?.aborted) throw new Error(`${h.name}: interrupted before its run lock was taken`);
+        if (signal?.aborted) throw new RunError('INTERRUPTED', `${h.name}: interrupted before its run lock was taken`);
         const held = await attempt(h, take);
         if (held === undefined) return held;
         // The run being resumed left this lock (its connection dropped before it could release
@@ -163,7 +164,7 @@ export class RunLock {
       else if (r.value) holders.push(r.value);
     }
     if (holders.length || errors.length) await this.releaseRemote();
-    if (errors.length) throw new Error(errors.join('\n'));
+    if (errors.length) throw new RunError('LOCK_FAILED', errors.join('\n'));
     return holders;
   }
 

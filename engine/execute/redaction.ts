@@ -1,8 +1,8 @@
 // Secret values never leave the executor: every text it emits (commands, output, messages,
-// registered values) passes through a Redactor first. Matching is the reporters' (report/redact.ts),
+// registered values) passes through a Redactor first. Matching is the reporters' (redact/redact.ts),
 // so a value is caught in the same forms (shell-quoted, JSON-escaped, per line) everywhere.
 import type { Json } from '../model/types.js';
-import { makeRedactor, redactJson } from '../report/redact.js';
+import { makeRedactor, redactJson } from '../redact/redact.js';
 
 export class Redactor {
   private readonly redact: (s: string) => string;

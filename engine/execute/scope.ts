@@ -9,8 +9,9 @@
 // Secrets are filled twice: with their values for running, with ****** for display.
 import { randomBytes } from 'node:crypto';
 import type { Json, JsonObject } from '../model/types.js';
-import type { Scope } from '../template/conditions.js';
+import type { Scope } from '../template/condition-eval.js';
 import { fillPlaceholders, MissingRuntimeValueError, resolvePath } from '../template/runtime.js';
+import { RunError } from '../model/errors.js';
 
 export const MASK = '******';
 
@@ -34,7 +35,7 @@ export const RUN_ID_PATTERN = /^(\d{8}T\d{6}Z)-[0-9a-f]{6}$/;
 /** The run-time `run` of a run id (the timestamp is the id's prefix). */
 export function runInfoFromId(id: string): RunInfo {
   const m = RUN_ID_PATTERN.exec(id);
-  if (!m?.[1]) throw new Error(`not a run id: ${JSON.stringify(id)} (expected YYYYMMDDTHHMMSSZ-xxxxxx)`);
+  if (!m?.[1]) throw new RunError('BAD_RUN_ID', `not a run id: ${JSON.stringify(id)} (expected YYYYMMDDTHHMMSSZ-xxxxxx)`);
   return { id, timestamp: m[1] };
 }
 

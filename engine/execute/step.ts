@@ -1,9 +1,10 @@
 // One step on one host: runtime `when`, then attempts (retries/until), each running the step's
 // actions in order until one does not succeed; then failed_when / changed_when decide the status
 // and the task's `result` (or the last command's {rc, stdout, stderr, json?}) is what `register` stores.
+import { errorText } from '../model/errors.js';
 import type { Emit, StepResult, StepStatus } from '../model/events.js';
 import type { Json, JsonObject, PlannedTask, Step } from '../model/types.js';
-import { evalCondition } from '../template/conditions.js';
+import { evalCondition } from '../template/condition-eval.js';
 import type { UnreachableError } from '../transports/transport.js';
 import { runAction, sleep, type ActionEnv, type ActionOutcome } from './actions.js';
 import type { TransportPool } from './pool.js';
@@ -35,7 +36,6 @@ export interface StepOutcome {
   unreachable?: UnreachableError;
 }
 
-const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /** The first condition of a list that does not hold (or throws), for messages. */
 function firstFalse(conds: string[], scope: ReturnType<typeof conditionScope>): { cond: string; error?: string } | undefined {
@@ -43,7 +43,7 @@ function firstFalse(conds: string[], scope: ReturnType<typeof conditionScope>): 
     try {
       if (!evalCondition(c, scope)) return { cond: c };
     } catch (e) {
-      return { cond: c, error: errText(e) };
+      return { cond: c, error: errorText(e) };
     }
   }
   return undefined;
@@ -108,7 +108,7 @@ async function attempt(env: StepEnv): Promise<Attempt> {
     else if (Object.keys(facts).length > 0) value = facts;
   } catch (e) {
     valueOk = false;
-    valueError = errText(e);
+    valueError = errorText(e);
   }
   const base = { value, valueOk, facts, records };
 

@@ -70,6 +70,19 @@ export function scalarStart(src: Source, path: PathSeg[]): { ref: SourceRef & { 
   return { ref: r, quoted: ch === '"' || ch === "'", block: ch === '|' || ch === '>' };
 }
 
+/** Position of a character offset inside a scalar (for errors inside conditions and templates). */
+export function posInScalar(src: Source, path: PathSeg[], line: number, col: number): SourceRef & { length: number } {
+  const s = scalarStart(src, path);
+  if (s.block) {
+    const fileLine = s.ref.line + line;
+    const text = src.text.split('\n')[fileLine - 1] ?? '';
+    const indent = text.length - text.trimStart().length;
+    return { file: src.file, line: fileLine, col: indent + col, length: 1 };
+  }
+  if (line <= 1) return { file: src.file, line: s.ref.line, col: s.ref.col + (s.quoted ? 1 : 0) + col - 1, length: 1 };
+  return { ...s.ref, length: s.ref.length };
+}
+
 function yamlCode(code: string): 'duplicate-key' | 'yaml-syntax' {
   return code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax';
 }

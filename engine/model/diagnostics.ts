@@ -53,13 +53,15 @@ export interface Diagnostic {
   /** Length of the span to underline (at least 1). */
   length?: number;
   hint?: string;
+  /** JSON pointer of the node it is about (e.g. `/0/tasks/2/shell`), when it came from one. */
+  path?: string;
 }
 
 export function diag(
   code: DiagnosticCode,
   message: string,
   at: SourceRef,
-  extra: { hint?: string; length?: number; severity?: 'error' | 'warning' } = {},
+  extra: { hint?: string; length?: number; severity?: 'error' | 'warning'; path?: string } = {},
 ): Diagnostic {
   return {
     code,
@@ -70,17 +72,6 @@ export function diag(
     col: at.col,
     ...(extra.length !== undefined ? { length: extra.length } : {}),
     ...(extra.hint !== undefined ? { hint: extra.hint } : {}),
+    ...(extra.path !== undefined ? { path: extra.path } : {}),
   };
-}
-
-/** Thrown by a stage when its input has errors; carries all of them, not just the first. */
-export class InvalidInputError extends Error {
-  constructor(readonly diagnostics: Diagnostic[]) {
-    super(`${diagnostics.length} problem(s) in the input`);
-    this.name = 'InvalidInputError';
-  }
-}
-
-export function hasErrors(ds: Diagnostic[]): boolean {
-  return ds.some((d) => d.severity === 'error');
 }

@@ -67,6 +67,11 @@ export interface Recap {
   ignored?: number;
 }
 
+/** A recap row with every count at 0. */
+export function emptyRecap(): Required<Recap> {
+  return { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0, unknown: 0, ignored: 0 };
+}
+
 export type EventName = keyof EventMap;
 export type RunEvent = { [K in EventName]: { type: K; at: string } & EventMap[K] }[EventName];
 export type Emit = <K extends EventName>(type: K, data: EventMap[K]) => void;

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { RunEvent, StepResult, StepStatus } from '../model/events.js';
 import type { Json, Plan, PlannedTask } from '../model/types.js';
 import { eventLine } from './event-json.js';
-import { redactDeep, type Redactor } from './redact.js';
+import { redactDeep, type Redactor } from '../redact/redact.js';
+import { RunError } from '../model/errors.js';
 
 export const JOURNAL_FORMAT = 'runbook-journal';
 export const JOURNAL_VERSION = 1;
@@ -31,7 +32,7 @@ export interface PlanRecord {
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function journalPath(journalDir: string, runId: string): string {
-  if (!RUN_ID.test(runId)) throw new Error(`invalid run id "${runId}": letters, digits, ".", "_" and "-" only`);
+  if (!RUN_ID.test(runId)) throw new RunError('BAD_RUN_ID', `invalid run id "${runId}": letters, digits, ".", "_" and "-" only`);
   return join(journalDir, `${runId}.jsonl`);
 }
 
@@ -228,7 +229,7 @@ function readChain(journalDir: string, runId: string, seen: Set<string>): Journa
   seen.add(runId);
   const path = journalPath(journalDir, runId);
   const parsed = parseJournalText(readFileSync(path, 'utf8'));
-  if (!parsed.planRecord) throw new Error(`${path}: not a runbook journal (no plan record)`);
+  if (!parsed.planRecord) throw new RunError('NOT_A_JOURNAL', `${path}: not a runbook journal (no plan record)`);
   const plan = parsed.planRecord.plan;
   const state: JournalState = { plan, done: new Set(), registered: {}, facts: {}, ended: false, events: parsed.events, badLines: parsed.badLines };
   const start = parsed.events.find((e) => e.type === 'run.start');

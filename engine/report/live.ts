@@ -5,12 +5,12 @@
 // events settle slots whether or not listr2 has reached that node yet, and play.end / task.end /
 // run.end seal what never ran, so the tree always completes and close() can await it.
 import { DefaultRenderer, Listr, ListrLogger, ProcessOutput, createWritable, type ListrTask, type ListrTaskWrapper } from 'listr2';
-import type { Io } from '../cli/output.js';
+import type { Io } from '../model/io.js';
 import type { RunEvent, StepResult } from '../model/events.js';
 import type { PlannedPlay, PlannedTask } from '../model/types.js';
 import { LineSplitter } from './output-lines.js';
-import type { Redactor } from './redact.js';
-import { fmtDuration, outcomeMessage, type RunTracker } from './summary.js';
+import type { Redactor } from '../redact/redact.js';
+import { firstLine, fmtDuration, outcomeMessage, type RunTracker } from './summary.js';
 import { statusLabel } from './text.js';
 
 /** Chooses the tree renderer from `io.isTTY`, not from process.stdout (which may be redirected in tests). */
@@ -337,9 +337,4 @@ function playTitle(play: PlannedPlay): string {
 function taskTitle(play: PlannedPlay, task: PlannedTask, batch: number): string {
   const n = play.batches.length;
   return `TASK ${play.index}.${task.index} · ${task.name}${n > 1 ? ` · batch ${batch}/${n}: ${(play.batches[batch - 1] ?? []).join(', ')}` : ''}`;
-}
-
-function firstLine(s: string): string {
-  const i = s.indexOf('\n');
-  return i < 0 ? s : `${s.slice(0, i)} …`;
 }

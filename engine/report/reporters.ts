@@ -2,14 +2,14 @@
 // (listr2 tree on a terminal, plain lines, or JSON lines), and the run ends with the same summary
 // in every mode: failures, the per-host recap, run id and journal path. Everything printed or
 // stored passes through the redactor.
-import type { Io } from '../cli/output.js';
+import type { Io } from '../model/io.js';
 import type { Emit, EventMap, EventName, RunEvent } from '../model/events.js';
 import type { Plan } from '../model/types.js';
 import { eventLine } from './event-json.js';
 import { JournalWriter } from './journal.js';
 import type { LiveReporter } from './live.js';
 import { LineSplitter } from './output-lines.js';
-import { makeRedactor, redactDeep, type Redactor } from './redact.js';
+import { makeRedactor, redactDeep, type Redactor } from '../redact/redact.js';
 import { renderSummary, RunTracker } from './summary.js';
 import { TextReporter } from './text.js';
 

@@ -1,6 +1,6 @@
 // What every reporter needs to know about a run in progress, and the end-of-run text they all
 // print: failures (plainly, whatever renderer ran before), the recap table, run id and journal.
-import type { EventMap, Recap, RunEvent, StepResult, StepStatus } from '../model/events.js';
+import { emptyRecap, type EventMap, type Recap, type RunEvent, type StepResult, type StepStatus } from '../model/events.js';
 import type { Plan, PlannedTask } from '../model/types.js';
 
 export type EventOf<K extends RunEvent['type']> = Extract<RunEvent, { type: K }>;
@@ -19,6 +19,12 @@ export function fmtClock(at: string): string {
   const d = new Date(at);
   if (Number.isNaN(d.getTime())) return at;
   return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+}
+
+/** The first line of a text, marked with … when more follows. */
+export function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i < 0 ? s : `${s.slice(0, i)} …`;
 }
 
 export function lastLines(text: string | undefined, n: number): string[] {
@@ -51,10 +57,6 @@ export interface Failure {
 }
 
 export const RECAP_KEYS = ['ok', 'changed', 'unreachable', 'failed', 'skipped', 'unknown', 'ignored'] as const;
-
-function emptyRecap(): Required<Recap> {
-  return { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0, unknown: 0, ignored: 0 };
-}
 
 export class RunTracker {
   start?: EventOf<'run.start'>;

@@ -6,7 +6,7 @@
 import type { ActionRecord, RunEvent, StepResult } from '../model/events.js';
 import { describeAction } from './plan-text.js';
 import { LineSplitter, type OutputLine } from './output-lines.js';
-import { type EventOf, fmtClock, fmtDuration, lastLines, outcomeMessage, type RunTracker } from './summary.js';
+import { type EventOf, firstLine, fmtClock, fmtDuration, lastLines, outcomeMessage, type RunTracker } from './summary.js';
 
 const TAIL_LINES = 20;
 const INDENT = '           ';
@@ -154,9 +154,4 @@ export class TextReporter {
   private line(s: string): void {
     this.write(`${s}\n`);
   }
-}
-
-function firstLine(s: string): string {
-  const i = s.indexOf('\n');
-  return i < 0 ? s : `${s.slice(0, i)} …`;
 }

@@ -1,5 +1,6 @@
 // The condition language of `when`, `until`, `changed_when`, `failed_when` and `assert`.
-// A tiny Jinja-like expression grammar, parsed into an AST and interpreted: no JavaScript eval.
+// A tiny Jinja-like expression grammar: condition-lexer.ts makes tokens, this file parses them
+// into an AST (and walks and prints it), condition-eval.ts interprets it (no JavaScript eval).
 //
 //   expr   := or ;  or := and ('or' and)* ;  and := not ('and' not)* ;  not := 'not' not | test
 //   test   := cmp ('is' ['not'] ('defined' | 'none' | 'true' | 'false'))?
@@ -8,6 +9,8 @@
 //   primary:= number | 'string' | "string" | true | false | none | null | [list] | {"key": expr, …} | (expr) | path
 //   path   := name ('.' name | '[' (number|string) ']')*
 import type { Json } from '../model/types.js';
+import { isFilter, FILTERS } from './condition-filters.js';
+import { ConditionError, tokenize, type Tok } from './condition-lexer.js';
 
 export type Expr =
   | { t: 'lit'; v: Json }
@@ -19,75 +22,6 @@ export type Expr =
   | { t: 'cmp'; op: string; l: Expr; r: Expr }
   | { t: 'is'; e: Expr; test: string; neg: boolean }
   | { t: 'filter'; e: Expr; name: string };
-
-export const FILTERS = ['int', 'float', 'string', 'length', 'trim', 'lower', 'upper', 'bool', 'from_json', 'first', 'last', 'keys'] as const;
-
-export class ConditionError extends Error {
-  constructor(
-    message: string,
-    readonly offset: number,
-  ) {
-    super(message);
-    this.name = 'ConditionError';
-  }
-}
-
-interface Tok {
-  k: 'num' | 'str' | 'name' | 'op' | 'end';
-  v: string;
-  at: number;
-}
-
-const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', b: '\b', f: '\f' };
-
-function tokenize(src: string): Tok[] {
-  const out: Tok[] = [];
-  let i = 0;
-  while (i < src.length) {
-    const c = src[i] ?? '';
-    if (/\s/.test(c)) {
-      i++;
-      continue;
-    }
-    const rest = src.slice(i);
-    let m: RegExpMatchArray | null;
-    if ((m = /^-?\d+(\.\d+)?([eE][+-]?\d+)?/.exec(rest)) && !(c === '-' && out.length > 0 && ['num', 'str', 'name'].includes(out[out.length - 1]?.k ?? ''))) {
-      out.push({ k: 'num', v: m[0], at: i });
-      i += m[0].length;
-    } else if (c === '"' || c === "'") {
-      let j = i + 1;
-      let s = '';
-      while (j < src.length && src[j] !== c) {
-        if (src[j] === '\\' && j + 1 < src.length) {
-          // JSON escapes, so that printCondition's JSON string literals read back as the same text.
-          j++;
-          const e = src[j] ?? '';
-          const hex = /^u[0-9a-fA-F]{4}/.exec(src.slice(j));
-          if (hex) {
-            s += String.fromCharCode(parseInt(hex[0].slice(1), 16));
-            j += 5;
-            continue;
-          }
-          s += ESCAPES[e] ?? e;
-        } else s += src[j];
-        j++;
-      }
-      if (j >= src.length) throw new ConditionError('unterminated string', i);
-      out.push({ k: 'str', v: s, at: i });
-      i = j + 1;
-    } else if ((m = /^[A-Za-z_][A-Za-z0-9_-]*/.exec(rest))) {
-      out.push({ k: 'name', v: m[0], at: i });
-      i += m[0].length;
-    } else if ((m = /^(==|!=|<=|>=|<|>|\(|\)|\[|\]|\{|\}|:|\.|,|\|)/.exec(rest))) {
-      out.push({ k: 'op', v: m[0], at: i });
-      i += m[0].length;
-    } else {
-      throw new ConditionError(`unexpected character "${c}"`, i);
-    }
-  }
-  out.push({ k: 'end', v: '', at: src.length });
-  return out;
-}
 
 const CMP = new Set(['==', '!=', '<', '<=', '>', '>=']);
 const TESTS = new Set(['defined', 'undefined', 'none', 'true', 'false']);
@@ -180,8 +114,8 @@ class Parser {
     while (this.peek().k === 'op' && this.peek().v === '|') {
       this.next();
       const f = this.next();
-      if (f.k !== 'name' || !(FILTERS as readonly string[]).includes(f.v)) {
-        throw new ConditionError(`unknown filter "${f.v}" (known: ${FILTERS.join(', ')})`, f.at);
+      if (f.k !== 'name' || !isFilter(f.v)) {
+        throw new ConditionError(`unknown filter "${f.v}" (known: ${Object.keys(FILTERS).join(', ')})`, f.at);
       }
       e = { t: 'filter', e, name: f.v };
     }
@@ -298,149 +232,6 @@ export function definedTests(e: Expr, out: Set<string> = new Set()): Set<string>
     definedTests(e.r, out);
   }
   return out;
-}
-
-export type Scope = (root: string) => unknown;
-
-const UNDEFINED = Symbol('undefined');
-const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
-
-function lookup(e: Extract<Expr, { t: 'path' }>, scope: Scope): unknown {
-  // Names inherited from Object.prototype (constructor, toString, __proto__) are never variables.
-  if (FORBIDDEN.has(e.root)) return UNDEFINED;
-  let v: unknown = scope(e.root);
-  if (v === undefined || typeof v === 'function') return UNDEFINED;
-  for (const k of e.rest) {
-    if (v === null || typeof v !== 'object') return UNDEFINED;
-    if (typeof k === 'string' && FORBIDDEN.has(k)) return UNDEFINED;
-    if (!Object.prototype.hasOwnProperty.call(v, k)) return UNDEFINED;
-    v = (v as Record<string | number, unknown>)[k];
-  }
-  return v;
-}
-
-function truthy(v: unknown): boolean {
-  if (Array.isArray(v)) return v.length > 0;
-  if (v && typeof v === 'object') return Object.keys(v).length > 0;
-  if (typeof v === 'string') return v.length > 0 && !['false', 'no', 'off', '0'].includes(v.toLowerCase());
-  return Boolean(v);
-}
-
-function filter(name: string, v: unknown): unknown {
-  switch (name) {
-    case 'int': {
-      const n = typeof v === 'number' ? v : parseInt(String(v).trim(), 10);
-      return Number.isNaN(n) ? 0 : Math.trunc(n);
-    }
-    case 'float': {
-      const n = typeof v === 'number' ? v : parseFloat(String(v).trim());
-      return Number.isNaN(n) ? 0 : n;
-    }
-    case 'string':
-      return typeof v === 'string' ? v : JSON.stringify(v);
-    case 'length':
-      if (typeof v === 'string' || Array.isArray(v)) return v.length;
-      if (v && typeof v === 'object') return Object.keys(v).length;
-      return 0;
-    case 'trim':
-      return String(v).trim();
-    case 'lower':
-      return String(v).toLowerCase();
-    case 'upper':
-      return String(v).toUpperCase();
-    case 'bool':
-      return truthy(v);
-    case 'from_json':
-      try {
-        return JSON.parse(String(v)) as unknown;
-      } catch {
-        return null;
-      }
-    case 'first':
-      return Array.isArray(v) ? v[0] : typeof v === 'string' ? v[0] : undefined;
-    case 'last':
-      return Array.isArray(v) ? v[v.length - 1] : typeof v === 'string' ? v[v.length - 1] : undefined;
-    case 'keys':
-      return v && typeof v === 'object' ? Object.keys(v).sort() : [];
-    default:
-      throw new Error(`unknown filter ${name}`);
-  }
-}
-
-function equal(a: unknown, b: unknown): boolean {
-  if (typeof a === 'number' && typeof b === 'string' && b.trim() !== '' && !Number.isNaN(Number(b))) return a === Number(b);
-  if (typeof b === 'number' && typeof a === 'string' && a.trim() !== '' && !Number.isNaN(Number(a))) return b === Number(a);
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function evalExpr(e: Expr, scope: Scope): unknown {
-  switch (e.t) {
-    case 'lit':
-      return e.v;
-    case 'list':
-      return e.items.map((x) => evalExpr(x, scope));
-    case 'dict':
-      // fromEntries defines own properties: a "__proto__" key cannot reach the prototype.
-      return Object.fromEntries(e.entries.map(([k, x]) => [k, evalExpr(x, scope)]));
-    case 'path': {
-      const v = lookup(e, scope);
-      if (v === UNDEFINED) throw new ConditionError(`"${e.text}" is not defined`, 0);
-      return v;
-    }
-    case 'not':
-      return !truthy(evalExpr(e.e, scope));
-    case 'and':
-      return truthy(evalExpr(e.l, scope)) && truthy(evalExpr(e.r, scope));
-    case 'or':
-      return truthy(evalExpr(e.l, scope)) || truthy(evalExpr(e.r, scope));
-    case 'is': {
-      let r: boolean;
-      if (e.test === 'defined') r = e.e.t === 'path' ? lookup(e.e, scope) !== UNDEFINED : true;
-      else {
-        const v = evalExpr(e.e, scope);
-        r = e.test === 'none' ? v === null : e.test === 'true' ? v === true : v === false;
-      }
-      return e.neg ? !r : r;
-    }
-    case 'filter':
-      return filter(e.name, evalExpr(e.e, scope));
-    case 'cmp': {
-      const l = evalExpr(e.l, scope);
-      const r = evalExpr(e.r, scope);
-      switch (e.op) {
-        case '==':
-          return equal(l, r);
-        case '!=':
-          return !equal(l, r);
-        case 'in':
-          if (Array.isArray(r)) return r.some((x) => equal(x, l));
-          if (typeof r === 'string') return r.includes(String(l));
-          if (r && typeof r === 'object') return Object.prototype.hasOwnProperty.call(r, String(l));
-          return false;
-        default: {
-          const a = typeof l === 'string' && typeof r === 'number' ? Number(l) : l;
-          const b = typeof r === 'string' && typeof l === 'number' ? Number(r) : r;
-          if (typeof a !== typeof b || (typeof a !== 'number' && typeof a !== 'string')) {
-            throw new ConditionError(`cannot compare ${JSON.stringify(l)} ${e.op} ${JSON.stringify(r)}`, 0);
-          }
-          const x = a;
-          const y = b as number | string;
-          return e.op === '<' ? x < y : e.op === '<=' ? x <= y : e.op === '>' ? x > y : x >= y;
-        }
-      }
-    }
-  }
-}
-
-/** Evaluate a condition to a boolean. Reading an undefined name throws (use `is defined`). */
-export function evalCondition(src: string | Expr, scope: Scope): boolean {
-  const e = typeof src === 'string' ? parseCondition(src) : src;
-  return truthy(evalExpr(e, scope));
-}
-
-/** All conditions of a list must hold (Ansible semantics for a `when:` list). */
-export function evalAll(conds: string[], scope: Scope): boolean {
-  return conds.every((c) => evalCondition(c, scope));
 }
 
 function literal(v: unknown): string {

@@ -19,6 +19,8 @@ export class TemplateError extends Error {
     readonly line: number,
     readonly col: number,
     readonly hint?: string,
+    /** The variable path the error is about (undefined-variable, runtime-value-misuse). */
+    readonly variable?: string,
   ) {
     super(message);
     this.name = 'TemplateError';
@@ -28,7 +30,14 @@ export class TemplateError extends Error {
 function noRuntime(name: string, ...values: unknown[]): void {
   for (const v of values) {
     if (isRuntimeRef(v)) {
-      throw new TemplateError('runtime-value-misuse', `helper "${name}" cannot use ⟨${refPath(v)}⟩: it is only known at run time`, 0, 0, 'insert run-time values directly ({{x.stdout}}) or test them with `when:`');
+      throw new TemplateError(
+        'runtime-value-misuse',
+        `helper "${name}" cannot use ⟨${refPath(v)}⟩: it is only known at run time`,
+        0,
+        0,
+        'insert run-time values directly ({{x.stdout}}) or test them with `when:`',
+        refPath(v),
+      );
     }
   }
 }
@@ -238,7 +247,8 @@ export function renderTemplate(src: string, ctx: Record<string, unknown>, mode: 
     if (p.optional) continue;
     const r = resolveCtx(ctx, p.path.split('.'));
     if (!r.ok) {
-      throw new TemplateError('undefined-variable', `undefined variable "${r.at}"`, p.line, p.col, p.root === r.at ? 'define it in the inventory vars, the play vars or with -e' : undefined);
+      const hint = p.root === r.at ? 'define it in the inventory vars, the play vars or with -e' : undefined;
+      throw new TemplateError('undefined-variable', `undefined variable "${r.at}"`, p.line, p.col, hint, r.at);
     }
   }
   try {
@@ -247,9 +257,9 @@ export function renderTemplate(src: string, ctx: Record<string, unknown>, mode: 
     if (e instanceof TemplateError) {
       if (e.line > 0) throw e;
       // A helper refused a run-time value: place the error at the template's use of that value.
-      const ref = /⟨([^⟩]+)⟩/.exec(e.message)?.[1] ?? '';
+      const ref = e.variable ?? '';
       const use = c.paths.find((p) => p.path === ref) ?? c.paths.find((p) => ref.startsWith(`${p.path}.`) || p.path.startsWith(`${ref}.`));
-      throw new TemplateError(e.kind, e.message, use?.line ?? 1, use?.col ?? 1, e.hint);
+      throw new TemplateError(e.kind, e.message, use?.line ?? 1, use?.col ?? 1, e.hint, e.variable);
     }
     throw new TemplateError('template-syntax', `template error: ${e instanceof Error ? e.message : String(e)}`, 1, 1);
   }

@@ -2,6 +2,7 @@
 // file-mode validation and temp names.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { RunError } from '../model/errors.js';
 import type { ExecResult } from './transport.js';
 
 /** Default per-stream capture bound (ExecOptions.maxOutputBytes). */
@@ -69,14 +70,10 @@ export class HashingStream extends Transform {
   }
 }
 
-export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 /** Octal modes only (`644`, `0600`, `2755`): symbolic modes are rejected so nothing odd reaches chmod. */
 export function normalizeMode(mode: string | undefined): string | undefined {
   if (mode === undefined) return undefined;
-  if (!/^[0-7]{3,4}$/.test(mode)) throw new Error(`invalid file mode ${JSON.stringify(mode)}: expected octal like "0644"`);
+  if (!/^[0-7]{3,4}$/.test(mode)) throw new RunError('BAD_FILE_MODE', `invalid file mode ${JSON.stringify(mode)}: expected octal like "0644"`);
   return mode.length === 3 ? `0${mode}` : mode;
 }
 
@@ -96,7 +93,7 @@ export function randomSuffix(): string {
 
 /** The error transfers throw when their AbortSignal fires. */
 export function abortError(signal: AbortSignal | undefined, what: string): Error {
-  const err = new Error(`${what}: aborted`, signal?.reason !== undefined ? { cause: signal.reason } : undefined);
+  const err = new RunError('ABORTED', `${what}: aborted`, signal?.reason !== undefined ? { cause: signal.reason } : undefined);
   err.name = 'AbortError';
   return err;
 }

@@ -1,6 +1,6 @@
-// Controller-side transport (host "localhost"): commands run under /bin/sh -c in their own
-// process group, so a timeout or abort kills everything the command started (TERM, ≤1 s grace,
-// KILL). Same bounded output capture as SSH; put/get are local copies through a temp file in the
+// Controller-side transport (host "localhost"): commands run under /bin/sh in their own process
+// group, so a timeout or abort kills everything the command started (TERM, ≤1 s grace, KILL); the
+// command text reaches that shell on stdin, never on an argv. Same bounded output capture as SSH; put/get are local copies through a temp file in the
 // destination directory, hashed on the way and verified before the rename.
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -9,7 +9,10 @@ import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { abortError, BoundedOutput, execResult, DEFAULT_MAX_OUTPUT_BYTES, HashingStream, transferMode, now, randomSuffix } from './common.js';
+import { RunError } from '../model/errors.js';
+import { encodeCommandLine, READ_AND_EVAL } from '../shell/stdin-command.js';
+import { CommandRun, stoppedResult } from './command-run.js';
+import { abortError, HashingStream, transferMode, now, randomSuffix } from './common.js';
 import type { ExecOptions, ExecResult, TransferResult, Transport } from './transport.js';
 
 export interface LocalTransportOptions {
@@ -30,7 +33,7 @@ export class LocalTransport implements Transport {
   }
 
   async connect(): Promise<void> {
-    if (this.closed) throw new Error(`${this.host}: transport is closed`);
+    if (this.closed) throw new RunError('TRANSPORT_CLOSED', `${this.host}: transport is closed`);
     return Promise.resolve();
   }
 
@@ -42,19 +45,15 @@ export class LocalTransport implements Transport {
   async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
     await this.connect();
     const started = now();
-    const limit = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-    const stdout = new BoundedOutput(limit);
-    const stderr = new BoundedOutput(limit);
-    if (opts.signal?.aborted) {
-      return { code: null, stdout: '', stderr: '', truncated: false, timedOut: false, aborted: true, durationMs: 0 };
-    }
-    let argv = ['/bin/sh', '-c', cmd];
-    let stdinPrefix: Buffer | undefined;
+    if (opts.signal?.aborted) return stoppedResult(started, 'aborted');
+    // The command goes on stdin (shell/stdin-command.ts): `ps` on the controller shows only the reader.
+    let argv = ['/bin/sh', '-c', READ_AND_EVAL];
+    let password = '';
     const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
     if (opts.become && !isRoot) {
       if (this.opts.sudoPassword !== undefined) {
         argv = ['sudo', '-k', '-S', '-p', '', '--', ...argv];
-        stdinPrefix = Buffer.from(`${this.opts.sudoPassword}\n`);
+        password = `${this.opts.sudoPassword}\n`;
       } else {
         argv = ['sudo', '-n', '--', ...argv];
       }
@@ -62,91 +61,51 @@ export class LocalTransport implements Transport {
     const [file, ...args] = argv as [string, ...string[]];
     const child = spawn(file, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     const grace = this.opts.killGraceMs ?? 1000;
+    let spawnError: Error | undefined;
 
-    return new Promise<ExecResult>((resolve) => {
-      // 'stdin': the stdin stream failed, so the command was stopped (code null, neither flag).
-      let stopped: 'timedOut' | 'aborted' | 'stdin' | undefined;
-      let done = false;
-      let timer: NodeJS.Timeout | undefined;
-      let killTimer: NodeJS.Timeout | undefined;
-      let forceTimer: NodeJS.Timeout | undefined;
-      let spawnError: Error | undefined;
-
-      const killGroup = (sig: NodeJS.Signals): void => {
-        if (child.pid === undefined) return;
-        try {
-          process.kill(-child.pid, sig);
-        } catch {
-          // group already gone
-        }
-      };
-      const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
-        if (done) return;
-        done = true;
-        if (timer) clearTimeout(timer);
-        if (forceTimer) clearTimeout(forceTimer);
-        opts.signal?.removeEventListener('abort', onAbort);
-        // Whatever the command left behind in its group goes too once we stop waiting for it.
-        if (stopped) {
-          if (killTimer) clearTimeout(killTimer);
-          killGroup('SIGKILL');
-        }
-        if (spawnError) stderr.push(Buffer.from(`runbook: cannot run ${file}: ${spawnError.message}\n`));
-        const result = execResult(stdout, stderr, { code: spawnError ? null : code, stopped, durationMs: now() - started });
-        if (signal) result.signal = signal;
-        resolve(result);
-      };
-      const stop = (why: 'timedOut' | 'aborted' | 'stdin'): void => {
-        if (stopped || done) return;
-        stopped = why;
-        killGroup('SIGTERM');
-        killTimer = setTimeout(() => killGroup('SIGKILL'), grace);
-        // If something outside the group still holds stdout/stderr open, stop waiting.
-        forceTimer = setTimeout(() => {
-          child.stdout.destroy();
-          child.stderr.destroy();
-          finish(null, null);
-        }, grace + 1500);
-      };
-      const onAbort = (): void => stop('aborted');
-
-      child.on('error', (err) => {
-        spawnError = err;
-        finish(null, null);
-      });
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout.push(chunk);
-        opts.onStdout?.(chunk);
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr.push(chunk);
-        opts.onStderr?.(chunk);
-      });
-      child.on('close', (code, signal) => finish(code, signal));
-      child.on('exit', () => {
-        // A stopped command's group may still hold pipes; `close` follows once they are gone.
-      });
-
-      if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) timer = setTimeout(() => stop('timedOut'), opts.timeoutMs);
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-
-      child.stdin.on('error', () => undefined); // EPIPE when the command does not read stdin
-      if (stdinPrefix) child.stdin.write(stdinPrefix);
-      const input = opts.stdin;
-      if (input === undefined) child.stdin.end();
-      else if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
-      else {
-        input.on('error', (err) => {
-          // Never let the command go on with partial input: stop it; the result has code null.
-          const note = Buffer.from(`\n[runbook: stdin stream failed: ${err.message}; command stopped]\n`);
-          stderr.push(note);
-          opts.onStderr?.(note);
-          input.unpipe(child.stdin);
-          stop('stdin');
-        });
-        input.pipe(child.stdin);
+    const killGroup = (sig: NodeJS.Signals): void => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        // group already gone
       }
+    };
+    const run: CommandRun = new CommandRun(opts, started, () => {
+      killGroup('SIGTERM');
+      const killTimer = setTimeout(() => killGroup('SIGKILL'), grace);
+      // If something outside the group still holds stdout/stderr open, stop waiting.
+      const forceTimer = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(null, null);
+      }, grace + 1500);
+      run.onFinish(() => {
+        clearTimeout(forceTimer);
+        // Whatever the command left behind in its group goes too once we stop waiting for it.
+        clearTimeout(killTimer);
+        killGroup('SIGKILL');
+      });
     });
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (run.done) return;
+      if (spawnError) run.stderr.push(Buffer.from(`runbook: cannot run ${file}: ${spawnError.message}\n`));
+      run.finish(spawnError ? null : code, signal);
+    };
+
+    child.on('error', (err) => {
+      spawnError = err;
+      finish(null, null);
+    });
+    child.stdout.on('data', (chunk: Buffer) => run.stdoutChunk(chunk));
+    child.stderr.on('data', (chunk: Buffer) => run.stderrChunk(chunk));
+    // A stopped command's group may still hold pipes; `close` follows once they are gone.
+    child.on('close', (code, signal) => finish(code, signal));
+
+    run.arm();
+    child.stdin.on('error', () => undefined); // EPIPE when the command does not read stdin
+    run.feed(child.stdin, Buffer.from(`${password}${encodeCommandLine(cmd)}`), opts.stdin, child.stdin);
+    return run.result;
   }
 
   async putFile(
@@ -180,7 +139,9 @@ export class LocalTransport implements Transport {
   /** Local transfers run as the controller user; `become` is only honoured when that is root. */
   private checkBecome(become: boolean | undefined, what: string): void {
     const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-    if (become && !isRoot) throw new Error(`${this.host}: ${what} with become is not supported on the controller (not running as root)`);
+    if (become && !isRoot) {
+      throw new RunError('BECOME_FAILED', `${this.host}: ${what} with become is not supported on the controller (not running as root)`);
+    }
   }
 
   /** Stream `source` to a temp file next to `dest`, verify its hash, set the mode, rename. */
@@ -196,7 +157,7 @@ export class LocalTransport implements Transport {
       if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
     } catch (err) {
       source.destroy();
-      throw new Error(`${what}: directory ${dir} does not exist (${(err as Error).message})`, { cause: err });
+      throw new RunError('TRANSFER_FAILED', `${what}: directory ${dir} does not exist (${(err as Error).message})`, { cause: err });
     }
     const tmp = join(dir, `.${basename(dest)}.runbook-tmp-${randomSuffix()}`);
     const hashing = new HashingStream();
@@ -207,7 +168,7 @@ export class LocalTransport implements Transport {
       const check = createHash('sha256');
       await pipeline(createReadStream(tmp), check);
       const written = check.digest('hex');
-      if (written !== sha256) throw new Error(`${what}: checksum mismatch after copy (${sha256} vs ${written})`);
+      if (written !== sha256) throw new RunError('CHECKSUM_MISMATCH', `${what}: checksum mismatch after copy (${sha256} vs ${written})`);
       let finalMode: number | undefined;
       if (mode !== undefined) finalMode = parseInt(mode, 8);
       else {

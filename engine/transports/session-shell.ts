@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ClientChannel } from 'ssh2';
 import { shq } from '../shell/quote.js';
+import { RunError } from '../model/errors.js';
 
 /** What the shell prints once it is ready (or not). */
 const READY = '\x1eRUNBOOK-SHELL:';
@@ -223,7 +224,7 @@ export class SessionShell {
    * shell makes itself) as a job; the shell must be usable.
    */
   run(body: string): ShellCommand {
-    if (!this.usable) throw new Error('session shell is busy or gone');
+    if (!this.usable) throw new RunError('SHELL_BUSY', 'session shell is busy or gone');
     const id = `${this.tag}-${++this.seq}`;
     const cmd = new ShellCommand(Buffer.from(`\x1e\x1fRUNBOOK-END:${id}:`, 'latin1'), this);
     this.current = cmd;

@@ -1,5 +1,6 @@
 // The one interface the executor uses to touch a machine. Modules never talk to SSH directly.
 import type { Readable } from 'node:stream';
+import { RunError, type RunErrorCode } from '../model/errors.js';
 
 export interface ExecOptions {
   /** Kill the remote command (and fail the step) after this long. */
@@ -53,24 +54,34 @@ export interface Transport {
 }
 
 /** Raised when `become` cannot work: sudo needs a password none was given, or the password is wrong. */
-export class BecomeError extends Error {
+export class BecomeError extends RunError {
   constructor(
     readonly host: string,
     message: string,
   ) {
-    super(message);
+    super('BECOME_FAILED', message);
     this.name = 'BecomeError';
   }
 }
 
+export type UnreachableReason = 'connect' | 'timeout' | 'auth' | 'host-key' | 'dropped';
+
+const UNREACHABLE_CODES: Record<UnreachableReason, RunErrorCode> = {
+  connect: 'CONNECT_FAILED',
+  timeout: 'CONNECT_TIMEOUT',
+  auth: 'AUTH_FAILED',
+  'host-key': 'HOST_KEY_REJECTED',
+  dropped: 'CONNECTION_DROPPED',
+};
+
 /** Raised when a host cannot be reached or authenticated: the host leaves the play as unreachable. */
-export class UnreachableError extends Error {
+export class UnreachableError extends RunError {
   constructor(
     readonly host: string,
     message: string,
-    readonly reason: 'connect' | 'timeout' | 'auth' | 'host-key' | 'dropped',
+    readonly reason: UnreachableReason,
   ) {
-    super(message);
+    super(UNREACHABLE_CODES[reason], message);
     this.name = 'UnreachableError';
   }
 }

@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 import { newAjv, withoutModuleRefs } from './ajv-options.js';
-import { PACKAGE_ROOT } from '../cli/version.js';
+import { PACKAGE_ROOT } from '../package/root.js';
 
 export const PRECOMPILED_DIR = join(PACKAGE_ROOT, 'dist', 'validators');
 

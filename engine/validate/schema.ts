@@ -10,10 +10,9 @@ import { diag, type Diagnostic, type DiagnosticCode } from '../model/diagnostics
 import type { Json } from '../model/types.js';
 import { locate, type PathSeg, type Source } from '../load/source.js';
 
-import { PACKAGE_ROOT } from '../cli/version.js';
+import { PACKAGE_ROOT } from '../package/root.js';
 
 /** The repository (or installed package) root: schemas/, playbooks/ and inventories/ live there. */
-export { PACKAGE_ROOT };
 export const SCHEMA_DIR = join(PACKAGE_ROOT, 'schemas');
 
 let ajvInstance: Ajv | undefined;
@@ -51,6 +50,11 @@ function pointerToPath(p: string): PathSeg[] {
     .slice(1)
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+/** PathSeg[] → JSON pointer (RFC 6901). */
+function toPointer(path: PathSeg[]): string {
+  return path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
 }
 
 function typeOf(v: unknown): string {
@@ -151,6 +155,7 @@ export function schemaDiagnostics(src: Source, schema: string, data: Json = src.
     let code: DiagnosticCode = 'schema';
     let message: string;
     let at = locate(src, path);
+    let pointer = toPointer(path);
     let hint = hintFor(e, value);
     switch (e.keyword) {
       case 'type':
@@ -168,6 +173,7 @@ export function schemaDiagnostics(src: Source, schema: string, data: Json = src.
         const allowed = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
         message = `unknown key "${key}"${opts.what ? ` (not a ${opts.what})` : ''}`;
         at = locate(src, [...path, key], true);
+        pointer = toPointer([...path, key]);
         hint = didYouMean(key, allowed) ?? (allowed.length ? `expected one of: ${allowed.join(', ')}` : undefined);
         break;
       }
@@ -202,7 +208,7 @@ export function schemaDiagnostics(src: Source, schema: string, data: Json = src.
       default:
         message = `${e.message ?? 'is not valid'}${desc ? ` (expected ${desc})` : ''}`;
     }
-    out.push(diag(code, message, at, { length: at.length, ...(hint ? { hint } : {}) }));
+    out.push(diag(code, message, at, { length: at.length, path: pointer, ...(hint ? { hint } : {}) }));
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // task that sets it. (Checks that need the inventory — hosts, variables — happen in compile.)
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import type { Json, Playbook } from '../model/types.js';
-import { posInScalar } from '../load/playbook.js';
+import { posInScalar } from '../load/source.js';
 import type { PathSeg, Source } from '../load/source.js';
 import { conditionRefs, parseCondition } from '../template/conditions.js';
 import { compileTemplate, hasTemplate, TemplateError } from '../template/env.js';

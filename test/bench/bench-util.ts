@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../engine/cli/main.js';
-import type { Io } from '../../engine/cli/output.js';
-import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
+import type { Io } from '../../engine/model/io.js';
+import { PACKAGE_ROOT } from '../../engine/package/root.js';
 
 /** The benchmarks' own lab: never the tests' dirs or addresses (tests use 127.0.0.11-90). */
 export const BENCH_LAB_DIR = join(PACKAGE_ROOT, '.runbook/lab-bench');

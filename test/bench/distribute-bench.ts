@@ -13,7 +13,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SshSettings } from '../../engine/model/types.js';
-import { SshTransport } from '../../engine/transports/ssh.js';
+import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { hostExec, labDown, labUp, sshArgs, type Lab } from '../lab/lab.js';
 import { BENCH_FIRST_OCTET, BENCH_LAB_DIR, fmtMs, fmtRatio, median, mustRunChild, runbookChild, table, timed, verdict } from './bench-util.js';
 

@@ -12,7 +12,8 @@
 // A second table splits runbook's extra time over the floor into steps, each measured in-process
 // in the same rounds (wall time and this process's CPU time per run):
 //   floor → floor with a barrier after every command (linear strategy) running runbook's remote
-//   wrapper (wrapRemoteCommand: reports the shell's PID so a timeout can kill the command)
+//   wrapper's PID report (so a timeout can kill the command; runbook sends the command on stdin,
+//   the floor inlines it, as an exec request without stdin has no other way)
 //   → runbook's executor + SshTransport with events dropped (executePlan, no reporter); the
 //     transport runs commands through its session shell (one bash per host, a job per command)
 //     instead of an exec channel per command, so this step is usually a saving (negative)
@@ -25,7 +26,7 @@ import { buildPlan } from '../../engine/cli/inputs.js';
 import { transportFactory } from '../../engine/cli/transports.js';
 import { executePlan } from '../../engine/execute/execute.js';
 import type { Plan } from '../../engine/model/types.js';
-import { wrapRemoteCommand } from '../../engine/transports/ssh.js';
+import { shq } from '../../engine/shell/quote.js';
 import { labDown, labUp, type Lab } from '../lab/lab.js';
 import {
   BENCH_FIRST_OCTET,
@@ -191,7 +192,7 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
         const specPath = join(tmp, `floor-${n}.json`);
         writeFileSync(specPath, JSON.stringify(spec));
         const floorScript = join(import.meta.dirname, 'ssh-floor.js');
-        const linSpec: FloorSpec = { ...spec, mode: 'linear', commands: spec.commands.map((c) => wrapRemoteCommand(c)) };
+        const linSpec: FloorSpec = { ...spec, mode: 'linear', commands: spec.commands.map((c) => withPidReport(c)) };
         const built = buildPlan({ playbook: pb, inventory: lab.inventoryPath, extraVars: [] });
         const plan = built.plan;
         if (!plan) throw new Error(`fan-out playbook does not compile: ${JSON.stringify(built.diagnostics)}`);
@@ -326,4 +327,9 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
     ),
   );
   return out;
+}
+
+/** An exec request that reports the shell's PID as runbook's wrapper does, then runs `cmd`. */
+function withPidReport(cmd: string): string {
+  return `printf '\\036RUNBOOK-PID:%s\\n' "$$" >&2; eval ${shq(cmd)}`;
 }

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
+import { PACKAGE_ROOT } from '../../engine/package/root.js';
 
 export function generateInventory(members: number): string {
   const lines = [

@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
+import { PACKAGE_ROOT } from '../../engine/package/root.js';
 import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
 import { BENCH_FIRST_OCTET, BENCH_LAB_DIR, fmtMs, fmtRatio, median, mustRunChild, runbookChild, table, verdict } from './bench-util.js';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../engine/cli/main.js';
 import { checkPlanFreshness, loadSavedPlan } from '../../engine/cli/saved-plan.js';
-import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
+import { PACKAGE_ROOT } from '../../engine/package/root.js';
 import { stableStringify } from '../../engine/report/stable-json.js';
 import type { PlanDiff } from '../../engine/diff/model.js';
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { runApply } from '../../engine/cli/apply.js';
 import { main } from '../../engine/cli/main.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
-import { EXIT, type Io } from '../../engine/cli/output.js';
+import { EXIT, type Io } from '../../engine/model/io.js';
 import { transportFactory } from '../../engine/cli/transports.js';
 import { CHECK_MODE_SKIP, executePlan, type ExecuteOptions } from '../../engine/execute/execute.js';
 import type { Plan } from '../../engine/model/types.js';

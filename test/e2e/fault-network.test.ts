@@ -12,7 +12,7 @@ import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { executePlan } from '../../engine/execute/execute.js';
 import { formatDiagnostics } from '../../engine/report/diagnostics-text.js';
-import { SshTransport } from '../../engine/transports/ssh.js';
+import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { EventLog } from '../unit/executor-fakes.js';
 import { freshLab, labDir, runbook, type CliRun } from './playbook-helpers.js';
 import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, runIdOf, stepEnds, waitFor } from './fault-helpers.js';

@@ -7,7 +7,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../engine/cli/main.js';
-import type { Io } from '../../engine/cli/output.js';
+import type { Io } from '../../engine/model/io.js';
 import { hostExec, labUp, type Lab, type LabUpOptions } from '../lab/lab.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

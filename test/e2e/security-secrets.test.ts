@@ -4,9 +4,12 @@
 // lab key re-encrypted with it); a sudo password (declared and resolved; the lab logs in as root,
 // so sudo never asks for it). Every captured byte is searched for each secret's random part:
 // terminal output with -vv, JSON events, the journal, a saved plan, the plan text, and
-// `runbook diff` in text, markdown and json. Journal and plan files are owner-only.
+// `runbook diff` in text, markdown and json. Journal and plan files are owner-only. While commands
+// holding a secret run (one SSH session per command, and on the controller), `ps` on a host and on
+// the controller shows no secret: command text travels on stdin.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +17,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runApply } from '../../engine/cli/apply.js';
 import { main } from '../../engine/cli/main.js';
-import { EXIT, type Io } from '../../engine/cli/output.js';
+import { EXIT, type Io } from '../../engine/model/io.js';
 import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -166,6 +169,62 @@ describe('security: secrets appear in no output (lab, 127.0.0.191-192)', functio
 
   it('[secret-leak] diff saw the change (the comparison is not vacuous)', () => {
     assert.match(outputs['diff --format json'] ?? '', /^exit 3\n/);
+  });
+
+  it('[secret-leak] ps on a host and on the controller shows no secret while commands holding one run', async () => {
+    // One SSH session per command (no session shell), and a command delegated to the controller:
+    // both used to carry the command text in the exec request / argv. Each command says it has
+    // started (a file), then waits for the test's go-ahead, so ps is read while it runs.
+    const dir = mkdtempSync(path.join(tmp, 'ps-')); // on the controller; each lab host has its own /tmp
+    const tag = rand();
+    const invNoShell = path.join(lab.dir, 'inventory-secrets-no-shell.yml');
+    writeFileSync(invNoShell, readFileSync(inv, 'utf8').replace('  host_key_checking: strict\n', '  host_key_checking: strict\n  session_shell: false\n'));
+    assert.match(readFileSync(invNoShell, 'utf8'), /session_shell: false/);
+    const waitFor = (base: string) => `touch ${base}-started; while [ ! -e ${base}-go ]; do sleep 0.1; done`;
+    const onHost = `/tmp/rb-ps-${tag}`;
+    const onController = `${dir}/controller`;
+    writeFileSync(
+      path.join(tmp, 'ps.yml'),
+      `- name: ps
+  hosts: etcd
+  tasks:
+    - name: on the hosts
+      shell: "${waitFor(onHost)}; echo {{secrets.api_token}} {{secrets.etcd_password}} > /dev/null"
+    - name: on the controller
+      shell: "${waitFor(onController)}; echo {{secrets.api_token}} {{secrets.etcd_password}} > /dev/null"
+      delegate_to: localhost
+      run_once: true
+`,
+    );
+    const ps = (): string => execFileSync('ps', ['-eo', 'pid,args', '--no-headers'], { encoding: 'utf8' });
+    const io = captureIo();
+    let ended: number | undefined;
+    const run = runApply(path.join(tmp, 'ps.yml'), { inventory: invNoShell, journalDir, output: 'text' }, io).then((code) => (ended = code));
+    const started = async (where: string, exists: () => Promise<boolean>): Promise<void> => {
+      let ok = false;
+      for (let i = 0; i < 300 && !(ok = await exists()) && ended === undefined; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(ok, `the command on ${where} never started (run ${ended === undefined ? 'still running' : `ended: exit ${ended}`}):\n${io.all()}`);
+    };
+    const hostHas = async (h: string, file: string): Promise<boolean> => (await hostExec(lab, h, `test -e ${file}`, { timeoutMs: 10_000 })).code === 0;
+    const samples: Record<string, string> = {};
+    for (const h of ['etcd-1', 'etcd-2']) await started(h, () => hostHas(h, `${onHost}-started`));
+    for (const h of ['etcd-1', 'etcd-2']) samples[`ps on ${h}`] = (await hostExec(lab, h, 'ps -eo pid,args --no-headers', { timeoutMs: 10_000 })).stdout;
+    samples['ps on the controller (SSH commands running)'] = ps();
+    for (const h of ['etcd-1', 'etcd-2']) await hostExec(lab, h, `touch ${onHost}-go`, { timeoutMs: 10_000 });
+    await started('the controller', () => Promise.resolve(existsSync(`${onController}-started`)));
+    samples['ps on the controller (local command running)'] = ps();
+    writeFileSync(`${onController}-go`, '');
+    assert.equal(await run, EXIT.OK, io.all());
+    // Not vacuous: the shells running the commands (the stdin reader) were in the samples.
+    for (const [where, text] of Object.entries(samples)) {
+      if (where === 'ps on the controller (SSH commands running)') {
+        // The controller's pid namespace sees the hosts' processes too.
+        assertNoSecret(where, text);
+        continue;
+      }
+      assert.match(text, /__rb_cmd/, `${where}: no runbook command shell in ps:\n${text}`);
+      assertNoSecret(where, text);
+    }
   });
 
   it('[secret-leak] journals are 0600 in a 0700 directory, even when the directory existed wider', async () => {

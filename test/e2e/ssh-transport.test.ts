@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { SshSettings } from '../../engine/model/types.js';
 import { fingerprintSha256, parseKnownHosts } from '../../engine/transports/known-hosts.js';
 import { LocalTransport } from '../../engine/transports/local.js';
-import { SshTransport } from '../../engine/transports/ssh.js';
+import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { UnreachableError } from '../../engine/transports/transport.js';
 import { hostExec, labAddress, labDown, labUp, type Lab } from '../lab/lab.js';
 import { installStandIn, removeStandIns } from './fault-helpers.js';

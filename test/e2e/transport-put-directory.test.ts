@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { LocalTransport } from '../../engine/transports/local.js';
-import { SshTransport } from '../../engine/transports/ssh.js';
+import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { freshLab, labDir } from './playbook-helpers.js';
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { renderPlanText } from '../../engine/report/plan-text.js';
-import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
+import { PACKAGE_ROOT } from '../../engine/package/root.js';
 import { extraVarsFor } from './extra-vars.js';
 
 const GOLDEN = join(PACKAGE_ROOT, 'test', 'golden');

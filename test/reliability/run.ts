@@ -5,7 +5,8 @@
 //   bad inputs tried / clear errors                bad-input corpus cases (each must pass in every
 //                                                  suite that runs it) + tests "[bad-input] …"
 //   injection attempts / executed                  tests "[injection] …"           total / failed (must be 0)
-//   secret leaks found                             tests "[secret-leak] …" failed  (must be 0)
+//   secret leaks found                             tests "[secret-leak] …" failed  (must be 0; at least one
+//                                                  reads ps on a host and on the controller during a run)
 //
 // Exit 1 when a count is off (or any test or hook of those files failed), 0 otherwise.
 import { spawnSync } from 'node:child_process';
@@ -92,6 +93,8 @@ function main(): number {
   const injectionsExecuted = injections.filter((t) => !passed.has(t.fullTitle)).length;
   const secretTests = tagged('[secret-leak]');
   const leaks = secretTests.filter((t) => !passed.has(t.fullTitle)).length;
+  // Process listings read while commands holding a secret run (issue 12 item 7).
+  const psChecks = secretTests.filter((t) => /\bps on a host and on the controller\b/.test(t.title)).length;
 
   // Anything else that failed (a hook, an untagged test) means the counts above cannot be trusted.
   const counted = new Set([...faults, ...corpusTests, ...runtimeBad, ...injections, ...secretTests].map((t) => t.fullTitle));
@@ -101,7 +104,7 @@ function main(): number {
     ['faults injected / survived, nothing lost', `${faults.length} / ${faultsPassed}`, faultsPassed === faults.length],
     [`bad inputs tried / clear errors (corpus ${corpusTried.size} + runtime ${runtimeBad.length})`, `${badTried} / ${badClear}`, badClear === badTried && badTried >= MIN_BAD_INPUTS && corpusTried.size === caseNames.size],
     ['injection attempts / executed', `${injections.length} / ${injectionsExecuted}`, injections.length > 0 && injectionsExecuted === 0],
-    [`secret leaks found (in ${secretTests.length} checks)`, `${leaks}`, secretTests.length > 0 && leaks === 0],
+    [`secret leaks found (in ${secretTests.length} checks, ${psChecks} of ps on a host and the controller)`, `${leaks}`, psChecks > 0 && leaks === 0],
     ['other failures (hooks, untagged tests)', `${otherFailures.length}`, otherFailures.length === 0],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));

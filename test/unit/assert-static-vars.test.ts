@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { executePlan } from '../../engine/execute/execute.js';
 import { formatDiagnostics } from '../../engine/report/diagnostics-text.js';
-import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
+import { PACKAGE_ROOT } from '../../engine/package/root.js';
 import { EventLog, FakeTransport } from './executor-fakes.js';
 
 async function runAssert(that: string[], extraVars: string[] = []): Promise<{ exitCode: number; messages: string[] }> {

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { main } from '../../engine/cli/main.js';
-import type { Io } from '../../engine/cli/output.js';
+import type { Io } from '../../engine/model/io.js';
 import { sortDiagnostics } from '../../engine/report/diagnostics-text.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

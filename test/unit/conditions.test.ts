@@ -1,7 +1,9 @@
 // The condition language (`when`, `until`, `changed_when`, `failed_when`, `assert`): parsed into an
 // AST and interpreted, never eval'd.
 import assert from 'node:assert/strict';
-import { ConditionError, conditionRefs, definedTests, evalAll, evalCondition, parseCondition, printCondition, type Expr, type Scope } from '../../engine/template/conditions.js';
+import { evalAll, evalCondition, type Scope } from '../../engine/template/condition-eval.js';
+import { ConditionError } from '../../engine/template/condition-lexer.js';
+import { conditionRefs, definedTests, parseCondition, printCondition, type Expr } from '../../engine/template/conditions.js';
 import type { Json } from '../../engine/model/types.js';
 
 const VARS: Record<string, Json> = {

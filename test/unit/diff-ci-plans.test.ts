@@ -5,7 +5,7 @@ import { accessSync, constants, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { buildPlan } from '../../engine/cli/inputs.js';
-import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
+import { PACKAGE_ROOT } from '../../engine/package/root.js';
 
 const CI = join(PACKAGE_ROOT, 'docs', 'ci');
 

@@ -8,7 +8,7 @@ import { buildPlan } from '../../engine/cli/inputs.js';
 import { diffPlans } from '../../engine/diff/match.js';
 import type { Plan } from '../../engine/model/types.js';
 import { stableStringify } from '../../engine/report/stable-json.js';
-import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
+import { PACKAGE_ROOT } from '../../engine/package/root.js';
 
 const BASE = `
 - name: Look

@@ -12,7 +12,7 @@ import { renderDiffJson } from '../../engine/diff/render-json.js';
 import { renderDiffMarkdown } from '../../engine/diff/render-markdown.js';
 import { renderDiffText } from '../../engine/diff/render-text.js';
 import { stableStringify } from '../../engine/report/stable-json.js';
-import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
+import { PACKAGE_ROOT } from '../../engine/package/root.js';
 
 const PROD3 = readFileSync(join(PACKAGE_ROOT, 'inventories/prod-3-https.yml'), 'utf8');
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { checkPlanFreshness, describeStale, isSavedPlanPath, loadSavedPlan } from '../../engine/cli/saved-plan.js';
 import { stableStringify } from '../../engine/report/stable-json.js';
-import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
+import { PACKAGE_ROOT } from '../../engine/package/root.js';
 
 const INVENTORY = readFileSync(join(PACKAGE_ROOT, 'test/fixtures/good/inventory.yml'), 'utf8');
 const PLAYBOOK = `

@@ -1,7 +1,7 @@
 // A realistic run as data for the reporter tests: 2 plays on 3 hosts, a run_once register, a retry,
 // set_fact, a skipped step, an ignored failure, an unreachable host, a serial play with a failure
 // that aborts it, and secrets in commands, output, messages and nested values.
-import type { Io } from '../../engine/cli/output.js';
+import type { Io } from '../../engine/model/io.js';
 import type { Emit, EventMap, EventName, StepResult } from '../../engine/model/events.js';
 import type { Action, Json, Plan, PlannedTask, Step } from '../../engine/model/types.js';
 

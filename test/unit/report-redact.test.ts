@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeRedactor, redactJson } from '../../engine/report/redact.js';
+import { makeRedactor, redactJson } from '../../engine/redact/redact.js';
 import { createReporter, type ReporterOptions } from '../../engine/report/reporters.js';
 import { captureIo, fakeClock, FORBIDDEN, fixtureEvents, fixturePlan, PEM, play, SECRET, SECRETS, SHORT_SECRET } from './report-fixture.js';
 

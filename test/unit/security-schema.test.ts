@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../engine/cli/main.js';
-import { EXIT, type Io } from '../../engine/cli/output.js';
+import { EXIT, type Io } from '../../engine/model/io.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BAD = join(ROOT, 'test', 'fixtures', 'bad');

@@ -1,33 +1,25 @@
 // Playbook: YAML → schema check → typed plays and tasks. Checks that need no inventory happen here:
 // exactly one known module per task, module args against the module's schema, condition syntax.
+// The module registry sits above validate (modules use inventory facts), so the caller passes
+// the catalog in: validate only needs each module's name and its shorthand normalizer.
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { jsonText, type Json, type Play, type Playbook, type SourceRef, type Task } from '../model/types.js';
-import { getModule, MODULES } from '../modules/registry.js';
-import { ConditionError, parseCondition } from '../template/conditions.js';
-import { didYouMean, schemaDiagnostics } from '../validate/schema.js';
-import { locate, readYaml, scalarStart, type PathSeg, type Source } from './source.js';
+import { ConditionError } from '../template/condition-lexer.js';
+import { parseCondition } from '../template/conditions.js';
+import { didYouMean, schemaDiagnostics } from './schema.js';
+import { locate, posInScalar, readYaml, type PathSeg, type Source } from '../load/source.js';
 
 export const TASK_KEYWORDS = ['name', 'when', 'until', 'changed_when', 'failed_when', 'register', 'run_once', 'delegate_to', 'retries', 'delay', 'timeout', 'ignore_errors', 'tags', 'become', 'check_mode'] as const;
 const KEYWORDS = new Set<string>(TASK_KEYWORDS);
 
 type Raw = Record<string, Json | undefined>;
 
+/** What validation needs to know of the modules: names, and how a shorthand form becomes args. */
+export type ModuleCatalog = Readonly<Record<string, { normalize?: (raw: Json) => Json }>>;
+
 function conds(v: Json | undefined): string[] {
   if (v === undefined || v === null) return [];
   return Array.isArray(v) ? v.map(jsonText) : [jsonText(v)];
-}
-
-/** Position of a character offset inside a scalar (for errors inside conditions and templates). */
-export function posInScalar(src: Source, path: PathSeg[], line: number, col: number): SourceRef & { length: number } {
-  const s = scalarStart(src, path);
-  if (s.block) {
-    const fileLine = s.ref.line + line;
-    const text = src.text.split('\n')[fileLine - 1] ?? '';
-    const indent = text.length - text.trimStart().length;
-    return { file: src.file, line: fileLine, col: indent + col, length: 1 };
-  }
-  if (line <= 1) return { file: src.file, line: s.ref.line, col: s.ref.col + (s.quoted ? 1 : 0) + col - 1, length: 1 };
-  return { ...s.ref, length: s.ref.length };
 }
 
 function checkConditions(src: Source, list: string[], path: PathSeg[], raw: Json | undefined, out: Diagnostic[]): void {
@@ -54,7 +46,8 @@ function argPositions(src: Source, base: PathSeg[], v: Json, rel = ''): Record<s
   return out;
 }
 
-function loadTask(src: Source, raw: Raw, path: PathSeg[], out: Diagnostic[]): Task | undefined {
+function loadTask(src: Source, raw: Raw, path: PathSeg[], modules: ModuleCatalog, out: Diagnostic[]): Task | undefined {
+  const getModule = (name: string) => (Object.prototype.hasOwnProperty.call(modules, name) ? modules[name] : undefined);
   const keys = Object.keys(raw);
   const moduleKeys = keys.filter((k) => !KEYWORDS.has(k));
   const known = moduleKeys.filter((k) => getModule(k));
@@ -65,7 +58,7 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], out: Diagnostic[]): Ta
     if (known.length > 0) {
       out.push(diag('schema-unknown-key', `unknown task keyword "${k}"`, at, { length: k.length, hint: didYouMean(k, TASK_KEYWORDS) ?? `task keywords: ${TASK_KEYWORDS.join(', ')}` }));
     } else {
-      const hint = didYouMean(k, [...Object.keys(MODULES), ...TASK_KEYWORDS]) ?? `modules: ${Object.keys(MODULES).join(', ')}`;
+      const hint = didYouMean(k, [...Object.keys(modules), ...TASK_KEYWORDS]) ?? `modules: ${Object.keys(modules).join(', ')}`;
       out.push(diag('unknown-module', `unknown module "${k}"`, at, { length: k.length, hint }));
     }
   }
@@ -75,7 +68,7 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], out: Diagnostic[]): Ta
     return undefined;
   }
   if (known.length === 0) {
-    if (unknown.length === 0) out.push(diag('no-module', 'the task names no module', taskAt, { length: 1, hint: `add one of: ${Object.keys(MODULES).join(', ')}` }));
+    if (unknown.length === 0) out.push(diag('no-module', 'the task names no module', taskAt, { length: 1, hint: `add one of: ${Object.keys(modules).join(', ')}` }));
     return undefined;
   }
   const moduleName = known[0] ?? '';
@@ -83,13 +76,8 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], out: Diagnostic[]): Ta
   if (!mod) return undefined;
   const args = mod.normalize ? mod.normalize(raw[moduleName] ?? null) : (raw[moduleName] ?? null);
   const before = out.length;
-  if (typeof raw[moduleName] === 'string' && mod.normalize) {
-    // Shorthand: validate the normalized args but report at the shorthand string.
-    const d = schemaDiagnostics(src, `modules/${moduleName}`, args, { prefix: [...path, moduleName] });
-    out.push(...d);
-  } else {
-    out.push(...schemaDiagnostics(src, `modules/${moduleName}`, args, { prefix: [...path, moduleName] }));
-  }
+  // A shorthand string is validated in its normalized form; errors point at the shorthand.
+  out.push(...schemaDiagnostics(src, `modules/${moduleName}`, args, { prefix: [...path, moduleName] }));
   const task: Task = {
     name: typeof raw.name === 'string' ? raw.name : `${moduleName}`,
     module: moduleName,
@@ -132,13 +120,17 @@ export interface PlaybookResult {
   diagnostics: Diagnostic[];
 }
 
-export function loadPlaybook(path: string, displayPath = path): PlaybookResult {
+/** Read a playbook file and check it against the schemas and the given module catalog. */
+export function loadPlaybook(path: string, modules: ModuleCatalog, displayPath = path): PlaybookResult {
   const { source, diagnostics } = readYaml(path, displayPath);
   if (!source) return { diagnostics };
   const out: Diagnostic[] = [];
   // Task-level unknown keys are classified below (unknown module vs unknown keyword), not by ajv.
   // Module args are checked per task (loadTask) against the module's own schema, with better messages.
-  out.push(...schemaDiagnostics(source, 'playbook', source.data, { skip: (pointer) => /^\/\d+\/tasks\/\d+\/[a-z_]+(\/|$)/.test(pointer) && !TASK_KEYWORDS.some((k) => pointer.split('/')[4] === k) }).filter((d) => !(d.code === 'schema-unknown-key' && /^\/?\d+\/tasks\/\d+$/.test(pointerOf(source, d)))));
+  const isModuleArg = (pointer: string): boolean =>
+    /^\/\d+\/tasks\/\d+\/[a-z_]+(\/|$)/.test(pointer) && !TASK_KEYWORDS.some((k) => pointer.split('/')[4] === k);
+  const isTaskKey = (d: Diagnostic): boolean => d.code === 'schema-unknown-key' && /^\/\d+\/tasks\/\d+\/[^/]+$/.test(d.path ?? '');
+  out.push(...schemaDiagnostics(source, 'playbook', source.data, { skip: isModuleArg }).filter((d) => !isTaskKey(d)));
   const data = source.data;
   const plays: Play[] = [];
   if (Array.isArray(data)) {
@@ -148,7 +140,7 @@ export function loadPlaybook(path: string, displayPath = path): PlaybookResult {
       const rawTasks = Array.isArray(rawPlay.tasks) ? rawPlay.tasks : [];
       rawTasks.forEach((t, ti) => {
         if (t && typeof t === 'object' && !Array.isArray(t)) {
-          const task = loadTask(source, t, [pi, 'tasks', ti], out);
+          const task = loadTask(source, t, [pi, 'tasks', ti], modules, out);
           if (task) tasks.push(task);
         }
       });
@@ -169,25 +161,6 @@ export function loadPlaybook(path: string, displayPath = path): PlaybookResult {
   const dedup = dedupe(out);
   if (dedup.length) return { source, diagnostics: dedup };
   return { source, diagnostics: [], playbook: { file: displayPath, sha256: source.sha256, plays } };
-}
-
-/** The JSON pointer a diagnostic was reported for is not kept; recover "is this a task key" from position. */
-function pointerOf(src: Source, d: Diagnostic): string {
-  const data = src.data;
-  if (!Array.isArray(data)) return '';
-  for (let pi = 0; pi < data.length; pi++) {
-    const tasks = (data[pi] as Raw | null)?.tasks;
-    if (!Array.isArray(tasks)) continue;
-    for (let ti = 0; ti < tasks.length; ti++) {
-      const t = tasks[ti];
-      if (!t || typeof t !== 'object' || Array.isArray(t)) continue;
-      for (const k of Object.keys(t)) {
-        const at = locate(src, [pi, 'tasks', ti, k], true);
-        if (at.line === d.line && at.col === d.col) return `/${pi}/tasks/${ti}`;
-      }
-    }
-  }
-  return '';
 }
 
 function dedupe(ds: Diagnostic[]): Diagnostic[] {
