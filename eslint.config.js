@@ -18,4 +18,18 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
     },
   },
+  {
+    // Commands are built by construction (issue 12): in engine/modules a command reaches a plan only
+    // through exec()/local()/waitFor() (module.ts), which take the ShellText of sh`…` (engine/shell/sh.ts).
+    files: ['engine/modules/**/*.ts'],
+    ignores: ['engine/modules/module.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "Property[key.name='cmd'][value.type!='Literal']", message: 'build commands with exec(sh`…`), local(sh`…`) or waitFor(…, sh`…`) from module.ts' },
+        { selector: "CallExpression[callee.name='raw'][arguments.0.type!='Literal']", message: 'raw() takes a string literal here: interpolate values with sh`…` so they are quoted' },
+      ],
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/shell/quote.js'], message: 'quote with sh`…` (engine/shell/sh.ts), not by hand' }] }],
+    },
+  },
 );

@@ -26,6 +26,22 @@ export function toHexId(id: Json | undefined): string {
   throw new DeriveError(`not a member ID: ${JSON.stringify(id)}`);
 }
 
+/** A whole number read from host output (a revision, a count): anything else fails the step. */
+export function toInt(v: Json | undefined, what: string): number {
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new DeriveError(`${what}: expected a whole number, got ${JSON.stringify(v) ?? 'nothing'}`);
+  return n;
+}
+
+/** Member names and peer URLs as the inventory schema allows them (no quotes, separators or spaces). */
+const INITIAL_CLUSTER = /^[A-Za-z0-9][A-Za-z0-9._-]*=https?:\/\/[A-Za-z0-9.:[\]-]+(,[A-Za-z0-9][A-Za-z0-9._-]*=https?:\/\/[A-Za-z0-9.:[\]-]+)*$/;
+
+/** An initial-cluster value built at run time (from the live member list), checked before a command or config uses it. */
+export function checkInitialCluster(v: string): string {
+  if (!INITIAL_CLUSTER.test(v)) throw new DeriveError(`refused: initial_cluster ${JSON.stringify(v)} is not name=URL[,name=URL…] with member-name and URL characters only`);
+  return v;
+}
+
 interface RawMember {
   ID?: Json;
   name?: string;
@@ -159,7 +175,7 @@ export function endpointStatus(list: Json): EndpointStatus[] {
       id,
       cluster_id: toHexId(st.header?.cluster_id ?? '0'),
       leader: toHexId(st.leader ?? '0') === id,
-      revision: st.header?.revision ?? 0,
+      revision: toInt(st.header?.revision ?? 0, 'revision'),
       raft_index: st.raftIndex ?? 0,
       raft_term: st.raftTerm ?? 0,
       db_size: st.dbSize ?? 0,
@@ -410,4 +426,6 @@ export const DERIVE: Record<string, DeriveFn> = {
   endpoint_status: (list) => endpointStatus(list),
   status_table: (list, status, health) => statusTable(list, status, health),
   json: (v) => JSON.stringify(v, null, 2),
+  revision: (v) => toInt(v, 'revision'),
+  initial_cluster: (v) => checkInitialCluster(t(v)),
 };
