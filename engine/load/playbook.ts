@@ -1,6 +1,7 @@
 // Playbook: YAML → schema check → typed plays and tasks. Checks that need no inventory happen here:
 // exactly one known module per task, module args against the module's schema, condition syntax.
 import { diag, type Diagnostic } from '../model/diagnostics.js';
+import { BUILTIN_HINT, builtinNameMessage, isBuiltinName } from '../model/names.js';
 import { jsonText, type Json, type Play, type Playbook, type SourceRef, type Task } from '../model/types.js';
 import { getModule, MODULES } from '../modules/registry.js';
 import { ConditionError, parseCondition } from '../template/conditions.js';
@@ -105,7 +106,13 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], out: Diagnostic[]): Ta
     src: taskAt,
     argSrc: argPositions(src, [...path, moduleName], raw[moduleName] ?? null),
   };
-  if (typeof raw.register === 'string') task.register = raw.register;
+  if (typeof raw.register === 'string') {
+    task.register = raw.register;
+    reserved(src, raw.register, [...path, 'register'], false, 'with register', out);
+  }
+  if (moduleName === 'set_fact' && args && typeof args === 'object' && !Array.isArray(args)) {
+    for (const k of Object.keys(args)) reserved(src, k, [...path, moduleName, k], true, 'with set_fact', out);
+  }
   if (typeof raw.delegate_to === 'string') task.delegateTo = raw.delegate_to;
   if (typeof raw.timeout === 'number') task.timeoutSec = raw.timeout;
   if (raw.changed_when !== undefined) task.changedWhen = conds(raw.changed_when);
@@ -124,6 +131,13 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], out: Diagnostic[]): Ta
     checkConditions(src, conds(that), [...path, moduleName, 'that'], that, out);
   }
   return out.length === before ? task : undefined;
+}
+
+/** A built-in name (cluster, run, secrets, …) used as a variable name: refused at its position. */
+function reserved(src: Source, name: string, path: PathSeg[], isKey: boolean, where: string, out: Diagnostic[]): void {
+  if (!isBuiltinName(name)) return;
+  const at = locate(src, path, isKey);
+  out.push(diag('reserved-name', builtinNameMessage(name, where), at, { length: name.length, hint: BUILTIN_HINT }));
 }
 
 export interface PlaybookResult {
@@ -152,6 +166,8 @@ export function loadPlaybook(path: string, displayPath = path): PlaybookResult {
           if (task) tasks.push(task);
         }
       });
+      const rawVars = rawPlay.vars;
+      if (rawVars && typeof rawVars === 'object' && !Array.isArray(rawVars)) for (const k of Object.keys(rawVars)) reserved(source, k, [pi, 'vars', k], true, 'in play vars', out);
       const serial = rawPlay.serial;
       plays.push({
         name: typeof rawPlay.name === 'string' ? rawPlay.name : `play ${pi + 1}`,

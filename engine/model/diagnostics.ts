@@ -33,6 +33,8 @@ export type DiagnosticCode =
   | 'register-before-set'
   | 'unsafe-value'
   | 'bad-extra-var'
+  /** A variable named like one runbook defines (cluster, member, run, secrets, …). */
+  | 'reserved-name'
   | 'invalid-limit'
   /** runbook diff --base: not a git repository, an unknown revision, or git failed. */
   | 'git-error'
