@@ -5,6 +5,7 @@ import { BUILTIN_HINT, builtinNameMessage, isBuiltinName } from '../model/names.
 import { jsonText, type Json, type Play, type Playbook, type SourceRef, type Task } from '../model/types.js';
 import { getModule, MODULES } from '../modules/registry.js';
 import { ConditionError, parseCondition } from '../template/conditions.js';
+import { misplacedValues, type ShellContext } from '../template/shell-context.js';
 import { didYouMean, schemaDiagnostics } from '../validate/schema.js';
 import { locate, readYaml, scalarStart, type PathSeg, type Source } from './source.js';
 
@@ -91,6 +92,12 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], out: Diagnostic[]): Ta
   } else {
     out.push(...schemaDiagnostics(src, `modules/${moduleName}`, args, { prefix: [...path, moduleName] }));
   }
+  if (args && typeof args === 'object' && !Array.isArray(args)) {
+    for (const [key, mode] of Object.entries(mod.argModes ?? {})) {
+      const text = args[key];
+      if (mode === 'shell' && typeof text === 'string') checkShellContext(src, text, typeof raw[moduleName] === 'string' ? [...path, moduleName] : [...path, moduleName, key], out);
+    }
+  }
   const task: Task = {
     name: typeof raw.name === 'string' ? raw.name : `${moduleName}`,
     module: moduleName,
@@ -131,6 +138,46 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], out: Diagnostic[]): Ta
     checkConditions(src, conds(that), [...path, moduleName, 'that'], that, out);
   }
   return out.length === before ? task : undefined;
+}
+
+const CONTEXT_HINT: Record<ShellContext, (m: string) => string> = {
+  'single quotes': (m) => `remove the quotes: ${m} is quoted for you`,
+  'double quotes': (m) => `remove the quotes: ${m} is quoted for you`,
+  'a here-document': (m) => `pass the value as an argument instead (e.g. printf '%s\\n' ${m} | …)`,
+  'a comment': (m) => `move ${m} out of the comment`,
+};
+
+function posOfOffset(src: Source, path: PathSeg[], text: string, offset: number): SourceRef & { length: number } {
+  const before = text.slice(0, offset).split('\n');
+  return posInScalar(src, path, before.length, (before[before.length - 1] ?? '').length + 1);
+}
+
+/** In a folded block scalar (>, >-) source lines are joined by spaces: walk them to find an offset. */
+function foldedPos(src: Source, path: PathSeg[], offset: number): (SourceRef & { length: number }) | undefined {
+  const r = locate(src, path);
+  if (src.text[src.lineCounter.lineStarts[r.line - 1]! + r.col - 1] !== '>') return undefined;
+  const lines = src.text.split('\n');
+  let cum = 0;
+  for (let ln = r.line; ln < lines.length; ln++) {
+    const t = lines[ln] ?? '';
+    if (t.trim() === '') {
+      cum += 1;
+      continue;
+    }
+    const indent = t.length - t.trimStart().length;
+    const body = t.trimStart();
+    if (offset < cum + body.length) return { file: src.file, line: ln + 1, col: indent + offset - cum + 1, length: 1 };
+    cum += body.length + 1;
+  }
+  return undefined;
+}
+
+/** {{value}} inside quotes, a here-document or a comment of a shell command: refused at its position. */
+function checkShellContext(src: Source, text: string, path: PathSeg[], out: Diagnostic[]): void {
+  for (const m of misplacedValues(text)) {
+    const at = foldedPos(src, path, m.offset) ?? posOfOffset(src, path, text, m.offset);
+    out.push(diag('template-quoting', `${m.text} is inside ${m.context}: its shell quoting does not protect it there`, at, { length: m.text.length, hint: CONTEXT_HINT[m.context](m.text) }));
+  }
 }
 
 /** A built-in name (cluster, run, secrets, …) used as a variable name: refused at its position. */

@@ -35,6 +35,8 @@ export type DiagnosticCode =
   | 'bad-extra-var'
   /** A variable named like one runbook defines (cluster, member, run, secrets, …). */
   | 'reserved-name'
+  /** A {{value}} inside quotes, a here-document or a comment of a shell command. */
+  | 'template-quoting'
   | 'invalid-limit'
   /** runbook diff --base: not a git repository, an unknown revision, or git failed. */
   | 'git-error'
