@@ -9,6 +9,8 @@ import type { Source, PathSeg } from '../load/source.js';
 import { locate, sha256 } from '../load/source.js';
 import { posInScalar } from '../load/playbook.js';
 import { getModule } from '../modules/registry.js';
+import { ArgError } from '../modules/module.js';
+import { schemaDiagnostics, skipStringsWith } from '../validate/schema.js';
 import { conditionRefs, definedTests, evalCondition, parseCondition, printCondition } from '../template/conditions.js';
 import { resolvePath } from '../template/runtime.js';
 import { TemplateError, compileTemplate, hasTemplate, renderTemplate } from '../template/env.js';
@@ -201,6 +203,7 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
       const runtimeForUntil = new Set(runtimeNames);
       if (task.register) runtimeForUntil.add(task.register);
       let readOnly = false;
+      const templated = JSON.stringify(task.args ?? null).includes('{{');
       for (const hostName of taskHosts) {
         const ctx = baseCtx(hostName);
         // Conditions: names must exist; conditions over static values are decided now.
@@ -263,6 +266,22 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
           }, shared);
         }
         if (failed) continue;
+        // Rendered values are checked against the module's schema again (a member name, a URL, a path
+        // without a leading dash): inventory and -e values are refused here, before anything runs.
+        // Values known only at run time (⟨…⟩) are checked when the step runs.
+        if (templated) {
+          // A template that rendered empty is almost always a variable not given: say that, not "does not match".
+          const empty = Object.keys(args).filter((k) => args[k] === '' && typeof rawArgs[k] === 'string' && rawArgs[k].includes('{{'));
+          for (const k of empty) {
+            const at = locate(pbSrc, task.argSrc[`/${k}`] ? [...base, task.module, k] : [...base, task.module]);
+            out.add(diag('empty-value', `${task.module} ${k}: "${jsonText(rawArgs[k])}" rendered empty`, at, { length: at.length, hint: 'a variable it uses is empty: pass it with -e NAME=VALUE' }));
+          }
+          const skipRuntime = skipStringsWith(args, '⟨');
+          const bad = schemaDiagnostics(pbSrc, `modules/${mod.schema}`, args, { prefix: [...base, task.module], skip: (p) => skipRuntime(p) || empty.some((k) => p === `/${k}`) });
+          if (empty.length) continue;
+          for (const d of bad) out.add({ ...d, message: `${d.message} (after rendering)`, hint: d.hint ?? 'the value comes from a variable (inventory vars, play vars or -e): fix the value' });
+          if (bad.length) continue;
+        }
         readOnly = task.checkMode ?? (typeof mod.readOnly === 'function' ? mod.readOnly(args) : mod.readOnly);
         let actions: Action[];
         try {
@@ -279,6 +298,11 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
         } catch (e) {
           if (e instanceof TemplateError) {
             templateError(e, [...base, task.module, 'src'], runtimeNames);
+            continue;
+          }
+          if (e instanceof ArgError) {
+            const at = task.argSrc[`/${e.arg}`] ? locate(pbSrc, [...base, task.module, e.arg]) : locate(pbSrc, [...base, task.module]);
+            out.add(diag('unknown-member', `${task.module} ${e.arg}: ${e.message}`, at, { length: at.length, ...(e.hint ? { hint: e.hint } : {}) }));
             continue;
           }
           const at = locate(pbSrc, [...base, task.module]);

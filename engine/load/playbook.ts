@@ -6,7 +6,7 @@ import { jsonText, type Json, type Play, type Playbook, type SourceRef, type Tas
 import { getModule, MODULES } from '../modules/registry.js';
 import { ConditionError, parseCondition } from '../template/conditions.js';
 import { misplacedValues, type ShellContext } from '../template/shell-context.js';
-import { didYouMean, schemaDiagnostics } from '../validate/schema.js';
+import { didYouMean, schemaDiagnostics, skipStringsWith } from '../validate/schema.js';
 import { locate, readYaml, scalarStart, type PathSeg, type Source } from './source.js';
 
 export const TASK_KEYWORDS = ['name', 'when', 'until', 'changed_when', 'failed_when', 'register', 'run_once', 'delegate_to', 'retries', 'delay', 'timeout', 'ignore_errors', 'tags', 'become', 'check_mode'] as const;
@@ -85,13 +85,9 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], out: Diagnostic[]): Ta
   if (!mod) return undefined;
   const args = mod.normalize ? mod.normalize(raw[moduleName] ?? null) : (raw[moduleName] ?? null);
   const before = out.length;
-  if (typeof raw[moduleName] === 'string' && mod.normalize) {
-    // Shorthand: validate the normalized args but report at the shorthand string.
-    const d = schemaDiagnostics(src, `modules/${moduleName}`, args, { prefix: [...path, moduleName] });
-    out.push(...d);
-  } else {
-    out.push(...schemaDiagnostics(src, `modules/${moduleName}`, args, { prefix: [...path, moduleName] }));
-  }
+  // Templated strings are checked against the schema once rendered (compile), not as {{source}}.
+  // Shorthand (`shell: echo hi`): the normalized args are validated, reported at the shorthand string.
+  out.push(...schemaDiagnostics(src, `modules/${moduleName}`, args, { prefix: [...path, moduleName], skip: skipStringsWith(args, '{{') }));
   if (args && typeof args === 'object' && !Array.isArray(args)) {
     for (const [key, mode] of Object.entries(mod.argModes ?? {})) {
       const text = args[key];

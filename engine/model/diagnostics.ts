@@ -37,6 +37,10 @@ export type DiagnosticCode =
   | 'reserved-name'
   /** A {{value}} inside quotes, a here-document or a comment of a shell command. */
   | 'template-quoting'
+  /** A name that must be an etcd member of the inventory is not one. */
+  | 'unknown-member'
+  /** A templated module argument that rendered to the empty string (a variable not given). */
+  | 'empty-value'
   | 'invalid-limit'
   /** runbook diff --base: not a git repository, an unknown revision, or git failed. */
   | 'git-error'

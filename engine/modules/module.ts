@@ -5,6 +5,18 @@ import { jsonText, type Action, type Host, type Inventory, type Json, type JsonO
 import type { RenderMode } from '../template/env.js';
 import { type ShellText } from '../shell/sh.js';
 
+/** A module argument that does not fit this inventory (e.g. a name that is not a member): reported at the argument. */
+export class ArgError extends Error {
+  constructor(
+    readonly arg: string,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'ArgError';
+  }
+}
+
 export interface PlanCtx {
   host: Host;
   inventory: Inventory;

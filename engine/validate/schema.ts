@@ -139,6 +139,17 @@ export interface SchemaCheckOptions {
   skip?: (pointer: string) => boolean;
 }
 
+/**
+ * Skip errors on strings that hold `marker` ("{{": a template, checked again once rendered; "⟨": a
+ * value known only at run time, checked when the step runs). Patterns speak about final values.
+ */
+export function skipStringsWith(data: Json, marker: string): (pointer: string) => boolean {
+  return (pointer) => {
+    const v = valueAt(data, pointerToPath(pointer));
+    return typeof v === 'string' && v.includes(marker);
+  };
+}
+
 export function schemaDiagnostics(src: Source, schema: string, data: Json = src.data, opts: SchemaCheckOptions = {}): Diagnostic[] {
   const fn = validator(schema);
   if (fn(data)) return [];

@@ -1,6 +1,6 @@
 // What the etcd modules share: endpoint lists from the inventory, the etcdctl invocation, and
 // small waits. Every command is built with sh`…` (engine/shell/sh.ts): values are quoted by construction.
-import type { ModulePlan, PlanCtx } from '../module.js';
+import { ArgError, type ModulePlan, type PlanCtx } from '../module.js';
 import { bashScript, raw, sh, type ShellText } from '../../shell/sh.js';
 
 export const ref = (name: string): string => `⟨!_.${name}⟩`;
@@ -23,7 +23,7 @@ export function endpoints(ctx: PlanCtx, which: string | undefined): string {
     .split(',')
     .map((n) => {
       const m = members.find((x) => x.name === n.trim());
-      if (!m) throw new Error(`endpoints: "${n.trim()}" is not a member of this inventory (members: ${members.map((x) => x.name).join(', ')})`);
+      if (!m) throw new ArgError('endpoints', `"${n.trim()}" is not a member of ${ctx.inventory.file}`, `endpoints takes all, self or member names joined by ',' (members: ${members.map((x) => x.name).join(', ')})`);
       return m.clientUrl;
     })
     .join(',');
