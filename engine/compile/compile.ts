@@ -10,7 +10,7 @@ import { locate, sha256 } from '../load/source.js';
 import { posInScalar } from '../load/playbook.js';
 import { getModule } from '../modules/registry.js';
 import { ArgError } from '../modules/module.js';
-import { schemaDiagnostics, skipStringsWith } from '../validate/schema.js';
+import { argPattern, schemaDiagnostics, skipStringsWith } from '../validate/schema.js';
 import { conditionRefs, definedTests, evalCondition, parseCondition, printCondition } from '../template/conditions.js';
 import { resolvePath } from '../template/runtime.js';
 import { TemplateError, compileTemplate, hasTemplate, renderTemplate } from '../template/env.js';
@@ -106,6 +106,19 @@ function forEachString(v: unknown, fn: (s: string) => void): void {
   if (typeof v === 'string') fn(v);
   else if (Array.isArray(v)) v.forEach((x) => forEachString(x, fn));
   else if (v && typeof v === 'object') Object.values(v).forEach((x) => forEachString(x, fn));
+}
+
+/**
+ * Arguments known only at run time (⟨…⟩) whose schema has a pattern: checked by the step itself,
+ * before its commands, so a registered value meets the same rule a plan-time value does.
+ */
+function runtimeArgChecks(schema: string, args: JsonObject): Action[] {
+  const out: Action[] = [];
+  for (const [k, v] of Object.entries(args)) {
+    // run.id and run.timestamp have a fixed shape (runbook makes them): only other values need a check.
+    if (typeof v === 'string' && placeholdersIn(v).some((p) => p !== 'run.id' && p !== 'run.timestamp') && argPattern(schema, k)) out.push({ kind: 'derive', fn: 'check_arg', args: [schema, k, v], bind: `checked_${k}` });
+  }
+  return out;
 }
 
 export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: CompileOptions): { plan?: Plan; diagnostics: Diagnostic[] } {
@@ -293,7 +306,7 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
             readInput,
             ...(task.register ? { register: task.register } : {}),
           });
-          actions = planned.actions;
+          actions = [...runtimeArgChecks(mod.schema, args), ...planned.actions];
           if (result === null && planned.result !== undefined) result = planned.result;
         } catch (e) {
           if (e instanceof TemplateError) {

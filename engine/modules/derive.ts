@@ -2,6 +2,7 @@
 // (a member ID looked up by name, a snapshot manifest). Steps name them in the plan
 // (`derive mid = member_id(members, "etcd-3")`), and the executor calls them from this fixed table.
 import { jsonText as t, type Json, type JsonObject } from '../model/types.js';
+import { argPattern } from '../validate/schema.js';
 
 export class DeriveError extends Error {
   constructor(message: string) {
@@ -33,13 +34,17 @@ export function toInt(v: Json | undefined, what: string): number {
   return n;
 }
 
-/** Member names and peer URLs as the inventory schema allows them (no quotes, separators or spaces). */
-const INITIAL_CLUSTER = /^[A-Za-z0-9][A-Za-z0-9._-]*=https?:\/\/[A-Za-z0-9.:[\]-]+(,[A-Za-z0-9][A-Za-z0-9._-]*=https?:\/\/[A-Za-z0-9.:[\]-]+)*$/;
-
-/** An initial-cluster value built at run time (from the live member list), checked before a command or config uses it. */
-export function checkInitialCluster(v: string): string {
-  if (!INITIAL_CLUSTER.test(v)) throw new DeriveError(`refused: initial_cluster ${JSON.stringify(v)} is not name=URL[,name=URL…] with member-name and URL characters only`);
-  return v;
+/**
+ * A module argument that was only known at run time (a registered value), checked against the same
+ * schema pattern a plan-time value meets: a path starting with "-", a name with a quote, … fail the
+ * step before its commands run.
+ */
+export function checkArg(schema: string, arg: string, value: Json): Json {
+  const p = argPattern(schema, arg);
+  if (p && !new RegExp(p.pattern, 'u').test(t(value))) {
+    throw new DeriveError(`refused: ${schema} ${arg} ${JSON.stringify(t(value))} (a run-time value) is not valid: expected ${p.description}`);
+  }
+  return value;
 }
 
 interface RawMember {
@@ -427,5 +432,5 @@ export const DERIVE: Record<string, DeriveFn> = {
   status_table: (list, status, health) => statusTable(list, status, health),
   json: (v) => JSON.stringify(v, null, 2),
   revision: (v) => toInt(v, 'revision'),
-  initial_cluster: (v) => checkInitialCluster(t(v)),
+  check_arg: (schema, arg, value) => checkArg(t(schema), t(arg), value ?? null),
 };

@@ -44,6 +44,20 @@ export function validator(name: string): ValidateFunction {
   return fn;
 }
 
+const argPatterns = new Map<string, Record<string, { pattern: string; description: string }>>();
+
+/** The pattern (and its description) a module's schema gives a top-level string argument. */
+export function argPattern(schema: string, arg: string): { pattern: string; description: string } | undefined {
+  let table = argPatterns.get(schema);
+  if (!table) {
+    const s = JSON.parse(readFileSync(join(SCHEMA_DIR, 'modules', `${schema}.schema.json`), 'utf8')) as { properties?: Record<string, { pattern?: string; description?: string }> };
+    table = {};
+    for (const [k, p] of Object.entries(s.properties ?? {})) if (p.pattern) table[k] = { pattern: p.pattern, description: p.description ?? `text matching ${p.pattern}` };
+    argPatterns.set(schema, table);
+  }
+  return Object.prototype.hasOwnProperty.call(table, arg) ? table[arg] : undefined;
+}
+
 function pointerToPath(p: string): PathSeg[] {
   if (p === '') return [];
   return p

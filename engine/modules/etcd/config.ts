@@ -1,6 +1,6 @@
 // etcd_config: write this member's etcd.conf (systemd) or set the membership flags in its
 // static-pod manifest.
-import { jsonText, type Action, type JsonObject } from '../../model/types.js';
+import { jsonText, type JsonObject } from '../../model/types.js';
 import { joinSh, sh, type ShellText } from '../../shell/sh.js';
 import { bool, exec, str, RUN_STAMP, type ModuleDef, type PlanCtx } from '../module.js';
 import { manifestParent } from './common.js';
@@ -39,16 +39,6 @@ export function etcdConfLines(ctx: PlanCtx, state: string, initialCluster: strin
 /** A value inside a sed s|…|…| replacement: its own delimiter, & and \ escaped. */
 const sedEscape = (value: string): string => value.replace(/[|&\\]/g, '\\$&');
 
-/**
- * initial_cluster known only at run time (built from the live member list) is checked before it is
- * used: `name=url,…` with member-name and URL characters only, so it can neither end the sed
- * expression nor add a line to the config. A value that does not fit fails the step.
- */
-function checkedInitialCluster(ic: string): { value: string; actions: Action[] } {
-  if (!ic.includes('⟨')) return { value: ic, actions: [] };
-  return { value: '⟨!_.initial_cluster⟩', actions: [{ kind: 'derive', fn: 'initial_cluster', args: [ic], bind: 'initial_cluster' }] };
-}
-
 export const etcd_config: ModuleDef = {
   name: 'etcd_config',
   schema: 'etcd_config',
@@ -57,8 +47,10 @@ export const etcd_config: ModuleDef = {
   plan: (args, ctx) => {
     const c = ctx.inventory.cluster;
     const state = str(args, 'state', 'existing');
-    const checked = checkedInitialCluster(str(args, 'initial_cluster', ctx.inventory.facts.initialCluster));
-    const ic = checked.value;
+    // A run-time initial_cluster (from the live member list) was checked against the schema's
+    // name=URL pattern by the step (compile's check_arg) before these commands: it cannot end the sed
+    // expression or add a line to the config.
+    const ic = str(args, 'initial_cluster', ctx.inventory.facts.initialCluster);
     const token = str(args, 'token', c.token);
     const extra = (args.extra ?? {}) as JsonObject;
     if (c.deployment === 'systemd' && bool(args, 'membership_only')) {
@@ -68,7 +60,6 @@ export const etcd_config: ModuleDef = {
         sh`{ grep -q ${`^${key}=`} ${conf} && sed -i ${`s|^${key}=.*$|${key}=${sedEscape(value)}|`} ${conf} || echo ${`${key}=${value}`} >> ${conf}; }`;
       return {
         actions: [
-          ...checked.actions,
           exec(sh`cp -p ${conf} ${`${c.configFile}.bak-${RUN_STAMP}`}`, { note: 'keep the previous config' }),
           exec(sh`${set('ETCD_INITIAL_CLUSTER', ic)} && ${set('ETCD_INITIAL_CLUSTER_STATE', state)}`),
         ],
@@ -80,7 +71,6 @@ export const etcd_config: ModuleDef = {
       const conf = c.configFile;
       return {
         actions: [
-          ...checked.actions,
           exec(sh`mkdir -p ${conf.slice(0, conf.lastIndexOf('/'))} && if [ -e ${conf} ]; then cp -p ${conf} ${`${conf}.bak-${RUN_STAMP}`}; fi`, { note: 'keep the previous config' }),
           { kind: 'put', dest: conf, mode: '0644', content: `${lines.join('\n')}\n` },
         ],
@@ -91,7 +81,6 @@ export const etcd_config: ModuleDef = {
     const set = (flag: string, value: string): ShellText => sh`sed -i ${`s|^\\([[:space:]]*- --${flag}=\\).*$|\\1${sedEscape(value)}|`} ${man}`;
     return {
       actions: [
-        ...checked.actions,
         // Backups go outside manifests/: kubelet would start a second pod from any copy left there.
         exec(sh`mkdir -p ${backupDir} && cp -p ${man} ${`${backupDir}/etcd.yaml.bak-${RUN_STAMP}`}`, { note: 'keep the previous manifest' }),
         exec(joinSh([set('initial-cluster', ic), set('initial-cluster-state', state)], ' && ')),
