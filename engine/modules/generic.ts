@@ -52,6 +52,11 @@ export const command: ModuleDef = {
   },
 };
 
+/** Content that holds a secret is written owner-only unless a mode is given. */
+function defaultMode(content: string | undefined): string {
+  return content !== undefined && /⟨!?secrets\./.test(content) ? '0600' : '0644';
+}
+
 /** copy/template sources are relative to the playbook; shown relative to the working directory. */
 function localPath(ctx: PlanCtx, p: string): string {
   return controllerPath(isAbsolute(p) ? p : resolve(ctx.playbookDir, p));
@@ -64,9 +69,9 @@ export const copy: ModuleDef = {
   readOnly: false,
   plan: (args, ctx) => {
     const dest = str(args, 'dest');
-    const mode = str(args, 'mode', '0644');
     const owner = optStr(args, 'owner');
     const content = optStr(args, 'content');
+    const mode = str(args, 'mode', defaultMode(content));
     const action: Action =
       content !== undefined
         ? { kind: 'put', dest, mode, content, sha256: content.includes('⟨') ? '' : sha256(content), ...(owner ? { owner } : {}) }
@@ -93,7 +98,7 @@ export const template: ModuleDef = {
     const src = localPath(ctx, str(args, 'src'));
     const content = renderTemplate(ctx.readInput(src), ctx.vars, 'plain');
     const owner = optStr(args, 'owner');
-    return { actions: [{ kind: 'put', dest: str(args, 'dest'), mode: str(args, 'mode', '0644'), content, sha256: content.includes('⟨') ? '' : sha256(content), ...(owner ? { owner } : {}) }] };
+    return { actions: [{ kind: 'put', dest: str(args, 'dest'), mode: str(args, 'mode', defaultMode(content)), content, sha256: content.includes('⟨') ? '' : sha256(content), ...(owner ? { owner } : {}) }] };
   },
 };
 
