@@ -15,12 +15,13 @@ const LAYERS = [
   ['template'],
   ['validate'],
   ['inventory'],
+  ['tls'], // certificate checks (pure), for the modules' preflights
   ['modules'],
   ['compile'],
-  ['transports'],
+  ['transports', 'remote'], // remote: snapshot storage (S3), I/O like the transports
   ['execute'],
   ['report'],
-  ['diff'],
+  ['diff', 'schedule'], // schedule: renders systemd/CronJob/CI files, like diff renders plans
   ['cli'],
 ];
 const ENGINE = resolve(import.meta.dirname, 'engine');
@@ -94,6 +95,20 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
       '@typescript-eslint/no-floating-promises': 'error',
       'runbook/layers': 'error',
+    },
+  },
+  {
+    // Commands are built by construction (issue 12): in engine/modules a command reaches a plan only
+    // through exec()/local()/waitFor() (module.ts), which take the ShellText of sh`…` (engine/shell/sh.ts).
+    files: ['engine/modules/**/*.ts'],
+    ignores: ['engine/modules/module.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "Property[key.name='cmd'][value.type!='Literal']", message: 'build commands with exec(sh`…`), local(sh`…`) or waitFor(…, sh`…`) from module.ts' },
+        { selector: "CallExpression[callee.name='raw'][arguments.0.type!='Literal']", message: 'raw() takes a string literal here: interpolate values with sh`…` so they are quoted' },
+      ],
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/shell/quote.js'], message: 'quote with sh`…` (engine/shell/sh.ts), not by hand' }] }],
     },
   },
 );

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYamlValue } from 'yaml';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
+import { BUILTIN_HINT, builtinNameMessage, isBuiltinName } from '../model/names.js';
 import type { Inventory, JsonObject, Plan, PlanInput, Playbook } from '../model/types.js';
 import { loadInventory } from '../inventory/load.js';
 import { loadPlaybook } from '../validate/playbook.js';
@@ -67,6 +68,10 @@ export function parseExtraVars(list: string[]): { vars: JsonObject; diagnostics:
       diagnostics.push(diag('bad-extra-var', `-e "${item}": expected key=value with a variable name as key`, at, { hint: 'names use letters, digits and _' }));
       continue;
     }
+    if (isBuiltinName(key)) {
+      diagnostics.push(diag('reserved-name', builtinNameMessage(key, 'with -e'), at, { length: key.length, hint: BUILTIN_HINT }));
+      continue;
+    }
     vars[key] = item.slice(eq + 1);
   }
   return { vars, diagnostics, files };
@@ -76,6 +81,7 @@ export function parseExtraVars(list: string[]): { vars: JsonObject; diagnostics:
 function assignVars(vars: JsonObject, from: JsonObject, item: string, diagnostics: Diagnostic[]): void {
   for (const [k, x] of Object.entries(from)) {
     if (!IDENT.test(k) || FORBIDDEN_NAMES.has(k)) diagnostics.push(diag('bad-extra-var', `-e ${item}: "${k}" is not a valid variable name`, { file: '-e', line: 1, col: 1 }));
+    else if (isBuiltinName(k)) diagnostics.push(diag('reserved-name', builtinNameMessage(k, `with -e ${item}`), { file: '-e', line: 1, col: 1 }, { hint: BUILTIN_HINT }));
     else vars[k] = x;
   }
 }

@@ -6,9 +6,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { buildPlan } from './inputs.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
-import { PACKAGE_ROOT } from '../validate/schema.js';
+import { PACKAGE_ROOT } from '../package/root.js';
 import { RUNBOOK_VERSION } from './version.js';
-import { EXIT, type Io } from './output.js';
+import { EXIT, type Io } from '../model/io.js';
 import { INTERVAL_HINT, parseInterval, renderCronJob, renderGithubWorkflow, renderSystemd, scheduleName, type ScheduleSpec } from '../schedule/render.js';
 
 export const SCHEDULE_TARGETS = ['systemd', 'cronjob', 'github', 'all'] as const;

@@ -9,6 +9,8 @@ import type { Source, PathSeg } from '../load/source.js';
 import { locate, sha256 } from '../load/source.js';
 import { posInScalar } from '../load/source.js';
 import { getModule } from '../modules/registry.js';
+import { ArgError } from '../modules/module.js';
+import { argPattern, schemaDiagnostics, skipStringsWith } from '../validate/schema.js';
 import { evalCondition } from '../template/condition-eval.js';
 import { conditionRefs, definedTests, parseCondition, printCondition } from '../template/conditions.js';
 import { resolvePath } from '../template/runtime.js';
@@ -103,6 +105,19 @@ function forEachString(v: unknown, fn: (s: string) => void): void {
   if (typeof v === 'string') fn(v);
   else if (Array.isArray(v)) v.forEach((x) => forEachString(x, fn));
   else if (v && typeof v === 'object') Object.values(v).forEach((x) => forEachString(x, fn));
+}
+
+/**
+ * Arguments known only at run time (⟨…⟩) whose schema has a pattern: checked by the step itself,
+ * before its commands, so a registered value meets the same rule a plan-time value does.
+ */
+function runtimeArgChecks(schema: string, args: JsonObject): Action[] {
+  const out: Action[] = [];
+  for (const [k, v] of Object.entries(args)) {
+    // run.id and run.timestamp have a fixed shape (runbook makes them): only other values need a check.
+    if (typeof v === 'string' && placeholdersIn(v).some((p) => p !== 'run.id' && p !== 'run.timestamp') && argPattern(schema, k)) out.push({ kind: 'derive', fn: 'check_arg', args: [schema, k, v], bind: `checked_${k}` });
+  }
+  return out;
 }
 
 export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: CompileOptions): { plan?: Plan; diagnostics: Diagnostic[] } {
@@ -200,6 +215,7 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
       const runtimeForUntil = new Set(runtimeNames);
       if (task.register) runtimeForUntil.add(task.register);
       let readOnly = false;
+      const templated = JSON.stringify(task.args ?? null).includes('{{');
       for (const hostName of taskHosts) {
         const ctx = baseCtx(hostName);
         // Conditions: names must exist; conditions over static values are decided now.
@@ -262,6 +278,22 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
           }, shared);
         }
         if (failed) continue;
+        // Rendered values are checked against the module's schema again (a member name, a URL, a path
+        // without a leading dash): inventory and -e values are refused here, before anything runs.
+        // Values known only at run time (⟨…⟩) are checked when the step runs.
+        if (templated) {
+          // A template that rendered empty is almost always a variable not given: say that, not "does not match".
+          const empty = Object.keys(args).filter((k) => args[k] === '' && typeof rawArgs[k] === 'string' && rawArgs[k].includes('{{'));
+          for (const k of empty) {
+            const at = locate(pbSrc, task.argSrc[`/${k}`] ? [...base, task.module, k] : [...base, task.module]);
+            out.add(diag('empty-value', `${task.module} ${k}: "${jsonText(rawArgs[k])}" rendered empty`, at, { length: at.length, hint: 'a variable it uses is empty: pass it with -e NAME=VALUE' }));
+          }
+          const skipRuntime = skipStringsWith(args, '⟨');
+          const bad = schemaDiagnostics(pbSrc, `modules/${mod.schema}`, args, { prefix: [...base, task.module], skip: (p) => skipRuntime(p) || empty.some((k) => p === `/${k}`) });
+          if (empty.length) continue;
+          for (const d of bad) out.add({ ...d, message: `${d.message} (after rendering)`, hint: d.hint ?? 'the value comes from a variable (inventory vars, play vars or -e): fix the value' });
+          if (bad.length) continue;
+        }
         readOnly = task.checkMode ?? (typeof mod.readOnly === 'function' ? mod.readOnly(args) : mod.readOnly);
         let actions: Action[];
         try {
@@ -273,11 +305,16 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
             readInput,
             ...(task.register ? { register: task.register } : {}),
           });
-          actions = planned.actions;
+          actions = [...runtimeArgChecks(mod.schema, args), ...planned.actions];
           if (result === null && planned.result !== undefined) result = planned.result;
         } catch (e) {
           if (e instanceof TemplateError) {
             templateError(e, [...base, task.module, 'src'], runtimeNames);
+            continue;
+          }
+          if (e instanceof ArgError) {
+            const at = task.argSrc[`/${e.arg}`] ? locate(pbSrc, [...base, task.module, e.arg]) : locate(pbSrc, [...base, task.module]);
+            out.add(diag('unknown-member', `${task.module} ${e.arg}: ${e.message}`, at, { length: at.length, ...(e.hint ? { hint: e.hint } : {}) }));
             continue;
           }
           const at = locate(pbSrc, [...base, task.module]);

@@ -5,9 +5,6 @@ import type { Host, Inventory, JsonObject } from '../model/types.js';
 import { runtimeRef } from '../template/runtime.js';
 import { controllerPath } from '../load/paths.js';
 
-/** Names runbook defines; variables cannot take them. */
-export const BUILTIN_NAMES = ['cluster', 'member', 'host', 'groups', 'hosts', 'hostvars', 'inventory_hostname', 'run', 'secrets'] as const;
-
 const clusterCache = new WeakMap<Inventory, object>();
 
 function clusterFacts(inv: Inventory): object {

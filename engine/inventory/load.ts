@@ -10,6 +10,7 @@
 // Steps 4–6 happen in compile/context.ts and at run time; this file does 1–3.
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { homedir } from 'node:os';
+import { BUILTIN_HINT, builtinNameMessage, isBuiltinName } from '../model/names.js';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { jsonText, type ClusterSettings, type EtcdMember, type Host, type Inventory, type Json, type JsonObject, type SshSettings } from '../model/types.js';
 import { locate, readYaml, type Source } from '../load/source.js';
@@ -126,6 +127,17 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
   groups.all = hostOrder;
 
   const inventoryVars = obj(root.vars) as JsonObject;
+  // Variables named like runbook's built-ins (cluster, member, run, …) would be silently ignored.
+  const reserved = (vars: Raw, path: (string | number)[]): void => {
+    for (const k of Object.keys(vars)) {
+      if (!isBuiltinName(k)) continue;
+      const at = locate(source, [...path, k], true);
+      out.push(diag('reserved-name', builtinNameMessage(k, 'as an inventory variable'), at, { length: k.length, hint: BUILTIN_HINT }));
+    }
+  };
+  reserved(inventoryVars, ['vars']);
+  for (const g of Object.keys(rawGroups)) reserved(obj(obj(rawGroups[g]).vars), ['groups', g, 'vars']);
+  for (const h of Object.keys(rawHosts)) reserved(obj(obj(rawHosts[h]).vars), ['hosts', h, 'vars']);
   const hosts: Record<string, Host> = {};
   for (const name of hostOrder) {
     const h = obj(rawHosts[name]);

@@ -33,6 +33,14 @@ export type DiagnosticCode =
   | 'register-before-set'
   | 'unsafe-value'
   | 'bad-extra-var'
+  /** A variable named like one runbook defines (cluster, member, run, secrets, …). */
+  | 'reserved-name'
+  /** A {{value}} inside quotes, a here-document or a comment of a shell command. */
+  | 'template-quoting'
+  /** A name that must be an etcd member of the inventory is not one. */
+  | 'unknown-member'
+  /** A templated module argument that rendered to the empty string (a variable not given). */
+  | 'empty-value'
   | 'invalid-limit'
   /** runbook diff --base: not a git repository, an unknown revision, or git failed. */
   | 'git-error'

@@ -2,6 +2,7 @@
 // (a member ID looked up by name, a snapshot manifest). Steps name them in the plan
 // (`derive mid = member_id(members, "etcd-3")`), and the executor calls them from this fixed table.
 import { jsonText as t, type Json, type JsonObject } from '../model/types.js';
+import { argPattern } from '../validate/schema.js';
 
 export class DeriveError extends Error {
   constructor(message: string) {
@@ -24,6 +25,26 @@ export function toHexId(id: Json | undefined): string {
   if (typeof id === 'number') return BigInt(id).toString(16);
   if (typeof id === 'string' && /^[0-9a-f]+$/i.test(id)) return id.toLowerCase();
   throw new DeriveError(`not a member ID: ${JSON.stringify(id)}`);
+}
+
+/** A whole number read from host output (a revision, a count): anything else fails the step. */
+export function toInt(v: Json | undefined, what: string): number {
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new DeriveError(`${what}: expected a whole number, got ${JSON.stringify(v) ?? 'nothing'}`);
+  return n;
+}
+
+/**
+ * A module argument that was only known at run time (a registered value), checked against the same
+ * schema pattern a plan-time value meets: a path starting with "-", a name with a quote, … fail the
+ * step before its commands run.
+ */
+export function checkArg(schema: string, arg: string, value: Json): Json {
+  const p = argPattern(schema, arg);
+  if (p && !new RegExp(p.pattern, 'u').test(t(value))) {
+    throw new DeriveError(`refused: ${schema} ${arg} ${JSON.stringify(t(value))} (a run-time value) is not valid: expected ${p.description}`);
+  }
+  return value;
 }
 
 interface RawMember {
@@ -159,7 +180,7 @@ export function endpointStatus(list: Json): EndpointStatus[] {
       id,
       cluster_id: toHexId(st.header?.cluster_id ?? '0'),
       leader: toHexId(st.leader ?? '0') === id,
-      revision: st.header?.revision ?? 0,
+      revision: toInt(st.header?.revision ?? 0, 'revision'),
       raft_index: st.raftIndex ?? 0,
       raft_term: st.raftTerm ?? 0,
       db_size: st.dbSize ?? 0,
@@ -410,4 +431,6 @@ export const DERIVE: Record<string, DeriveFn> = {
   endpoint_status: (list) => endpointStatus(list),
   status_table: (list, status, health) => statusTable(list, status, health),
   json: (v) => JSON.stringify(v, null, 2),
+  revision: (v) => toInt(v, 'revision'),
+  check_arg: (schema, arg, value) => checkArg(t(schema), t(arg), value ?? null),
 };

@@ -5,16 +5,27 @@ import { jsonText, type Action, type Json, type JsonObject } from '../model/type
 import { renderTemplate } from '../template/env.js';
 import { sha256 } from '../load/source.js';
 import { controllerPath } from '../load/paths.js';
-import { bool, num, optStr, q, str, type ModuleDef, type PlanCtx } from './module.js';
+import { bashScript, joinSh, raw, sh, type ShellText } from '../shell/sh.js';
+import { bool, exec, num, optStr, str, waitFor, type ModuleDef, type PlanCtx } from './module.js';
 
-const cmdShorthand = (raw: Json): Json => (typeof raw === 'string' ? { cmd: raw } : raw);
+// eslint-disable-next-line no-restricted-syntax -- `cmd` here is the shell module's argument, not an action
+const cmdShorthand = (given: Json): Json => (typeof given === 'string' ? { cmd: given } : given);
 
-function wrapCmd(args: JsonObject, cmd: string): string {
+/**
+ * The shell module's command is the user's shell text by design: every {{value}} in it was quoted
+ * for its shell context when it was rendered (engine/template), {{{raw}}} is visible in review.
+ */
+function userCommand(args: JsonObject): ShellText {
+  // eslint-disable-next-line no-restricted-syntax -- the one place a module inserts rendered user shell text
+  return raw(str(args, 'cmd'));
+}
+
+function wrapCmd(args: JsonObject, cmd: ShellText): ShellText {
   let out = cmd;
   const chdir = optStr(args, 'chdir');
-  if (chdir) out = `cd ${q(chdir)} && ${out}`;
+  if (chdir) out = sh`cd ${chdir} && ${out}`;
   const creates = optStr(args, 'creates');
-  if (creates) out = `if [ -e ${q(creates)} ]; then echo 'skipped: ${creates.replace(/'/g, '')} exists'; else ${out}; fi`;
+  if (creates) out = sh`if [ -e ${creates} ]; then echo ${`skipped: ${creates} exists`}; else ${out}; fi`;
   return out;
 }
 
@@ -25,20 +36,26 @@ export const shell: ModuleDef = {
   normalize: cmdShorthand,
   argModes: { cmd: 'shell' },
   readOnly: (args) => bool(args, 'read_only'),
-  plan: (args) => ({ actions: [{ kind: 'exec', cmd: wrapCmd(args, str(args, 'cmd')), ...(optStr(args, 'stdin') !== undefined ? { stdin: str(args, 'stdin') } : {}), ...(bool(args, 'read_only') ? { probe: true } : {}) }] }),
+  // The user's command is shell text by design: its {{values}} were quoted when it was rendered.
+  plan: (args) => ({ actions: [exec(wrapCmd(args, userCommand(args)), { ...(optStr(args, 'stdin') !== undefined ? { stdin: str(args, 'stdin') } : {}), ...(bool(args, 'read_only') ? { probe: true } : {}) })] }),
 };
 
 export const command: ModuleDef = {
   name: 'command',
   schema: 'command',
   summary: 'run a program with arguments, no shell: every argument is quoted',
-  normalize: (raw) => (typeof raw === 'string' ? { argv: raw.trim().split(/\s+/) } : raw),
+  normalize: (given) => (typeof given === 'string' ? { argv: given.trim().split(/\s+/) } : given),
   readOnly: (args) => bool(args, 'read_only'),
   plan: (args) => {
-    const argv = (args.argv as Json[]).map((a) => q(typeof a === 'string' ? a : JSON.stringify(a)));
-    return { actions: [{ kind: 'exec', cmd: wrapCmd(args, argv.join(' ')), ...(bool(args, 'read_only') ? { probe: true } : {}) }] };
+    const argv = (args.argv as Json[]).map((a) => (typeof a === 'string' ? a : JSON.stringify(a)));
+    return { actions: [exec(wrapCmd(args, sh`${argv}`), bool(args, 'read_only') ? { probe: true } : {})] };
   },
 };
+
+/** Content that holds a secret is written owner-only unless a mode is given. */
+function defaultMode(content: string | undefined): string {
+  return content !== undefined && /⟨!?secrets\./.test(content) ? '0600' : '0644';
+}
 
 /** copy/template sources are relative to the playbook; shown relative to the working directory. */
 function localPath(ctx: PlanCtx, p: string): string {
@@ -52,9 +69,9 @@ export const copy: ModuleDef = {
   readOnly: false,
   plan: (args, ctx) => {
     const dest = str(args, 'dest');
-    const mode = str(args, 'mode', '0644');
     const owner = optStr(args, 'owner');
     const content = optStr(args, 'content');
+    const mode = str(args, 'mode', defaultMode(content));
     const action: Action =
       content !== undefined
         ? { kind: 'put', dest, mode, content, sha256: content.includes('⟨') ? '' : sha256(content), ...(owner ? { owner } : {}) }
@@ -81,7 +98,7 @@ export const template: ModuleDef = {
     const src = localPath(ctx, str(args, 'src'));
     const content = renderTemplate(ctx.readInput(src), ctx.vars, 'plain');
     const owner = optStr(args, 'owner');
-    return { actions: [{ kind: 'put', dest: str(args, 'dest'), mode: str(args, 'mode', '0644'), content, sha256: content.includes('⟨') ? '' : sha256(content), ...(owner ? { owner } : {}) }] };
+    return { actions: [{ kind: 'put', dest: str(args, 'dest'), mode: str(args, 'mode', defaultMode(content)), content, sha256: content.includes('⟨') ? '' : sha256(content), ...(owner ? { owner } : {}) }] };
   },
 };
 
@@ -95,21 +112,16 @@ export const file: ModuleDef = {
     const state = str(args, 'state', 'directory');
     const mode = optStr(args, 'mode');
     const owner = optStr(args, 'owner');
-    const cmds: string[] = [];
-    if (state === 'directory') {
-      cmds.push(`mkdir -p ${q(path)}`);
-      if (mode) cmds.push(`chmod ${q(mode)} ${q(path)}`);
-      if (owner) cmds.push(`chown ${q(owner)} ${q(path)}`);
-    } else if (state === 'touch') {
-      cmds.push(`touch ${q(path)}`);
-      if (mode) cmds.push(`chmod ${q(mode)} ${q(path)}`);
-      if (owner) cmds.push(`chown ${q(owner)} ${q(path)}`);
-    } else {
-      // aside: keep the old data under a unique, sortable name.
-      const suffix = str(args, 'suffix', '.bak-⟨!run.timestamp⟩');
-      return { actions: [{ kind: 'exec', cmd: `if [ -e ${q(path)} ]; then mv -n ${q(path)} ${q(path + suffix)} && test ! -e ${q(path)} && echo moved; else echo absent; fi` }] };
+    const cmds: ShellText[] = [];
+    if (state === 'directory' || state === 'touch') {
+      cmds.push(state === 'directory' ? sh`mkdir -p ${path}` : sh`touch ${path}`);
+      if (mode) cmds.push(sh`chmod ${mode} ${path}`);
+      if (owner) cmds.push(sh`chown ${owner} ${path}`);
+      return { actions: [exec(joinSh(cmds, ' && '))] };
     }
-    return { actions: [{ kind: 'exec', cmd: cmds.join(' && ') }] };
+    // aside: keep the old data under a unique, sortable name.
+    const aside = path + str(args, 'suffix', '.bak-⟨!run.timestamp⟩');
+    return { actions: [exec(sh`if [ -e ${path} ]; then mv -n ${path} ${aside} && test ! -e ${path} && echo moved; else echo absent; fi`)] };
   },
 };
 
@@ -124,9 +136,9 @@ export const service: ModuleDef = {
     const verb = state === 'started' ? 'start' : state === 'stopped' ? 'stop' : state === 'restarted' ? 'restart' : state === 'reloaded' ? 'reload' : undefined;
     const actions: Action[] = [];
     const enabled = args.enabled;
-    if (typeof enabled === 'boolean') actions.push({ kind: 'exec', cmd: `systemctl ${enabled ? 'enable' : 'disable'} ${q(name)}` });
-    if (verb) actions.push({ kind: 'exec', cmd: `systemctl ${verb} ${q(name)}` });
-    if (state === 'stopped') actions.push({ kind: 'exec', cmd: `! systemctl is-active --quiet ${q(name)}`, note: 'verify it is stopped' });
+    if (typeof enabled === 'boolean') actions.push(exec(sh`systemctl ${enabled ? raw('enable') : raw('disable')} ${name}`));
+    if (verb) actions.push(exec(sh`systemctl ${verb} ${name}`));
+    if (state === 'stopped') actions.push(exec(sh`! systemctl is-active --quiet ${name}`, { note: 'verify it is stopped' }));
     return { actions };
   },
 };
@@ -139,23 +151,27 @@ export const wait_for: ModuleDef = {
   plan: (args) => {
     const timeout = num(args, 'timeout', 60);
     const state = str(args, 'state', 'started');
-    let test: string;
-    let what: string;
+    // The loop is fixed text; what it waits for reaches it as "$1" (and "$2"), never inside the script.
     const path = optStr(args, 'path');
     if (path !== undefined) {
-      test = state === 'absent' ? `[ ! -e ${q(path)} ]` : `[ -e ${q(path)} ]`;
-      what = `${path} ${state === 'absent' ? 'gone' : 'present'}`;
-    } else {
-      const host = str(args, 'host', '127.0.0.1');
-      const port = num(args, 'port', 0);
-      const open = `(exec 3<>/dev/tcp/${host}/${port}) 2>/dev/null`;
-      test = state === 'stopped' ? `! ${open}` : open;
-      what = `${host}:${port} ${state === 'stopped' ? 'closed' : 'open'}`;
+      const what = `${path} ${state === 'absent' ? 'gone' : 'present'}`;
+      const test = state === 'absent' ? raw('[ ! -e "$1" ]') : raw('[ -e "$1" ]');
+      return { actions: [waitFor(what, timeout, bashScript(waitLoop(test, timeout), 'wait_for', path, `timed out waiting for ${what}`))] };
     }
-    const cmd = `deadline=$(( $(date +%s) + ${timeout} )); until ${test}; do if [ "$(date +%s)" -ge "$deadline" ]; then echo ${q(`timed out waiting for ${what}`)} >&2; exit 1; fi; sleep 0.5; done`;
-    return { actions: [{ kind: 'wait', what, timeoutSec: timeout, cmd: `bash -c ${q(cmd)}` }] };
+    const host = str(args, 'host', '127.0.0.1');
+    const port = num(args, 'port', 0);
+    const what = `${host}:${port} ${state === 'stopped' ? 'closed' : 'open'}`;
+    const open = raw('(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null');
+    const test = state === 'stopped' ? sh`! ${open}` : open;
+    return { actions: [waitFor(what, timeout, bashScript(waitLoop(test, timeout, '$3'), 'wait_for', host, port, `timed out waiting for ${what}`))] };
   },
 };
+
+/** until TEST; sleep: the message is the script's last argument ($2, or $3 for host and port). */
+function waitLoop(test: ShellText, timeout: number, message: '$2' | '$3' = '$2'): ShellText {
+  const says = message === '$2' ? raw('"$2"') : raw('"$3"');
+  return sh`deadline=$(( $(date +%s) + ${timeout} )); until ${test}; do if [ "$(date +%s)" -ge "$deadline" ]; then echo ${says} >&2; exit 1; fi; sleep 0.5; done`;
+}
 
 export const assert: ModuleDef = {
   name: 'assert',

@@ -3,7 +3,19 @@
 // actions — the exact commands a step will run, as data.
 import { jsonText, type Action, type Host, type Inventory, type Json, type JsonObject } from '../model/types.js';
 import type { RenderMode } from '../template/env.js';
-import { shq } from '../shell/quote.js';
+import { type ShellText } from '../shell/sh.js';
+
+/** A module argument that does not fit this inventory (e.g. a name that is not a member): reported at the argument. */
+export class ArgError extends Error {
+  constructor(
+    readonly arg: string,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'ArgError';
+  }
+}
 
 export interface PlanCtx {
   host: Host;
@@ -41,38 +53,59 @@ export interface ModuleDef {
   /** Read-only modules run in --check mode; others are reported as "would run". */
   readOnly: boolean | ((args: JsonObject) => boolean);
   plan(args: JsonObject, ctx: PlanCtx): ModulePlan;
+  /** Modules with an `op` argument: the ops table they were made from (opsModule). */
+  ops?: Readonly<Record<string, Op>>;
 }
 
-const TOKEN = /(⟨!?[A-Za-z_][A-Za-z0-9_.\-[\]]*⟩)/;
+/** One operation of a module with an `op` argument: everything about it lives in one entry. */
+export interface Op {
+  /** Runs under --check (changes nothing). */
+  readOnly: boolean;
+  plan(args: JsonObject, ctx: PlanCtx): ModulePlan;
+}
 
 /**
- * Shell-quote a rendered value that may contain run-time placeholders: static parts are quoted
- * now, placeholders are quoted when filled (⟨!x⟩ becomes ⟨x⟩).
+ * A module as a table of ops (ajv's keyword registry is the model): adding an op is one entry;
+ * readOnly and plan are looked up in the table, never kept in step with a switch by hand.
  */
-const longQuoted = new Map<string, string>();
-
-export function q(value: string | number): string {
-  const s = String(value);
-  // Long values (an initial-cluster of many members) repeat on every host: quote each once.
-  if (s.length > 256) {
-    const hit = longQuoted.get(s);
-    if (hit !== undefined) return hit;
-    const quoted = quoteParts(s);
-    if (longQuoted.size > 64) longQuoted.clear();
-    longQuoted.set(s, quoted);
-    return quoted;
-  }
-  return quoteParts(s);
+export function opsModule(def: { name: string; schema: string; summary: string; ops: Record<string, Op> }): ModuleDef {
+  const ops = Object.freeze({ ...def.ops });
+  const opOf = (args: JsonObject): Op => {
+    const name = str(args, 'op');
+    const op = Object.prototype.hasOwnProperty.call(ops, name) ? ops[name] : undefined;
+    if (!op) throw new Error(`unknown op ${name}`);
+    return op;
+  };
+  return {
+    name: def.name,
+    schema: def.schema,
+    summary: def.summary,
+    ops,
+    readOnly: (args) => (Object.prototype.hasOwnProperty.call(ops, jsonText(args.op)) ? (ops[jsonText(args.op)]?.readOnly ?? false) : false),
+    plan: (args, ctx) => opOf(args).plan(args, ctx),
+  };
 }
 
-function quoteParts(s: string): string {
-  if (!s.includes('⟨')) return shq(s);
-  return s
-    .split(TOKEN)
-    .filter((part) => part !== '')
-    .map((part) => (TOKEN.test(part) && part.startsWith('⟨') ? part.replace('⟨!', '⟨') : shq(part)))
-    .join('');
+type ExecAction = Extract<Action, { kind: 'exec' }>;
+export type ExecExtra = Partial<Omit<ExecAction, 'kind' | 'cmd'>> & { bind?: string; when?: string };
+
+// The only places in engine/modules where a command becomes plan text: every cmd is a ShellText
+// (sh`…` or raw()), so it was quoted by construction. The lint rule forbids `cmd:` elsewhere here.
+/** Run `cmd` on the target. */
+export function exec(cmd: ShellText, extra: ExecExtra = {}): Action {
+  return { kind: 'exec', cmd: cmd.text, ...extra };
 }
+
+/** Run `cmd` on the controller. */
+export function local(cmd: ShellText, extra: { probe?: boolean; parse?: 'json' | 'text'; bind?: string } = {}): Action {
+  return { kind: 'local', cmd: cmd.text, ...extra };
+}
+
+/** Wait (up to timeoutSec) for what `cmd` tests. */
+export function waitFor(what: string, timeoutSec: number, cmd: ShellText): Action {
+  return { kind: 'wait', what, timeoutSec, cmd: cmd.text };
+}
+
 
 export function str(args: JsonObject, key: string, fallback?: string): string {
   const v = args[key];

@@ -1,7 +1,13 @@
 // The static module registry: names → typed module objects. No lookup by class name or search path.
 import type { ModuleDef } from './module.js';
 import { assert, command, copy, fail, fetch, file, pause, service, set_fact, shell, template, wait_for } from './generic.js';
-import { dependents, etcd_config, etcd_health, etcd_maintenance, etcd_member, etcd_service, etcd_snapshot } from './etcd.js';
+import { dependents } from './etcd/dependents.js';
+import { etcd_config } from './etcd/config.js';
+import { etcd_health } from './etcd/health.js';
+import { etcd_maintenance } from './etcd/maintenance.js';
+import { etcd_member } from './etcd/member.js';
+import { etcd_service } from './etcd/service.js';
+import { etcd_snapshot } from './etcd/snapshot.js';
 
 export const MODULES: Readonly<Record<string, ModuleDef>> = Object.freeze(
   Object.fromEntries(

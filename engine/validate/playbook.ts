@@ -3,10 +3,12 @@
 // The module registry sits above validate (modules use inventory facts), so the caller passes
 // the catalog in: validate only needs each module's name and its shorthand normalizer.
 import { diag, type Diagnostic } from '../model/diagnostics.js';
+import { BUILTIN_HINT, builtinNameMessage, isBuiltinName } from '../model/names.js';
 import { jsonText, type Json, type Play, type Playbook, type SourceRef, type Task } from '../model/types.js';
 import { ConditionError } from '../template/condition-lexer.js';
 import { parseCondition } from '../template/conditions.js';
-import { didYouMean, schemaDiagnostics } from './schema.js';
+import { misplacedValues, type ShellContext } from '../template/shell-context.js';
+import { didYouMean, schemaDiagnostics, skipStringsWith } from './schema.js';
 import { locate, posInScalar, readYaml, type PathSeg, type Source } from '../load/source.js';
 
 export const TASK_KEYWORDS = ['name', 'when', 'until', 'changed_when', 'failed_when', 'register', 'run_once', 'delegate_to', 'retries', 'delay', 'timeout', 'ignore_errors', 'tags', 'become', 'check_mode'] as const;
@@ -15,7 +17,7 @@ const KEYWORDS = new Set<string>(TASK_KEYWORDS);
 type Raw = Record<string, Json | undefined>;
 
 /** What validation needs to know of the modules: names, and how a shorthand form becomes args. */
-export type ModuleCatalog = Readonly<Record<string, { normalize?: (raw: Json) => Json }>>;
+export type ModuleCatalog = Readonly<Record<string, { normalize?: (raw: Json) => Json; argModes?: Readonly<Record<string, string>> }>>;
 
 function conds(v: Json | undefined): string[] {
   if (v === undefined || v === null) return [];
@@ -76,8 +78,15 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], modules: ModuleCatalog
   if (!mod) return undefined;
   const args = mod.normalize ? mod.normalize(raw[moduleName] ?? null) : (raw[moduleName] ?? null);
   const before = out.length;
-  // A shorthand string is validated in its normalized form; errors point at the shorthand.
-  out.push(...schemaDiagnostics(src, `modules/${moduleName}`, args, { prefix: [...path, moduleName] }));
+  // Templated strings are checked against the schema once rendered (compile), not as {{source}}.
+  // Shorthand (`shell: echo hi`): the normalized args are validated, reported at the shorthand string.
+  out.push(...schemaDiagnostics(src, `modules/${moduleName}`, args, { prefix: [...path, moduleName], skip: skipStringsWith(args, '{{') }));
+  if (args && typeof args === 'object' && !Array.isArray(args)) {
+    for (const [key, mode] of Object.entries(mod.argModes ?? {})) {
+      const text = args[key];
+      if (mode === 'shell' && typeof text === 'string') checkShellContext(src, text, typeof raw[moduleName] === 'string' ? [...path, moduleName] : [...path, moduleName, key], out);
+    }
+  }
   const task: Task = {
     name: typeof raw.name === 'string' ? raw.name : `${moduleName}`,
     module: moduleName,
@@ -93,7 +102,13 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], modules: ModuleCatalog
     src: taskAt,
     argSrc: argPositions(src, [...path, moduleName], raw[moduleName] ?? null),
   };
-  if (typeof raw.register === 'string') task.register = raw.register;
+  if (typeof raw.register === 'string') {
+    task.register = raw.register;
+    reserved(src, raw.register, [...path, 'register'], false, 'with register', out);
+  }
+  if (moduleName === 'set_fact' && args && typeof args === 'object' && !Array.isArray(args)) {
+    for (const k of Object.keys(args)) reserved(src, k, [...path, moduleName, k], true, 'with set_fact', out);
+  }
   if (typeof raw.delegate_to === 'string') task.delegateTo = raw.delegate_to;
   if (typeof raw.timeout === 'number') task.timeoutSec = raw.timeout;
   if (raw.changed_when !== undefined) task.changedWhen = conds(raw.changed_when);
@@ -112,6 +127,53 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], modules: ModuleCatalog
     checkConditions(src, conds(that), [...path, moduleName, 'that'], that, out);
   }
   return out.length === before ? task : undefined;
+}
+
+const CONTEXT_HINT: Record<ShellContext, (m: string) => string> = {
+  'single quotes': (m) => `remove the quotes: ${m} is quoted for you`,
+  'double quotes': (m) => `remove the quotes: ${m} is quoted for you`,
+  'a here-document': (m) => `pass the value as an argument instead (e.g. printf '%s\\n' ${m} | …)`,
+  'a comment': (m) => `move ${m} out of the comment`,
+};
+
+function posOfOffset(src: Source, path: PathSeg[], text: string, offset: number): SourceRef & { length: number } {
+  const before = text.slice(0, offset).split('\n');
+  return posInScalar(src, path, before.length, (before[before.length - 1] ?? '').length + 1);
+}
+
+/** In a folded block scalar (>, >-) source lines are joined by spaces: walk them to find an offset. */
+function foldedPos(src: Source, path: PathSeg[], offset: number): (SourceRef & { length: number }) | undefined {
+  const r = locate(src, path);
+  if (src.text[src.lineCounter.lineStarts[r.line - 1]! + r.col - 1] !== '>') return undefined;
+  const lines = src.text.split('\n');
+  let cum = 0;
+  for (let ln = r.line; ln < lines.length; ln++) {
+    const t = lines[ln] ?? '';
+    if (t.trim() === '') {
+      cum += 1;
+      continue;
+    }
+    const indent = t.length - t.trimStart().length;
+    const body = t.trimStart();
+    if (offset < cum + body.length) return { file: src.file, line: ln + 1, col: indent + offset - cum + 1, length: 1 };
+    cum += body.length + 1;
+  }
+  return undefined;
+}
+
+/** {{value}} inside quotes, a here-document or a comment of a shell command: refused at its position. */
+function checkShellContext(src: Source, text: string, path: PathSeg[], out: Diagnostic[]): void {
+  for (const m of misplacedValues(text)) {
+    const at = foldedPos(src, path, m.offset) ?? posOfOffset(src, path, text, m.offset);
+    out.push(diag('template-quoting', `${m.text} is inside ${m.context}: its shell quoting does not protect it there`, at, { length: m.text.length, hint: CONTEXT_HINT[m.context](m.text) }));
+  }
+}
+
+/** A built-in name (cluster, run, secrets, …) used as a variable name: refused at its position. */
+function reserved(src: Source, name: string, path: PathSeg[], isKey: boolean, where: string, out: Diagnostic[]): void {
+  if (!isBuiltinName(name)) return;
+  const at = locate(src, path, isKey);
+  out.push(diag('reserved-name', builtinNameMessage(name, where), at, { length: name.length, hint: BUILTIN_HINT }));
 }
 
 export interface PlaybookResult {
@@ -144,6 +206,8 @@ export function loadPlaybook(path: string, modules: ModuleCatalog, displayPath =
           if (task) tasks.push(task);
         }
       });
+      const rawVars = rawPlay.vars;
+      if (rawVars && typeof rawVars === 'object' && !Array.isArray(rawVars)) for (const k of Object.keys(rawVars)) reserved(source, k, [pi, 'vars', k], true, 'in play vars', out);
       const serial = rawPlay.serial;
       plays.push({
         name: typeof rawPlay.name === 'string' ? rawPlay.name : `play ${pi + 1}`,

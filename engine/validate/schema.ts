@@ -43,6 +43,20 @@ export function validator(name: string): ValidateFunction {
   return fn;
 }
 
+const argPatterns = new Map<string, Record<string, { pattern: string; description: string }>>();
+
+/** The pattern (and its description) a module's schema gives a top-level string argument. */
+export function argPattern(schema: string, arg: string): { pattern: string; description: string } | undefined {
+  let table = argPatterns.get(schema);
+  if (!table) {
+    const s = JSON.parse(readFileSync(join(SCHEMA_DIR, 'modules', `${schema}.schema.json`), 'utf8')) as { properties?: Record<string, { pattern?: string; description?: string }> };
+    table = {};
+    for (const [k, p] of Object.entries(s.properties ?? {})) if (p.pattern) table[k] = { pattern: p.pattern, description: p.description ?? `text matching ${p.pattern}` };
+    argPatterns.set(schema, table);
+  }
+  return Object.prototype.hasOwnProperty.call(table, arg) ? table[arg] : undefined;
+}
+
 function pointerToPath(p: string): PathSeg[] {
   if (p === '') return [];
   return p
@@ -141,6 +155,17 @@ export interface SchemaCheckOptions {
   what?: string;
   /** Drop errors whose instance path (JSON pointer) this returns true for. */
   skip?: (pointer: string) => boolean;
+}
+
+/**
+ * Skip errors on strings that hold `marker` ("{{": a template, checked again once rendered; "⟨": a
+ * value known only at run time, checked when the step runs). Patterns speak about final values.
+ */
+export function skipStringsWith(data: Json, marker: string): (pointer: string) => boolean {
+  return (pointer) => {
+    const v = valueAt(data, pointerToPath(pointer));
+    return typeof v === 'string' && v.includes(marker);
+  };
 }
 
 export function schemaDiagnostics(src: Source, schema: string, data: Json = src.data, opts: SchemaCheckOptions = {}): Diagnostic[] {

@@ -403,7 +403,7 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
       process.env.RUNBOOK_E2E_SECRET = secret;
       try {
         const inventory = writeInventory('inv-secret.yml', (t) => `${t}secrets:\n  token: { env: RUNBOOK_E2E_SECRET }\n`);
-        const pb = writePlaybook('- name: s\n  hosts: etcd\n  tasks:\n    - shell: echo {{secrets.token}} > /root/secret-copy; echo "token is {{secrets.token}}"\n');
+        const pb = writePlaybook('- name: s\n  hosts: etcd\n  tasks:\n    - shell: echo {{secrets.token}} > /root/secret-copy; echo token is {{secrets.token}}\n');
         const io = captureIo();
         const code = await runApply(pb, { inventory, journalDir, output: 'text', verbose: 2 }, io);
         assert.equal(code, EXIT.OK, io.stderr());

@@ -42,8 +42,9 @@ describe('playbooks on a real cluster: force-new-cluster (127.0.0.61-63)', funct
   it('refuses without a survivor, and while the other members are alive; nothing changes', async function () {
     const before = await fingerprints(lab, HOSTS);
     const none = await apply(lab, 'force-new-cluster.yml');
-    assert.equal(none.code, 1, none.all);
-    assert.match(none.all, /name the surviving member: -e survivor=<member name>/);
+    // A missing survivor is bad input: refused when the plan is built (exit 2), before any host is asked.
+    assert.equal(none.code, 2, none.all);
+    assert.match(none.all, /endpoints: "\{\{survivor\}\}" rendered empty/);
 
     const alive = await apply(lab, 'force-new-cluster.yml', ['survivor=etcd-1']);
     assert.equal(alive.code, 1, alive.all);

@@ -43,7 +43,7 @@ function filesOf(c: BadCase): { playbook: string; inventory: string } {
 
 /** The name a case's diagnostic is reported under when the CLI runs in the temp dir. */
 function displayFile(c: BadCase): string {
-  if (c.code === 'bad-extra-var') return '-e';
+  if (c.code === 'bad-extra-var' || (c.code === 'reserved-name' && c.extraVars)) return '-e';
   if (c.playbook) return c.playbook;
   if (c.inventory) return c.inventory;
   return 'playbook.yml';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { runSchedule, type ScheduleOptions } from '../../engine/cli/schedule.js';
 import { applyArgs, parseInterval, renderGithubWorkflow, renderSystemd, systemdWord, type ScheduleSpec } from '../../engine/schedule/render.js';
-import { EXIT, type Io } from '../../engine/cli/output.js';
+import { EXIT, type Io } from '../../engine/model/io.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const INVENTORY = join(ROOT, 'inventories', 'prod-3-https.yml');

@@ -1,0 +1,90 @@
+// etcd_config: write this member's etcd.conf (systemd) or set the membership flags in its
+// static-pod manifest.
+import { jsonText, type JsonObject } from '../../model/types.js';
+import { joinSh, sh, type ShellText } from '../../shell/sh.js';
+import { bool, exec, str, RUN_STAMP, type ModuleDef, type PlanCtx } from '../module.js';
+import { manifestParent } from './common.js';
+
+/** The etcd.conf keys runbook manages for a member, in file order. */
+export function etcdConfLines(ctx: PlanCtx, state: string, initialCluster: string, token: string): string[] {
+  const m = ctx.host.etcd;
+  if (!m) throw new Error(`${ctx.host.name} is not an etcd member`);
+  const lines = [
+    `ETCD_NAME=${m.name}`,
+    `ETCD_DATA_DIR=${m.dataDir}`,
+    `ETCD_LISTEN_PEER_URLS=${m.peerUrl}`,
+    `ETCD_LISTEN_CLIENT_URLS=${m.clientUrl}`,
+    `ETCD_ADVERTISE_CLIENT_URLS=${m.clientUrl}`,
+    `ETCD_INITIAL_ADVERTISE_PEER_URLS=${m.peerUrl}`,
+    `ETCD_INITIAL_CLUSTER=${initialCluster}`,
+    `ETCD_INITIAL_CLUSTER_STATE=${state}`,
+    `ETCD_INITIAL_CLUSTER_TOKEN=${token}`,
+  ];
+  const t = ctx.inventory.cluster.tls;
+  if (t) {
+    lines.push(
+      `ETCD_TRUSTED_CA_FILE=${t.ca}`,
+      `ETCD_CERT_FILE=${t.serverCert ?? t.cert}`,
+      `ETCD_KEY_FILE=${t.serverKey ?? t.key}`,
+      'ETCD_CLIENT_CERT_AUTH=true',
+      `ETCD_PEER_TRUSTED_CA_FILE=${t.peerCa ?? t.ca}`,
+      `ETCD_PEER_CERT_FILE=${t.peerCert ?? t.serverCert ?? t.cert}`,
+      `ETCD_PEER_KEY_FILE=${t.peerKey ?? t.serverKey ?? t.key}`,
+      'ETCD_PEER_CLIENT_CERT_AUTH=true',
+    );
+  }
+  return lines;
+}
+
+/** A value inside a sed s|…|…| replacement: its own delimiter, & and \ escaped. */
+const sedEscape = (value: string): string => value.replace(/[|&\\]/g, '\\$&');
+
+export const etcd_config: ModuleDef = {
+  name: 'etcd_config',
+  schema: 'etcd_config',
+  summary: "write this member's etcd.conf (systemd) or set the membership flags in its static-pod manifest",
+  readOnly: false,
+  plan: (args, ctx) => {
+    const c = ctx.inventory.cluster;
+    const state = str(args, 'state', 'existing');
+    // A run-time initial_cluster (from the live member list) was checked against the schema's
+    // name=URL pattern by the step (compile's check_arg) before these commands: it cannot end the sed
+    // expression or add a line to the config.
+    const ic = str(args, 'initial_cluster', ctx.inventory.facts.initialCluster);
+    const token = str(args, 'token', c.token);
+    const extra = (args.extra ?? {}) as JsonObject;
+    if (c.deployment === 'systemd' && bool(args, 'membership_only')) {
+      // Existing members keep every other setting (quotas, tuning): only the membership keys change.
+      const conf = c.configFile;
+      const set = (key: string, value: string): ShellText =>
+        sh`{ grep -q ${`^${key}=`} ${conf} && sed -i ${`s|^${key}=.*$|${key}=${sedEscape(value)}|`} ${conf} || echo ${`${key}=${value}`} >> ${conf}; }`;
+      return {
+        actions: [
+          exec(sh`cp -p ${conf} ${`${c.configFile}.bak-${RUN_STAMP}`}`, { note: 'keep the previous config' }),
+          exec(sh`${set('ETCD_INITIAL_CLUSTER', ic)} && ${set('ETCD_INITIAL_CLUSTER_STATE', state)}`),
+        ],
+      };
+    }
+    if (c.deployment === 'systemd') {
+      const lines = etcdConfLines(ctx, state, ic, token);
+      for (const k of Object.keys(extra).sort()) lines.push(`${k}=${jsonText(extra[k])}`);
+      const conf = c.configFile;
+      return {
+        actions: [
+          exec(sh`mkdir -p ${conf.slice(0, conf.lastIndexOf('/'))} && if [ -e ${conf} ]; then cp -p ${conf} ${`${conf}.bak-${RUN_STAMP}`}; fi`, { note: 'keep the previous config' }),
+          { kind: 'put', dest: conf, mode: '0644', content: `${lines.join('\n')}\n` },
+        ],
+      };
+    }
+    const man = c.manifestFile;
+    const backupDir = `${manifestParent(c.manifestFile)}/runbook-backups`;
+    const set = (flag: string, value: string): ShellText => sh`sed -i ${`s|^\\([[:space:]]*- --${flag}=\\).*$|\\1${sedEscape(value)}|`} ${man}`;
+    return {
+      actions: [
+        // Backups go outside manifests/: kubelet would start a second pod from any copy left there.
+        exec(sh`mkdir -p ${backupDir} && cp -p ${man} ${`${backupDir}/etcd.yaml.bak-${RUN_STAMP}`}`, { note: 'keep the previous manifest' }),
+        exec(joinSh([set('initial-cluster', ic), set('initial-cluster-state', state)], ' && ')),
+      ],
+    };
+  },
+};

@@ -1,0 +1,75 @@
+// etcd_member: member list (hex IDs), add (learner first where supported), promote, remove/update by name.
+import type { Action, JsonObject } from '../../model/types.js';
+import { raw, sh } from '../../shell/sh.js';
+import { bool, exec, opsModule, optStr, str, type ModulePlan, type PlanCtx } from '../module.js';
+import { ctl, endpoints, nothing, ref } from './common.js';
+
+/** What every op starts from: the live member list, and the member's ID looked up by exact name. */
+function basics(args: JsonObject, ctx: PlanCtx): { eps: string; list: Action; name: string; byName: Action } {
+  const eps = endpoints(ctx, optStr(args, 'endpoints'));
+  const name = optStr(args, 'name') ?? '';
+  return {
+    eps,
+    name,
+    list: exec(sh`${ctl(ctx, eps, true)} member list --write-out=json`, { parse: 'json', probe: true, bind: 'list' }),
+    byName: { kind: 'derive', fn: 'member_id', args: [ref('list.json'), name], bind: 'id' },
+  };
+}
+
+function remove(args: JsonObject, ctx: PlanCtx): ModulePlan {
+  const { eps, list, name, byName } = basics(args, ctx);
+  const keep = optStr(args, 'keep_peer_url');
+  const pick: Action[] = keep
+    ? [
+        exec(sh`${ctl(ctx, eps, true)} endpoint health --cluster --write-out=json`, { parse: 'json', probe: true, okCodes: [0, 1], bind: 'health' }),
+        { kind: 'derive', fn: 'member_to_replace', args: [ref('list.json'), ref('health.json'), name, keep], bind: 'id' },
+      ]
+    : [byName];
+  return { actions: [list, ...pick, exec(sh`${ctl(ctx, eps)} member remove ⟨_.id⟩`)], result: ref('id') };
+}
+
+function add(args: JsonObject, ctx: PlanCtx): ModulePlan {
+  const { eps, list, name } = basics(args, ctx);
+  const peer = str(args, 'peer_url');
+  const learner = bool(args, 'learner', true) && ctx.inventory.facts.supportsLearner;
+  return {
+    actions: [
+      list,
+      // Idempotent: a retried add after a reported failure that in fact succeeded does not add twice.
+      { kind: 'derive', fn: 'has_peer', args: [ref('list.json'), peer], bind: 'present' },
+      exec(sh`${ctl(ctx, eps)} member add ${name} --peer-urls=${peer}${learner ? raw(' --learner') : nothing}`, { when: 'not _.present' }),
+      { ...list, bind: 'after' },
+      { kind: 'derive', fn: 'initial_cluster_after_add', args: [ref('after.json'), name, peer], bind: 'initial_cluster' },
+      { kind: 'derive', fn: 'member_id_by_peer', args: [ref('after.json'), peer], bind: 'id' },
+    ],
+    result: { initial_cluster: ref('initial_cluster'), id: ref('id'), learner },
+  };
+}
+
+export const etcd_member = opsModule({
+  name: 'etcd_member',
+  schema: 'etcd_member',
+  summary: 'member list (hex IDs), add (learner first where supported), promote, remove/update by name',
+  ops: {
+    list: {
+      readOnly: true,
+      plan: (args, ctx) => ({ actions: [basics(args, ctx).list, { kind: 'derive', fn: 'members', args: [ref('list.json')], bind: 'members' }], result: ref('members') }),
+    },
+    add: { readOnly: false, plan: add },
+    remove: { readOnly: false, plan: remove },
+    promote: {
+      readOnly: false,
+      plan: (args, ctx) => {
+        const { eps, list, byName } = basics(args, ctx);
+        return { actions: [list, byName, exec(sh`${ctl(ctx, eps)} member promote ⟨_.id⟩`)], result: ref('id') };
+      },
+    },
+    update: {
+      readOnly: false,
+      plan: (args, ctx) => {
+        const { eps, list, byName } = basics(args, ctx);
+        return { actions: [list, byName, exec(sh`${ctl(ctx, eps)} member update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`)], result: ref('id') };
+      },
+    },
+  },
+});

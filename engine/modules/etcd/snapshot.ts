@@ -1,0 +1,127 @@
+// etcd_snapshot: save (with manifest), status, verify, distribute, restore into a fresh data dir, prune.
+import type { Action, JsonObject } from '../../model/types.js';
+import { joinSh, raw, sh } from '../../shell/sh.js';
+import { bool, exec, local, num, opsModule, optStr, str, RUN_ID, RUN_STAMP, type ModulePlan, type PlanCtx } from '../module.js';
+import { ctl, ref, selfEndpoint, snapshotTool } from './common.js';
+
+function save(args: JsonObject, ctx: PlanCtx): ModulePlan {
+  const c = ctx.inventory.cluster;
+  const dir = str(args, 'dir', c.backupDir);
+  const file = optStr(args, 'file') ?? `${dir}/${c.name}-${RUN_STAMP}.db`;
+  const tool = snapshotTool(ctx);
+  const source = '⟨_.source⟩';
+  return {
+    actions: [
+      // Read from a healthy member: this host's own when it is healthy, else the first healthy one.
+      exec(sh`${ctl(ctx, ctx.inventory.facts.endpoints, true)} endpoint health --write-out=json`, { parse: 'json', probe: true, okCodes: [0, 1], bind: 'health' }),
+      { kind: 'derive', fn: 'pick_healthy', args: [ref('health.json'), selfEndpoint(ctx)], bind: 'source' },
+      // etcdctl writes <file>.part and renames it when complete; a failed save leaves no partial file behind.
+      exec(sh`mkdir -p ${dir} && { ${ctl(ctx, source)} snapshot save ${file} || { rc=$?; rm -f ${`${file}.part`}; echo ${`snapshot save failed; partial file ${file}.part removed`} >&2; exit $rc; }; }`),
+      exec(sh`${tool} --write-out=json snapshot status ${file}`, { parse: 'json', probe: true, bind: 'status' }),
+      // The revision read from the host is parsed to an integer before it reaches a command.
+      { kind: 'derive', fn: 'revision', args: [ref('status.json.revision')], bind: 'revision' },
+      exec(sh`${ctl(ctx, source, true)} get '' --prefix --keys-only --limit=1 --rev=⟨_.revision⟩ --write-out=json`, { parse: 'json', probe: true, bind: 'count' }),
+      exec(sh`printf '{"sha256":"%s","size":%s}\\n' "$(sha256sum ${file} | cut -d' ' -f1)" "$(stat -c %s ${file})"`, { parse: 'json', probe: true, bind: 'file' }),
+      // The manifest names the source member: its client URL → name, from the inventory.
+      {
+        kind: 'derive',
+        fn: 'snapshot_manifest',
+        args: [ref('status.json'), ref('file.json'), file, ref('source'), c.etcdVersion, ref('count.json'), Object.fromEntries(ctx.inventory.facts.members.map((m) => [m.clientUrl, m.name]))],
+        bind: 'manifest',
+      },
+      { kind: 'derive', fn: 'json', args: [ref('manifest')], bind: 'manifest_json' },
+      { kind: 'put', dest: `${file}.manifest.json`, mode: '0600', content: ref('manifest_json') },
+    ],
+    result: ref('manifest'),
+  };
+}
+
+function hashCheck(file: string, sha: string, what: string): ReturnType<typeof sh> {
+  return sh`printf '%s  %s\\n' ${sha} ${file} | sha256sum --check --strict --status - || { echo ${`sha256 of ${file} does not match ${what}`} >&2; exit 1; }`;
+}
+
+function status(ctx: PlanCtx, file: string): Action {
+  return exec(sh`${snapshotTool(ctx)} --write-out=json snapshot status ${file}`, { parse: 'json', probe: true, bind: 'status' });
+}
+
+function restore(args: JsonObject, ctx: PlanCtx): ModulePlan {
+  const m = ctx.host.etcd;
+  if (!m) throw new Error(`${ctx.host.name} is not an etcd member`);
+  const c = ctx.inventory.cluster;
+  const f = ctx.inventory.facts;
+  const fresh = `${m.dataDir}.restore-${RUN_ID}`;
+  const token = str(args, 'token', `${c.token}-${RUN_ID}`);
+  const bump = num(args, 'bump_revision', c.bumpRevision);
+  const flags = joinSh(
+    [
+      sh`--name=${m.name}`,
+      sh`--initial-advertise-peer-urls=${m.peerUrl}`,
+      sh`--initial-cluster=${str(args, 'initial_cluster', f.initialCluster)}`,
+      sh`--initial-cluster-token=${token}`,
+      sh`--data-dir=${fresh}`,
+      ...(bool(args, 'skip_hash_check') ? [raw('--skip-hash-check')] : []),
+      ...(bump > 0 && f.supportsBumpRevision ? [sh`--bump-revision=${bump}`, raw('--mark-compacted')] : []),
+    ],
+    ' ',
+  );
+  return {
+    actions: [
+      exec(sh`test ! -e ${m.dataDir} || { echo ${`${m.dataDir} still exists: move it aside before restoring`} >&2; exit 1; }`, { probe: true }),
+      exec(sh`${snapshotTool(ctx)} snapshot restore ${str(args, 'file')} ${flags}`),
+      exec(sh`chown -R ${`${c.etcdUser}:${c.etcdUser}`} ${fresh} && chmod 0700 ${fresh} && mv -T -n ${fresh} ${m.dataDir} && test -d ${`${m.dataDir}/member`}`, { note: 'swap the fresh data dir in' }),
+    ],
+  };
+}
+
+export const etcd_snapshot = opsModule({
+  name: 'etcd_snapshot',
+  schema: 'etcd_snapshot',
+  summary: 'snapshot save (with manifest), status, verify, distribute, restore into a fresh data dir, prune',
+  ops: {
+    save: { readOnly: false, plan: save },
+    status: { readOnly: true, plan: (args, ctx) => ({ actions: [status(ctx, str(args, 'file'))], result: ref('status.json') }) },
+    // Controller side: read a snapshot's manifest and check the file against it before anything else.
+    manifest: {
+      readOnly: true,
+      plan: (args) => {
+        const file = str(args, 'file');
+        return {
+          actions: [local(sh`cat ${`${file}.manifest.json`}`, { parse: 'json', probe: true, bind: 'manifest' }), local(hashCheck(file, ref('manifest.json.sha256'), 'its manifest'), { probe: true })],
+          result: ref('manifest.json'),
+        };
+      },
+    },
+    verify: {
+      readOnly: true,
+      plan: (args, ctx) => ({
+        actions: [exec(hashCheck(str(args, 'file'), str(args, 'sha256'), 'the manifest'), { probe: true, note: 'hash must match the manifest' }), status(ctx, str(args, 'file'))],
+        result: ref('status.json'),
+      }),
+    },
+    distribute: {
+      readOnly: false,
+      plan: (args) => {
+        const dest = str(args, 'dest');
+        return {
+          actions: [
+            exec(sh`mkdir -p ${dest.slice(0, dest.lastIndexOf('/')) || '/'}`),
+            // The transport hashes the copy on the host as it is written and refuses a mismatch.
+            { kind: 'put', src: str(args, 'src'), dest, mode: '0600', sha256: str(args, 'sha256') },
+          ],
+        };
+      },
+    },
+    restore: { readOnly: false, plan: restore },
+    // Controller side: from every member's registered `snapshot status` of its own db, the highest revision.
+    select: { readOnly: true, plan: (args) => ({ actions: [{ kind: 'derive', fn: 'highest_revision_from', args: ['⟨!hostvars⟩', str(args, 'from')], bind: 'best' }], result: ref('best') }) },
+    prune: {
+      readOnly: false,
+      plan: (args, ctx) => {
+        const c = ctx.inventory.cluster;
+        const keep = num(args, 'keep', c.backupRetention);
+        const cmd = sh`cd ${str(args, 'dir', c.backupDir)} && ls -1t -- ${c.name}-*.db 2>/dev/null | tail -n +${keep + 1} | while IFS= read -r f; do rm -f -- "$f" "$f.manifest.json" && echo "pruned $f"; done`;
+        return { actions: [exec(cmd, { note: `keep the newest ${keep}` })] };
+      },
+    },
+  },
+});
