@@ -186,6 +186,11 @@ for (const shape of shapesFor('restore-all')) describe(`${shape.title} playbooks
     assert.equal(text.code, 0);
     assert.match(text.out, /^NAME +ID +ENDPOINT +LEADER +REVISION +RAFT INDEX +DB SIZE +HEALTH$/m);
     assert.match(text.out, new RegExp(`^etcd-2 +[0-9a-f]+ +${lab.scheme}://127\\.0\\.\\d+\\.42:2379 .* healthy$`, 'm'));
+    // The shipped status.yml applied like any playbook: its report names every member, all healthy.
+    const pb = await apply(lab, 'status.yml');
+    assert.equal(pb.code, 0, pb.all);
+    const report = journal(lab, pb).find((e) => e.type === 'step.end' && e.stepId?.startsWith('1.1'))?.result?.value as { members?: { name: string; health: string }[] } | undefined;
+    assert.deepEqual(report?.members?.map((m) => [m.name, m.health]), HOSTS.map((h) => [h, 'healthy']), JSON.stringify(report));
   });
 
   it('runbook snapshot verify: restores the backup and serves it on loopback, then cleans up', async function () {
