@@ -189,8 +189,8 @@ for (const shape of shapesFor('restore-all')) describe(`${shape.title} playbooks
     // The shipped status.yml applied like any playbook: its report names every member, all healthy.
     const pb = await apply(lab, 'status.yml');
     assert.equal(pb.code, 0, pb.all);
-    const report = journal(lab, pb).find((e) => e.type === 'step.end' && e.stepId?.startsWith('1.1'))?.result?.value as { members?: { name: string; health: string }[] } | undefined;
-    assert.deepEqual(report?.members?.map((m) => [m.name, m.health]), HOSTS.map((h) => [h, 'healthy']), JSON.stringify(report));
+    const rows = journal(lab, pb).find((e) => e.type === 'step.end' && e.stepId?.startsWith('1.1'))?.result?.value as { name: string; health: string }[] | undefined;
+    assert.deepEqual(rows?.map((m) => [m.name, m.health]), HOSTS.map((h) => [h, 'healthy']), JSON.stringify(rows));
   });
 
   it('runbook snapshot verify: restores the backup and serves it on loopback, then cleans up', async function () {
