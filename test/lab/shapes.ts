@@ -20,7 +20,14 @@ export interface Shape {
 }
 
 /** (a) etcd 3.5 + TLS + systemd: the production default (inventories/prod-3-https.yml). */
-export const SHAPE_A: Shape = { id: 'a', title: '[3.5 tls systemd]', etcdVersion: '3.5', tls: true, deployment: 'systemd', shipped: 'inventories/prod-3-https.yml' };
+export const SHAPE_A: Shape = {
+  id: 'a',
+  title: '[3.5 tls systemd]',
+  etcdVersion: '3.5',
+  tls: true,
+  deployment: 'systemd',
+  shipped: 'inventories/prod-3-https.yml',
+};
 /** (c) etcd 3.4 + http + systemd: the machine's own etcd, the lab as it was first built. */
 export const SHAPE_C: Shape = { id: 'c', title: '[3.4 http systemd]', etcdVersion: '3.4', tls: false, deployment: 'systemd' };
 
