@@ -49,6 +49,8 @@ export interface Lab {
   clientUrls: string[];
   /** The full etcd version every host runs (`etcd --version`), e.g. 3.4.23 or 3.5.30. */
   etcdVersion: string;
+  /** Where that etcd comes from, e.g. "etcd 3.5.30 (Debian sid 3.5.30-2, …) in /var/cache/runbook-lab/etcd-3.5.30". */
+  etcdSource: string;
   scheme: 'http' | 'https';
   tls?: LabTls;
 }
@@ -90,6 +92,7 @@ interface LabState {
   knownHostsPath: string;
   clientUrls: string[];
   etcdVersion: string;
+  etcdSource: string;
   scheme: 'http' | 'https';
   tls?: LabTls;
 }
@@ -244,6 +247,7 @@ function toLab(st: LabState): Lab {
     knownHostsPath: st.knownHostsPath,
     clientUrls: [...st.clientUrls],
     etcdVersion: st.etcdVersion,
+    etcdSource: st.etcdSource,
     scheme: st.scheme,
     tls: st.tls ? { ...st.tls } : undefined,
   };
@@ -422,6 +426,8 @@ interface EtcdBuild {
   version: string;
   /** Directory whose usr/bin is laid over the hosts' /usr/bin, or null for the machine's own. */
   root: string | null;
+  /** Where it comes from, for the output. */
+  source: string;
 }
 
 async function etcdVersionOf(bin: string): Promise<string> {
@@ -440,7 +446,7 @@ export async function resolveEtcd(minor: EtcdMinor): Promise<EtcdBuild> {
   if (minor === '3.4') {
     const version = await etcdVersionOf('/usr/bin/etcd');
     if (!version.startsWith('3.4.')) throw new Error(`lab: the machine's /usr/bin/etcd is ${version}, not 3.4`);
-    return { version, root: null };
+    return { version, root: null, source: `etcd ${version}, the machine's own (/usr/bin/etcd)` };
   }
   const env: Record<string, string> = { ...CLEAN_ENV };
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('RUNBOOK_') && v !== undefined) env[k] = v;
@@ -457,7 +463,8 @@ export async function resolveEtcd(minor: EtcdMinor): Promise<EtcdBuild> {
   if (r.code !== 0 || root === '') throw new Error(`lab: cannot get etcd ${minor}:\n${r.stderr.trim()}`);
   const version = await etcdVersionOf(path.join(root, 'usr/bin/etcd'));
   if (!version.startsWith(`${minor}.`)) throw new Error(`lab: ${root} has etcd ${version}, not ${minor}`);
-  return { version, root };
+  const marker = readFileSync(path.join(root, '.runbook-etcd'), 'utf8').split('\n')[0] ?? `etcd ${version}`;
+  return { version, root, source: `${marker} in ${root}` };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -775,6 +782,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
     knownHostsPath,
     clientUrls: withEtcd ? specs.filter((h) => h.member).map((h) => `${scheme}://${h.address}:2379`) : [],
     etcdVersion: build.version,
+    etcdSource: build.source,
     scheme,
     tls: tls ? { ca: path.join(dir, 'pki/ca.crt'), cert: path.join(dir, 'pki/etcdctl.crt'), key: path.join(dir, 'pki/etcdctl.key') } : undefined,
   };
