@@ -1,10 +1,12 @@
 // Lab CLI: `npm run lab -- up [--hosts N] [--members M] [--no-etcd] [--quota BYTES] [--dir D]`,
-// `down [--dir D]`, `status [--dir D] [--json]`, `exec HOST -- CMD...`.
+// `--deployment systemd|static-pod [--kubelet-period S]`, `down [--dir D]`, `status [--dir D] [--json]`, `exec HOST -- CMD...`.
 
 import { parseArgs } from 'node:util';
+import type { Deployment } from './static-pod.js';
 import { hostExec, labDown, labStatus, labUp, loadLab, sshArgs } from './lab.js';
 
 const USAGE = `usage: lab up [--hosts N] [--members M] [--no-etcd] [--quota BYTES] [--first-octet N] [--dir D]
+              [--deployment systemd|static-pod] [--kubelet-period SECONDS]
        lab down [--dir D]
        lab status [--dir D] [--json]
        lab exec HOST [--dir D] -- CMD...     (runs inside the host's namespaces, not via ssh)
@@ -17,6 +19,11 @@ function int(v: string | undefined, name: string): number | undefined {
   return n;
 }
 
+function deploymentOf(v: string | undefined): Deployment | undefined {
+  if (v === undefined || v === 'systemd' || v === 'static-pod') return v;
+  throw new Error(`--deployment must be systemd or static-pod, got ${v}`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -27,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
       'no-etcd': { type: 'boolean' },
       quota: { type: 'string' },
       'first-octet': { type: 'string' },
+      deployment: { type: 'string' },
+      'kubelet-period': { type: 'string' },
       dir: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -48,9 +57,12 @@ async function main(argv: string[]): Promise<number> {
         etcd: !values['no-etcd'],
         quotaBytes: int(values.quota, 'quota'),
         firstOctet: int(values['first-octet'], 'first-octet'),
+        deployment: deploymentOf(values.deployment),
+        kubeletPeriodSec: values['kubelet-period'] === undefined ? undefined : Number(values['kubelet-period']),
       });
       const ms = Math.round(performance.now() - t0);
       for (const h of lab.hosts) console.log(`${h.name}\t${h.address}\tinit pid ${h.initPid}${h.member ? '\tetcd member' : '\tspare'}`);
+      console.log(`deployment: ${lab.deployment}`);
       console.log(`inventory: ${lab.inventoryPath}`);
       if (lab.clientUrls.length > 0) console.log(`endpoints: ${lab.clientUrls.join(',')}`);
       console.log(`lab up in ${ms} ms`);
