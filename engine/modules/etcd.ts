@@ -397,6 +397,27 @@ function portClosed(url: string, timeout: number): string {
   return `bash -c ${q(`deadline=$(( $(date +%s) + ${timeout} )); while ${test}; do if [ "$(date +%s)" -ge "$deadline" ]; then echo 'etcd still listening on ${url}' >&2; exit 1; fi; sleep 0.5; done`)}`;
 }
 
+/**
+ * Wait until kubelet has stopped a static pod whose manifest left manifests/: its container no
+ * longer runs (`crictl ps` lists running containers only; the container is named like its
+ * manifest in kubeadm's pods) and none of `urls` accepts connections. Moving the manifest only
+ * asks kubelet, which notices on its next file check (20 s by default) and then stops the
+ * container with a grace period: until then the process still runs and still writes.
+ */
+function podGone(container: string, urls: string[], timeout: number): string {
+  const open = urls.map((u) => {
+    const hp = /^https?:\/\/(.+):(\d+)$/.exec(u);
+    return `(exec 3<>/dev/tcp/${hp?.[1] ?? '127.0.0.1'}/${hp?.[2] ?? '2379'}) 2>/dev/null`;
+  });
+  const name = `^${container}$`;
+  const script = [
+    `command -v crictl >/dev/null || { echo 'crictl not found: cannot tell whether the ${container} container is gone' >&2; exit 1; }`,
+    `deadline=$(( $(date +%s) + ${timeout} ))`,
+    `while :; do ids=$(crictl ps -q --name '${name}') || { echo 'crictl ps failed' >&2; exit 1; }; if [ -z "$ids" ]${open.map((o) => ` && ! ${o}`).join('')}; then exit 0; fi; if [ "$(date +%s)" -ge "$deadline" ]; then echo ${q(`${container} still running or listening after ${timeout}s${urls.length > 0 ? ` (${urls.join(', ')})` : ''}`)} >&2; exit 1; fi; sleep 0.5; done`,
+  ].join('; ');
+  return `bash -c ${q(script)}`;
+}
+
 export const etcd_service: ModuleDef = {
   name: 'etcd_service',
   schema: 'etcd_service',
@@ -428,7 +449,8 @@ export const etcd_service: ModuleDef = {
       const parked = stoppedManifest(ctx);
       if (state === 'stopped' || state === 'restarted') {
         actions.push({ kind: 'exec', cmd: `if [ -e ${q(manifest)} ]; then mkdir -p ${q(parked.slice(0, parked.lastIndexOf('/')))} && mv -n ${q(manifest)} ${q(parked)}; fi && test ! -e ${q(manifest)}`, note: 'kubelet stops the static pod when its manifest leaves manifests/' });
-        actions.push({ kind: 'wait', what: `etcd on ${url} stopped`, timeoutSec: 120, cmd: portClosed(url, 120) });
+        const urls = [url, ctx.host.etcd?.peerUrl ?? ''].filter(Boolean);
+        actions.push({ kind: 'wait', what: `the etcd container is gone and ${urls.join(', ')} are closed`, timeoutSec: 120, cmd: podGone('etcd', urls, 120) });
       }
       if (state === 'started' || state === 'restarted') {
         // A normal start always strips a --force-new-cluster left from an earlier forced start.
@@ -541,12 +563,14 @@ export const dependents: ModuleDef = {
     const actions: Action[] = [];
     for (const s of [...new Set(services)]) {
       if (s.startsWith('manifest:')) {
-        const file = `${s.slice('manifest:'.length)}.yaml`;
-        actions.push(
-          state === 'stopped'
-            ? { kind: 'exec', cmd: `if [ -e ${q(`${manifests}/${file}`)} ]; then mkdir -p ${q(parked)} && mv -n ${q(`${manifests}/${file}`)} ${q(`${parked}/${file}`)}; fi` }
-            : { kind: 'exec', cmd: `if [ -e ${q(`${parked}/${file}`)} ]; then mv -n ${q(`${parked}/${file}`)} ${q(`${manifests}/${file}`)}; fi` },
-        );
+        const name = s.slice('manifest:'.length);
+        const file = `${name}.yaml`;
+        if (state === 'stopped') {
+          actions.push(
+            { kind: 'exec', cmd: `if [ -e ${q(`${manifests}/${file}`)} ]; then mkdir -p ${q(parked)} && mv -n ${q(`${manifests}/${file}`)} ${q(`${parked}/${file}`)}; fi` },
+            { kind: 'wait', what: `the ${name} container is gone`, timeoutSec: 120, cmd: podGone(name, [], 120) },
+          );
+        } else actions.push({ kind: 'exec', cmd: `if [ -e ${q(`${parked}/${file}`)} ]; then mv -n ${q(`${parked}/${file}`)} ${q(`${manifests}/${file}`)}; fi` });
       } else if (state === 'stopped') {
         actions.push({ kind: 'exec', cmd: `systemctl stop ${q(s)} && ! systemctl is-active --quiet ${q(s)}` });
       } else actions.push({ kind: 'exec', cmd: `systemctl start ${q(s)}` });
