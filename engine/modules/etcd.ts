@@ -427,7 +427,9 @@ export const etcd_service: ModuleDef = {
     const state = str(args, 'state');
     const c = ctx.inventory.cluster;
     const fnc = bool(args, 'force_new_cluster');
-    const url = ctx.host.etcd?.clientUrl ?? '';
+    // A host outside group etcd (a machine being retired) still runs etcd at its own address.
+    const url = ctx.host.etcd?.clientUrl ?? `${c.scheme}://${ctx.host.address}:${c.clientPort}`;
+    const peerUrl = ctx.host.etcd?.peerUrl ?? `${c.scheme}://${ctx.host.address}:${c.peerPort}`;
     const actions: Action[] = [];
     if (c.deployment === 'systemd') {
       const conf = q(c.configFile);
@@ -449,7 +451,7 @@ export const etcd_service: ModuleDef = {
       const parked = stoppedManifest(ctx);
       if (state === 'stopped' || state === 'restarted') {
         actions.push({ kind: 'exec', cmd: `if [ -e ${q(manifest)} ]; then mkdir -p ${q(parked.slice(0, parked.lastIndexOf('/')))} && mv -n ${q(manifest)} ${q(parked)}; fi && test ! -e ${q(manifest)}`, note: 'kubelet stops the static pod when its manifest leaves manifests/' });
-        const urls = [url, ctx.host.etcd?.peerUrl ?? ''].filter(Boolean);
+        const urls = [url, peerUrl];
         actions.push({ kind: 'wait', what: `the etcd container is gone and ${urls.join(', ')} are closed`, timeoutSec: 120, cmd: podGone('etcd', urls, 120) });
       }
       if (state === 'started' || state === 'restarted') {
@@ -533,14 +535,25 @@ export const etcd_config: ModuleDef = {
         ],
       };
     }
-    const man = q(c.manifestFile);
+    if (bool(args, 'membership_only')) {
+      // kubelet restarts a static pod whenever its manifest changes: editing the other members'
+      // manifests would restart them all at once (quorum lost for a moment). etcd reads
+      // --initial-cluster* only when its data dir is empty, so running members keep theirs.
+      return { actions: [] };
+    }
+    // The manifest is parked (etcd stopped) or live: edit it where it is.
+    const man = `m=${q(c.manifestFile)}; [ -e "$m" ] || m=${q(stoppedManifest(ctx))}`;
     const backupDir = `${manifestParent(c.manifestFile)}/runbook-backups`;
-    const set = (flag: string, value: string): string => `sed -i 's|^\\([[:space:]]*- --${flag}=\\).*$|\\1${value.replace(/[|&\\]/g, '\\$&')}|' ${man}`;
+    // Replace the flag's line, or add it below `- etcd` (kubeadm's first member has no --initial-cluster-state).
+    const set = (flag: string, value: string): string => {
+      const v = value.replace(/[|&\\]/g, '\\$&');
+      return `if grep -q '^[[:space:]]*- --${flag}=' "$m"; then sed -i 's|^\\([[:space:]]*- --${flag}=\\).*$|\\1${v}|' "$m"; else sed -i 's|^\\([[:space:]]*\\)- etcd$|&\\n\\1- --${flag}=${v}|' "$m"; fi`;
+    };
     return {
       actions: [
         // Backups go outside manifests/: kubelet would start a second pod from any copy left there.
-        { kind: 'exec', cmd: `mkdir -p ${q(backupDir)} && cp -p ${man} ${q(`${backupDir}/etcd.yaml.bak-${RUN_STAMP}`)}`, note: 'keep the previous manifest' },
-        { kind: 'exec', cmd: [set('initial-cluster', ic), set('initial-cluster-state', state)].join(' && ') },
+        { kind: 'exec', cmd: `${man}; mkdir -p ${q(backupDir)} && cp -p "$m" ${q(`${backupDir}/etcd.yaml.bak-${RUN_STAMP}`)}`, note: 'keep the previous manifest' },
+        { kind: 'exec', cmd: `${man}; ${set('initial-cluster', ic)} && ${set('initial-cluster-state', state)}` },
       ],
     };
   },
