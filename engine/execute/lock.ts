@@ -130,6 +130,12 @@ export class RunLock {
       }
       if (r.code === 0 && r.stdout.startsWith('RUNBOOK-LOCK-HELD')) {
         const o = parseOwner(r.stdout);
+        // Two inventory hosts on one machine share its /run (several members per machine): the
+        // lock another host of this very run just took there is ours, not a holder to refuse.
+        if (o.runId === this.owner.runId) {
+          this.remote.set(h.name, { t: h.transport, become: h.become });
+          return undefined;
+        }
         const stale = staleReason(o);
         return { ...o, where: `${h.name}:${remoteLockDir(this.cluster)}`, ...(stale !== undefined ? { stale } : {}) };
       }

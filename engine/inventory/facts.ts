@@ -23,6 +23,17 @@ export function supportsBumpRevision(version: string): boolean {
   return atLeast(version, '3.6.0');
 }
 
+/**
+ * etcd 3.4 vs 3.5: etcdctl 3.5's `endpoint health` also lists the cluster's alarms and reports a
+ * member that answered as unhealthy when any is active (`"health":false,"error":"Active Alarm(s):
+ * NOSPACE "`); 3.4 only asked for a key. A NOSPACE alarm leaves every member serving reads, and it
+ * is what compact-defrag clears, so runbook keeps 3.4's meaning for that one alarm: such an entry
+ * is healthy. Any other alarm (CORRUPT) stays unhealthy.
+ */
+export function healthyDespiteAlarms(entry: { health?: unknown; error?: unknown }): boolean {
+  return entry.health === true || (typeof entry.error === 'string' && /^Active Alarm\(s\): (NOSPACE )+$/.test(entry.error));
+}
+
 export function tlsFlags(c: ClusterSettings): string {
   if (!c.tls) return '';
   return `--cacert=${c.tls.ca} --cert=${c.tls.cert} --key=${c.tls.key}`;

@@ -2,6 +2,7 @@
 // (a member ID looked up by name, a snapshot manifest). Steps name them in the plan
 // (`derive mid = member_id(members, "etcd-3")`), and the executor calls them from this fixed table.
 import { jsonText as t, type Json, type JsonObject } from '../model/types.js';
+import { healthyDespiteAlarms } from '../inventory/facts.js';
 
 export class DeriveError extends Error {
   constructor(message: string) {
@@ -177,7 +178,8 @@ interface HealthEntry {
 }
 
 function healthList(h: Json): HealthEntry[] {
-  return Array.isArray(h) ? (h as unknown as HealthEntry[]) : [];
+  // etcd 3.5 reports a NOSPACE alarm as unhealthy, 3.4 did not: see healthyDespiteAlarms.
+  return Array.isArray(h) ? (h as unknown as HealthEntry[]).map((e) => (e.health !== true && healthyDespiteAlarms(e) ? { ...e, health: true } : e)) : [];
 }
 
 export function requireHealthy(h: Json): JsonObject {

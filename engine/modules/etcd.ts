@@ -344,7 +344,11 @@ export const etcd_maintenance: ModuleDef = {
         ];
         for (let i = 0; i < f.size; i++) {
           actions.push({ kind: 'exec', cmd: `${ctlRaw(ctx, `⟨_.order.${i}⟩`)} --command-timeout=${num(args, 'timeout', 120)}s defrag`, note: i === f.size - 1 ? 'the leader goes last' : `member ${i + 1} of ${f.size} in follower-first order` });
-          actions.push({ kind: 'exec', cmd: `${ctl(ctx, all, true)} endpoint health`, probe: true, note: 'every member healthy before the next' });
+          // Parsed, not the exit code: etcd 3.5 fails `endpoint health` on a NOSPACE alarm (facts.ts healthyDespiteAlarms).
+          actions.push(
+            { kind: 'exec', cmd: `${ctl(ctx, all, true)} endpoint health --write-out=json`, parse: 'json', probe: true, okCodes: [0, 1], bind: 'between', note: 'every member healthy before the next' },
+            { kind: 'derive', fn: 'require_healthy', args: [ref('between.json')], bind: 'between_ok' },
+          );
         }
         actions.push(
           { kind: 'exec', cmd: `${ctl(ctx, all, true)} endpoint status --write-out=json`, parse: 'json', probe: true, bind: 'after' },
@@ -535,14 +539,14 @@ export const etcd_config: ModuleDef = {
         ],
       };
     }
-    if (bool(args, 'membership_only')) {
-      // kubelet restarts a static pod whenever its manifest changes: editing the other members'
-      // manifests would restart them all at once (quorum lost for a moment). etcd reads
-      // --initial-cluster* only when its data dir is empty, so running members keep theirs.
-      return { actions: [] };
-    }
-    // The manifest is parked (etcd stopped) or live: edit it where it is.
-    const man = `m=${q(c.manifestFile)}; [ -e "$m" ] || m=${q(stoppedManifest(ctx))}`;
+    // The manifest is parked (etcd stopped) or live: edit it where it is. With membership_only, a
+    // live one is left alone: kubelet restarts a static pod on any manifest change, which would
+    // restart every other member at once (quorum lost for a moment), and etcd reads
+    // --initial-cluster* only while its data dir is empty, so a running member does not need them.
+    const live = bool(args, 'membership_only')
+      ? `if [ -e ${q(c.manifestFile)} ]; then echo ${q('etcd runs from its manifest: left unchanged (a change would restart the pod)')}; exit 0; fi`
+      : `[ -e "$m" ] || `;
+    const man = bool(args, 'membership_only') ? `${live}; m=${q(stoppedManifest(ctx))}` : `m=${q(c.manifestFile)}; ${live}m=${q(stoppedManifest(ctx))}`;
     const backupDir = `${manifestParent(c.manifestFile)}/runbook-backups`;
     // Replace the flag's line, or add it below `- etcd` (kubeadm's first member has no --initial-cluster-state).
     const set = (flag: string, value: string): string => {

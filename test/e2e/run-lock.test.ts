@@ -1,8 +1,9 @@
 // e2e: the run lock (engine/execute/lock.ts) on the lab (2 hosts on 127.0.0.171-172, no etcd):
 // two concurrent applies → one runs, the other is refused naming the holder; stale locks (dead
-// pid, past expiry) on the controller or on a host are refused unless --break-lock.
+// pid, past expiry) on the controller or on a host are refused unless --break-lock; two inventory
+// hosts on one machine (one /run) do not refuse their own run.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -183,5 +184,49 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', check: true }, io), EXIT.OK, io.all());
     assert.equal(await remoteLockExists('etcd-1'), true, 'the other run’s lock is untouched');
     await hostExec(lab, 'etcd-1', 'rm -rf /run/runbook-lock.lab', { timeoutMs: 10_000 });
+  });
+
+  it('two inventory hosts on one machine (one /run): the run takes the shared host lock once and is not refused by itself', async () => {
+    // etcd-1 answers SSH on a second port too: two inventory hosts, one machine, one /run (as with
+    // several members per machine). A second sshd in etcd-1's namespaces, same host key.
+    const addr = lab.hosts.find((h) => h.name === 'etcd-1')?.address ?? '';
+    await hostExec(lab, 'etcd-1', "sed -e 's/:22$/:2222/' -e 's#/run/lab/sshd.pid#/run/lab/sshd2.pid#' /run/lab/ssh/sshd_config > /run/lab/ssh/sshd2_config && /usr/sbin/sshd -f /run/lab/ssh/sshd2_config -E /run/lab/sshd2.log", { timeoutMs: 10_000 });
+    const d = path.join(tmp, 'shared-run');
+    mkdirSync(d, { recursive: true });
+    const hostKey = readFileSync(lab.knownHostsPath, 'utf8').split('\n').find((l) => l.startsWith(`${addr} `))?.split(' ').slice(1).join(' ');
+    assert.ok(hostKey, 'etcd-1 in the lab known_hosts');
+    writeFileSync(path.join(d, 'known_hosts'), `${addr} ${hostKey}\n[${addr}]:2222 ${hostKey}\n`);
+    const inv = path.join(d, 'inventory.yml');
+    writeFileSync(
+      inv,
+      [
+        'cluster:',
+        '  name: lab',
+        '  etcd_version: "3.4.23"',
+        'ssh:',
+        '  user: root',
+        `  identity_file: ${lab.keyPath}`,
+        '  known_hosts: ./known_hosts',
+        '  host_key_checking: strict',
+        'hosts:',
+        `  one:\n    address: ${addr}`,
+        `  two:\n    address: ${addr}\n    ssh:\n      port: 2222`,
+        'groups:',
+        '  etcd:\n    hosts: [one]',
+        '  same_machine:\n    hosts: [two]',
+        '',
+      ].join('\n'),
+    );
+    const pb = path.join(d, 'pb.yml');
+    writeFileSync(pb, '- name: both\n  hosts: all\n  tasks:\n    - shell: echo {{inventory_hostname}} >> /root/shared-run\n');
+    // Wait for the second sshd to listen (observable state, not a sleep).
+    for (let i = 0; i < 100 && (await hostExec(lab, 'etcd-1', `exec 3<>/dev/tcp/${addr}/2222`, { timeoutMs: 5000 })).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const io = captureIo();
+    const code = await runApply(pb, { inventory: inv, journalDir: path.join(d, 'runs'), output: 'text' }, io);
+    assert.equal(code, EXIT.OK, io.all());
+    assert.doesNotMatch(io.all(), /locked by another run/);
+    assert.deepEqual((await hostExec(lab, 'etcd-1', 'sort /root/shared-run', { timeoutMs: 10_000 })).stdout.split('\n').filter(Boolean), ['one', 'two']);
+    assert.equal(await remoteLockExists('etcd-1'), false, 'the shared host lock is removed at the end');
+    await hostExec(lab, 'etcd-1', 'kill "$(cat /run/lab/sshd2.pid)"; rm -f /root/shared-run', { timeoutMs: 10_000 });
   });
 });

@@ -1,12 +1,15 @@
-// Lab CLI: `npm run lab -- up [--hosts N] [--members M] [--no-etcd] [--quota BYTES] [--dir D]`,
+// Lab CLI: `npm run lab -- up [--hosts N] [--members M] [--etcd 3.4|3.5] [--tls] [--no-etcd] [--quota BYTES] [--dir D]`,
 // `--deployment systemd|static-pod [--kubelet-period S]`, `down [--dir D]`, `status [--dir D] [--json]`, `exec HOST -- CMD...`.
 
 import { parseArgs } from 'node:util';
 import type { Deployment } from './static-pod.js';
 import { hostExec, labDown, labStatus, labUp, loadLab, sshArgs } from './lab.js';
 
-const USAGE = `usage: lab up [--hosts N] [--members M] [--no-etcd] [--quota BYTES] [--first-octet N] [--dir D]
-              [--deployment systemd|static-pod] [--kubelet-period SECONDS]
+const USAGE = `usage: lab up [--hosts N] [--members M] [--etcd 3.4|3.5] [--tls] [--no-etcd] [--quota BYTES] [--first-octet N] [--dir D]
+         --etcd 3.5: Debian's newest etcd 3.5 from a newer suite (fetched once into /var/cache/runbook-lab)
+         --tls:      https client and peer URLs, client-certificate auth (certificates under DIR/pki)
+         --deployment static-pod: kubeadm-shaped, etcd and kube-apiserver as static pods run by the lab's
+                     kubelet stand-in, which checks /etc/kubernetes/manifests every --kubelet-period s (default 5)
        lab down [--dir D]
        lab status [--dir D] [--json]
        lab exec HOST [--dir D] -- CMD...     (runs inside the host's namespaces, not via ssh)
@@ -32,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
       hosts: { type: 'string' },
       members: { type: 'string' },
       'no-etcd': { type: 'boolean' },
+      etcd: { type: 'string' },
+      tls: { type: 'boolean' },
       quota: { type: 'string' },
       'first-octet': { type: 'string' },
       deployment: { type: 'string' },
@@ -49,6 +54,11 @@ async function main(argv: string[]): Promise<number> {
   const dir = values.dir;
   switch (cmd) {
     case 'up': {
+      const version = values.etcd ?? '3.4';
+      if (version !== '3.4' && version !== '3.5') {
+        console.error(`--etcd must be 3.4 or 3.5, got ${version}`);
+        return 2;
+      }
       const t0 = performance.now();
       const lab = await labUp({
         dir,
@@ -57,12 +67,14 @@ async function main(argv: string[]): Promise<number> {
         etcd: !values['no-etcd'],
         quotaBytes: int(values.quota, 'quota'),
         firstOctet: int(values['first-octet'], 'first-octet'),
+        etcdVersion: version,
+        tls: values.tls ?? false,
         deployment: deploymentOf(values.deployment),
         kubeletPeriodSec: values['kubelet-period'] === undefined ? undefined : Number(values['kubelet-period']),
       });
       const ms = Math.round(performance.now() - t0);
       for (const h of lab.hosts) console.log(`${h.name}\t${h.address}\tinit pid ${h.initPid}${h.member ? '\tetcd member' : '\tspare'}`);
-      console.log(`deployment: ${lab.deployment}`);
+      console.log(`etcd ${lab.etcdVersion}, ${lab.scheme}${lab.tls ? ` (CA ${lab.tls.ca}, client ${lab.tls.cert})` : ''}, ${lab.deployment}`);
       console.log(`inventory: ${lab.inventoryPath}`);
       if (lab.clientUrls.length > 0) console.log(`endpoints: ${lab.clientUrls.join(',')}`);
       console.log(`lab up in ${ms} ms`);

@@ -3,7 +3,7 @@
 #
 # Started by test/lab/lab.ts as
 #   unshare --mount --uts --pid --fork --mount-proc --propagation private -- \
-#     /bin/bash host-init.sh STATE_DIR HOST_NAME
+#     /bin/bash host-init.sh STATE_DIR HOST_NAME [ETCD_BIN_DIR]
 # It makes the host-private mounts (all sources are paths relative to STATE_DIR, which stays
 # the working directory while mounting, so a STATE_DIR under /tmp or /root still resolves
 # after those are over-mounted), starts sshd, then supervises it and reaps every orphan of
@@ -12,6 +12,7 @@ set -euo pipefail
 
 state=$1
 name=$2
+etcd_bin=${3:-}   # another etcd build's usr/bin (e.g. 3.5 from fetch-etcd.sh), laid over /usr/bin
 
 fail() { echo "host-init[$name]: $*" >&2; exit 1; }
 
@@ -36,6 +37,13 @@ bind ./run-lab /run/lab
 bind ./var-backups /var/backups
 bind ./etc-hosts /etc/hosts
 bind ./etc-hostname /etc/hostname
+# This host's etcd version: a read-only overlay with that build's usr/bin on top of the real one,
+# so etcd, etcdctl and etcdutl are at their usual paths (first on sshd's default PATH) while the
+# machine's own 3.4 stays installed and untouched. Before the systemctl bind, which sits on top.
+if [[ -n $etcd_bin ]]; then
+  [[ -x $etcd_bin/etcd ]] || fail "no etcd in $etcd_bin"
+  /usr/bin/mount -t overlay overlay -o "lowerdir=$etcd_bin:/usr/bin" /usr/bin || fail "overlay of $etcd_bin on /usr/bin failed"
+fi
 bind ./bin/systemctl /usr/bin/systemctl
 /usr/bin/mount -o remount,bind,ro /usr/bin/systemctl
 /usr/bin/mount -t tmpfs -o mode=0755,size=16m tmpfs /run/systemd || fail "tmpfs /run/systemd failed"

@@ -1,20 +1,28 @@
 // Test lab: N "hosts" on 127.0.0.(firstOctet+i), each a real OpenSSH sshd with its own host
-// key, in its own mount/uts/pid namespaces, optionally running a real etcd 3.4 member started
+// key, in its own mount/uts/pid namespaces, optionally running a real etcd member started
 // through a systemctl stand-in (test/lab/systemctl-standin.sh). Used by e2e tests, the demo and
-// benchmarks. Needs root, util-linux (unshare, nsenter), openssh-server and etcd-server.
+// benchmarks. Needs root, util-linux (unshare, nsenter), openssh-server, etcd-server, openssl.
+//
+// A lab's shape: the etcd minor version (3.4 = the machine's own Debian package; 3.5 = Debian's
+// packages from a newer suite, fetched by test/lab/fetch-etcd.sh and laid over /usr/bin inside
+// each host's mount namespace) and http or TLS (a CA and per-member certificates made with
+// openssl, at the paths inventories/prod-3-https.yml names).
 //
 // Rules kept here: only 127.0.0.0/8 addresses; only processes this module started are ever
 // signalled, by recorded PID (checked against their recorded start time); `labDown` kills the
 // namespace inits, which takes everything inside each host down with them.
 
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_KUBELET_PERIOD_SEC, DEFAULT_TUNING, etcdBinaryVersion, prepareStaticPodHost, startKubeletCmd, staticPodClusterYaml, type Deployment } from './static-pod.js';
+import { DEFAULT_KUBELET_PERIOD_SEC, installKubeadmPki, KUBEADM_TLS, prepareStaticPodHost, startKubeletCmd, staticPodClusterYaml, type Deployment } from './static-pod.js';
 
 export interface LabHost {
   name: string;
@@ -24,6 +32,15 @@ export interface LabHost {
   member: boolean;
 }
 
+/** Controller-side copies of the lab CA and the client certificate (for tests talking to etcd). */
+export interface LabTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export type EtcdMinor = '3.4' | '3.5';
+
 export interface Lab {
   dir: string;
   deployment: Deployment;
@@ -32,6 +49,10 @@ export interface Lab {
   keyPath: string;
   knownHostsPath: string;
   clientUrls: string[];
+  /** The full etcd version every host runs (`etcd --version`), e.g. 3.4.23 or 3.5.30. */
+  etcdVersion: string;
+  scheme: 'http' | 'https';
+  tls?: LabTls;
 }
 
 export interface LabUpOptions {
@@ -41,6 +62,10 @@ export interface LabUpOptions {
   etcd?: boolean;
   firstOctet?: number;
   quotaBytes?: number;
+  /** etcd minor version of every host (default 3.4, the machine's own). */
+  etcdVersion?: EtcdMinor;
+  /** https client and peer URLs with client-certificate auth (default false). */
+  tls?: boolean;
   /** systemd (default: etcd under the systemctl stand-in) or static-pod (kubeadm: the kubelet stand-in, see static-pod.ts). */
   deployment?: Deployment;
   /** static-pod: seconds between the kubelet stand-in's manifest checks (default DEFAULT_KUBELET_PERIOD_SEC). */
@@ -71,6 +96,9 @@ interface LabState {
   keyPath: string;
   knownHostsPath: string;
   clientUrls: string[];
+  etcdVersion: string;
+  scheme: 'http' | 'https';
+  tls?: LabTls;
 }
 
 const STATE_FILE = 'lab.json';
@@ -91,8 +119,9 @@ export function labNet(): number {
 export function labAddress(octet: number): string {
   return `127.0.${labNet()}.${octet}`;
 }
-const ETCD_VERSION = '3.4.23';
 const TOKEN = 'lab-cluster';
+/** Where the TLS files sit on every host: the paths inventories/prod-3-https.yml names. */
+const PKI = '/etc/etcd/pki';
 const SYS_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const CLEAN_ENV = { PATH: SYS_PATH, HOME: '/root', USER: 'root', LOGNAME: 'root', SHELL: '/bin/bash', LANG: 'C.UTF-8' };
 const HOST_EXEC_DEFAULT_TIMEOUT_MS = 300_000;
@@ -222,6 +251,9 @@ function toLab(st: LabState): Lab {
     keyPath: st.keyPath,
     knownHostsPath: st.knownHostsPath,
     clientUrls: [...st.clientUrls],
+    etcdVersion: st.etcdVersion,
+    scheme: st.scheme,
+    tls: st.tls ? { ...st.tls } : undefined,
   };
 }
 
@@ -237,19 +269,53 @@ export function loadLab(dir?: string): Lab {
 // ---------------------------------------------------------------------------------------------
 // file rendering
 
-function etcdConf(h: { name: string; address: string }, members: { name: string; address: string }[], quotaBytes?: number): string {
+/** Default backend quota of a lab member (4 GiB, a common production value; compact-defrag sets a small one). */
+const DEFAULT_QUOTA = 4 * 1024 * 1024 * 1024;
+
+/**
+ * The settings an operator's etcd config carries beside membership (as a kubespray-made
+ * /etc/etcd.env does), one line each. Playbooks must leave every one of them as it is:
+ * test/e2e/playbook-*.test.ts compare these lines before and after each run.
+ */
+export function operatorSettings(address: string, quotaBytes = DEFAULT_QUOTA): string[] {
+  return [
+    `ETCD_QUOTA_BACKEND_BYTES=${quotaBytes}`,
+    'ETCD_HEARTBEAT_INTERVAL=120',
+    'ETCD_ELECTION_TIMEOUT=1200',
+    'ETCD_SNAPSHOT_COUNT=10000',
+    `ETCD_LISTEN_METRICS_URLS=http://${address}:2381`,
+    'ETCD_AUTO_COMPACTION_MODE=periodic',
+    'ETCD_AUTO_COMPACTION_RETENTION=8',
+    'ETCD_LOG_LEVEL=info',
+  ];
+}
+
+function etcdConf(h: { name: string; address: string }, members: { name: string; address: string }[], scheme: 'http' | 'https', quotaBytes?: number): string {
   const lines = [
     `ETCD_NAME=${h.name}`,
     'ETCD_DATA_DIR=/var/lib/etcd',
-    `ETCD_LISTEN_PEER_URLS=http://${h.address}:2380`,
-    `ETCD_LISTEN_CLIENT_URLS=http://${h.address}:2379`,
-    `ETCD_ADVERTISE_CLIENT_URLS=http://${h.address}:2379`,
-    `ETCD_INITIAL_ADVERTISE_PEER_URLS=http://${h.address}:2380`,
-    `ETCD_INITIAL_CLUSTER=${members.map((m) => `${m.name}=http://${m.address}:2380`).join(',')}`,
+    `ETCD_LISTEN_PEER_URLS=${scheme}://${h.address}:2380`,
+    `ETCD_LISTEN_CLIENT_URLS=${scheme}://${h.address}:2379`,
+    `ETCD_ADVERTISE_CLIENT_URLS=${scheme}://${h.address}:2379`,
+    `ETCD_INITIAL_ADVERTISE_PEER_URLS=${scheme}://${h.address}:2380`,
+    `ETCD_INITIAL_CLUSTER=${members.map((m) => `${m.name}=${scheme}://${m.address}:2380`).join(',')}`,
     'ETCD_INITIAL_CLUSTER_STATE=new',
     `ETCD_INITIAL_CLUSTER_TOKEN=${TOKEN}`,
   ];
-  if (quotaBytes !== undefined) lines.push(`ETCD_QUOTA_BACKEND_BYTES=${quotaBytes}`);
+  if (scheme === 'https') {
+    // The same keys, in the same order, as runbook's etcd_config writes (engine/modules etcdConfLines).
+    lines.push(
+      `ETCD_TRUSTED_CA_FILE=${PKI}/ca.crt`,
+      `ETCD_CERT_FILE=${PKI}/server.crt`,
+      `ETCD_KEY_FILE=${PKI}/server.key`,
+      'ETCD_CLIENT_CERT_AUTH=true',
+      `ETCD_PEER_TRUSTED_CA_FILE=${PKI}/ca.crt`,
+      `ETCD_PEER_CERT_FILE=${PKI}/peer.crt`,
+      `ETCD_PEER_KEY_FILE=${PKI}/peer.key`,
+      'ETCD_PEER_CLIENT_CERT_AUTH=true',
+    );
+  }
+  lines.push(...operatorSettings(h.address, quotaBytes));
   return lines.join('\n') + '\n';
 }
 
@@ -296,7 +362,12 @@ LogLevel INFO
 `;
 }
 
-function inventoryYaml(dir: string, hosts: { name: string; address: string; member: boolean }[], deployment: Deployment = 'systemd'): string {
+/**
+ * The lab's inventory. With TLS it is shaped like inventories/prod-3-https.yml (the same cluster
+ * settings; only names, addresses and paths differ: test/e2e/lab-inventory-parity.test.ts).
+ */
+function inventoryYaml(dir: string, hosts: { name: string; address: string; member: boolean }[], etcdVersion: string, tls: boolean, deployment: Deployment = 'systemd'): string {
+  if (deployment === 'static-pod') return staticPodInventory(dir, hosts, etcdVersion, tls);
   const schema = path.relative(dir, path.join(REPO_ROOT, 'schemas/inventory.schema.json'));
   const members = hosts.filter((h) => h.member).map((h) => h.name);
   const spares = hosts.filter((h) => !h.member).map((h) => h.name);
@@ -305,18 +376,64 @@ function inventoryYaml(dir: string, hosts: { name: string; address: string; memb
     '# Generated by test/lab (labUp). Paths are relative to this file.',
     'cluster:',
     '  name: lab',
-    ...(deployment === 'static-pod'
-      ? staticPodClusterYaml({ version: ETCD_VERSION, token: TOKEN, scheme: 'http' })
-      : [
-          `  etcd_version: "${ETCD_VERSION}"`,
-          '  deployment: systemd',
-          '  scheme: http',
-          `  token: ${TOKEN}`,
-          '  data_dir: /var/lib/etcd',
-          '  backup_dir: /var/backups/etcd',
-          '  controller_backup_dir: ./backups',
-          '  config_file: /etc/etcd/etcd.conf',
-        ]),
+    `  etcd_version: "${etcdVersion}"`,
+    '  deployment: systemd',
+    `  scheme: ${tls ? 'https' : 'http'}`,
+    `  token: ${TOKEN}`,
+    '  data_dir: /var/lib/etcd',
+    '  backup_dir: /var/backups/etcd',
+    '  controller_backup_dir: ./backups',
+    '  config_file: /etc/etcd/etcd.conf',
+  ];
+  if (tls) {
+    out.push(
+      '  backup_retention: 24',
+      // as prod-3-https.yml: kube-apiservers depend on it, so a restore bumps the revision
+      '  bump_revision: 1000000000',
+      '  tls:',
+      `    ca: ${PKI}/ca.crt`,
+      `    cert: ${PKI}/etcdctl.crt`,
+      `    key: ${PKI}/etcdctl.key`,
+      `    server_cert: ${PKI}/server.crt`,
+      `    server_key: ${PKI}/server.key`,
+      `    peer_cert: ${PKI}/peer.crt`,
+      `    peer_key: ${PKI}/peer.key`,
+      // The lab has no control-plane hosts (the group is empty): the setting is there as in prod.
+      '  dependents:',
+      '    - group: kube_control_plane',
+      '      services: [kube-apiserver]',
+    );
+  }
+  out.push(
+    'ssh:',
+    '  user: root',
+    '  port: 22',
+    '  identity_file: ./id_ed25519',
+    '  known_hosts: ./known_hosts',
+    '  host_key_checking: strict',
+    ...(tls ? ['  connect_timeout: 10', '  keepalive: 5'] : []),
+    'hosts:',
+    ...hosts.flatMap((h) => [`  ${h.name}:`, `    address: ${h.address}`]),
+    'groups:',
+    '  etcd:',
+    `    hosts: [${members.join(', ')}]`,
+  );
+  if (spares.length > 0) out.push('  spare:', `    hosts: [${spares.join(', ')}]`);
+  if (tls) out.push('  kube_control_plane:', '    hosts: []');
+  return out.join('\n') + '\n';
+}
+
+/** The static-pod lab's inventory, shaped like inventories/kubeadm-static-pod.yml (test/unit/lab-static-pod-parity.test.ts). */
+function staticPodInventory(dir: string, hosts: { name: string; address: string; member: boolean }[], etcdVersion: string, tls: boolean): string {
+  const schema = path.relative(dir, path.join(REPO_ROOT, 'schemas/inventory.schema.json'));
+  const members = hosts.filter((h) => h.member).map((h) => h.name);
+  const spares = hosts.filter((h) => !h.member).map((h) => h.name);
+  const out = [
+    `# yaml-language-server: $schema=${schema}`,
+    '# Generated by test/lab (labUp, deployment static-pod). Paths are relative to this file.',
+    'cluster:',
+    '  name: lab',
+    ...staticPodClusterYaml({ version: etcdVersion, token: TOKEN, scheme: tls ? 'https' : 'http', tls: tls ? KUBEADM_TLS : undefined }),
     'ssh:',
     '  user: root',
     '  port: 22',
@@ -328,11 +445,134 @@ function inventoryYaml(dir: string, hosts: { name: string; address: string; memb
     'groups:',
     '  etcd:',
     `    hosts: [${members.join(', ')}]`,
+    // kubeadm: every control-plane node runs kube-apiserver (the dependent) beside its etcd member.
+    '  control_plane:',
+    `    hosts: [${members.join(', ')}]`,
   ];
   if (spares.length > 0) out.push('  spare:', `    hosts: [${spares.join(', ')}]`);
-  // kubeadm: the control-plane nodes run kube-apiserver (the dependent) beside their etcd member.
-  if (deployment === 'static-pod') out.push('  control_plane:', `    hosts: [${members.join(', ')}]`);
   return out.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------
+// etcd versions
+
+interface EtcdBuild {
+  /** Full version, from `etcd --version`. */
+  version: string;
+  /** Directory whose usr/bin is laid over the hosts' /usr/bin, or null for the machine's own. */
+  root: string | null;
+}
+
+async function etcdVersionOf(bin: string): Promise<string> {
+  const r = await run(bin, ['--version'], { timeoutMs: 10_000 }).catch((e: unknown) => ({ code: 1, stdout: '', stderr: String(e) }));
+  const v = /^etcd Version: (\S+)/m.exec(r.stdout)?.[1];
+  if (r.code !== 0 || !v) throw new Error(`lab: ${bin} --version failed: ${r.stderr.trim() || r.stdout.trim()}`);
+  return v;
+}
+
+/**
+ * The etcd build for a minor version. 3.4 is the machine's own Debian package; any other comes
+ * from test/lab/fetch-etcd.sh (Debian's newer suites, cached in /var/cache/runbook-lab). Never
+ * falls back to another version: a fetch failure is an error naming suite and packages.
+ */
+export async function resolveEtcd(minor: EtcdMinor): Promise<EtcdBuild> {
+  if (minor === '3.4') {
+    const version = await etcdVersionOf('/usr/bin/etcd');
+    if (!version.startsWith('3.4.')) throw new Error(`lab: the machine's /usr/bin/etcd is ${version}, not 3.4`);
+    return { version, root: null };
+  }
+  const env: Record<string, string> = { ...CLEAN_ENV };
+  for (const [k, v] of Object.entries(process.env)) if (k.startsWith('RUNBOOK_') && v !== undefined) env[k] = v;
+  const r = await new Promise<ExecResult>((resolve, reject) => {
+    const child = spawn('/bin/bash', [path.join(LAB_SRC, 'fetch-etcd.sh'), minor], { env, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (x: string) => (stdout += x));
+    child.stderr.setEncoding('utf8').on('data', (x: string) => (stderr += x));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  const root = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.code !== 0 || root === '') throw new Error(`lab: cannot get etcd ${minor}:\n${r.stderr.trim()}`);
+  const version = await etcdVersionOf(path.join(root, 'usr/bin/etcd'));
+  if (!version.startsWith(`${minor}.`)) throw new Error(`lab: ${root} has etcd ${version}, not ${minor}`);
+  return { version, root };
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+async function openssl(args: string[]): Promise<void> {
+  await mustRun('/usr/bin/openssl', args);
+}
+
+/** A key and a certificate signed by the lab CA (dir/ca.crt, dir/ca.key). */
+async function issue(dir: string, base: string, cn: string, ext: string[]): Promise<void> {
+  const f = (x: string): string => path.join(dir, `${base}.${x}`);
+  await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('key'), '-subj', `/CN=${cn}`, '-out', f('csr')]);
+  await fs.writeFile(f('ext'), ext.join('\n') + '\n');
+  await openssl(['x509', '-req', '-in', f('csr'), '-CA', path.join(dir, 'ca.crt'), '-CAkey', path.join(dir, 'ca.key'), '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', '3650', '-extfile', f('ext'), '-out', f('crt')]);
+  await Promise.all([fs.rm(f('csr')), fs.rm(f('ext'))]);
+}
+
+/**
+ * The lab PKI in dir/pki: a CA; per member a server and a peer certificate whose SANs carry its
+ * name, its address and 127.0.0.1; a client certificate for etcdctl. Why 127.0.0.1: every host
+ * shares one network namespace, so a peer's connection comes from 127.0.0.1 (the loopback route's
+ * source address) and etcd checks a peer's client certificate against the source IP. Server
+ * certificates carry clientAuth too: etcd's grpc-gateway dials its own client port with them.
+ */
+async function makePki(dir: string, hosts: { name: string; address: string }[]): Promise<void> {
+  const pki = path.join(dir, 'pki');
+  await fs.rm(pki, { recursive: true, force: true });
+  await fs.mkdir(pki, { recursive: true, mode: 0o700 });
+  await openssl(['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(pki, 'ca.key'), '-subj', '/CN=runbook-lab-ca', '-days', '3650', '-out', path.join(pki, 'ca.crt')]);
+  const leaf = (eku: string, sans: string[]): string[] => [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    `extendedKeyUsage=${eku}`,
+    ...(sans.length > 0 ? [`subjectAltName=${sans.join(',')}`] : []),
+  ];
+  await Promise.all([
+    issue(pki, 'etcdctl', 'etcdctl', leaf('clientAuth', [])),
+    ...hosts.flatMap((h) => {
+      const sans = [`DNS:${h.name}`, `IP:${h.address}`, 'IP:127.0.0.1', 'DNS:localhost'];
+      return ['server', 'peer'].map(async (kind) => {
+        await issue(pki, `${h.name}-${kind}`, h.name, leaf('serverAuth,clientAuth', sans));
+        await fs.mkdir(path.join(pki, h.name), { recursive: true });
+        for (const x of ['crt', 'key']) await fs.rename(path.join(pki, `${h.name}-${kind}.${x}`), path.join(pki, h.name, `${kind}.${x}`));
+      });
+    }),
+  ]);
+}
+
+function etcdIds(): { uid: number; gid: number } {
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('etcd:'));
+  const [, , uid, gid] = (line ?? '').split(':');
+  if (uid === undefined || gid === undefined) throw new Error('lab: no etcd user on this machine (install etcd-server)');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** Copy the CA, the client certificate and this member's own certificates into its /etc/etcd/pki. */
+async function installPki(dir: string, h: { name: string; stateDir: string; member: boolean }): Promise<void> {
+  const src = path.join(dir, 'pki');
+  const dst = path.join(h.stateDir, 'etc-etcd/pki');
+  await fs.mkdir(dst, { recursive: true, mode: 0o755 });
+  const { uid, gid } = etcdIds();
+  const copy = async (from: string, to: string, mode: number, etcdOwned: boolean): Promise<void> => {
+    await fs.copyFile(from, path.join(dst, to));
+    await fs.chmod(path.join(dst, to), mode);
+    if (etcdOwned) await fs.chown(path.join(dst, to), uid, gid);
+  };
+  await copy(path.join(src, 'ca.crt'), 'ca.crt', 0o644, false);
+  await copy(path.join(src, 'etcdctl.crt'), 'etcdctl.crt', 0o644, false);
+  await copy(path.join(src, 'etcdctl.key'), 'etcdctl.key', 0o600, false);
+  if (!h.member && !existsSync(path.join(src, h.name))) return;
+  // etcd runs as User=etcd: its own keys must be readable by it.
+  for (const kind of ['server', 'peer']) {
+    await copy(path.join(src, h.name, `${kind}.crt`), `${kind}.crt`, 0o644, true);
+    await copy(path.join(src, h.name, `${kind}.key`), `${kind}.key`, 0o600, true);
+  }
 }
 
 async function ensureKey(file: string, comment: string): Promise<string> {
@@ -354,8 +594,8 @@ async function prepareHost(
   clientPub: string,
   hostKey: string,
   quotaBytes: number | undefined,
-  deployment: Deployment = 'systemd',
-  etcdRoot = '/',
+  scheme: 'http' | 'https',
+  pod?: { version: string; etcdRoot: string; tls: boolean },
 ): Promise<void> {
   const s = h.stateDir;
   const mk = (p: string, mode = 0o755): Promise<void> =>
@@ -379,18 +619,13 @@ async function prepareHost(
   await Promise.all([
     fs.writeFile(path.join(s, 'etc-hosts'), hostsFile),
     fs.writeFile(path.join(s, 'etc-hostname'), `${h.name}\n`),
-    // A kubeadm node has no etcd unit: `systemctl stop etcd` fails there as it would on the real thing.
-    ...(deployment === 'static-pod'
-      ? [
-          prepareStaticPodHost({
-            stateDir: s, labSrc: LAB_SRC, host: h, member: h.member, members, version: ETCD_VERSION, etcdRoot,
-            scheme: 'http', tuning: { ...DEFAULT_TUNING, ...(quotaBytes !== undefined ? { quotaBytes } : {}) },
-          }),
-        ]
+    // static-pod: a kubeadm node has no etcd unit (`systemctl stop etcd` fails there as on the real thing).
+    ...(pod
+      ? [prepareStaticPodHost({ stateDir: s, labSrc: LAB_SRC, host: h, member: h.member, members, version: pod.version, etcdRoot: pod.etcdRoot, scheme, tls: pod.tls, operatorEnv: operatorSettings(h.address, quotaBytes) })]
       : [
           fs.writeFile(path.join(s, 'etc-systemd-system/etcd.service'), ETCD_UNIT),
           fs.symlink('/etc/systemd/system/etcd.service', path.join(s, 'etc-systemd-system/multi-user.target.wants/etcd.service')),
-          h.member ? fs.writeFile(path.join(s, 'etc-etcd/etcd.conf'), etcdConf(h, members, quotaBytes)) : Promise.resolve(),
+          h.member ? fs.writeFile(path.join(s, 'etc-etcd/etcd.conf'), etcdConf(h, members, scheme, quotaBytes)) : Promise.resolve(),
         ]),
     fs.writeFile(path.join(s, 'run-lab/ssh/sshd_config'), sshdConfig(h.address)),
     fs.writeFile(path.join(s, 'run-lab/ssh/authorized_keys'), clientPub + '\n', { mode: 0o600 }),
@@ -407,13 +642,13 @@ async function prepareHost(
 }
 
 /** Spawn the namespace init of one host; returns the recorded PIDs. */
-async function spawnHost(h: { name: string; stateDir: string }): Promise<{ unsharePid: number; unshareStart: string; initPid: number; initStart: string }> {
+async function spawnHost(h: { name: string; stateDir: string }, etcdRoot: string | null): Promise<{ unsharePid: number; unshareStart: string; initPid: number; initStart: string }> {
   const logFd = openSync(path.join(h.stateDir, 'init.log'), 'a');
   let child;
   try {
     child = spawn(
       '/usr/bin/unshare',
-      ['--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--', '/bin/bash', path.join(h.stateDir, 'bin/host-init.sh'), h.stateDir, h.name],
+      ['--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--', '/bin/bash', path.join(h.stateDir, 'bin/host-init.sh'), h.stateDir, h.name, etcdRoot ? path.join(etcdRoot, 'usr/bin') : ''],
       { detached: true, stdio: ['ignore', logFd, logFd], env: CLEAN_ENV, cwd: '/' },
     );
   } finally {
@@ -456,11 +691,44 @@ async function waitHostReady(h: HostState): Promise<void> {
   throw new Error(`lab: ${h.name} (${h.address}): sshd did not come up\n${logs}`);
 }
 
-async function etcdHealthy(address: string): Promise<boolean> {
+/**
+ * An HTTP(S) request to a lab etcd (its JSON gateway or /health): with TLS, the lab CA and client
+ * certificate are used (node's fetch cannot present a client certificate). Resolves with the
+ * status and the parsed JSON body (null if the body is not JSON).
+ */
+export function labRequest(lab: Pick<Lab, 'tls'>, url: string, body?: unknown, timeoutMs = 5000): Promise<{ status: number; json: unknown }> {
+  const u = new URL(url);
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  const tlsOpts = u.protocol === 'https:' && lab.tls ? { ca: readFileSync(lab.tls.ca), cert: readFileSync(lab.tls.cert), key: readFileSync(lab.tls.key) } : {};
+  return new Promise((resolve, reject) => {
+    const req = (u.protocol === 'https:' ? https : http).request(
+      u,
+      { method: data === undefined ? 'GET' : 'POST', headers: data === undefined ? {} : { 'content-type': 'application/json' }, timeout: timeoutMs, ...tlsOpts },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (x: string) => (text += x));
+        res.on('end', () => {
+          let json: unknown = null;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode ?? 0, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+async function etcdHealthy(lab: Pick<Lab, 'tls'>, url: string): Promise<boolean> {
   try {
-    const r = await fetch(`http://${address}:2379/health`, { signal: AbortSignal.timeout(2000) });
-    const body = (await r.json()) as { health?: string };
-    return r.ok && body.health === 'true';
+    const r = await labRequest(lab, `${url}/health`, undefined, 2000);
+    return r.status === 200 && (r.json as { health?: string } | null)?.health === 'true';
   } catch {
     return false;
   }
@@ -471,24 +739,29 @@ async function etcdHealthy(address: string): Promise<boolean> {
 
 /**
  * Start a lab. Tears down a lab already up (or crashed) in the same dir first.
- * Defaults: dir <repo>/.runbook/lab, 3 hosts, members = hosts, etcd on, first address 127.0.0.11.
+ * Defaults: dir <repo>/.runbook/lab, 3 hosts, members = hosts, etcd on (3.4, http), first
+ * address 127.0.0.11.
  */
 export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
   const dir = resolveDir(opts.dir);
   const nHosts = opts.hosts ?? 3;
   const nMembers = opts.members ?? nHosts;
   const withEtcd = opts.etcd ?? true;
+  const first = opts.firstOctet ?? 11;
+  const tls = opts.tls ?? false;
+  const scheme = tls ? 'https' : 'http';
   const deployment = opts.deployment ?? 'systemd';
   const kubeletPeriod = opts.kubeletPeriodSec ?? DEFAULT_KUBELET_PERIOD_SEC;
   if (deployment !== 'systemd' && deployment !== 'static-pod') throw new Error(`lab: deployment must be systemd or static-pod, got ${String(deployment)}`);
   if (!(kubeletPeriod > 0)) throw new Error('lab: kubeletPeriodSec must be > 0');
-  const first = opts.firstOctet ?? 11;
   const net = labNet();
   if (!Number.isInteger(nHosts) || nHosts < 1) throw new Error('lab: hosts must be >= 1');
   if (!Number.isInteger(nMembers) || nMembers < 0 || nMembers > nHosts) throw new Error('lab: members must be 0..hosts');
   if (!Number.isInteger(first) || first < 2 || first + nHosts - 1 > 254) throw new Error(`lab: addresses must stay within 127.0.${net}.2-127.0.${net}.254`);
   if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new Error('lab: must run as root (namespaces, mounts)');
 
+  // Before anything starts: a version that cannot be had is an error, never another version.
+  const build = await resolveEtcd(opts.etcdVersion ?? '3.4');
   await labDown(dir); // idempotent: kills a running lab, cleans a crashed one
   await fs.mkdir(dir, { recursive: true });
 
@@ -501,7 +774,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
 
   // Refuse addresses something else already serves (another lab dir, a real sshd on 0.0.0.0).
   const busy = (
-    await Promise.all(specs.flatMap((h) => [22, 2379, 2380].map(async (p) => ((await tcpOpen(h.address, p, 500)) ? `${h.address}:${p}` : ''))))
+    await Promise.all(specs.flatMap((h) => [22, 2379, 2380, 2381].map(async (p) => ((await tcpOpen(h.address, p, 500)) ? `${h.address}:${p}` : ''))))
   ).filter(Boolean);
   if (busy.length > 0) throw new Error(`lab: address(es) already in use: ${busy.join(', ')} (another lab up in a different dir?)`);
 
@@ -518,14 +791,13 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
   ]);
   if (clientPub === undefined) throw new Error('lab: key generation failed');
 
-  if (deployment === 'static-pod') {
-    // The image tag names a version; only binaries of exactly that version may serve it.
-    const v = await etcdBinaryVersion('/');
-    if (v !== ETCD_VERSION) throw new Error(`lab: /usr/bin/etcd is ${v}, the static-pod manifests name ${ETCD_VERSION}`);
-  }
-  await Promise.all(specs.map((h) => prepareHost(h, specs, clientPub, path.join(dir, 'keys', `${h.name}_host_ed25519_key`), opts.quotaBytes, deployment)));
+  if (tls) await makePki(dir, specs);
+  // static-pod: the etcd image tag names build.version, served by that build's binaries only.
+  const pod = deployment === 'static-pod' ? { version: build.version, etcdRoot: build.root ?? '/', tls } : undefined;
+  await Promise.all(specs.map((h) => prepareHost(h, specs, clientPub, path.join(dir, 'keys', `${h.name}_host_ed25519_key`), opts.quotaBytes, scheme, pod)));
+  if (tls) await Promise.all(specs.map((h) => (pod ? installKubeadmPki(path.join(dir, 'pki'), h) : installPki(dir, h))));
   await fs.writeFile(knownHostsPath, specs.map((h, i) => `${h.address} ${(hostPubs[i] ?? '').split(' ').slice(0, 2).join(' ')}`).join('\n') + '\n');
-  await fs.writeFile(inventoryPath, inventoryYaml(dir, specs, deployment));
+  await fs.writeFile(inventoryPath, inventoryYaml(dir, specs, build.version, tls, deployment));
 
   const st: LabState = {
     version: 1,
@@ -538,11 +810,14 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
     inventoryPath,
     keyPath,
     knownHostsPath,
-    clientUrls: withEtcd ? specs.filter((h) => h.member).map((h) => `http://${h.address}:2379`) : [],
+    clientUrls: withEtcd ? specs.filter((h) => h.member).map((h) => `${scheme}://${h.address}:2379`) : [],
+    etcdVersion: build.version,
+    scheme,
+    tls: tls ? { ca: path.join(dir, 'pki/ca.crt'), cert: path.join(dir, 'pki/etcdctl.crt'), key: path.join(dir, 'pki/etcdctl.key') } : undefined,
   };
   try {
     // Record every PID as soon as it exists, so a failure below can still be cleaned up.
-    const spawned = await Promise.allSettled(specs.map((h) => spawnHost(h)));
+    const spawned = await Promise.allSettled(specs.map((h) => spawnHost(h, build.root)));
     spawned.forEach((r, i) => {
       const h = specs[i];
       if (h && r.status === 'fulfilled') st.hosts.push({ ...h, ...r.value });
@@ -564,7 +839,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
       );
       const deadline = Date.now() + 30_000;
       for (const h of st.hosts.filter((x) => x.member)) {
-        while (!(await etcdHealthy(h.address))) {
+        while (!(await etcdHealthy(st, `${scheme}://${h.address}:2379`))) {
           if (Date.now() > deadline) throw new Error(`lab: etcd pod on ${h.name} is not healthy\n${await tail(path.join(h.stateDir, 'run-lab/kubelet.log'))}`);
           await sleep(50);
         }
@@ -582,7 +857,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
       }
       const deadline = Date.now() + 15_000;
       for (const h of st.hosts.filter((x) => x.member)) {
-        while (!(await etcdHealthy(h.address))) {
+        while (!(await etcdHealthy(st, `${scheme}://${h.address}:2379`))) {
           if (Date.now() > deadline) throw new Error(`lab: etcd on ${h.name} is not healthy`);
           await sleep(50);
         }

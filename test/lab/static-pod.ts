@@ -9,7 +9,7 @@
 // /etc/kubernetes/manifests-stopped-by-runbook/, where runbook's etcd_service starts it from.
 // Image tags map to binaries by version (run/lab/kubelet/images.tsv): an etcd image runs only
 // with binaries whose `etcd --version` is the tag's version.
-import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 
@@ -22,36 +22,44 @@ export const APISERVER_IMAGE = 'registry.k8s.io/kube-apiserver:v1.31.4';
 export const MANIFESTS = '/etc/kubernetes/manifests';
 export const PARKED = '/etc/kubernetes/manifests-stopped-by-runbook';
 
-/** The operator settings a kubeadm cluster carries beside membership (kept by every playbook). */
-export interface EtcdTuning {
-  quotaBytes: number;
-  heartbeatMs: number;
-  electionMs: number;
-  snapshotCount: number;
-  autoCompactionMode: string;
-  autoCompactionRetention: string;
-  logLevel: string;
-}
-
-export const DEFAULT_TUNING: EtcdTuning = {
-  quotaBytes: 8 * 1024 ** 3,
-  heartbeatMs: 250,
-  electionMs: 2500,
-  snapshotCount: 10000,
-  autoCompactionMode: 'periodic',
-  autoCompactionRetention: '8h',
-  logLevel: 'info',
+/** Where kubeadm puts etcd's certificates (the paths inventories/kubeadm-static-pod.yml names). */
+export const KUBEADM_TLS = {
+  ca: '/etc/kubernetes/pki/etcd/ca.crt',
+  cert: '/etc/kubernetes/pki/etcd/healthcheck-client.crt',
+  key: '/etc/kubernetes/pki/etcd/healthcheck-client.key',
+  serverCert: '/etc/kubernetes/pki/etcd/server.crt',
+  serverKey: '/etc/kubernetes/pki/etcd/server.key',
+  peerCert: '/etc/kubernetes/pki/etcd/peer.crt',
+  peerKey: '/etc/kubernetes/pki/etcd/peer.key',
+  /** kube-apiserver's etcd client certificate. */
+  apiserverCert: '/etc/kubernetes/pki/apiserver-etcd-client.crt',
+  apiserverKey: '/etc/kubernetes/pki/apiserver-etcd-client.key',
 };
 
-export interface PodTls {
-  ca: string;
-  serverCert: string;
-  serverKey: string;
-  peerCert: string;
-  peerKey: string;
-  /** kube-apiserver's etcd client certificate. */
-  clientCert: string;
-  clientKey: string;
+/**
+ * The lab PKI (lab.ts makePki: DIR/pki) laid out as kubeadm does on one host: etcd's CA, this
+ * member's server and peer pairs, the lab's client pair as healthcheck-client (what runbook's
+ * etcdctl uses) and as apiserver-etcd-client. Owned by root: kubeadm's etcd runs as root.
+ */
+export async function installKubeadmPki(pki: string, h: { name: string; stateDir: string; member: boolean }): Promise<void> {
+  const root = path.join(h.stateDir, 'etc-kubernetes');
+  await fs.mkdir(path.join(root, 'pki/etcd'), { recursive: true, mode: 0o755 });
+  const copy = async (from: string, to: string, mode: number): Promise<void> => {
+    const dest = path.join(root, to.replace(/^\/etc\/kubernetes\//, ''));
+    await fs.copyFile(path.join(pki, from), dest);
+    await fs.chmod(dest, mode);
+  };
+  const t = KUBEADM_TLS;
+  await copy('ca.crt', t.ca, 0o644);
+  for (const [crt, key] of [[t.cert, t.key], [t.apiserverCert, t.apiserverKey]] as const) {
+    await copy('etcdctl.crt', crt, 0o644);
+    await copy('etcdctl.key', key, 0o600);
+  }
+  if (!existsSync(path.join(pki, h.name))) return;
+  await copy(`${h.name}/server.crt`, t.serverCert, 0o644);
+  await copy(`${h.name}/server.key`, t.serverKey, 0o600);
+  await copy(`${h.name}/peer.crt`, t.peerCert, 0o644);
+  await copy(`${h.name}/peer.key`, t.peerKey, 0o600);
 }
 
 export interface MemberSpec {
@@ -71,30 +79,28 @@ export function etcdImage(version: string): string {
  * runbook's etcd_service and etcd_config edit these lines (`- etcd`, `- --initial-cluster=`,
  * `- --initial-cluster-state=`), so their shape matters.
  */
-export function etcdManifest(o: { host: MemberSpec; members: MemberSpec[]; version: string; scheme: 'http' | 'https'; state: 'new' | 'existing'; tls?: PodTls; tuning: EtcdTuning; dataDir: string }): string {
-  const { host, scheme, tls, tuning } = o;
+export function etcdManifest(o: { host: MemberSpec; members: MemberSpec[]; version: string; scheme: 'http' | 'https'; state: 'new' | 'existing'; tls: boolean; operatorEnv: string[]; dataDir: string }): string {
+  const { host, scheme } = o;
+  const tls = o.tls ? KUBEADM_TLS : undefined;
   const client = `${scheme}://${host.address}:2379`;
   const peer = `${scheme}://${host.address}:2380`;
   const flags: Record<string, string> = {
     'advertise-client-urls': client,
-    'auto-compaction-mode': tuning.autoCompactionMode,
-    'auto-compaction-retention': tuning.autoCompactionRetention,
     'data-dir': o.dataDir,
-    'election-timeout': String(tuning.electionMs),
     'experimental-initial-corrupt-check': 'true',
     'experimental-watch-progress-notify-interval': '5s',
-    'heartbeat-interval': String(tuning.heartbeatMs),
     'initial-advertise-peer-urls': peer,
     'initial-cluster': o.members.map((m) => `${m.name}=${scheme}://${m.address}:2380`).join(','),
     'initial-cluster-state': o.state,
     'listen-client-urls': client,
-    'listen-metrics-urls': `http://${host.address}:2381`,
     'listen-peer-urls': peer,
-    'log-level': tuning.logLevel,
     name: host.name,
-    'quota-backend-bytes': String(tuning.quotaBytes),
-    'snapshot-count': String(tuning.snapshotCount),
   };
+  // The systemd shape's operator settings (lab.ts operatorSettings: ETCD_QUOTA_BACKEND_BYTES=…) as flags.
+  for (const line of o.operatorEnv) {
+    const eq = line.indexOf('=');
+    flags[line.slice('ETCD_'.length, eq).toLowerCase().replace(/_/g, '-')] = line.slice(eq + 1);
+  }
   if (tls) {
     Object.assign(flags, {
       'cert-file': tls.serverCert,
@@ -157,8 +163,9 @@ export function etcdManifest(o: { host: MemberSpec; members: MemberSpec[]; versi
 }
 
 /** kube-apiserver.yaml with kubeadm's etcd flags (its local member only, as kubeadm sets it). */
-export function apiserverManifest(o: { host: MemberSpec; scheme: 'http' | 'https'; tls?: PodTls }): string {
-  const { host, tls } = o;
+export function apiserverManifest(o: { host: MemberSpec; scheme: 'http' | 'https'; tls: boolean }): string {
+  const { host } = o;
+  const tls = o.tls ? { ca: KUBEADM_TLS.ca, clientCert: KUBEADM_TLS.apiserverCert, clientKey: KUBEADM_TLS.apiserverKey } : undefined;
   const flags = [
     `--advertise-address=${host.address}`,
     '--allow-privileged=true',
@@ -194,21 +201,6 @@ export function apiserverManifest(o: { host: MemberSpec; scheme: 'http' | 'https
   ].join('\n');
 }
 
-/** `etcd --version` of the binary at ROOT/usr/bin/etcd (the version an image tag must name). */
-export function etcdBinaryVersion(root: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(path.join(root, 'usr/bin/etcd'), ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.on('error', reject);
-    child.on('close', () => {
-      const v = /^etcd Version: (\S+)/m.exec(out)?.[1];
-      if (v) resolve(v);
-      else reject(new Error(`lab: cannot read the version of ${root}/usr/bin/etcd: ${out.trim()}`));
-    });
-  });
-}
-
 /** Files of one static-pod host under its state dir (mounted into the host by host-init.sh and startKubelets). */
 export async function prepareStaticPodHost(o: {
   stateDir: string;
@@ -219,8 +211,9 @@ export async function prepareStaticPodHost(o: {
   version: string;
   etcdRoot: string;
   scheme: 'http' | 'https';
-  tls?: PodTls;
-  tuning: EtcdTuning;
+  tls: boolean;
+  /** The operator settings of the systemd shape, as ETCD_X=value lines (lab.ts operatorSettings). */
+  operatorEnv: string[];
 }): Promise<void> {
   const s = o.stateDir;
   const k8s = path.join(s, 'etc-kubernetes');
@@ -232,7 +225,7 @@ export async function prepareStaticPodHost(o: {
     fs.mkdir(path.join(apiRoot, 'usr/local/bin'), { recursive: true }),
     o.member ? Promise.resolve() : fs.mkdir(path.join(k8s, 'manifests-stopped-by-runbook'), { recursive: true }),
   ]);
-  const etcd = etcdManifest({ host: o.host, members: o.members, version: o.version, scheme: o.scheme, state: o.member ? 'new' : 'existing', tls: o.tls, tuning: o.tuning, dataDir: '/var/lib/etcd' });
+  const etcd = etcdManifest({ host: o.host, members: o.members, version: o.version, scheme: o.scheme, state: o.member ? 'new' : 'existing', tls: o.tls, operatorEnv: o.operatorEnv, dataDir: '/var/lib/etcd' });
   const images = [
     '# IMAGE-PREFIX<TAB>ROOT: the kubelet stand-in runs an image\'s command from ROOT/usr/local/bin, ROOT/usr/bin or ROOT/bin',
     `${etcdImage(o.version).replace(/-0$/, '-')}\t${o.etcdRoot}`,
@@ -266,7 +259,7 @@ export function startKubeletCmd(stateDir: string, periodSec: number): string {
 }
 
 /** Inventory lines of the static-pod shape, shaped like inventories/kubeadm-static-pod.yml. */
-export function staticPodClusterYaml(o: { version: string; token: string; scheme: 'http' | 'https'; tls?: { ca: string; cert: string; key: string; serverCert: string; serverKey: string; peerCert: string; peerKey: string } }): string[] {
+export function staticPodClusterYaml(o: { version: string; token: string; scheme: 'http' | 'https'; tls?: typeof KUBEADM_TLS }): string[] {
   const out = [
     `  etcd_version: "${o.version}"`,
     '  deployment: static-pod',

@@ -246,6 +246,14 @@ describe('derive: quorum arithmetic', () => {
     refused(() => requireHealthy(HEALTH_ONE_DOWN), /unhealthy: http:\/\/127\.0\.0\.78:2379 \(context deadline exceeded\)/);
     refused(() => requireHealthy([]), /no endpoint answered/);
   });
+
+  it('requireHealthy keeps etcd 3.4\'s meaning on 3.5: a NOSPACE alarm alone is healthy, CORRUPT is not', () => {
+    // etcdctl 3.5.30 `endpoint health -w json` on a 3-member TLS lab whose quota was filled (e2e compact-defrag).
+    const nospace = sample('endpoint-health-3.5-nospace.json');
+    assert.deepEqual(requireHealthy(nospace), { healthy: 3 });
+    const corrupt = (nospace as { error: string }[]).map((e, i) => (i === 1 ? { ...e, error: 'Active Alarm(s): NOSPACE CORRUPT ' } : e));
+    refused(() => requireHealthy(corrupt), /unhealthy: https:\/\/127\.0\.1\.83:2379 \(Active Alarm\(s\): NOSPACE CORRUPT \)/);
+  });
 });
 
 describe('derive: endpoint status', () => {
