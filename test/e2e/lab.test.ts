@@ -210,3 +210,84 @@ systemctl daemon-reload && systemctl start labdummy`,
     await labDown(DIR); // idempotent
   });
 });
+
+describe('test lab in the production shape: etcd 3.5 from Debian + TLS (127.0.0.101-103)', function () {
+  this.timeout(120_000);
+  const DIR35 = path.join(REPO, '.runbook/lab-e2e-35');
+  let lab: Lab;
+
+  before(async function () {
+    const t0 = Date.now();
+    lab = await labUp({ dir: DIR35, hosts: 3, firstOctet: 101, etcdVersion: '3.5', tls: true });
+    console.log(`      labUp(3 hosts, etcd ${lab.etcdVersion}, ${lab.scheme}): ${Date.now() - t0} ms`);
+  });
+
+  after(async function () {
+    await labDown(DIR35);
+  });
+
+  it('every host runs etcd 3.5 with etcdctl and etcdutl at the usual paths; the machine keeps its own 3.4', async function () {
+    assert.match(lab.etcdVersion, /^3\.5\.\d+$/);
+    for (const h of lab.hosts) {
+      const out = await run(lab, h.name, 'etcd --version; etcdctl version; etcdutl version; command -v etcd etcdctl etcdutl');
+      assert.match(out, new RegExp(`^etcd Version: ${lab.etcdVersion.replace(/\./g, '\\.')}$`, 'm'));
+      assert.match(out, /^etcdctl version: 3\.5\./m);
+      assert.match(out, /^etcdutl version: 3\.5\./m);
+      assert.match(out, /^\/usr\/bin\/etcd\n\/usr\/bin\/etcdctl\n\/usr\/bin\/etcdutl$/m);
+      // the running member is that etcd (its /proc exe resolves inside the host's /usr/bin overlay)
+      const pid = (await run(lab, h.name, 'systemctl show -p MainPID --value etcd')).trim();
+      assert.match(await run(lab, h.name, `/proc/${pid}/exe --version`), /^etcd Version: 3\.5\./m);
+    }
+    const machine = await sh('/usr/bin/etcd', ['--version']);
+    assert.match(machine.stdout, /^etcd Version: 3\.4\./m, 'the machine\'s own etcd is untouched');
+    assert.equal((await sh('/bin/sh', ['-c', 'test -e /usr/bin/etcdutl'])).code, 1, 'no etcdutl installed on the machine');
+  });
+
+  it('TLS: https only, a client certificate is required, certificates carry name, address and 127.0.0.1', async function () {
+    const h = lab.hosts[0];
+    assert.ok(h);
+    const url = `https://${h.address}:2379`;
+    assert.deepEqual(lab.clientUrls, lab.hosts.map((x) => `https://${x.address}:2379`));
+    const pki = '/etc/etcd/pki';
+    const ok = await run(lab, h.name, `curl -sS --cacert ${pki}/ca.crt --cert ${pki}/etcdctl.crt --key ${pki}/etcdctl.key ${url}/health`);
+    assert.match(ok, /"health":"true"/);
+    const noCert = await hostExec(lab, h.name, `curl -sS --cacert ${pki}/ca.crt ${url}/health`);
+    assert.notEqual(noCert.code, 0, `served without a client certificate: ${noCert.stdout}`);
+    const plain = await hostExec(lab, h.name, `curl -sS --max-time 5 http://${h.address}:2379/health`);
+    assert.doesNotMatch(plain.stdout, /"health":"true"/, 'plain http served');
+    for (const kind of ['server', 'peer']) {
+      const text = await run(lab, h.name, `openssl x509 -in ${pki}/${kind}.crt -noout -ext subjectAltName,extendedKeyUsage; stat -c '%U %a' ${pki}/${kind}.key`);
+      for (const san of [`DNS:${h.name}`, `IP Address:${h.address}`, 'IP Address:127.0.0.1']) assert.ok(text.includes(san), `${kind}.crt lacks ${san}:\n${text}`);
+      assert.match(text, /TLS Web Server Authentication, TLS Web Client Authentication/);
+      assert.match(text, /^etcd 600$/m, `${kind}.key must be readable by etcd only`);
+    }
+    const conf = await run(lab, h.name, 'cat /etc/etcd/etcd.conf');
+    for (const line of ['ETCD_CLIENT_CERT_AUTH=true', 'ETCD_PEER_CLIENT_CERT_AUTH=true', `ETCD_TRUSTED_CA_FILE=${pki}/ca.crt`, `ETCD_LISTEN_PEER_URLS=https://${h.address}:2380`]) {
+      assert.ok(conf.split('\n').includes(line), `etcd.conf lacks ${line}`);
+    }
+    const inv = readFileSync(lab.inventoryPath, 'utf8');
+    assert.match(inv, /^ {2}scheme: https$/m);
+    assert.match(inv, /^ {4}peer_cert: \/etc\/etcd\/pki\/peer\.crt$/m);
+  });
+
+  it('a 3.5 that cannot be fetched is an error naming suite and packages; nothing falls back to 3.4, no lab starts', async function () {
+    const cache = path.join(REPO, '.runbook/fetch-etcd-fail');
+    const saved = { ...process.env };
+    Object.assign(process.env, { RUNBOOK_ETCD_REFRESH: '1', RUNBOOK_ETCD_SUITES: 'no-such-suite', RUNBOOK_LAB_CACHE: cache });
+    const failDir = path.join(REPO, '.runbook/lab-e2e-35-fail');
+    try {
+      await assert.rejects(labUp({ dir: failDir, hosts: 1, firstOctet: 104, etcdVersion: '3.5', tls: true }), (e: Error) => {
+        assert.match(e.message, /cannot get etcd 3\.5/);
+        assert.match(e.message, /Debian suite\(s\) 'no-such-suite'/);
+        assert.match(e.message, /etcd-server etcd-client/);
+        return true;
+      });
+    } finally {
+      for (const k of ['RUNBOOK_ETCD_REFRESH', 'RUNBOOK_ETCD_SUITES', 'RUNBOOK_LAB_CACHE']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
+    assert.throws(() => loadLab(failDir), /no lab state/);
+  });
+});

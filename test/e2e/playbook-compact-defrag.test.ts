@@ -1,11 +1,13 @@
-// e2e: compact-defrag.yml on a real 3-member etcd 3.4 lab (127.0.0.81-83, 16 MiB backend quota):
+// e2e: compact-defrag.yml on a real 3-member lab per shape (127.0.0.81-83, 16 MiB backend quota):
 // after heavy churn every member's DB shrinks; a NOSPACE alarm raised by filling the quota is
 // disarmed and writes work again.
 import assert from 'node:assert/strict';
 import { labDown, type Lab } from '../lab/lab.js';
+import { shapesFor } from '../lab/shapes.js';
 import {
   apply,
   assertCanaries,
+  assertOperatorSettings,
   assertCluster,
   CANARIES,
   clientUrl,
@@ -21,7 +23,6 @@ import {
   type MemberStatus,
 } from './playbook-helpers.js';
 
-const DIR = labDir('compact-defrag');
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
 const QUOTA = 16 * 1024 * 1024;
 const CHURN_KEYS = 20;
@@ -37,13 +38,14 @@ async function alarms(ep: string): Promise<string[]> {
   return (r.alarms ?? []).map((a) => a.alarm ?? '');
 }
 
-describe('playbooks on a real cluster: compact-defrag (127.0.0.81-83)', function () {
+for (const shape of shapesFor('compact-defrag')) describe(`${shape.title} playbooks on a real cluster: compact-defrag (127.0.0.81-83)`, function () {
   this.timeout(90_000);
+  const DIR = labDir(`compact-defrag-${shape.id}`);
   let lab: Lab;
   let eps: string[];
 
   before(async function () {
-    lab = await freshLab('compact-defrag', { hosts: 3, firstOctet: 81, quotaBytes: QUOTA });
+    lab = await freshLab('compact-defrag', { shape, hosts: 3, firstOctet: 81, quotaBytes: QUOTA });
     eps = HOSTS.map((h) => clientUrl(lab, h));
     await writeCanaries(eps[0] ?? '');
   });
@@ -116,5 +118,6 @@ describe('playbooks on a real cluster: compact-defrag (127.0.0.81-83)', function
       await assertCanaries(e);
       assert.equal((await readPrefix(e, '/after-nospace')).get('/after-nospace'), 'written');
     }
+    for (const h of HOSTS) await assertOperatorSettings(lab, h, QUOTA);
   });
 });

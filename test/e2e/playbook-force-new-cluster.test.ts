@@ -1,11 +1,13 @@
-// e2e: force-new-cluster.yml on a real 3-member etcd 3.4 lab (127.0.0.61-63): refused while the
+// e2e: force-new-cluster.yml on a real 3-member lab per shape (127.0.0.61-63): refused while the
 // other members live; after two of three members were destroyed, the survivor becomes a
 // one-member cluster and the other two rejoin (learner first) with the data intact.
 import assert from 'node:assert/strict';
 import { labDown, type Lab } from '../lab/lab.js';
+import { shapesFor } from '../lab/shapes.js';
 import {
   apply,
   asideDirs,
+  assertOperatorSettings,
   assertCanaries,
   assertCluster,
   clientUrl,
@@ -19,17 +21,17 @@ import {
   writeCanaries,
 } from './playbook-helpers.js';
 
-const DIR = labDir('force-new-cluster');
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
 
-describe('playbooks on a real cluster: force-new-cluster (127.0.0.61-63)', function () {
+for (const shape of shapesFor('force-new-cluster')) describe(`${shape.title} playbooks on a real cluster: force-new-cluster (127.0.0.61-63)`, function () {
   this.timeout(90_000);
+  const DIR = labDir(`force-new-cluster-${shape.id}`);
   let lab: Lab;
   let clusterIdBefore: string;
   let keysBefore: number;
 
   before(async function () {
-    lab = await freshLab('force-new-cluster', { hosts: 3, firstOctet: 61 });
+    lab = await freshLab('force-new-cluster', { shape, hosts: 3, firstOctet: 61 });
     await writeCanaries(clientUrl(lab, 'etcd-1'));
     keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
     clusterIdBefore = (await assertCluster(lab, HOSTS)).clusterId;
@@ -47,7 +49,8 @@ describe('playbooks on a real cluster: force-new-cluster (127.0.0.61-63)', funct
 
     const alive = await apply(lab, 'force-new-cluster.yml', ['survivor=etcd-1']);
     assert.equal(alive.code, 1, alive.all);
-    assert.match(alive.all, /refused: http:\/\/127\.0\.\d+\.62:2379, http:\/\/127\.0\.\d+\.63:2379 still running; force-new-cluster would split the cluster/);
+    const s = lab.scheme;
+    assert.match(alive.all, new RegExp(`refused: ${s}://127\\.0\\.\\d+\\.62:2379, ${s}://127\\.0\\.\\d+\\.63:2379 still running; force-new-cluster would split the cluster`));
     assert.deepEqual(await fingerprints(lab, HOSTS), before, 'a host changed');
     await assertCluster(lab, HOSTS);
   });
@@ -85,5 +88,7 @@ describe('playbooks on a real cluster: force-new-cluster (127.0.0.61-63)', funct
       assert.equal((await onHost(lab, h, `cat ${aside[0] ?? ''}/rebuilt-by-test`)).trim(), 'rebuilt');
       assert.match(await onHost(lab, h, 'cat /etc/etcd/etcd.conf'), /^ETCD_INITIAL_CLUSTER_STATE=existing$/m);
     }
+    // The rejoined members' configs were edited, not rewritten: the operator's settings are all still there.
+    for (const h of HOSTS) await assertOperatorSettings(lab, h);
   });
 });

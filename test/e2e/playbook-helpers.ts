@@ -1,5 +1,6 @@
 // Shared helpers of the playbook e2e tests (test/e2e/playbook-*.test.ts): each file starts its own
-// lab (real sshd + etcd 3.4 per host), breaks it with hostExec (nsenter, never through runbook),
+// lab per shape (test/lab/shapes.ts: real sshd + etcd 3.4 or 3.5, http or TLS, per host), breaks
+// it with hostExec (nsenter, never through runbook),
 // runs a shipped playbook through `main([... 'apply' ...])` exactly as an operator would, and
 // checks the outcome from outside: etcd's own JSON gateway on every member, and the hosts' files.
 import assert from 'node:assert/strict';
@@ -7,8 +8,11 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../engine/cli/main.js';
+import { loadInventory } from '../../engine/inventory/load.js';
+import type { Inventory, SshSettings } from '../../engine/model/types.js';
 import type { Io } from '../../engine/cli/output.js';
-import { hostExec, labUp, type Lab, type LabUpOptions } from '../lab/lab.js';
+import { hostExec, labRequest, labUp, operatorSettings, type Lab, type LabTls, type LabUpOptions } from '../lab/lab.js';
+import { SHAPE_C, shapeLab, type Shape } from '../lab/shapes.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -16,14 +20,85 @@ export function labDir(name: string): string {
   return path.join(REPO, '.runbook', `lab-${name}`);
 }
 
-/** labUp in .runbook/lab-NAME without what earlier runs left on the controller side (backups, journals). */
-export async function freshLab(name: string, opts: Omit<LabUpOptions, 'dir'>): Promise<Lab> {
-  const dir = labDir(name);
+/** TLS files per client-URL origin of the labs up in this process, so rpc() can reach a TLS member by URL alone. */
+const tlsByOrigin = new Map<string, LabTls>();
+
+/**
+ * labUp in .runbook/lab-NAME (lab-NAME-SHAPE with a shape) without what earlier runs left on the
+ * controller side (backups, journals). Without a shape: today's 3.4 + http. Checks every member
+ * runs the shape's etcd version.
+ */
+export async function freshLab(name: string, opts: Omit<LabUpOptions, 'dir' | 'etcdVersion' | 'tls'> & { shape?: Shape }): Promise<Lab> {
+  const { shape = SHAPE_C, ...rest } = opts;
+  const dir = labDir(opts.shape ? `${name}-${shape.id}` : name);
   for (const sub of ['backups', 'runs']) rmSync(path.join(dir, sub), { recursive: true, force: true });
   const t0 = Date.now();
-  const lab = await labUp({ ...opts, dir });
-  console.log(`      labUp(${opts.hosts ?? 3} hosts): ${Date.now() - t0} ms`);
+  const lab = await labUp({ ...rest, ...shapeLab(shape), dir });
+  console.log(`      labUp(${opts.hosts ?? 3} hosts, etcd ${lab.etcdVersion}, ${lab.scheme}): ${Date.now() - t0} ms`);
+  // Every host, spares too: a spare that joins later serves TLS with the same CA.
+  for (const h of lab.hosts) if (lab.tls) tlsByOrigin.set(`https://${h.address}:2379`, lab.tls);
+  // Never another version than the shape's: what `etcd --version` says on each member.
+  for (const h of lab.hosts.filter((x) => x.member)) {
+    const v = /^etcd Version: (\S+)/m.exec(await onHost(lab, h.name, 'etcd --version'))?.[1] ?? '';
+    assert.ok(v.startsWith(`${shape.etcdVersion}.`), `${h.name} runs etcd ${v}, the shape wants ${shape.etcdVersion}`);
+  }
   return lab;
+}
+
+function mustLoad(file: string): Inventory {
+  const r = loadInventory(file);
+  assert.ok(r.inventory, `${file}: ${r.diagnostics.map((d) => d.message).join('; ')}`);
+  return r.inventory;
+}
+
+/**
+ * "What ships is what ran": the lab inventory's cluster settings as the engine resolves them
+ * (defaults applied, derived facts included) equal the shipped inventory's, except what names a
+ * particular cluster or machine: the cluster name and token, the controller-side backup dir and
+ * identity/known_hosts paths, host names and addresses, and the etcd patch release (the lab runs
+ * Debian's newest of the same minor). Returns the keys compared, for the test's message.
+ */
+export function assertSameClusterSettings(labInventory: string, shipped: string): string[] {
+  const a = mustLoad(labInventory);
+  const b = mustLoad(path.join(REPO, shipped));
+  const minor = (v: string): string => v.split('.').slice(0, 2).join('.');
+  const settings = (inv: Inventory): Record<string, unknown> => {
+    const { name: _n, token: _t, controllerBackupDir: _c, etcdVersion, ...rest } = inv.cluster;
+    const f = inv.facts;
+    return {
+      ...rest,
+      etcdMinor: minor(etcdVersion),
+      // What the engine derives from the version and TLS settings: tools, flags, capabilities.
+      etcdctl: f.etcdctl,
+      snapshotTool: f.snapshotTool,
+      tlsFlags: f.tlsFlags,
+      supportsLearner: f.supportsLearner,
+      supportsBumpRevision: f.supportsBumpRevision,
+      memberScheme: [...new Set(f.members.map((m) => `${new URL(m.clientUrl).protocol} ${new URL(m.peerUrl).protocol}`))],
+      // per-host SSH settings: all hosts alike in both, so the first etcd member's stands for all
+      ssh: (({ identityFile: _i, knownHosts: _k, ...s }) => s)(inv.hosts[inv.groups.etcd?.[0] ?? '']?.ssh ?? ({} as SshSettings)),
+    };
+  };
+  const got = settings(a);
+  assert.deepEqual(got, settings(b), `${labInventory} vs ${shipped}`);
+  return Object.keys(got);
+}
+
+/** The tool a shape's etcd restores and reads snapshot files with (etcdutl from 3.5 on). */
+export function snapshotTool(shape: Shape): string {
+  return shape.etcdVersion === '3.4' ? 'etcdctl' : 'etcdutl';
+}
+
+/** The operator settings (quota, tuning, metrics, compaction, logging) in a member's etcd.conf, in file order. */
+export async function operatorLines(lab: Lab, host: string): Promise<string[]> {
+  const keys = new Set(operatorSettings(address(lab, host)).map((l) => l.slice(0, l.indexOf('='))));
+  const conf = await onHost(lab, host, 'cat /etc/etcd/etcd.conf');
+  return conf.split('\n').filter((l) => keys.has(l.slice(0, l.indexOf('='))));
+}
+
+/** Every operator setting the lab wrote is in the member's etcd.conf, once, unchanged. */
+export async function assertOperatorSettings(lab: Lab, host: string, quotaBytes?: number): Promise<void> {
+  assert.deepEqual(await operatorLines(lab, host), operatorSettings(address(lab, host), quotaBytes), `${host}: operator settings in /etc/etcd/etcd.conf`);
 }
 
 export interface CliRun {
@@ -82,7 +157,11 @@ export function writeInventory(lab: Lab, name: string, edit: (text: string) => s
 export function clientUrl(lab: Lab, host: string): string {
   const h = lab.hosts.find((x) => x.name === host);
   assert.ok(h, `no lab host ${host}`);
-  return `http://${h.address}:2379`;
+  return `${lab.scheme}://${h.address}:2379`;
+}
+
+export function peerUrl(lab: Lab, host: string): string {
+  return `${lab.scheme}://${address(lab, host)}:2380`;
 }
 
 export function address(lab: Lab, host: string): string {
@@ -118,9 +197,9 @@ function prefixEnd(prefix: string): string {
 }
 
 export async function rpc<T>(endpoint: string, api: string, body: unknown, timeoutMs = 5000): Promise<T> {
-  const r = await fetch(`${endpoint}/v3/${api}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
-  const j = (await r.json()) as T & { error?: string; message?: string };
-  if (!r.ok || j.error !== undefined) throw new Error(`${endpoint} ${api}: ${j.error ?? j.message ?? r.status}`);
+  const r = await labRequest({ tls: tlsByOrigin.get(new URL(endpoint).origin) }, `${endpoint}/v3/${api}`, body, timeoutMs);
+  const j = (r.json ?? {}) as T & { error?: string; message?: string };
+  if (r.status !== 200 || j.error !== undefined) throw new Error(`${endpoint} ${api}: ${j.error ?? j.message ?? r.status}`);
   return j;
 }
 
@@ -194,8 +273,8 @@ export async function memberList(endpoint: string): Promise<MemberEntry[]> {
 
 export async function healthy(endpoint: string): Promise<boolean> {
   try {
-    const r = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(3000) });
-    return ((await r.json()) as { health?: string }).health === 'true';
+    const r = await labRequest({ tls: tlsByOrigin.get(new URL(endpoint).origin) }, `${endpoint}/health`, undefined, 3000);
+    return (r.json as { health?: string } | null)?.health === 'true';
   } catch {
     return false;
   }
@@ -208,7 +287,7 @@ export async function healthy(endpoint: string): Promise<boolean> {
  */
 export async function assertCluster(lab: Lab, hosts: string[]): Promise<{ clusterId: string; statuses: MemberStatus[] }> {
   const want = hosts
-    .map((h) => ({ name: h, peer: `http://${address(lab, h)}:2380`, client: clientUrl(lab, h) }))
+    .map((h) => ({ name: h, peer: peerUrl(lab, h), client: clientUrl(lab, h) }))
     .sort((a, b) => a.name.localeCompare(b.name));
   const statuses: MemberStatus[] = [];
   for (const h of hosts) {

@@ -1,11 +1,13 @@
-// e2e: replace-member.yml on a real etcd 3.4 lab of 4 hosts, 3 members (127.0.0.71-74): refused
+// e2e: replace-member.yml on a real lab of 4 hosts, 3 members, per shape (127.0.0.71-74): refused
 // when removing the old member would lose quorum; then etcd-3 is swapped for the new host etcd-4;
 // then etcd-4 is replaced by a rebuilt machine of the same name.
 import assert from 'node:assert/strict';
 import { labDown, type Lab } from '../lab/lab.js';
+import { shapesFor } from '../lab/shapes.js';
 import {
   apply,
   asideDirs,
+  assertOperatorSettings,
   assertCanaries,
   assertCluster,
   clientUrl,
@@ -15,25 +17,26 @@ import {
   labDir,
   memberList,
   onHost,
+  peerUrl,
   runbook,
   writeCanaries,
   writeInventory,
 } from './playbook-helpers.js';
 
-const DIR = labDir('replace-member');
 const OLD = ['etcd-1', 'etcd-2', 'etcd-3'];
 const NEW = ['etcd-1', 'etcd-2', 'etcd-4'];
 const SWAP = ['old=etcd-3', 'new=etcd-4', 'old_host=etcd-3'];
 
-describe('playbooks on a real cluster: replace-member (127.0.0.71-74)', function () {
+for (const shape of shapesFor('replace-member')) describe(`${shape.title} playbooks on a real cluster: replace-member (127.0.0.71-74)`, function () {
   this.timeout(90_000);
+  const DIR = labDir(`replace-member-${shape.id}`);
   let lab: Lab;
   let inventory: string;
   let clusterIdBefore: string;
   let keysBefore: number;
 
   before(async function () {
-    lab = await freshLab('replace-member', { hosts: 4, members: 3, firstOctet: 71 });
+    lab = await freshLab('replace-member', { shape, hosts: 4, members: 3, firstOctet: 71 });
     await writeCanaries(clientUrl(lab, 'etcd-1'));
     keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
     clusterIdBefore = (await assertCluster(lab, OLD)).clusterId;
@@ -90,7 +93,7 @@ describe('playbooks on a real cluster: replace-member (127.0.0.71-74)', function
     assert.equal(aside.length, 1, aside.join(', '));
     await onHost(lab, 'etcd-3', `test -f ${aside[0] ?? ''}/member/snap/db && test ! -e /var/lib/etcd`);
     // Later restarts agree on the membership: the others' configs name the new member set.
-    const ic = `ETCD_INITIAL_CLUSTER=${NEW.map((h) => `${h}=http://${lab.hosts.find((x) => x.name === h)?.address ?? ''}:2380`).join(',')}`;
+    const ic = `ETCD_INITIAL_CLUSTER=${NEW.map((h) => `${h}=${peerUrl(lab, h)}`).join(',')}`;
     for (const h of ['etcd-1', 'etcd-2']) {
       const conf = await onHost(lab, h, 'cat /etc/etcd/etcd.conf; ls /etc/etcd');
       assert.ok(conf.split('\n').includes(ic), `${h}:\n${conf}`);
@@ -98,6 +101,8 @@ describe('playbooks on a real cluster: replace-member (127.0.0.71-74)', function
       assert.match(conf, /^etcd\.conf\.bak-\d{8}T\d{6}Z$/m, 'the previous config is kept');
     }
     assert.match(await onHost(lab, 'etcd-4', 'cat /etc/etcd/etcd.conf'), /^ETCD_INITIAL_CLUSTER_STATE=existing$/m);
+    // The members that stayed keep every operator setting (only membership keys were edited).
+    for (const h of ['etcd-1', 'etcd-2']) await assertOperatorSettings(lab, h);
   });
 
   it('replaces etcd-4 by a rebuilt machine of the same name (its disk lost): a new member ID, same cluster, data intact', async function () {

@@ -1,15 +1,19 @@
-// e2e: backup.yml → every data dir wiped → restore-all.yml, on a real 3-member etcd 3.4 lab
-// (127.0.0.41-43); the refusal when one member's copy of the snapshot is bad; then the read-only
-// `runbook status` and `runbook snapshot verify` on the result.
+// e2e: backup.yml → every data dir wiped → restore-all.yml, on a real 3-member lab (127.0.0.41-43)
+// in each shape of test/lab/shapes.ts; the refusal when one member's copy of the snapshot is bad;
+// then the read-only `runbook status` and `runbook snapshot verify` on the result. On etcd 3.5 the
+// restore must be etcdutl's with --bump-revision and --mark-compacted, proven on the cluster.
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { labDown, type Lab } from '../lab/lab.js';
+import { hostExec, labDown, resolveEtcd, type Lab } from '../lab/lab.js';
+import { shapesFor, type Shape } from '../lab/shapes.js';
 import {
   apply,
   asideDirs,
+  assertSameClusterSettings,
+  assertOperatorSettings,
   assertCanaries,
   assertCluster,
   CANARIES,
@@ -22,11 +26,13 @@ import {
   labDir,
   memberList,
   onHost,
+  put,
+  rpc,
   runbook,
+  snapshotTool,
   writeCanaries,
 } from './playbook-helpers.js';
 
-const DIR = labDir('restore-all');
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
 
 interface Manifest {
@@ -38,8 +44,14 @@ interface Manifest {
   source_endpoint: string;
 }
 
-describe('playbooks on a real cluster: backup + restore-all (127.0.0.41-43)', function () {
+/** The bump restore-all uses on a shape: the lab inventory's bump_revision where the etcd version has it (3.5.10+). */
+function bumpOf(shape: Shape): number {
+  return shape.etcdVersion === '3.4' ? 0 : 1_000_000_000;
+}
+
+for (const shape of shapesFor('restore-all')) describe(`${shape.title} playbooks on a real cluster: backup + restore-all (127.0.0.41-43)`, function () {
   this.timeout(90_000);
+  const DIR = labDir(`restore-all-${shape.id}`);
   let lab: Lab;
   let manifest: Manifest;
   let snapshotFile: string;
@@ -47,7 +59,7 @@ describe('playbooks on a real cluster: backup + restore-all (127.0.0.41-43)', fu
   let clusterIdBefore: string;
 
   before(async function () {
-    lab = await freshLab('restore-all', { hosts: 3, firstOctet: 41 });
+    lab = await freshLab('restore-all', { shape, hosts: 3, firstOctet: 41 });
     await writeCanaries(clientUrl(lab, 'etcd-1'));
     keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
     clusterIdBefore = (await assertCluster(lab, HOSTS)).clusterId;
@@ -56,6 +68,14 @@ describe('playbooks on a real cluster: backup + restore-all (127.0.0.41-43)', fu
   after(async function () {
     await labDown(DIR);
   });
+
+  const shipped = shape.shipped;
+  if (shipped) {
+    it(`what ships is what ran: the lab inventory has the cluster settings of ${shipped}`, function () {
+      const keys = assertSameClusterSettings(lab.inventoryPath, shipped);
+      assert.ok(keys.includes('tls') && keys.includes('bumpRevision') && keys.includes('deployment'), keys.join(', '));
+    });
+  }
 
   it('backup.yml: a snapshot with sha256, revision and live key count, fetched to the controller', async function () {
     const r = await apply(lab, 'backup.yml');
@@ -112,7 +132,9 @@ describe('playbooks on a real cluster: backup + restore-all (127.0.0.41-43)', fu
     const { clusterId, statuses } = await assertCluster(lab, HOSTS);
     // A new --initial-cluster-token: a new cluster ID, so no member of the old cluster can join it.
     assert.notEqual(clusterId, clusterIdBefore);
-    for (const s of statuses) assert.ok(s.revision >= manifest.revision, `${s.endpoint}: revision ${s.revision} < ${manifest.revision}`);
+    // etcd 3.5: restored with --bump-revision, so every revision is past the snapshot's plus the bump.
+    const bump = bumpOf(shape);
+    for (const s of statuses) assert.ok(s.revision >= manifest.revision + bump, `${s.endpoint}: revision ${s.revision} < ${manifest.revision} + ${bump}`);
     for (const h of HOSTS) {
       await assertCanaries(clientUrl(lab, h));
       assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
@@ -122,7 +144,31 @@ describe('playbooks on a real cluster: backup + restore-all (127.0.0.41-43)', fu
       assert.equal((await onHost(lab, h, 'stat -c %U /var/lib/etcd')).trim(), 'etcd');
     }
     assert.match(r.out, /--initial-cluster-token=lab-cluster-restore-/);
+    const restores = r.out.match(/\$ \S+ snapshot restore .*/g) ?? [];
+    assert.equal(restores.length, 3, r.out);
+    for (const line of restores) {
+      assert.ok(line.startsWith(`$ ${snapshotTool(shape)} snapshot restore `), line);
+      if (bump > 0) assert.match(line, new RegExp(`--bump-revision=${bump} --mark-compacted( |$)`));
+      else assert.doesNotMatch(line, /--bump-revision|--mark-compacted/);
+    }
+    for (const h of HOSTS) await assertOperatorSettings(lab, h);
   });
+
+  if (bumpOf(shape) > 0) {
+    it('after the restore, old revisions are compacted: a watch from the snapshot\'s revision is cancelled as "compacted"', async function () {
+      const ep = clientUrl(lab, 'etcd-1');
+      // A watch from a revision the snapshot had (before the bump) — what a kube-apiserver's
+      // watch cache resumes from — must be refused so the client relists instead of missing events.
+      const tls = '--cacert=/etc/etcd/pki/ca.crt --cert=/etc/etcd/pki/etcdctl.crt --key=/etc/etcd/pki/etcdctl.key';
+      const w = await hostExec(lab, 'etcd-1', `timeout 20 etcdctl ${shape.tls ? tls : ''} --endpoints=${ep} watch --rev=${manifest.revision} /canary/1`, { timeoutMs: 30_000 });
+      assert.match(`${w.stdout}\n${w.stderr}`, /required revision has been compacted/, `watch exit ${String(w.code)}`);
+      assert.notEqual(w.code, 124, 'the watch was not cancelled (timed out instead)');
+      await assert.rejects(rpc(ep, 'kv/range', { key: Buffer.from('/canary/1').toString('base64'), revision: manifest.revision }), /compacted/);
+      // New writes land after the bumped revision.
+      const rev = await put(ep, '/after-restore', 'x');
+      assert.ok(rev > manifest.revision + bumpOf(shape), `put at revision ${rev}`);
+    });
+  }
 
   it('runbook status: one row per member with ID, leader, revision, raft index, DB size and health', async function () {
     const r = await runbook(['status', '-i', lab.inventoryPath, '--format', 'json']);
@@ -139,10 +185,27 @@ describe('playbooks on a real cluster: backup + restore-all (127.0.0.41-43)', fu
     const text = await runbook(['status', '-i', lab.inventoryPath]);
     assert.equal(text.code, 0);
     assert.match(text.out, /^NAME +ID +ENDPOINT +LEADER +REVISION +RAFT INDEX +DB SIZE +HEALTH$/m);
-    assert.match(text.out, /^etcd-2 +[0-9a-f]+ +http:\/\/127\.0\.\d+\.42:2379 .* healthy$/m);
+    assert.match(text.out, new RegExp(`^etcd-2 +[0-9a-f]+ +${lab.scheme}://127\\.0\\.\\d+\\.42:2379 .* healthy$`, 'm'));
+    // The shipped status.yml applied like any playbook: its report names every member, all healthy.
+    const pb = await apply(lab, 'status.yml');
+    assert.equal(pb.code, 0, pb.all);
+    const report = journal(lab, pb).find((e) => e.type === 'step.end' && e.stepId?.startsWith('1.1'))?.result?.value as { members?: { name: string; health: string }[] } | undefined;
+    assert.deepEqual(report?.members?.map((m) => [m.name, m.health]), HOSTS.map((h) => [h, 'healthy']), JSON.stringify(report));
   });
 
   it('runbook snapshot verify: restores the backup and serves it on loopback, then cleans up', async function () {
+    // The controller runs the shape's etcd: an operator verifying 3.5 snapshots has 3.5's tools first on PATH.
+    const build = await resolveEtcd(shape.etcdVersion);
+    const savedPath = process.env.PATH;
+    if (build.root) process.env.PATH = `${path.join(build.root, 'usr/bin')}:${savedPath ?? ''}`;
+    try {
+      await verifyChecks();
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
+
+  async function verifyChecks(): Promise<void> {
     const scratchBefore = readdirSync(tmpdir()).filter((f) => f.startsWith('runbook-snapshot-verify-'));
     const r = await runbook(['snapshot', 'verify', snapshotFile, '--format', 'json']);
     assert.equal(r.code, 0, r.all);
@@ -170,5 +233,5 @@ describe('playbooks on a real cluster: backup + restore-all (127.0.0.41-43)', fu
     assert.equal(broken.code, 1, broken.all);
     assert.match(broken.err, /runbook snapshot verify: /);
     assert.equal(existsSync(`${bad}.manifest.json`), false);
-  });
+  }
 });
