@@ -26,6 +26,7 @@ import {
   labDir,
   memberList,
   onHost,
+  runbook,
   put,
   readPrefix,
   rpc,
@@ -141,6 +142,18 @@ for (const shape of shapesFor('static-pod')) {
         assert.ok(rev > manifest.revision + bumpOf(shape), `put at revision ${rev}`);
       });
     }
+
+    it(`${shape.title} runbook status and status.yml: every member healthy, one leader, one cluster ID`, async function () {
+      const r = await runbook(['status', '-i', lab.inventoryPath, '--format', 'json']);
+      assert.equal(r.code, 0, r.all);
+      const st = JSON.parse(r.out) as { cluster_ids: string[]; members: { name: string; id: string; leader: boolean; health: string }[] };
+      const list = await memberList(clientUrl(lab, 'etcd-1'));
+      assert.deepEqual(st.members.map((m) => [m.name, m.id, m.health]), list.map((m) => [m.name, BigInt(m.id).toString(16), 'healthy']));
+      assert.equal(st.members.filter((m) => m.leader).length, 1);
+      assert.equal(st.cluster_ids.length, 1);
+      const pb = await apply(lab, 'status.yml');
+      assert.equal(pb.code, 0, pb.all);
+    });
 
     it(`${shape.title} restore-all -e allow_healthy=true (roll a serving cluster back): kube-apiserver stopped before, started after, no write in between`, async function () {
       // Here etcd serves until the restore stops it, so a kube-apiserver still running after its
@@ -350,6 +363,52 @@ for (const shape of shapesFor('static-pod')) {
       for (const e of eps) {
         await assertCanaries(e, CANARIES);
         assert.equal((await readPrefix(e, '/after-nospace')).get('/after-nospace'), 'written');
+      }
+    });
+  });
+}
+
+/** Stop a member's etcd as an interrupted earlier run leaves it: manifest parked, container gone. */
+async function park(lab: Lab, host: string): Promise<void> {
+  await onHost(lab, host, `mkdir -p ${path.posix.dirname(PARKED)} && mv ${MANIFEST} ${PARKED}`);
+  await until(`the etcd container on ${host} is gone`, async () => (await containers(lab, host, 'etcd')).length === 0);
+}
+
+for (const shape of shapesFor('static-pod-more')) {
+  describe(`${shape.title} restore-all-no-backup (127.0.N.156-158)`, function () {
+    this.timeout(180_000);
+    const DIR = labDir(`sp-restore-no-backup-${shape.id}`);
+    const LATE = 40;
+    let lab: Lab;
+
+    before(async function () {
+      lab = await freshLab('sp-restore-no-backup', { shape, hosts: 3, firstOctet: 156 });
+      await writeCanaries(clientUrl(lab, 'etcd-1'));
+    });
+
+    after(async function () {
+      await labDown(DIR);
+    });
+
+    it(`${shape.title} restore-all-no-backup: every member restored from the member db with the highest revision`, async function () {
+      // etcd-1 stops first and misses the last writes; then quorum is lost for good.
+      await park(lab, 'etcd-1');
+      const ep2 = clientUrl(lab, 'etcd-2');
+      await writeCanaries(ep2, LATE, '/late/');
+      const revision = (await status(ep2)).revision;
+      await Promise.all(['etcd-2', 'etcd-3'].map((h) => park(lab, h)));
+
+      const r = await apply(lab, 'restore-all-no-backup.yml');
+      assert.equal(r.code, 0, r.all);
+      const restore = new RegExp(`\\$ ${snapshotTool(shape)} snapshot restore \\S+ --name=etcd-\\d .*--skip-hash-check`, 'g');
+      assert.equal((r.out.match(restore) ?? []).length, 3, 'every member restored with --skip-hash-check');
+      const { statuses } = await assertCluster(lab, HOSTS);
+      for (const s of statuses) assert.ok(s.revision >= revision, `${s.endpoint}: revision ${s.revision} < ${revision}`);
+      for (const h of HOSTS) {
+        await assertCanaries(clientUrl(lab, h));
+        await assertCanaries(clientUrl(lab, h), LATE, '/late/');
+        assert.equal((await asideDirs(lab, h)).length, 1, h);
+        await onHost(lab, h, `test -e ${MANIFEST} && test ! -e ${PARKED}`);
       }
     });
   });
