@@ -346,7 +346,15 @@ export const etcd_maintenance: ModuleDef = {
           actions.push({ kind: 'exec', cmd: `${ctlRaw(ctx, `⟨_.order.${i}⟩`)} --command-timeout=${num(args, 'timeout', 120)}s defrag`, note: i === f.size - 1 ? 'the leader goes last' : `member ${i + 1} of ${f.size} in follower-first order` });
           // Parsed, not the exit code: etcd 3.5 fails `endpoint health` on a NOSPACE alarm (facts.ts healthyDespiteAlarms).
           actions.push(
-            { kind: 'exec', cmd: `${ctl(ctx, all, true)} endpoint health --write-out=json`, parse: 'json', probe: true, okCodes: [0, 1], bind: 'between', note: 'every member healthy before the next' },
+            {
+              kind: 'exec',
+              cmd: `${ctl(ctx, all, true)} endpoint health --write-out=json`,
+              parse: 'json',
+              probe: true,
+              okCodes: [0, 1],
+              bind: 'between',
+              note: 'every member healthy before the next',
+            },
             { kind: 'derive', fn: 'require_healthy', args: [ref('between.json')], bind: 'between_ok' },
           );
         }

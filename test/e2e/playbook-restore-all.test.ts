@@ -160,7 +160,8 @@ for (const shape of shapesFor('restore-all')) describe(`${shape.title} playbooks
       // A watch from a revision the snapshot had (before the bump) — what a kube-apiserver's
       // watch cache resumes from — must be refused so the client relists instead of missing events.
       const tls = '--cacert=/etc/etcd/pki/ca.crt --cert=/etc/etcd/pki/etcdctl.crt --key=/etc/etcd/pki/etcdctl.key';
-      const w = await hostExec(lab, 'etcd-1', `timeout 20 etcdctl ${shape.tls ? tls : ''} --endpoints=${ep} watch --rev=${manifest.revision} /canary/1`, { timeoutMs: 30_000 });
+      const watch = `timeout 20 etcdctl ${shape.tls ? tls : ''} --endpoints=${ep} watch --rev=${manifest.revision} /canary/1`;
+      const w = await hostExec(lab, 'etcd-1', watch, { timeoutMs: 30_000 });
       assert.match(`${w.stdout}\n${w.stderr}`, /required revision has been compacted/, `watch exit ${String(w.code)}`);
       assert.notEqual(w.code, 124, 'the watch was not cancelled (timed out instead)');
       await assert.rejects(rpc(ep, 'kv/range', { key: Buffer.from('/canary/1').toString('base64'), revision: manifest.revision }), /compacted/);
@@ -189,8 +190,9 @@ for (const shape of shapesFor('restore-all')) describe(`${shape.title} playbooks
     // The shipped status.yml applied like any playbook: its report names every member, all healthy.
     const pb = await apply(lab, 'status.yml');
     assert.equal(pb.code, 0, pb.all);
-    const report = journal(lab, pb).find((e) => e.type === 'step.end' && e.stepId?.startsWith('1.1'))?.result?.value as { members?: { name: string; health: string }[] } | undefined;
-    assert.deepEqual(report?.members?.map((m) => [m.name, m.health]), HOSTS.map((h) => [h, 'healthy']), JSON.stringify(report));
+    const end = journal(lab, pb).find((e) => e.type === 'step.end' && e.stepId?.startsWith('1.1'));
+    const rows = end?.result?.value as { name: string; health: string }[] | undefined;
+    assert.deepEqual(rows?.map((m) => [m.name, m.health]), HOSTS.map((h) => [h, 'healthy']), JSON.stringify(rows));
   });
 
   it('runbook snapshot verify: restores the backup and serves it on loopback, then cleans up', async function () {

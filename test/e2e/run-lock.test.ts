@@ -190,7 +190,8 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     // etcd-1 answers SSH on a second port too: two inventory hosts, one machine, one /run (as with
     // several members per machine). A second sshd in etcd-1's namespaces, same host key.
     const addr = lab.hosts.find((h) => h.name === 'etcd-1')?.address ?? '';
-    await hostExec(lab, 'etcd-1', "sed -e 's/:22$/:2222/' -e 's#/run/lab/sshd.pid#/run/lab/sshd2.pid#' /run/lab/ssh/sshd_config > /run/lab/ssh/sshd2_config && /usr/sbin/sshd -f /run/lab/ssh/sshd2_config -E /run/lab/sshd2.log", { timeoutMs: 10_000 });
+    const second = "sed -e 's/:22$/:2222/' -e 's#/run/lab/sshd.pid#/run/lab/sshd2.pid#' /run/lab/ssh/sshd_config > /run/lab/ssh/sshd2_config";
+    await hostExec(lab, 'etcd-1', `${second} && /usr/sbin/sshd -f /run/lab/ssh/sshd2_config -E /run/lab/sshd2.log`, { timeoutMs: 10_000 });
     const d = path.join(tmp, 'shared-run');
     mkdirSync(d, { recursive: true });
     const hostKey = readFileSync(lab.knownHostsPath, 'utf8').split('\n').find((l) => l.startsWith(`${addr} `))?.split(' ').slice(1).join(' ');
@@ -220,7 +221,8 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     const pb = path.join(d, 'pb.yml');
     writeFileSync(pb, '- name: both\n  hosts: all\n  tasks:\n    - shell: echo {{inventory_hostname}} >> /root/shared-run\n');
     // Wait for the second sshd to listen (observable state, not a sleep).
-    for (let i = 0; i < 100 && (await hostExec(lab, 'etcd-1', `exec 3<>/dev/tcp/${addr}/2222`, { timeoutMs: 5000 })).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const listening = async (): Promise<boolean> => (await hostExec(lab, 'etcd-1', `exec 3<>/dev/tcp/${addr}/2222`, { timeoutMs: 5000 })).code === 0;
+    for (let i = 0; i < 100 && !(await listening()); i++) await new Promise((r) => setTimeout(r, 50));
     const io = captureIo();
     const code = await runApply(pb, { inventory: inv, journalDir: path.join(d, 'runs'), output: 'text' }, io);
     assert.equal(code, EXIT.OK, io.all());

@@ -88,7 +88,8 @@ while read -r v; do
 done < <(apt-cache "${apt_opts[@]}" madison etcd-server | awk -F'|' '{gsub(/ /,"",$2); print $2}' | sed 's/^[0-9]*://' | sort -u)
 # (madison also lists the machine's installed 3.4 from dpkg's status; the prefix filter drops it)
 if [[ -z $version ]]; then
-  offered=$(apt-cache "${apt_opts[@]}" madison etcd-server 2>/dev/null | awk -F'|' '{gsub(/ /,"",$2); gsub(/^ +| +$/,"",$3); split($3, a, " "); print $2" ("a[2]")"}' | paste -sd, -)
+  offered=$(apt-cache "${apt_opts[@]}" madison etcd-server 2>/dev/null |
+    awk -F'|' '{gsub(/ /,"",$2); gsub(/^ +| +$/,"",$3); split($3, a, " "); print $2" ("a[2]")"}' | paste -sd, -)
   die "no ${packages[*]} matching $prefix in Debian suite(s) '$suites' (offered: ${offered:-nothing})"
 fi
 upstream=${version%%-*}

@@ -502,6 +502,8 @@ export async function resolveEtcd(minor: EtcdMinor): Promise<EtcdBuild> {
 // ---------------------------------------------------------------------------------------------
 // TLS
 
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+
 async function openssl(args: string[]): Promise<void> {
   await mustRun('/usr/bin/openssl', args);
 }
@@ -509,9 +511,10 @@ async function openssl(args: string[]): Promise<void> {
 /** A key and a certificate signed by the lab CA (dir/ca.crt, dir/ca.key). */
 async function issue(dir: string, base: string, cn: string, ext: string[]): Promise<void> {
   const f = (x: string): string => path.join(dir, `${base}.${x}`);
-  await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('key'), '-subj', `/CN=${cn}`, '-out', f('csr')]);
+  await openssl(['req', '-new', ...EC_KEY, '-nodes', '-keyout', f('key'), '-subj', `/CN=${cn}`, '-out', f('csr')]);
   await fs.writeFile(f('ext'), ext.join('\n') + '\n');
-  await openssl(['x509', '-req', '-in', f('csr'), '-CA', path.join(dir, 'ca.crt'), '-CAkey', path.join(dir, 'ca.key'), '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', '3650', '-extfile', f('ext'), '-out', f('crt')]);
+  const ca = ['-CA', path.join(dir, 'ca.crt'), '-CAkey', path.join(dir, 'ca.key'), '-set_serial', `0x${randomBytes(16).toString('hex')}`];
+  await openssl(['x509', '-req', '-in', f('csr'), ...ca, '-days', '3650', '-extfile', f('ext'), '-out', f('crt')]);
   await Promise.all([fs.rm(f('csr')), fs.rm(f('ext'))]);
 }
 
@@ -526,7 +529,8 @@ async function makePki(dir: string, hosts: { name: string; address: string }[]):
   const pki = path.join(dir, 'pki');
   await fs.rm(pki, { recursive: true, force: true });
   await fs.mkdir(pki, { recursive: true, mode: 0o700 });
-  await openssl(['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(pki, 'ca.key'), '-subj', '/CN=runbook-lab-ca', '-days', '3650', '-out', path.join(pki, 'ca.crt')]);
+  const caFiles = ['-keyout', path.join(pki, 'ca.key'), '-out', path.join(pki, 'ca.crt')];
+  await openssl(['req', '-x509', '-new', ...EC_KEY, '-nodes', ...caFiles, '-subj', '/CN=runbook-lab-ca', '-days', '3650']);
   const leaf = (eku: string, sans: string[]): string[] => [
     'basicConstraints=critical,CA:FALSE',
     'keyUsage=critical,digitalSignature,keyEncipherment',
@@ -642,13 +646,19 @@ async function prepareHost(
 }
 
 /** Spawn the namespace init of one host; returns the recorded PIDs. */
-async function spawnHost(h: { name: string; stateDir: string }, etcdRoot: string | null): Promise<{ unsharePid: number; unshareStart: string; initPid: number; initStart: string }> {
+async function spawnHost(
+  h: { name: string; stateDir: string },
+  etcdRoot: string | null,
+): Promise<{ unsharePid: number; unshareStart: string; initPid: number; initStart: string }> {
   const logFd = openSync(path.join(h.stateDir, 'init.log'), 'a');
   let child;
   try {
     child = spawn(
       '/usr/bin/unshare',
-      ['--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--', '/bin/bash', path.join(h.stateDir, 'bin/host-init.sh'), h.stateDir, h.name, etcdRoot ? path.join(etcdRoot, 'usr/bin') : ''],
+      [
+        ...['--mount', '--uts', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--'],
+        ...['/bin/bash', path.join(h.stateDir, 'bin/host-init.sh'), h.stateDir, h.name, etcdRoot ? path.join(etcdRoot, 'usr/bin') : ''],
+      ],
       { detached: true, stdio: ['ignore', logFd, logFd], env: CLEAN_ENV, cwd: '/' },
     );
   } finally {
@@ -703,7 +713,12 @@ export function labRequest(lab: Pick<Lab, 'tls'>, url: string, body?: unknown, t
   return new Promise((resolve, reject) => {
     const req = (u.protocol === 'https:' ? https : http).request(
       u,
-      { method: data === undefined ? 'GET' : 'POST', headers: data === undefined ? {} : { 'content-type': 'application/json' }, timeout: timeoutMs, ...tlsOpts },
+      {
+        method: data === undefined ? 'GET' : 'POST',
+        headers: data === undefined ? {} : { 'content-type': 'application/json' },
+        timeout: timeoutMs,
+        ...tlsOpts,
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (x: string) => (text += x));

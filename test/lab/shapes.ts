@@ -23,9 +23,23 @@ export interface Shape {
 }
 
 /** (a) etcd 3.5 + TLS + systemd: the production default (inventories/prod-3-https.yml). */
-export const SHAPE_A: Shape = { id: 'a', title: '[3.5 tls systemd]', etcdVersion: '3.5', tls: true, deployment: 'systemd', shipped: 'inventories/prod-3-https.yml' };
+export const SHAPE_A: Shape = {
+  id: 'a',
+  title: '[3.5 tls systemd]',
+  etcdVersion: '3.5',
+  tls: true,
+  deployment: 'systemd',
+  shipped: 'inventories/prod-3-https.yml',
+};
 /** (b) etcd 3.5 + TLS + kubeadm static pods, run by the lab's kubelet stand-in (inventories/kubeadm-static-pod.yml). */
-export const SHAPE_B: Shape = { id: 'b', title: '[3.5 tls static-pod]', etcdVersion: '3.5', tls: true, deployment: 'static-pod', shipped: 'inventories/kubeadm-static-pod.yml' };
+export const SHAPE_B: Shape = {
+  id: 'b',
+  title: '[3.5 tls static-pod]',
+  etcdVersion: '3.5',
+  tls: true,
+  deployment: 'static-pod',
+  shipped: 'inventories/kubeadm-static-pod.yml',
+};
 /** (c) etcd 3.4 + http + systemd: the machine's own etcd, the lab as it was first built. */
 export const SHAPE_C: Shape = { id: 'c', title: '[3.4 http systemd]', etcdVersion: '3.4', tls: false, deployment: 'systemd' };
 
