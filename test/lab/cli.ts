@@ -1,12 +1,15 @@
 // Lab CLI: `npm run lab -- up [--hosts N] [--members M] [--etcd 3.4|3.5] [--tls] [--no-etcd] [--quota BYTES] [--dir D]`,
-// `down [--dir D]`, `status [--dir D] [--json]`, `exec HOST -- CMD...`.
+// `--deployment systemd|static-pod [--kubelet-period S]`, `down [--dir D]`, `status [--dir D] [--json]`, `exec HOST -- CMD...`.
 
 import { parseArgs } from 'node:util';
+import type { Deployment } from './static-pod.js';
 import { hostExec, labDown, labStatus, labUp, loadLab, sshArgs } from './lab.js';
 
 const USAGE = `usage: lab up [--hosts N] [--members M] [--etcd 3.4|3.5] [--tls] [--no-etcd] [--quota BYTES] [--first-octet N] [--dir D]
          --etcd 3.5: Debian's newest etcd 3.5 from a newer suite (fetched once into /var/cache/runbook-lab)
          --tls:      https client and peer URLs, client-certificate auth (certificates under DIR/pki)
+         --deployment static-pod: kubeadm-shaped, etcd and kube-apiserver as static pods run by the lab's
+                     kubelet stand-in, which checks /etc/kubernetes/manifests every --kubelet-period s (default 5)
        lab down [--dir D]
        lab status [--dir D] [--json]
        lab exec HOST [--dir D] -- CMD...     (runs inside the host's namespaces, not via ssh)
@@ -17,6 +20,11 @@ function int(v: string | undefined, name: string): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n)) throw new Error(`--${name} must be an integer`);
   return n;
+}
+
+function deploymentOf(v: string | undefined): Deployment | undefined {
+  if (v === undefined || v === 'systemd' || v === 'static-pod') return v;
+  throw new Error(`--deployment must be systemd or static-pod, got ${v}`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -31,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       tls: { type: 'boolean' },
       quota: { type: 'string' },
       'first-octet': { type: 'string' },
+      deployment: { type: 'string' },
+      'kubelet-period': { type: 'string' },
       dir: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -59,11 +69,13 @@ async function main(argv: string[]): Promise<number> {
         firstOctet: int(values['first-octet'], 'first-octet'),
         etcdVersion: version,
         tls: values.tls ?? false,
+        deployment: deploymentOf(values.deployment),
+        kubeletPeriodSec: values['kubelet-period'] === undefined ? undefined : Number(values['kubelet-period']),
       });
       const ms = Math.round(performance.now() - t0);
       for (const h of lab.hosts) console.log(`${h.name}\t${h.address}\tinit pid ${h.initPid}${h.member ? '\tetcd member' : '\tspare'}`);
       console.log(`etcd: ${lab.etcdSource}`);
-      console.log(`${lab.scheme}${lab.tls ? `: CA ${lab.tls.ca}, client certificate ${lab.tls.cert}` : ''}`);
+      console.log(`etcd ${lab.etcdVersion}, ${lab.scheme}${lab.tls ? ` (CA ${lab.tls.ca}, client ${lab.tls.cert})` : ''}, ${lab.deployment}`);
       console.log(`inventory: ${lab.inventoryPath}`);
       if (lab.clientUrls.length > 0) console.log(`endpoints: ${lab.clientUrls.join(',')}`);
       console.log(`lab up in ${ms} ms`);

@@ -1,7 +1,7 @@
 // What the etcd modules share: endpoint lists from the inventory, the etcdctl invocation, and
 // small waits. Every command is built with sh`…` (engine/shell/sh.ts): values are quoted by construction.
 import { ArgError, type ModulePlan, type PlanCtx } from '../module.js';
-import { bashScript, raw, sh, type ShellText } from '../../shell/sh.js';
+import { bashScript, joinSh, raw, sh, type ShellText } from '../../shell/sh.js';
 
 export const ref = (name: string): string => `⟨!_.${name}⟩`;
 
@@ -79,6 +79,27 @@ export function portClosed(url: string, timeout: number): ShellText {
   const host = hp?.[1] ?? '127.0.0.1';
   const port = Number(hp?.[2] ?? '2379');
   return bashScript(sh`deadline=$(( $(date +%s) + ${timeout} )); while (exec 3<>/dev/tcp/${host}/${port}) 2>/dev/null; do if [ "$(date +%s)" -ge "$deadline" ]; then echo ${`etcd still listening on ${url}`} >&2; exit 1; fi; sleep 0.5; done`, 'port-closed');
+}
+
+/**
+ * Wait until kubelet has stopped a static pod whose manifest left manifests/: its container no
+ * longer runs (`crictl ps` lists running containers only; the container is named like its
+ * manifest in kubeadm's pods) and none of `urls` accepts connections. Moving the manifest only
+ * asks kubelet, which notices on its next file check (20 s by default) and then stops the
+ * container with a grace period: until then the process still runs and still writes.
+ */
+export function podGone(container: string, urls: string[], timeout: number): ShellText {
+  const open = urls.map((u) => {
+    const hp = /^https?:\/\/(.+):(\d+)$/.exec(u);
+    return sh` && ! (exec 3<>/dev/tcp/${hp?.[1] ?? '127.0.0.1'}/${Number(hp?.[2] ?? '2379')}) 2>/dev/null`;
+  });
+  const gone = `${container} still running or listening after ${timeout}s${urls.length > 0 ? ` (${urls.join(', ')})` : ''}`;
+  const missing = `crictl not found: cannot tell whether the ${container} container is gone`;
+  const setup = sh`command -v crictl >/dev/null || { echo ${missing} >&2; exit 1; }; deadline=$(( $(date +%s) + ${timeout} ))`;
+  const probe = sh`ids=$(crictl ps -q --name ${`^${container}$`}) || { echo 'crictl ps failed' >&2; exit 1; }`;
+  const loop = sh`while :; do ${probe}; if [ -z "$ids" ]${joinSh(open, '')}; then exit 0; fi; if [ "$(date +%s)" -ge "$deadline" ]; then echo ${gone} >&2; exit 1; fi; sleep 0.5; done`;
+  const script = sh`${setup}; ${loop}`;
+  return bashScript(script, 'pod-gone');
 }
 
 export type { ModulePlan };

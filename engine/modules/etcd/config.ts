@@ -1,9 +1,9 @@
 // etcd_config: write this member's etcd.conf (systemd) or set the membership flags in its
 // static-pod manifest.
 import { jsonText, type JsonObject } from '../../model/types.js';
-import { joinSh, sh, type ShellText } from '../../shell/sh.js';
+import { sh, type ShellText } from '../../shell/sh.js';
 import { bool, exec, str, RUN_STAMP, type ModuleDef, type PlanCtx } from '../module.js';
-import { manifestParent } from './common.js';
+import { manifestParent, stoppedManifest } from './common.js';
 
 /** The etcd.conf keys runbook manages for a member, in file order. */
 export function etcdConfLines(ctx: PlanCtx, state: string, initialCluster: string, token: string): string[] {
@@ -76,14 +76,27 @@ export const etcd_config: ModuleDef = {
         ],
       };
     }
-    const man = c.manifestFile;
+    // The manifest is parked (etcd stopped) or live: edit it where it is. With membership_only, a
+    // live one is left alone: kubelet restarts a static pod on any manifest change, which would
+    // restart every other member at once (quorum lost for a moment), and etcd reads
+    // --initial-cluster* only while its data dir is empty, so a running member does not need them.
+    const liveNote = 'etcd runs from its manifest: left unchanged (a change would restart the pod)';
+    const man = bool(args, 'membership_only')
+      ? sh`if [ -e ${c.manifestFile} ]; then echo ${liveNote}; exit 0; fi; m=${stoppedManifest(ctx)}`
+      : sh`m=${c.manifestFile}; [ -e "$m" ] || m=${stoppedManifest(ctx)}`;
     const backupDir = `${manifestParent(c.manifestFile)}/runbook-backups`;
-    const set = (flag: string, value: string): ShellText => sh`sed -i ${`s|^\\([[:space:]]*- --${flag}=\\).*$|\\1${sedEscape(value)}|`} ${man}`;
+    // Replace the flag's line, or add it below `- etcd` (kubeadm's first member has no --initial-cluster-state).
+    const set = (flag: string, value: string): ShellText => {
+      const v = sedEscape(value);
+      const replace = `s|^\\([[:space:]]*- --${flag}=\\).*$|\\1${v}|`;
+      const add = `s|^\\([[:space:]]*\\)- etcd$|&\\n\\1- --${flag}=${v}|`;
+      return sh`if grep -q ${`^[[:space:]]*- --${flag}=`} "$m"; then sed -i ${replace} "$m"; else sed -i ${add} "$m"; fi`;
+    };
     return {
       actions: [
         // Backups go outside manifests/: kubelet would start a second pod from any copy left there.
-        exec(sh`mkdir -p ${backupDir} && cp -p ${man} ${`${backupDir}/etcd.yaml.bak-${RUN_STAMP}`}`, { note: 'keep the previous manifest' }),
-        exec(joinSh([set('initial-cluster', ic), set('initial-cluster-state', state)], ' && ')),
+        exec(sh`${man}; mkdir -p ${backupDir} && cp -p "$m" ${`${backupDir}/etcd.yaml.bak-${RUN_STAMP}`}`, { note: 'keep the previous manifest' }),
+        exec(sh`${man}; ${set('initial-cluster', ic)} && ${set('initial-cluster-state', state)}`),
       ],
     };
   },

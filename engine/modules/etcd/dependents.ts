@@ -2,8 +2,8 @@
 // cluster.dependents): systemd units, or kubeadm static pods as manifest:NAME.
 import type { Action } from '../../model/types.js';
 import { sh } from '../../shell/sh.js';
-import { exec, str, type ModuleDef } from '../module.js';
-import { manifestParent } from './common.js';
+import { exec, str, waitFor, type ModuleDef } from '../module.js';
+import { manifestParent, podGone } from './common.js';
 
 export const dependents: ModuleDef = {
   name: 'dependents',
@@ -19,10 +19,14 @@ export const dependents: ModuleDef = {
     const actions: Action[] = [];
     for (const s of [...new Set(services)]) {
       if (s.startsWith('manifest:')) {
-        const file = `${s.slice('manifest:'.length)}.yaml`;
+        const name = s.slice('manifest:'.length);
+        const file = `${name}.yaml`;
         const live = `${manifests}/${file}`;
         const away = `${parked}/${file}`;
-        actions.push(state === 'stopped' ? exec(sh`if [ -e ${live} ]; then mkdir -p ${parked} && mv -n ${live} ${away}; fi`) : exec(sh`if [ -e ${away} ]; then mv -n ${away} ${live}; fi`));
+        if (state === 'stopped') {
+          // Moving the manifest only asks kubelet: wait until the container is really gone.
+          actions.push(exec(sh`if [ -e ${live} ]; then mkdir -p ${parked} && mv -n ${live} ${away}; fi`), waitFor(`the ${name} container is gone`, 120, podGone(name, [], 120)));
+        } else actions.push(exec(sh`if [ -e ${away} ]; then mv -n ${away} ${live}; fi`));
       } else if (state === 'stopped') {
         actions.push(exec(sh`systemctl stop ${s} && ! systemctl is-active --quiet ${s}`));
       } else actions.push(exec(sh`systemctl start ${s}`));

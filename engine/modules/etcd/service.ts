@@ -3,7 +3,7 @@
 import type { Action } from '../../model/types.js';
 import { sh } from '../../shell/sh.js';
 import { bool, exec, str, waitFor, type ModuleDef } from '../module.js';
-import { portClosed, stoppedManifest } from './common.js';
+import { podGone, portClosed, stoppedManifest } from './common.js';
 
 export const etcd_service: ModuleDef = {
   name: 'etcd_service',
@@ -14,7 +14,9 @@ export const etcd_service: ModuleDef = {
     const state = str(args, 'state');
     const c = ctx.inventory.cluster;
     const fnc = bool(args, 'force_new_cluster');
-    const url = ctx.host.etcd?.clientUrl ?? '';
+    // A host outside group etcd (a machine being retired) still runs etcd at its own address.
+    const url = ctx.host.etcd?.clientUrl ?? `${c.scheme}://${ctx.host.address}:${c.clientPort}`;
+    const peerUrl = ctx.host.etcd?.peerUrl ?? `${c.scheme}://${ctx.host.address}:${c.peerPort}`;
     const stopping = state === 'stopped' || state === 'restarted';
     const starting = state === 'started' || state === 'restarted';
     const actions: Action[] = [];
@@ -39,7 +41,8 @@ export const etcd_service: ModuleDef = {
     const parked = stoppedManifest(ctx);
     if (stopping) {
       actions.push(exec(sh`if [ -e ${manifest} ]; then mkdir -p ${parked.slice(0, parked.lastIndexOf('/'))} && mv -n ${manifest} ${parked}; fi && test ! -e ${manifest}`, { note: 'kubelet stops the static pod when its manifest leaves manifests/' }));
-      actions.push(waitFor(`etcd on ${url} stopped`, 120, portClosed(url, 120)));
+      const urls = [url, peerUrl];
+      actions.push(waitFor(`the etcd container is gone and ${urls.join(', ')} are closed`, 120, podGone('etcd', urls, 120)));
     }
     if (starting) {
       // A normal start always strips a --force-new-cluster left from an earlier forced start.
