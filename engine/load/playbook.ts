@@ -22,7 +22,10 @@ export function posInScalar(src: Source, path: PathSeg[], line: number, col: num
   const s = scalarStart(src, path);
   if (s.block) {
     const fileLine = s.ref.line + line;
-    const text = src.text.split('\n')[fileLine - 1] ?? '';
+    // One line from the line index (splitting the whole file here, per template, was quadratic).
+    const starts = src.lineCounter.lineStarts;
+    const from = starts[fileLine - 1];
+    const text = from === undefined ? '' : src.text.slice(from, (starts[fileLine] ?? src.text.length + 1) - 1);
     const indent = text.length - text.trimStart().length;
     return { file: src.file, line: fileLine, col: indent + col, length: 1 };
   }
@@ -132,13 +135,22 @@ export interface PlaybookResult {
   diagnostics: Diagnostic[];
 }
 
+/**
+ * Task-level unknown keys are classified by loadTask (unknown module vs unknown keyword), not by
+ * ajv; module args are checked per task against the module's own schema, with better messages.
+ * (Deciding this from the error itself keeps it linear: matching diagnostics back to task keys by
+ * position was quadratic in the number of tasks.)
+ */
+function skipTaskModuleErrors(pointer: string, keyword: string): boolean {
+  if (keyword === 'additionalProperties' && /^\/\d+\/tasks\/\d+$/.test(pointer)) return true;
+  return /^\/\d+\/tasks\/\d+\/[a-z_]+(\/|$)/.test(pointer) && !TASK_KEYWORDS.some((k) => pointer.split('/')[4] === k);
+}
+
 export function loadPlaybook(path: string, displayPath = path): PlaybookResult {
   const { source, diagnostics } = readYaml(path, displayPath);
   if (!source) return { diagnostics };
   const out: Diagnostic[] = [];
-  // Task-level unknown keys are classified below (unknown module vs unknown keyword), not by ajv.
-  // Module args are checked per task (loadTask) against the module's own schema, with better messages.
-  out.push(...schemaDiagnostics(source, 'playbook', source.data, { skip: (pointer) => /^\/\d+\/tasks\/\d+\/[a-z_]+(\/|$)/.test(pointer) && !TASK_KEYWORDS.some((k) => pointer.split('/')[4] === k) }).filter((d) => !(d.code === 'schema-unknown-key' && /^\/?\d+\/tasks\/\d+$/.test(pointerOf(source, d)))));
+  out.push(...schemaDiagnostics(source, 'playbook', source.data, { skip: skipTaskModuleErrors }));
   const data = source.data;
   const plays: Play[] = [];
   if (Array.isArray(data)) {
@@ -169,25 +181,6 @@ export function loadPlaybook(path: string, displayPath = path): PlaybookResult {
   const dedup = dedupe(out);
   if (dedup.length) return { source, diagnostics: dedup };
   return { source, diagnostics: [], playbook: { file: displayPath, sha256: source.sha256, plays } };
-}
-
-/** The JSON pointer a diagnostic was reported for is not kept; recover "is this a task key" from position. */
-function pointerOf(src: Source, d: Diagnostic): string {
-  const data = src.data;
-  if (!Array.isArray(data)) return '';
-  for (let pi = 0; pi < data.length; pi++) {
-    const tasks = (data[pi] as Raw | null)?.tasks;
-    if (!Array.isArray(tasks)) continue;
-    for (let ti = 0; ti < tasks.length; ti++) {
-      const t = tasks[ti];
-      if (!t || typeof t !== 'object' || Array.isArray(t)) continue;
-      for (const k of Object.keys(t)) {
-        const at = locate(src, [pi, 'tasks', ti, k], true);
-        if (at.line === d.line && at.col === d.col) return `/${pi}/tasks/${ti}`;
-      }
-    }
-  }
-  return '';
 }
 
 function dedupe(ds: Diagnostic[]): Diagnostic[] {
