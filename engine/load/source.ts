@@ -29,6 +29,23 @@ function posAt(src: { file: string; lineCounter: LineCounter }, offset: number):
   return { file: src.file, line, col };
 }
 
+const pairIndex = new WeakMap<Pair[], Map<string, Pair>>();
+
+/** Nodes stepped through by position lookups (locate) since start: tests assert it grows linearly with the input. */
+export const positionWork = { steps: 0 };
+
+/** The pair of a mapping with this key, through an index built once per mapping (a linear scan per lookup made a 1,000-host inventory quadratic). */
+function pairByKey(items: Pair[], key: string): Pair | undefined {
+  let index = pairIndex.get(items);
+  if (!index) {
+    index = new Map();
+    positionWork.steps += items.length;
+    for (const p of items) if (isScalar(p.key) && !index.has(String(p.key.value))) index.set(String(p.key.value), p);
+    pairIndex.set(items, index);
+  }
+  return index.get(key);
+}
+
 /** Position and span length of the node at `path`; `key: true` points at the mapping key instead of its value. */
 export function locate(src: Source, path: PathSeg[], key = false): SourceRef & { length: number } {
   let node: unknown = src.doc.contents;
@@ -39,10 +56,11 @@ export function locate(src: Source, path: PathSeg[], key = false): SourceRef & {
   };
   best = rangeOf(node) ?? best;
   for (let i = 0; i < path.length; i++) {
+    positionWork.steps++;
     const seg = path[i];
     let next: unknown;
     if (isMap(node)) {
-      const pair = node.items.find((p: Pair) => isScalar(p.key) && String(p.key.value) === String(seg));
+      const pair = pairByKey(node.items, String(seg));
       if (!pair) break;
       if (key && i === path.length - 1) {
         next = pair.key;
@@ -75,7 +93,10 @@ export function posInScalar(src: Source, path: PathSeg[], line: number, col: num
   const s = scalarStart(src, path);
   if (s.block) {
     const fileLine = s.ref.line + line;
-    const text = src.text.split('\n')[fileLine - 1] ?? '';
+    // One line from the line index (splitting the whole file here, per template, was quadratic).
+    const starts = src.lineCounter.lineStarts;
+    const from = starts[fileLine - 1];
+    const text = from === undefined ? '' : src.text.slice(from, (starts[fileLine] ?? src.text.length + 1) - 1);
     const indent = text.length - text.trimStart().length;
     return { file: src.file, line: fileLine, col: indent + col, length: 1 };
   }

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Diagnostic } from '../model/diagnostics.js';
 
-export function formatDiagnostic(d: Diagnostic, sourceText?: string): string {
+export function formatDiagnostic(d: Diagnostic, sourceText?: string | string[]): string {
   const head = `${d.file}:${d.line}:${d.col}: ${d.severity} [${d.code}] ${d.message}`;
   const lines = [head];
   let text = sourceText;
@@ -13,7 +13,7 @@ export function formatDiagnostic(d: Diagnostic, sourceText?: string): string {
       text = undefined;
     }
   }
-  const src = text?.split('\n')[d.line - 1];
+  const src = (typeof text === 'string' ? text.split('\n') : text)?.[d.line - 1];
   if (src !== undefined) {
     const gutter = String(d.line).length;
     lines.push(`${' '.repeat(gutter)} |`);
@@ -33,6 +33,14 @@ export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
 export function formatDiagnostics(ds: Diagnostic[], texts: Record<string, string> = {}): string {
   const sorted = sortDiagnostics(ds);
   const errors = sorted.filter((d) => d.severity === 'error').length;
-  const body = sorted.map((d) => formatDiagnostic(d, texts[d.file])).join('\n\n');
+  // Each file is split into lines once (per diagnostic, thousands of them made this quadratic).
+  const split = new Map<string, string[]>();
+  const linesOf = (file: string): string[] | undefined => {
+    const t = texts[file];
+    if (t === undefined) return undefined;
+    if (!split.has(file)) split.set(file, t.split('\n'));
+    return split.get(file);
+  };
+  const body = sorted.map((d) => formatDiagnostic(d, linesOf(d.file))).join('\n\n');
   return `${body}\n\n${errors} error(s), ${sorted.length - errors} warning(s)\n`;
 }

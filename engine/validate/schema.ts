@@ -136,7 +136,9 @@ function prune(errors: ErrorObject[]): ErrorObject[] {
   const byPath = new Map<string, ErrorObject[]>();
   for (const e of errors) {
     const key = e.instancePath + (e.keyword === 'additionalProperties' ? `/${String(e.params.additionalProperty)}` : '') + (e.keyword === 'required' ? `!${String(e.params.missingProperty)}` : '');
-    byPath.set(key, [...(byPath.get(key) ?? []), e]);
+    const list = byPath.get(key);
+    if (list) list.push(e);
+    else byPath.set(key, [e]);
   }
   const out: ErrorObject[] = [];
   for (const list of byPath.values()) {
@@ -144,8 +146,17 @@ function prune(errors: ErrorObject[]): ErrorObject[] {
     const pick = real.find((e) => e.keyword !== 'type') ?? real[0] ?? list[0];
     if (pick) out.push(pick);
   }
-  // A deeper error explains a oneOf at its parent better than "must match one schema".
-  return out.filter((e) => e.keyword !== 'oneOf' || !out.some((o) => o !== e && o.instancePath.startsWith(e.instancePath)));
+  // A deeper error explains a oneOf at its parent better than "must match one schema". Errors at
+  // or under each path are counted once (comparing every pair was quadratic in the error count).
+  const under = new Map<string, number>();
+  for (const o of out) {
+    const segs = o.instancePath.split('/');
+    for (let i = 1; i <= segs.length; i++) {
+      const p = segs.slice(0, i).join('/');
+      under.set(p, (under.get(p) ?? 0) + 1);
+    }
+  }
+  return out.filter((e) => e.keyword !== 'oneOf' || (under.get(e.instancePath) ?? 0) <= 1);
 }
 
 export interface SchemaCheckOptions {
@@ -153,8 +164,8 @@ export interface SchemaCheckOptions {
   prefix?: PathSeg[];
   /** Name used in messages for unknown keys, e.g. "task keyword". */
   what?: string;
-  /** Drop errors whose instance path (JSON pointer) this returns true for. */
-  skip?: (pointer: string) => boolean;
+  /** Drop errors whose instance path (JSON pointer) and ajv keyword this returns true for. */
+  skip?: (pointer: string, keyword: string) => boolean;
 }
 
 /**
@@ -173,7 +184,7 @@ export function schemaDiagnostics(src: Source, schema: string, data: Json = src.
   if (fn(data)) return [];
   const prefix = opts.prefix ?? [];
   const out: Diagnostic[] = [];
-  for (const e of prune((fn.errors ?? []).filter((x) => !opts.skip?.(x.instancePath)))) {
+  for (const e of prune((fn.errors ?? []).filter((x) => !opts.skip?.(x.instancePath, x.keyword)))) {
     const path = [...prefix, ...pointerToPath(e.instancePath)];
     const value = valueAt(data, pointerToPath(e.instancePath));
     const desc = (e.parentSchema as { description?: string } | undefined)?.description;

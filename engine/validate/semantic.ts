@@ -13,6 +13,19 @@ function stringsIn(v: Json, path: PathSeg[], out: { text: string; path: PathSeg[
   else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) stringsIn(x, [...path, k], out);
 }
 
+/**
+ * Line of each raw task → its index, computed once per play: looking each task up by scanning the
+ * raw tasks made validation quadratic (8,000 tasks took a minute).
+ */
+function rawTaskLines(src: Source, pi: number, count: number): Map<number, number> {
+  const m = new Map<number, number>();
+  for (let i = 0; i < count; i++) {
+    const line = posInScalar(src, [pi, 'tasks', i], 1, 1).line;
+    if (!m.has(line)) m.set(line, i);
+  }
+  return m;
+}
+
 export function checkRegisterOrder(pb: Playbook, src: Source): Diagnostic[] {
   const setAt = new Map<string, number>();
   pb.plays.forEach((p, pi) => p.tasks.forEach((t, ti) => t.register && !setAt.has(t.register) && setAt.set(t.register, pi * 100000 + ti)));
@@ -20,8 +33,9 @@ export function checkRegisterOrder(pb: Playbook, src: Source): Diagnostic[] {
   const raw = src.data as Json[];
   pb.plays.forEach((play, pi) => {
     const rawTasks = ((raw[pi] as { tasks?: Json[] } | undefined)?.tasks ?? []);
+    const indexOfLine = rawTaskLines(src, pi, rawTasks.length);
     play.tasks.forEach((task) => {
-      const ti = rawTasks.findIndex((_, i) => src.lineCounter.linePos(0) && i >= 0 && task.src.line === posInScalar(src, [pi, 'tasks', i], 1, 1).line);
+      const ti = indexOfLine.get(task.src.line) ?? -1;
       const order = pi * 100000 + (ti >= 0 ? ti : 0);
       const uses: { name: string; at: { line: number; col: number; file: string } }[] = [];
       const rawWhen = (rawTasks[ti] as { when?: Json } | undefined)?.when;

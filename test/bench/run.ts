@@ -6,9 +6,11 @@ import { benchPlan } from './plan-bench.js';
 import { benchDiff } from './diff-bench.js';
 import { benchRestore } from './restore-bench.js';
 import { benchTraffic } from './traffic-bench.js';
+import { benchValidate } from './validate-bench.js';
 
 const sections: Record<string, () => string[] | Promise<string[]>> = {
   plan: () => benchPlan(),
+  validate: () => benchValidate(),
   diff: () => benchDiff(),
   fanout: () => benchFanout(),
   restore: () => benchRestore(),
