@@ -30,6 +30,12 @@ export function supportsBumpRevision(version: string): boolean {
  * is what compact-defrag clears, so runbook keeps 3.4's meaning for that one alarm: such an entry
  * is healthy. Any other alarm (CORRUPT) stays unhealthy.
  */
+/**
+ * The same rule for a shell loop over `endpoint health --write-out=json` split one entry per line:
+ * a grep BRE matching an entry whose only problem is NOSPACE alarms.
+ */
+export const NOSPACE_ONLY_ENTRY_BRE = '"error":"Active Alarm(s): \\(NOSPACE \\)\\{1,\\}"';
+
 export function healthyDespiteAlarms(entry: { health?: unknown; error?: unknown }): boolean {
   return entry.health === true || (typeof entry.error === 'string' && /^Active Alarm\(s\): (NOSPACE )+$/.test(entry.error));
 }
