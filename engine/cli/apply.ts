@@ -15,8 +15,9 @@ import { newRunId, RUN_ID_PATTERN } from '../execute/scope.js';
 import { createReporter, type Reporter } from '../report/reporters.js';
 import { readJournal, type JournalState } from '../report/journal.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
-import { buildPlan, loadInventoryOnly } from './inputs.js';
-import { checkPlanFreshness, describeStale, isSavedPlanPath, loadSavedPlan } from './saved-plan.js';
+import { buildPlan } from './inputs.js';
+import { stableStringify } from '../report/stable-json.js';
+import { checkPlanFreshness, describeStale, firstDifference, isSavedPlanPath, loadSavedPlan } from './saved-plan.js';
 import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR, EXIT, type Io } from './output.js';
 import { transportFactory, type HostConnection } from './transports.js';
 
@@ -147,7 +148,7 @@ export function loadResume(runId: string, journalDir: string, plan: Plan, read?:
  * fresh — every input it was compiled from unchanged. A stale plan is refused before any host is
  * contacted, naming the file that changed.
  */
-function planToApply(playbook: string, opts: ApplyOptions, io: Io): { plan: Plan; inv: Inventory } | { code: number } {
+export function planToApply(playbook: string, opts: ApplyOptions, io: Io): { plan: Plan; inv: Inventory } | { code: number } {
   if (isSavedPlanPath(playbook)) {
     if (opts.limit || (opts.extraVars ?? []).length) {
       io.err('runbook: a saved plan already has its --limit and -e values; render a new plan to change them\n');
@@ -167,12 +168,20 @@ function planToApply(playbook: string, opts: ApplyOptions, io: Io): { plan: Plan
       io.err(`runbook: ${playbook} was made for inventory ${saved.plan.inventory}, not ${opts.inventory}\n`);
       return { code: EXIT.INVALID };
     }
-    const loaded = loadInventoryOnly(saved.plan.inventory);
-    if (!loaded.inventory) {
-      io.err(formatDiagnostics(loaded.diagnostics, loaded.texts));
-      return { code: EXIT.INVALID };
+    // Compile the recorded inputs again: a plan whose commands (or hosts, or anything) were edited
+    // after it was written is not what was reviewed, and is refused.
+    const p = saved.plan;
+    const again = buildPlan({ playbook: p.playbook, inventory: p.inventory, ...(p.limit ? { limit: p.limit } : {}), extraVars: p.extraVars ?? [], ...(p.tags ? { tags: p.tags } : {}) });
+    if (!again.plan || !again.inventory) {
+      io.err(`runbook: refusing to apply ${playbook}: its inputs no longer compile:\n${formatDiagnostics(again.diagnostics, again.texts)}`);
+      return { code: EXIT.REFUSED };
     }
-    return { plan: saved.plan, inv: loaded.inventory };
+    const edited = firstDifference(p, JSON.parse(stableStringify(again.plan)));
+    if (edited) {
+      io.err(`runbook: refusing to apply ${playbook}: it is not the plan its inputs compile to (first difference at ${edited}); was it edited after it was written?\nRender it again (runbook plan … --out ${playbook}), review it, and apply the new plan.\n`);
+      return { code: EXIT.REFUSED };
+    }
+    return { plan: p, inv: again.inventory };
   }
   if (!opts.inventory) {
     io.err('runbook: apply PLAYBOOK needs -i INVENTORY\n');
