@@ -5,6 +5,8 @@
 //   bad inputs tried / clear errors                bad-input corpus cases (each must pass in every
 //                                                  suite that runs it) + tests "[bad-input] …"
 //   injection attempts / executed                  tests "[injection] …"           total / failed (must be 0)
+//   injection coverage                             the "[injection] coverage: …" test's title (what was covered),
+//                                                  with how many of its attempts ran a payload (must be 0)
 //   secret leaks found                             tests "[secret-leak] …" failed  (must be 0)
 //
 // Exit 1 when a count is off (or any test or hook of those files failed), 0 otherwise.
@@ -90,6 +92,10 @@ function main(): number {
 
   const injections = tagged('[injection]');
   const injectionsExecuted = injections.filter((t) => !passed.has(t.fullTitle)).length;
+  // The coverage suite names what it covered in one test's title; its other [injection] tests are the attempts.
+  const coverage = injections.find((t) => t.title.startsWith('[injection] coverage: '));
+  const coverageAttempts = injections.filter((t) => t !== coverage && t.file !== undefined && t.file === coverage?.file);
+  const coverageExecuted = coverageAttempts.filter((t) => !passed.has(t.fullTitle)).length;
   const secretTests = tagged('[secret-leak]');
   const leaks = secretTests.filter((t) => !passed.has(t.fullTitle)).length;
 
@@ -101,6 +107,11 @@ function main(): number {
     ['faults injected / survived, nothing lost', `${faults.length} / ${faultsPassed}`, faultsPassed === faults.length],
     [`bad inputs tried / clear errors (corpus ${corpusTried.size} + runtime ${runtimeBad.length})`, `${badTried} / ${badClear}`, badClear === badTried && badTried >= MIN_BAD_INPUTS && corpusTried.size === caseNames.size],
     ['injection attempts / executed', `${injections.length} / ${injectionsExecuted}`, injections.length > 0 && injectionsExecuted === 0],
+    [
+      `injection coverage: ${coverage ? coverage.title.slice('[injection] coverage: '.length) : 'no coverage suite ran'}; executed`,
+      `${coverageExecuted}`,
+      coverage !== undefined && passed.has(coverage.fullTitle) && coverageExecuted === 0,
+    ],
     [`secret leaks found (in ${secretTests.length} checks)`, `${leaks}`, secretTests.length > 0 && leaks === 0],
     ['other failures (hooks, untagged tests)', `${otherFailures.length}`, otherFailures.length === 0],
   ];
