@@ -8,15 +8,17 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RunArgs } from '../model/events.js';
-import type { Inventory, Json, Plan } from '../model/types.js';
+import type { Inventory, Json, Plan, PlannedTask, Step } from '../model/types.js';
 import { executePlan, type ResumeState } from '../execute/execute.js';
 import { describeHolder, lockOwner, remoteLockDir, RunLock, type Holder } from '../execute/lock.js';
 import { newRunId, RUN_ID_PATTERN } from '../execute/scope.js';
 import { createReporter, type Reporter } from '../report/reporters.js';
 import { readJournal, type JournalState } from '../report/journal.js';
+import { REDACTED } from '../redact/redact.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
 import { buildPlan, loadInventoryOnly } from './inputs.js';
-import { checkPlanFreshness, describeStale, isSavedPlanPath, loadSavedPlan } from './saved-plan.js';
+import { stableStringify } from '../report/stable-json.js';
+import { checkPlanFreshness, describeStale, firstDifference, isSavedPlanPath, loadSavedPlan } from './saved-plan.js';
 import { EXIT, type Io } from '../model/io.js';
 import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR } from './output.js';
 import { transportFactory, type HostConnection } from './transports.js';
@@ -95,7 +97,7 @@ function inputsMismatch(journalPlan: Plan, plan: Plan): string[] {
   return out;
 }
 
-type ResumeLoad = ResumeState | { refusal: string; code: number };
+type ResumeLoad = (ResumeState & { notes: string[] }) | { refusal: string; code: number };
 
 /**
  * What --resume RUN_ID continues from. A run that was itself a resume continues the same chain:
@@ -137,10 +139,50 @@ export function loadResume(runId: string, journalDir: string, plan: Plan, read?:
   const known = new Set(plan.plays.flatMap((p) => p.tasks.flatMap((t) => t.steps.map((s) => s.id))));
   const unknownIds = [...done].filter((id) => !known.has(id));
   if (unknownIds.length) return refuse(`refusing to resume run ${runId}: the plan no longer has step(s) ${unknownIds.slice(0, 5).join(', ')} (runbook version or working directory changed?)`);
+  const masked = redactedValues(plan, done, registered, facts);
+  if ('refusal' in masked) return refuse(`refusing to resume run ${runId}: ${masked.refusal}`);
   const first = chain[0] as JournalState;
   const firstStart = first.events.find((e) => e.type === 'run.start');
   const rootRunId = firstStart?.type === 'run.start' ? firstStart.runId : runId;
-  return { runId, ...(rootRunId !== runId ? { rootRunId } : {}), done, registered, facts };
+  return { runId, ...(rootRunId !== runId ? { rootRunId } : {}), done, registered, facts, notes: masked.notes };
+}
+
+const holdsMask = (v: unknown): boolean =>
+  typeof v === 'string' ? v.includes(REDACTED) : Array.isArray(v) ? v.some(holdsMask) : v !== null && typeof v === 'object' ? Object.entries(v).some(([k, x]) => k.includes(REDACTED) || holdsMask(x)) : false;
+
+/**
+ * The journal stores registered values and facts redacted: one that held a secret comes back as
+ * ******, which a resumed run must not use. Each is dropped; the read-only step that produced it
+ * runs again (a probe, or set_fact), so the real value is there when needed. A value made by a
+ * step that changes things is not made again: refused when a step still to run needs it.
+ * Changes `done`, `registered` and `facts` in place.
+ */
+function redactedValues(plan: Plan, done: Set<string>, registered: Record<string, Record<string, Json>>, facts: Record<string, Record<string, Json>>): { notes: string[] } | { refusal: string } {
+  const notes: string[] = [];
+  const problems: string[] = [];
+  for (const [kind, table] of [['registered', registered], ['fact', facts]] as const) {
+    for (const [host, values] of Object.entries(table)) {
+      for (const [name, value] of Object.entries(values)) {
+        if (!holdsMask(value)) continue;
+        delete values[name];
+        const producers = plan.plays.flatMap((p) => p.tasks.filter((t) => (kind === 'registered' ? t.register === name : t.module === 'set_fact' && t.steps.some((s) => s.actions.some((a) => a.kind === 'set_fact' && name in a.facts)))).flatMap((t) => t.steps.filter((s) => t.runOnce || s.host === host).map((s) => ({ t, s }))));
+        const word = new RegExp(`\\b${name}\\b`);
+        const uses = (t: PlannedTask, s: Step): boolean => s.needs.some((n) => n === name || n.startsWith(`${name}.`)) || [...t.when, ...(s.when ?? [])].some((c) => word.test(c));
+        const needed = plan.plays.some((p) => p.tasks.some((t) => t.steps.some((s) => !done.has(s.id) && (s.host === host || t.runOnce) && uses(t, s))));
+        for (const { t, s } of producers) {
+          if (!done.has(s.id)) continue;
+          if (t.checkMode) {
+            done.delete(s.id);
+            notes.push(`step ${s.id} (${t.name}) runs again: the ${kind} value "${name}" of ${host} is redacted in the journal (it held a secret)`);
+          } else if (needed) {
+            problems.push(`the ${kind} value "${name}" of ${host} is redacted in the journal (it held a secret), a step still to run needs it, and step ${s.id} (${t.name}) that made it changes things, so it is not run again`);
+          }
+        }
+      }
+    }
+  }
+  if (problems.length) return { refusal: `${problems.join('; ')}. Start a new run instead.` };
+  return { notes: [...new Set(notes)] };
 }
 
 /**
@@ -148,7 +190,7 @@ export function loadResume(runId: string, journalDir: string, plan: Plan, read?:
  * fresh — every input it was compiled from unchanged. A stale plan is refused before any host is
  * contacted, naming the file that changed.
  */
-function planToApply(playbook: string, opts: ApplyOptions, io: Io): { plan: Plan; inv: Inventory } | { code: number } {
+export function planToApply(playbook: string, opts: ApplyOptions, io: Io): { plan: Plan; inv: Inventory } | { code: number } {
   if (isSavedPlanPath(playbook)) {
     if (opts.limit || (opts.extraVars ?? []).length) {
       io.err('runbook: a saved plan already has its --limit and -e values; render a new plan to change them\n');
@@ -168,12 +210,20 @@ function planToApply(playbook: string, opts: ApplyOptions, io: Io): { plan: Plan
       io.err(`runbook: ${playbook} was made for inventory ${saved.plan.inventory}, not ${opts.inventory}\n`);
       return { code: EXIT.INVALID };
     }
-    const loaded = loadInventoryOnly(saved.plan.inventory);
-    if (!loaded.inventory) {
-      io.err(formatDiagnostics(loaded.diagnostics, loaded.texts));
-      return { code: EXIT.INVALID };
+    // Compile the recorded inputs again: a plan whose commands (or hosts, or anything) were edited
+    // after it was written is not what was reviewed, and is refused.
+    const p = saved.plan;
+    const again = buildPlan({ playbook: p.playbook, inventory: p.inventory, ...(p.limit ? { limit: p.limit } : {}), extraVars: p.extraVars ?? [], ...(p.tags ? { tags: p.tags } : {}) });
+    if (!again.plan || !again.inventory) {
+      io.err(`runbook: refusing to apply ${playbook}: its inputs no longer compile:\n${formatDiagnostics(again.diagnostics, again.texts)}`);
+      return { code: EXIT.REFUSED };
     }
-    return { plan: saved.plan, inv: loaded.inventory };
+    const edited = firstDifference(p, JSON.parse(stableStringify(again.plan)));
+    if (edited) {
+      io.err(`runbook: refusing to apply ${playbook}: it is not the plan its inputs compile to (first difference at ${edited}); was it edited after it was written?\nRender it again (runbook plan … --out ${playbook}), review it, and apply the new plan.\n`);
+      return { code: EXIT.REFUSED };
+    }
+    return { plan: p, inv: again.inventory };
   }
   if (!opts.inventory) {
     io.err('runbook: apply PLAYBOOK needs -i INVENTORY\n');
@@ -238,6 +288,7 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
       return r.code;
     }
     resume = r;
+    for (const n of r.notes) io.err(`runbook: resuming: ${n}\n`);
   }
 
   if (plan.destructive && !check) {

@@ -137,6 +137,7 @@ export function buildPlan(req: PlanRequest): Loaded {
   const r = compile(pb.playbook, pb.source, inv.inventory, {
     ...(req.limit ? { limit: req.limit } : {}),
     extraVars: ev.vars,
+    ...(req.extraVars?.length ? { extraVarArgs: req.extraVars } : {}),
     playbookDir: dirname(resolve(pbPath)),
     runbookVersion: RUNBOOK_VERSION,
     inputs,

@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanInput } from '../model/types.js';
 import { sha256 } from '../load/source.js';
+import { validator } from '../validate/schema.js';
 
 export type SavedPlan = { plan: Plan; diagnostics: [] } | { plan?: undefined; diagnostics: Diagnostic[] };
 
@@ -22,24 +23,13 @@ function lineCol(text: string, offset: number): { line: number; col: number } {
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** The fields the executor and diff rely on; the first missing one is named. */
-function shapeProblem(v: Record<string, unknown>): string | undefined {
-  for (const k of ['runbook', 'playbook', 'inventory', 'cluster']) if (typeof v[k] !== 'string') return `"${k}" must be a string`;
-  if (typeof v.destructive !== 'boolean') return '"destructive" must be true or false';
-  if (!isObj(v.hosts)) return '"hosts" must be an object';
-  if (!Array.isArray(v.secretVars)) return '"secretVars" must be a list';
-  if (!Array.isArray(v.inputs) || !v.inputs.every((i) => isObj(i) && typeof i.role === 'string' && typeof i.path === 'string' && typeof i.sha256 === 'string')) return '"inputs" must be a list of {role, path, sha256}';
-  if (!Array.isArray(v.plays)) return '"plays" must be a list';
-  for (const [pi, p] of v.plays.entries()) {
-    if (!isObj(p) || typeof p.name !== 'string' || !Array.isArray(p.hosts) || !Array.isArray(p.batches) || !Array.isArray(p.tasks)) return `plays[${pi}] needs name, hosts, batches and tasks`;
-    for (const [ti, t] of p.tasks.entries()) {
-      if (!isObj(t) || typeof t.name !== 'string' || !Array.isArray(t.steps)) return `plays[${pi}].tasks[${ti}] needs name and steps`;
-      for (const [si, s] of t.steps.entries()) {
-        if (!isObj(s) || typeof s.host !== 'string' || typeof s.target !== 'string' || !Array.isArray(s.actions)) return `plays[${pi}].tasks[${ti}].steps[${si}] needs host, target and actions`;
-      }
-    }
-  }
-  return undefined;
+/** The plan schema (schemas/plan.schema.json, precompiled like the others): the first problems, by JSON path. */
+function schemaProblems(v: unknown): string[] {
+  const fn = validator('plan');
+  if (fn(v)) return [];
+  const errors = (fn.errors ?? []).filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'const');
+  const shown = (errors.length ? errors : (fn.errors ?? [])).slice(0, 3);
+  return shown.map((e) => `${e.instancePath || '/'} ${e.message ?? 'is not valid'}${e.keyword === 'additionalProperties' ? ` ("${String(e.params.additionalProperty)}")` : ''}`);
 }
 
 /** Read a saved plan: JSON, format runbook-plan, a version this runbook reads, the expected shape. */
@@ -67,8 +57,8 @@ export function loadSavedPlan(path: string): SavedPlan {
   if (v.version !== PLAN_VERSION) {
     return { diagnostics: [diag('plan-format', `${path} is a ${PLAN_FORMAT} version ${JSON.stringify(v.version)} plan; this runbook reads version ${PLAN_VERSION}`, at, { hint: 'render the plan again with this runbook version' })] };
   }
-  const problem = shapeProblem(v);
-  if (problem) return { diagnostics: [diag('plan-format', `${path} is not a complete runbook plan: ${problem}`, at)] };
+  const problems = schemaProblems(v);
+  if (problems.length) return { diagnostics: [diag('plan-format', `${path} is not a valid runbook plan: ${problems.join('; ')}`, at, { hint: 'write plans with `runbook plan PLAYBOOK -i INVENTORY --out plan.json`; never edit one' })] };
   return { plan: v as unknown as Plan, diagnostics: [] };
 }
 
@@ -117,4 +107,24 @@ export function describeStale(planPath: string, f: Freshness): string {
   }
   lines.push(`render it again (runbook plan … --out ${planPath}), review it, and apply the new plan`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Where two plans first differ, as a JSON path (e.g. plays[0].tasks[2].steps[0].actions[1].cmd), or undefined. */
+export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
+  if (a === b) return undefined;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return at || '(the whole plan)';
+  if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      const d = firstDifference(a[i], b[i], `${at}[${i}]`);
+      if (d) return d;
+    }
+    return undefined;
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  for (const k of [...new Set([...Object.keys(ao), ...Object.keys(bo)])].sort()) {
+    const d = firstDifference(ao[k], bo[k], at ? `${at}.${k}` : k);
+    if (d) return d;
+  }
+  return undefined;
 }

@@ -27,6 +27,8 @@ export interface CompileOptions {
   inputs: PlanInput[];
   /** Only tasks with one of these tags (empty: all). */
   tags?: string[];
+  /** The -e arguments as given, recorded in the plan so a saved plan can be compiled again. */
+  extraVarArgs?: string[];
   /** How controller files read while compiling (template sources) are read; default: the file system. */
   readFile?: (path: string) => string;
 }
@@ -439,6 +441,8 @@ export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: Compi
     inventory: inv.file,
     cluster: inv.cluster.name,
     ...(opts.limit ? { limit: opts.limit } : {}),
+    ...(opts.extraVarArgs?.length ? { extraVars: opts.extraVarArgs } : {}),
+    ...(opts.tags?.length ? { tags: opts.tags } : {}),
     inputs: inputs.sort((a, b) => a.role.localeCompare(b.role) || a.path.localeCompare(b.path)),
     hosts: hostsTable,
     secretVars: inv.secretVars,

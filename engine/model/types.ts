@@ -258,6 +258,9 @@ export interface Plan {
   inventory: string;
   cluster: string;
   limit?: string;
+  /** The -e arguments and --tags it was compiled with: `apply plan.json` compiles them again. */
+  extraVars?: string[];
+  tags?: string[];
   inputs: PlanInput[];
   /** Host connection data the executor needs (no secrets). */
   hosts: Record<string, { address: string; ssh: SshSettings }>;

@@ -14,7 +14,7 @@ export function schemaNames(): string[] {
   const modules = readdirSync(join(PACKAGE_ROOT, 'schemas', 'modules'))
     .filter((f) => f.endsWith('.schema.json'))
     .map((f) => `modules/${f.replace(/\.schema\.json$/, '')}`);
-  return ['playbook', 'inventory', ...modules.sort()];
+  return ['playbook', 'inventory', 'plan', ...modules.sort()];
 }
 
 export function precompiledFile(name: string): string {

@@ -36,14 +36,14 @@ const PAYLOADS: { label: string; value: string }[] = [
   { label: 'variables and globs', value: `$HOME \${PATH} * ~ $(printf x >${CANARY})` },
 ];
 
-/** Hostile values that are valid file names (no /): for the file module's path. */
+/** Hostile values that are valid file names (no /, no newline): for the file module's path. */
 const NAME_PAYLOADS: { label: string; value: string }[] = [
   { label: '$(…)', value: `$(touch ${REL_CANARY})` },
   { label: 'backticks', value: `\`touch ${REL_CANARY}\`` },
   { label: ';', value: `x;touch ${REL_CANARY}` },
   { label: '|', value: `x|touch ${REL_CANARY}` },
   { label: '&&', value: `x&&touch ${REL_CANARY}` },
-  { label: 'newline', value: `x\ntouch ${REL_CANARY}` },
+  // (A newline in a path is refused when the plan is built: security-injection-coverage.test.ts.)
   { label: 'single quotes', value: `'x';touch ${REL_CANARY};'` },
   { label: 'double quotes', value: `"x";touch ${REL_CANARY};"` },
   { label: 'leading dashes', value: '-rf' },

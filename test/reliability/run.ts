@@ -5,6 +5,8 @@
 //   bad inputs tried / clear errors                bad-input corpus cases (each must pass in every
 //                                                  suite that runs it) + tests "[bad-input] …"
 //   injection attempts / executed                  tests "[injection] …"           total / failed (must be 0)
+//   injection coverage                             the "[injection] coverage: …" test's title (what was covered),
+//                                                  with how many of its attempts ran a payload (must be 0)
 //   secret leaks found                             tests "[secret-leak] …" failed  (must be 0; at least one
 //                                                  reads ps on a host and on the controller during a run)
 //
@@ -91,6 +93,10 @@ function main(): number {
 
   const injections = tagged('[injection]');
   const injectionsExecuted = injections.filter((t) => !passed.has(t.fullTitle)).length;
+  // The coverage suite names what it covered in one test's title; its other [injection] tests are the attempts.
+  const coverage = injections.find((t) => t.title.startsWith('[injection] coverage: '));
+  const coverageAttempts = injections.filter((t) => t !== coverage && t.file !== undefined && t.file === coverage?.file);
+  const coverageExecuted = coverageAttempts.filter((t) => !passed.has(t.fullTitle)).length;
   const secretTests = tagged('[secret-leak]');
   const leaks = secretTests.filter((t) => !passed.has(t.fullTitle)).length;
   // Process listings read while commands holding a secret run (issue 12 item 7).
@@ -104,6 +110,11 @@ function main(): number {
     ['faults injected / survived, nothing lost', `${faults.length} / ${faultsPassed}`, faultsPassed === faults.length],
     [`bad inputs tried / clear errors (corpus ${corpusTried.size} + runtime ${runtimeBad.length})`, `${badTried} / ${badClear}`, badClear === badTried && badTried >= MIN_BAD_INPUTS && corpusTried.size === caseNames.size],
     ['injection attempts / executed', `${injections.length} / ${injectionsExecuted}`, injections.length > 0 && injectionsExecuted === 0],
+    [
+      `injection coverage: ${coverage ? coverage.title.slice('[injection] coverage: '.length) : 'no coverage suite ran'}; executed`,
+      `${coverageExecuted}`,
+      coverage !== undefined && passed.has(coverage.fullTitle) && coverageExecuted === 0,
+    ],
     [`secret leaks found (in ${secretTests.length} checks, ${psChecks} of ps on a host and the controller)`, `${leaks}`, psChecks > 0 && leaks === 0],
     ['other failures (hooks, untagged tests)', `${otherFailures.length}`, otherFailures.length === 0],
   ];

@@ -5,6 +5,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlan } from '../../engine/cli/inputs.js';
+import { planToApply } from '../../engine/cli/apply.js';
+import { EXIT, type Io } from '../../engine/cli/output.js';
 import { checkPlanFreshness, describeStale, isSavedPlanPath, loadSavedPlan } from '../../engine/cli/saved-plan.js';
 import { stableStringify } from '../../engine/report/stable-json.js';
 import { PACKAGE_ROOT } from '../../engine/package/root.js';
@@ -103,10 +105,36 @@ describe('saved plans', () => {
     check('list.json', '[]', 'plan-format', /not a runbook plan/);
     check('v2.json', '{"format": "runbook-plan", "version": 2}', 'plan-format', /version 2 plan; this runbook reads version 1/);
     const plan = JSON.parse(readFileSync(savePlan(), 'utf8')) as Record<string, unknown>;
-    check('noplays.json', JSON.stringify({ ...plan, plays: undefined }), 'plan-format', /"plays" must be a list/);
+    check('noplays.json', JSON.stringify({ ...plan, plays: undefined }), 'plan-format', /not a valid runbook plan: \/ must have required property 'plays'/);
     const broken = JSON.parse(JSON.stringify(plan)) as { plays: { tasks: { steps: unknown[] }[] }[] };
     if (broken.plays[0]?.tasks[0]) broken.plays[0].tasks[0].steps = [{ host: 'etcd-1' }];
-    check('nosteps.json', JSON.stringify(broken), 'plan-format', /plays\[0\]\.tasks\[0\]\.steps\[0\] needs host, target and actions/);
+    check('nosteps.json', JSON.stringify(broken), 'plan-format', /\/plays\/0\/tasks\/0\/steps\/0 must have required property 'id'/);
+    const extraKey = JSON.parse(JSON.stringify(plan)) as { plays: { tasks: { steps: { actions: Record<string, unknown>[] }[] }[] }[] };
+    const a0 = extraKey.plays[0]?.tasks[0]?.steps[0]?.actions[0];
+    if (a0) a0.sudo = true;
+    check('extra.json', JSON.stringify(extraKey), 'plan-format', /not a valid runbook plan/);
+  });
+
+  it('apply compiles a saved plan\'s recorded inputs again (with its -e values) and accepts it unchanged', () => {
+    let err = '';
+    const io: Io = { out: () => undefined, err: (t) => void (err += t), isTTY: false };
+    const r = planToApply(savePlan(), {}, io);
+    assert.ok('plan' in r, err);
+    assert.deepEqual(r.plan.extraVars, ['@vars.yml', 'greeting=hi']);
+  });
+
+  it('apply refuses a saved plan whose command was edited after it was written (exit 4), naming where', () => {
+    const file = savePlan();
+    const plan = JSON.parse(readFileSync(file, 'utf8')) as { plays: { tasks: { steps: { actions: { cmd?: string }[] }[] }[] }[] };
+    const greet = plan.plays[0]?.tasks[1]?.steps[0]?.actions[0];
+    if (!greet?.cmd?.startsWith('echo hi')) assert.fail(`unexpected first action: ${JSON.stringify(greet)}`);
+    greet.cmd = 'echo hi; touch /tmp/edited';
+    writeFileSync(file, JSON.stringify(plan));
+    let err = '';
+    const io: Io = { out: () => undefined, err: (t) => void (err += t), isTTY: false };
+    const r = planToApply(file, {}, io);
+    assert.deepEqual(r, { code: EXIT.REFUSED });
+    assert.match(err, /refusing to apply plan\.json: it is not the plan its inputs compile to \(first difference at plays\[0\]\.tasks\[1\]\.steps\[0\]\.actions\[0\]\.cmd\)/);
   });
 
   it('a saved plan is a .json path', () => {
