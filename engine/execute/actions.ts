@@ -215,7 +215,8 @@ async function runCommand(a: Extract<Action, { kind: 'exec' | 'local' | 'wait' }
       : r.aborted
         ? 'interrupted; the command was stopped'
         : `the command did not report an exit status${r.signal ? ` (signal ${r.signal})` : ''}, the connection may have dropped`;
-    return done({ status: 'unknown', changed: !probe, execValue: value, message: `${why}: whether it took effect is unknown${lastLine(r.stderr) ? ` (stderr: ${lastLine(r.stderr)})` : ''}` });
+    const stderr = lastLine(r.stderr) ? ` (stderr: ${lastLine(r.stderr)})` : '';
+    return done({ status: 'unknown', changed: !probe, execValue: value, message: `${why}: whether it took effect is unknown${stderr}` });
   }
   const okCodes = a.kind === 'exec' && a.okCodes ? a.okCodes : [0];
   const codeOk = okCodes.includes(r.code);
@@ -224,14 +225,17 @@ async function runCommand(a: Extract<Action, { kind: 'exec' | 'local' | 'wait' }
     try {
       value.json = parseEtcdJson(r.stdout);
     } catch (e) {
-      if (codeOk) return done({ status: 'failed', changed: !probe, execValue: value, message: `output is not JSON (${errorText(e)}): ${lastLine(r.stdout) || '(empty)'}` });
+      const message = `output is not JSON (${errorText(e)}): ${lastLine(r.stdout) || '(empty)'}`;
+      if (codeOk) return done({ status: 'failed', changed: !probe, execValue: value, message });
     }
   }
   if (a.bind) env.local[a.bind] = value;
   if (!codeOk) {
     const detail = lastLine(r.stderr) || lastLine(r.stdout);
     const what = a.kind === 'wait' ? `waiting for ${a.what} failed: ` : '';
-    return done({ status: 'failed', failedByCode: true, changed: !probe, execValue: value, message: `${what}exit code ${r.code}${okCodes.length === 1 && okCodes[0] === 0 ? '' : ` (expected ${okCodes.join(' or ')})`}${detail ? `: ${detail}` : ''}` });
+    const expected = okCodes.length === 1 && okCodes[0] === 0 ? '' : ` (expected ${okCodes.join(' or ')})`;
+    const message = `${what}exit code ${r.code}${expected}${detail ? `: ${detail}` : ''}`;
+    return done({ status: 'failed', failedByCode: true, changed: !probe, execValue: value, message });
   }
   return done({ status: 'ok', changed: !probe, execValue: value });
 }
@@ -241,12 +245,20 @@ async function runPut(a: Extract<Action, { kind: 'put' }>, env: ActionEnv, recor
   const dest = fillRaw(a.dest, env.scope);
   const opts = { mode: a.mode, signal: env.signal, become: env.task.become };
   const want = a.sha256 ? fillRaw(a.sha256, env.scope) : '';
-  const res = a.content !== undefined ? await transport.putContent(fillRaw(a.content, env.scope), dest, opts) : await transport.putFile(fillRaw(a.src ?? '', env.scope), dest, { ...opts, ...(want ? { expectedSha256: want } : {}) });
-  if (want && res.sha256 !== want) return done({ status: 'failed', changed: true, message: `${dest}: sha256 ${res.sha256} does not match the expected ${want}` });
+  const res =
+    a.content !== undefined
+      ? await transport.putContent(fillRaw(a.content, env.scope), dest, opts)
+      : await transport.putFile(fillRaw(a.src ?? '', env.scope), dest, { ...opts, ...(want ? { expectedSha256: want } : {}) });
+  if (want && res.sha256 !== want) {
+    return done({ status: 'failed', changed: true, message: `${dest}: sha256 ${res.sha256} does not match the expected ${want}` });
+  }
   if (a.owner) {
     const owner = fillRaw(a.owner, env.scope);
     const r = await transport.exec(`chown ${shq(owner)} ${shq(dest)}`, { timeoutMs: env.task.timeoutSec * 1000, become: env.task.become, signal: env.signal });
-    if (r.code !== 0) return done({ status: r.code === null ? 'unknown' : 'failed', changed: true, message: `chown ${owner} ${dest}: ${r.code === null ? 'no exit status' : `exit code ${r.code}`} ${lastLine(r.stderr)}`.trim() });
+    if (r.code !== 0) {
+      const why = r.code === null ? 'no exit status' : `exit code ${r.code}`;
+      return done({ status: r.code === null ? 'unknown' : 'failed', changed: true, message: `chown ${owner} ${dest}: ${why} ${lastLine(r.stderr)}`.trim() });
+    }
   }
   record.code = 0;
   if (a.bind) env.local[a.bind] = { bytes: res.bytes, sha256: res.sha256, dest };

@@ -74,7 +74,12 @@ function skipped(message: string): StepResult {
 function namesRead(task: PlannedTask, step: Step): Set<string> {
   const roots = new Set(step.needs.map(rootOf));
   for (const p of placeholdersIn(step.target)) roots.add(rootOf(p));
-  const conds = [...(step.when ?? task.when), ...(step.until ?? task.until), ...(step.changedWhen ?? task.changedWhen ?? []), ...(step.failedWhen ?? task.failedWhen ?? [])];
+  const conds = [
+    ...(step.when ?? task.when),
+    ...(step.until ?? task.until),
+    ...(step.changedWhen ?? task.changedWhen ?? []),
+    ...(step.failedWhen ?? task.failedWhen ?? []),
+  ];
   for (const c of conds) for (const r of conditionRefs(parseCondition(c))) roots.add(r.root);
   roots.delete('_');
   return roots;
@@ -335,7 +340,8 @@ class Execution {
       }
     }
     if (targetError !== undefined) {
-      return { target, outcome: { result: { status: 'failed', value: null, message: this.redact.text(targetError), attempts: 0, actions: [], durationMs: 0 } } };
+      const result: StepResult = { status: 'failed', value: null, message: this.redact.text(targetError), attempts: 0, actions: [], durationMs: 0 };
+      return { target, outcome: { result } };
     }
     const outcome = await runStep({
       play: play.index,

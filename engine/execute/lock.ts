@@ -121,7 +121,9 @@ export class RunLock {
    */
   async takeRemote(hosts: { name: string; transport: Transport; become: boolean }[], breakStale: boolean, resumes?: string, signal?: AbortSignal): Promise<Holder[]> {
     const dir = shq(remoteLockDir(this.cluster));
-    const body = `if mkdir -m 0700 "$d" 2>/dev/null; then printf %s ${shq(ownerLines(this.owner))} > "$d/owner" && echo RUNBOOK-LOCK-TAKEN; exit 0; fi; i=0; while [ ! -s "$d/owner" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; echo RUNBOOK-LOCK-HELD; cat "$d/owner" 2>/dev/null; exit 0`;
+    const body =
+      `if mkdir -m 0700 "$d" 2>/dev/null; then printf %s ${shq(ownerLines(this.owner))} > "$d/owner" && echo RUNBOOK-LOCK-TAKEN; exit 0; fi; ` +
+      'i=0; while [ ! -s "$d/owner" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; echo RUNBOOK-LOCK-HELD; cat "$d/owner" 2>/dev/null; exit 0';
     const take = `d=${dir}; ${body}`;
     const attempt = async (h: { name: string; transport: Transport; become: boolean }, script: string): Promise<Holder | undefined> => {
       const r = await h.transport.exec(script, { timeoutMs: 30_000, become: h.become, ...(signal ? { signal } : {}) });
