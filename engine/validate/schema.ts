@@ -53,7 +53,7 @@ function pointerToPath(p: string): PathSeg[] {
 }
 
 /** PathSeg[] → JSON pointer (RFC 6901). */
-function toPointer(path: PathSeg[]): string {
+export function toPointer(path: PathSeg[]): string {
   return path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
 }
 
