@@ -17,7 +17,7 @@ function problems(file: string, code: string): string[] {
     [
       {
         files: ['**/*.ts'],
-        languageOptions: { parser: tseslint.parser as Linter.Parser },
+        languageOptions: { parser: tseslint.parser },
         plugins: { runbook: { rules: { layers: layersRule } } },
         rules: { 'runbook/layers': 'error' },
       },
