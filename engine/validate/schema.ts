@@ -121,7 +121,9 @@ function hintFor(e: ErrorObject, value: unknown): string | undefined {
 function prune(errors: ErrorObject[]): ErrorObject[] {
   const byPath = new Map<string, ErrorObject[]>();
   for (const e of errors) {
-    const key = e.instancePath + (e.keyword === 'additionalProperties' ? `/${String(e.params.additionalProperty)}` : '') + (e.keyword === 'required' ? `!${String(e.params.missingProperty)}` : '');
+    const extra = e.keyword === 'additionalProperties' ? `/${String(e.params.additionalProperty)}` : '';
+    const missing = e.keyword === 'required' ? `!${String(e.params.missingProperty)}` : '';
+    const key = e.instancePath + extra + missing;
     byPath.set(key, [...(byPath.get(key) ?? []), e]);
   }
   const out: ErrorObject[] = [];
