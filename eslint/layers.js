@@ -8,16 +8,16 @@ import { dirname, relative, resolve, sep } from 'node:path';
 // re-exports of another folder's names.
 const LAYERS = [
   ['model'],
-  ['shell', 'redact', 'package'], // pure helpers: shell quoting, redaction, package paths
+  ['shell', 'redact', 'package', 'tls'], // pure helpers: shell quoting, redaction, package paths, certificate checks
   ['load'],
   ['template'],
   ['validate'],
   ['inventory'],
   ['modules'],
   ['compile'],
-  ['transports'],
+  ['transports', 'remote'], // hosts over SSH; snapshot storage (S3)
   ['execute'],
-  ['report'],
+  ['report', 'schedule'], // what a run prints and records; scheduler units rendered for a playbook
   ['diff'],
   ['cli'],
 ];
