@@ -144,8 +144,9 @@ export function parseYaml(file: string, text: string): { source?: Source; diagno
   const src0 = { file, lineCounter };
   for (const e of doc.errors) {
     const message = e.message.split('\n')[0] ?? e.message;
-    // An unclosed quote is noticed where the file ends: point at the quote that opened it.
-    const openQuote = /^Missing closing ["']quote/.test(message) ? unclosedQuoteStart(doc, e.pos[0]) : undefined;
+    // An unclosed quote is noticed where the file ends: point at the quote that opened it (a
+    // character yaml misses, at an offset inside a quoted scalar, by its code and position).
+    const openQuote = e.code === 'MISSING_CHAR' ? unclosedQuoteStart(doc, e.pos[0]) : undefined;
     const at = posAt(src0, openQuote ?? skipIndent(text, e.pos[0]));
     const what =
       e.code === 'DUPLICATE_KEY'
