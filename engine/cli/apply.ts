@@ -292,44 +292,19 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
   }
 
   if (plan.destructive && !check) {
-    const summary = planSummary(plan);
-    if (opts.yes) {
-      io.err(summary);
-    } else {
-      io.err(summary);
-      const answer = io.isTTY && io.prompt ? await io.prompt(`Type the cluster name to continue ("${plan.cluster}"): `) : undefined;
-      if (answer === undefined) {
-        io.err('runbook: refusing to run a destructive plan without confirmation: no terminal to ask on. Review the plan (runbook plan …) and pass --yes to run it unattended.\n');
-        return EXIT.REFUSED;
-      }
-      if (answer.trim() !== plan.cluster) {
-        io.err(`runbook: not confirmed ("${answer.trim()}" is not "${plan.cluster}"); nothing was run.\n`);
-        return EXIT.REFUSED;
-      }
-    }
+    const refused = await confirmDestructive(plan, opts.yes === true, io);
+    if (refused !== undefined) return refused;
   }
 
-  // Every inventory host can serve as a jump host, even when the plan does not target it.
-  const connections: Record<string, HostConnection> = {};
-  for (const [name, h] of Object.entries(inv.hosts)) connections[name] = { address: h.address, ssh: h.ssh };
-  Object.assign(connections, plan.hosts);
+  const connections = connectionsOf(inv, plan);
   const runId = newRunId(new Date());
   const startedAt = new Date();
   // The run lock (not for --check: a read-only run changes nothing). Controller side first.
   const lockDir = opts.lockDir ?? path.join(path.dirname(journalDir), 'locks');
   const lock = check ? undefined : new RunLock(plan.cluster, lockOwner(runId, startedAt), lockDir);
   if (lock) {
-    let held: Holder | undefined;
-    try {
-      held = lock.takeLocal(opts.breakLock === true, opts.resume);
-    } catch (e) {
-      io.err(`runbook: cannot take the run lock in ${lockDir}: ${e instanceof Error ? e.message : String(e)}\n`);
-      return EXIT.INVALID;
-    }
-    if (held) {
-      io.err(lockRefusal(plan.cluster, [held]));
-      return EXIT.REFUSED;
-    }
+    const refused = takeLocalLock(lock, plan, lockDir, opts, io);
+    if (refused !== undefined) return refused;
   }
   let reporter: Reporter | undefined;
   const factory = transportFactory(connections, {
@@ -364,15 +339,7 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
         return EXIT.REFUSED;
       }
     }
-    if (resume) {
-      // Before continuing a half-done run, every host must answer: a resume that meets a dead host halfway is worse.
-      const results = await Promise.allSettled(targets.map((h) => factory.get(h).connect()));
-      const bad = results.map((r, i) => (r.status === 'rejected' ? `  ${targets[i] ?? '?'}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}\n` : '')).filter(Boolean);
-      if (bad.length) {
-        io.err(`runbook: not resuming run ${resume.runId}: host(s) unreachable:\n${bad.join('')}Nothing was run.\n`);
-        return EXIT.FAILED;
-      }
-    }
+    if (resume && !(await allAnswer(resume, targets, factory, io))) return EXIT.FAILED;
     if (stop.signal.aborted) return interrupted();
 
     try {
@@ -413,6 +380,59 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     lock?.releaseLocal();
     stop.dispose();
   }
+}
+
+/** Every inventory host can serve as a jump host, even when the plan does not target it. */
+function connectionsOf(inv: Inventory, plan: Plan): Record<string, HostConnection> {
+  const connections: Record<string, HostConnection> = {};
+  for (const [name, h] of Object.entries(inv.hosts)) connections[name] = { address: h.address, ssh: h.ssh };
+  return Object.assign(connections, plan.hosts);
+}
+
+/** A destructive plan runs only with --yes or the cluster's name typed on a terminal; else the exit code to refuse with. */
+async function confirmDestructive(plan: Plan, yes: boolean, io: Io): Promise<number | undefined> {
+  io.err(planSummary(plan));
+  if (yes) return undefined;
+  const answer = io.isTTY && io.prompt ? await io.prompt(`Type the cluster name to continue ("${plan.cluster}"): `) : undefined;
+  if (answer === undefined) {
+    io.err(
+      'runbook: refusing to run a destructive plan without confirmation: no terminal to ask on. ' +
+        'Review the plan (runbook plan …) and pass --yes to run it unattended.\n',
+    );
+    return EXIT.REFUSED;
+  }
+  if (answer.trim() !== plan.cluster) {
+    io.err(`runbook: not confirmed ("${answer.trim()}" is not "${plan.cluster}"); nothing was run.\n`);
+    return EXIT.REFUSED;
+  }
+  return undefined;
+}
+
+/** The controller-side run lock; the exit code to stop with when it cannot be taken. */
+function takeLocalLock(lock: RunLock, plan: Plan, lockDir: string, opts: ApplyOptions, io: Io): number | undefined {
+  let held: Holder | undefined;
+  try {
+    held = lock.takeLocal(opts.breakLock === true, opts.resume);
+  } catch (e) {
+    io.err(`runbook: cannot take the run lock in ${lockDir}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return EXIT.INVALID;
+  }
+  if (held) {
+    io.err(lockRefusal(plan.cluster, [held]));
+    return EXIT.REFUSED;
+  }
+  return undefined;
+}
+
+/** Before continuing a half-done run, every host must answer: a resume that meets a dead host halfway is worse. */
+async function allAnswer(resume: ResumeState, targets: string[], factory: { get(host: string): { connect(): Promise<void> } }, io: Io): Promise<boolean> {
+  const results = await Promise.allSettled(targets.map((h) => factory.get(h).connect()));
+  const bad = results
+    .map((r, i) => (r.status === 'rejected' ? `  ${targets[i] ?? '?'}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}\n` : ''))
+    .filter(Boolean);
+  if (bad.length === 0) return true;
+  io.err(`runbook: not resuming run ${resume.runId}: host(s) unreachable:\n${bad.join('')}Nothing was run.\n`);
+  return false;
 }
 
 /**

@@ -109,6 +109,21 @@ export interface VerifyReport {
   ok: boolean;
 }
 
+/** Compare a snapshot with the manifest written beside it (if there is one). */
+function checkManifest(manifestPath: string, sha: string, revision: number, keys: number): VerifyReport['manifest'] {
+  if (!existsSync(manifestPath)) return null;
+  const problems: string[] = [];
+  try {
+    const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { sha256?: string; revision?: number; live_keys?: number | null };
+    if (m.sha256 !== sha) problems.push(`sha256 ${sha} differs from the manifest's ${String(m.sha256)}`);
+    if (typeof m.revision === 'number' && m.revision !== revision) problems.push(`revision ${revision} differs from the manifest's ${m.revision}`);
+    if (typeof m.live_keys === 'number' && m.live_keys !== keys) problems.push(`${keys} keys, the manifest says ${m.live_keys}`);
+  } catch (e) {
+    problems.push(`manifest unreadable: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return { path: manifestPath, checked: true, problems };
+}
+
 export async function runSnapshotVerify(file: string, opts: SnapshotVerifyOptions, io: Io): Promise<number> {
   const fail = (msg: string, code: number = EXIT.FAILED): number => {
     io.err(`runbook snapshot verify: ${msg}\n`);
@@ -199,19 +214,7 @@ export async function runSnapshotVerify(file: string, opts: SnapshotVerifyOption
     const keys = (parseEtcdJson(count.stdout) as { count?: number }).count ?? 0;
 
     const manifestPath = `${file}.manifest.json`;
-    let manifest: VerifyReport['manifest'] = null;
-    if (existsSync(manifestPath)) {
-      const problems: string[] = [];
-      try {
-        const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { sha256?: string; revision?: number; live_keys?: number | null };
-        if (m.sha256 !== sha) problems.push(`sha256 ${sha} differs from the manifest's ${String(m.sha256)}`);
-        if (typeof m.revision === 'number' && m.revision !== revision) problems.push(`revision ${revision} differs from the manifest's ${m.revision}`);
-        if (typeof m.live_keys === 'number' && m.live_keys !== keys) problems.push(`${keys} keys, the manifest says ${m.live_keys}`);
-      } catch (e) {
-        problems.push(`manifest unreadable: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      manifest = { path: manifestPath, checked: true, problems };
-    }
+    const manifest = checkManifest(manifestPath, sha, revision, keys);
     const report: VerifyReport = {
       file,
       sha256: sha,

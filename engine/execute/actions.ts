@@ -153,139 +153,22 @@ export async function runAction(a: Action, index: number, env: ActionEnv): Promi
     switch (a.kind) {
       case 'exec':
       case 'local':
-      case 'wait': {
-        const cmd = fillShell(a.cmd, env.scope);
-        const transport = a.kind === 'local' ? await env.controller() : await env.target();
-        const timeoutSec = a.kind === 'wait' ? a.timeoutSec + WAIT_GRACE_SEC : env.task.timeoutSec;
-        const out = new LineSink((l) => env.output('stdout', `${env.redact.text(l)}\n`));
-        const err = new LineSink((l) => env.output('stderr', `${env.redact.text(l)}\n`));
-        let r: ExecResult;
-        try {
-          r = await transport.exec(cmd, {
-            timeoutMs: timeoutSec * 1000,
-            become: a.kind === 'local' ? false : env.task.become,
-            signal: env.signal,
-            maxOutputBytes: env.maxOutputBytes,
-            ...(a.kind === 'exec' && a.stdin !== undefined ? { stdin: fillRaw(a.stdin, env.scope) } : {}),
-            onStdout: (c) => out.push(c),
-            onStderr: (c) => err.push(c),
-          });
-        } finally {
-          out.flush();
-          err.flush();
-        }
-        record.code = r.code;
-        if (r.timedOut) record.timedOut = true;
-        if (r.stdout) record.stdoutTail = env.redact.text(tail(r.stdout));
-        if (r.stderr) record.stderrTail = env.redact.text(tail(r.stderr));
-        const value: JsonObject = { rc: r.code, stdout: trimEol(r.stdout), stderr: trimEol(r.stderr) };
-        const probe = a.kind === 'wait' || a.probe === true;
-        if (r.code === null) {
-          const why = r.timedOut
-            ? `timed out after ${timeoutSec} s; the command was stopped`
-            : r.aborted
-              ? 'interrupted; the command was stopped'
-              : `the command did not report an exit status${r.signal ? ` (signal ${r.signal})` : ''}, the connection may have dropped`;
-          return done({ status: 'unknown', changed: !probe, execValue: value, message: `${why}: whether it took effect is unknown${lastLine(r.stderr) ? ` (stderr: ${lastLine(r.stderr)})` : ''}` });
-        }
-        const okCodes = a.kind === 'exec' && a.okCodes ? a.okCodes : [0];
-        const codeOk = okCodes.includes(r.code);
-        const parse = a.kind === 'wait' ? undefined : a.parse;
-        if (parse === 'json') {
-          try {
-            value.json = parseEtcdJson(r.stdout);
-          } catch (e) {
-            if (codeOk) return done({ status: 'failed', changed: !probe, execValue: value, message: `output is not JSON (${errorText(e)}): ${lastLine(r.stdout) || '(empty)'}` });
-          }
-        }
-        if (a.bind) env.local[a.bind] = value;
-        if (!codeOk) {
-          const detail = lastLine(r.stderr) || lastLine(r.stdout);
-          const what = a.kind === 'wait' ? `waiting for ${a.what} failed: ` : '';
-          return done({ status: 'failed', failedByCode: true, changed: !probe, execValue: value, message: `${what}exit code ${r.code}${okCodes.length === 1 && okCodes[0] === 0 ? '' : ` (expected ${okCodes.join(' or ')})`}${detail ? `: ${detail}` : ''}` });
-        }
-        return done({ status: 'ok', changed: !probe, execValue: value });
-      }
-
-      case 'put': {
-        const transport = await env.target();
-        const dest = fillRaw(a.dest, env.scope);
-        const opts = { mode: a.mode, signal: env.signal, become: env.task.become };
-        const want = a.sha256 ? fillRaw(a.sha256, env.scope) : '';
-        const res = a.content !== undefined ? await transport.putContent(fillRaw(a.content, env.scope), dest, opts) : await transport.putFile(fillRaw(a.src ?? '', env.scope), dest, { ...opts, ...(want ? { expectedSha256: want } : {}) });
-        if (want && res.sha256 !== want) return done({ status: 'failed', changed: true, message: `${dest}: sha256 ${res.sha256} does not match the expected ${want}` });
-        if (a.owner) {
-          const owner = fillRaw(a.owner, env.scope);
-          const r = await transport.exec(`chown ${shq(owner)} ${shq(dest)}`, { timeoutMs: env.task.timeoutSec * 1000, become: env.task.become, signal: env.signal });
-          if (r.code !== 0) return done({ status: r.code === null ? 'unknown' : 'failed', changed: true, message: `chown ${owner} ${dest}: ${r.code === null ? 'no exit status' : `exit code ${r.code}`} ${lastLine(r.stderr)}`.trim() });
-        }
-        record.code = 0;
-        if (a.bind) env.local[a.bind] = { bytes: res.bytes, sha256: res.sha256, dest };
-        return done({ status: 'ok', changed: true });
-      }
-
-      case 'get': {
-        const transport = await env.target();
-        const src = fillRaw(a.src, env.scope);
-        const destArg = fillRaw(a.dest, env.scope);
-        const isDir = destArg.endsWith('/') || (await stat(destArg).then((s) => s.isDirectory(), () => false));
-        const dest = isDir ? join(destArg, basename(src)) : destArg;
-        await mkdir(dirname(dest), { recursive: true });
-        const res = await transport.getFile(src, dest, { signal: env.signal, become: env.task.become });
-        record.code = 0;
-        if (a.bind) env.local[a.bind] = { bytes: res.bytes, sha256: res.sha256, dest };
-        return done({ status: 'ok', changed: false });
-      }
-
-      case 'check': {
-        const scope = conditionScope(env.scope);
-        for (const c of a.that) {
-          let holds: boolean;
-          try {
-            holds = evalAll([c], scope);
-          } catch (e) {
-            return done({ status: 'failed', changed: false, message: `assert ${c}: ${errorText(e)}` });
-          }
-          if (!holds) return done({ status: 'failed', changed: false, message: a.message !== undefined ? fillRaw(a.message, env.scope) : `assertion failed: ${c}` });
-        }
-        if (a.bind) env.local[a.bind] = true;
-        return done({ status: 'ok', changed: false });
-      }
-
+      case 'wait':
+        return await runCommand(a, env, record, done);
+      case 'put':
+        return await runPut(a, env, record, done);
+      case 'get':
+        return await runGet(a, env, record, done);
+      case 'check':
+        return runCheck(a, env, record, done);
       case 'fail':
-        return done({ status: 'failed', changed: false, message: fillRaw(a.message, env.scope) });
-
-      case 'pause': {
-        if (a.prompt !== undefined) {
-          const answer = await env.confirm(fillRaw(a.prompt, env.scope));
-          if (answer !== true) return done({ status: 'failed', changed: false, message: answer });
-        }
-        if (a.seconds !== undefined && a.seconds > 0 && !(await sleep(a.seconds * 1000, env.signal))) {
-          return done({ status: 'failed', changed: false, message: 'pause interrupted' });
-        }
-        return done({ status: 'ok', changed: false });
-      }
-
-      case 'set_fact': {
-        const facts = resolveValue(a.facts, env.scope) as JsonObject;
-        if (a.bind) env.local[a.bind] = facts;
-        return done({ status: 'ok', changed: false, facts });
-      }
-
-      case 'derive': {
-        const fn = DERIVE[a.fn];
-        if (!fn) return done({ status: 'failed', changed: false, message: `unknown derive function "${a.fn}"` });
-        const args = a.args.map((x) => resolveValue(x, env.scope));
-        let value: Json;
-        try {
-          value = fn(...args);
-        } catch (e) {
-          // Refusals (quorum preflight, members still serving) reach the user verbatim.
-          return done({ status: 'failed', changed: false, message: e instanceof DeriveError ? e.message : `${a.fn}: ${errorText(e)}` });
-        }
-        if (a.bind) env.local[a.bind] = value;
-        return done({ status: 'ok', changed: false });
-      }
+        return runFail(a, env, record, done);
+      case 'pause':
+        return await runPause(a, env, record, done);
+      case 'set_fact':
+        return runSetFact(a, env, record, done);
+      case 'derive':
+        return runDerive(a, env, record, done);
     }
   } catch (e) {
     if (e instanceof UnreachableError) return done({ status: 'unreachable', changed: false, unreachable: e, message: e.message });
@@ -295,4 +178,153 @@ export async function runAction(a: Action, index: number, env: ActionEnv): Promi
     if (env.signal.aborted) return done({ status: 'unknown', changed: a.kind === 'put', message: `interrupted: ${errorText(e)}` });
     return done({ status: 'failed', changed: false, message: errorText(e) });
   }
+}
+
+type Done = (o: Omit<ActionOutcome, 'record'>) => ActionOutcome;
+
+async function runCommand(a: Extract<Action, { kind: 'exec' | 'local' | 'wait' }>, env: ActionEnv, record: ActionRecord, done: Done): Promise<ActionOutcome> {
+  const cmd = fillShell(a.cmd, env.scope);
+  const transport = a.kind === 'local' ? await env.controller() : await env.target();
+  const timeoutSec = a.kind === 'wait' ? a.timeoutSec + WAIT_GRACE_SEC : env.task.timeoutSec;
+  const out = new LineSink((l) => env.output('stdout', `${env.redact.text(l)}\n`));
+  const err = new LineSink((l) => env.output('stderr', `${env.redact.text(l)}\n`));
+  let r: ExecResult;
+  try {
+    r = await transport.exec(cmd, {
+      timeoutMs: timeoutSec * 1000,
+      become: a.kind === 'local' ? false : env.task.become,
+      signal: env.signal,
+      maxOutputBytes: env.maxOutputBytes,
+      ...(a.kind === 'exec' && a.stdin !== undefined ? { stdin: fillRaw(a.stdin, env.scope) } : {}),
+      onStdout: (c) => out.push(c),
+      onStderr: (c) => err.push(c),
+    });
+  } finally {
+    out.flush();
+    err.flush();
+  }
+  record.code = r.code;
+  if (r.timedOut) record.timedOut = true;
+  if (r.stdout) record.stdoutTail = env.redact.text(tail(r.stdout));
+  if (r.stderr) record.stderrTail = env.redact.text(tail(r.stderr));
+  const value: JsonObject = { rc: r.code, stdout: trimEol(r.stdout), stderr: trimEol(r.stderr) };
+  const probe = a.kind === 'wait' || a.probe === true;
+  if (r.code === null) {
+    const why = r.timedOut
+      ? `timed out after ${timeoutSec} s; the command was stopped`
+      : r.aborted
+        ? 'interrupted; the command was stopped'
+        : `the command did not report an exit status${r.signal ? ` (signal ${r.signal})` : ''}, the connection may have dropped`;
+    const stderr = lastLine(r.stderr) ? ` (stderr: ${lastLine(r.stderr)})` : '';
+    return done({ status: 'unknown', changed: !probe, execValue: value, message: `${why}: whether it took effect is unknown${stderr}` });
+  }
+  const okCodes = a.kind === 'exec' && a.okCodes ? a.okCodes : [0];
+  const codeOk = okCodes.includes(r.code);
+  const parse = a.kind === 'wait' ? undefined : a.parse;
+  if (parse === 'json') {
+    try {
+      value.json = parseEtcdJson(r.stdout);
+    } catch (e) {
+      const message = `output is not JSON (${errorText(e)}): ${lastLine(r.stdout) || '(empty)'}`;
+      if (codeOk) return done({ status: 'failed', changed: !probe, execValue: value, message });
+    }
+  }
+  if (a.bind) env.local[a.bind] = value;
+  if (!codeOk) {
+    const detail = lastLine(r.stderr) || lastLine(r.stdout);
+    const what = a.kind === 'wait' ? `waiting for ${a.what} failed: ` : '';
+    const expected = okCodes.length === 1 && okCodes[0] === 0 ? '' : ` (expected ${okCodes.join(' or ')})`;
+    const message = `${what}exit code ${r.code}${expected}${detail ? `: ${detail}` : ''}`;
+    return done({ status: 'failed', failedByCode: true, changed: !probe, execValue: value, message });
+  }
+  return done({ status: 'ok', changed: !probe, execValue: value });
+}
+
+async function runPut(a: Extract<Action, { kind: 'put' }>, env: ActionEnv, record: ActionRecord, done: Done): Promise<ActionOutcome> {
+  const transport = await env.target();
+  const dest = fillRaw(a.dest, env.scope);
+  const opts = { mode: a.mode, signal: env.signal, become: env.task.become };
+  const want = a.sha256 ? fillRaw(a.sha256, env.scope) : '';
+  const res =
+    a.content !== undefined
+      ? await transport.putContent(fillRaw(a.content, env.scope), dest, opts)
+      : await transport.putFile(fillRaw(a.src ?? '', env.scope), dest, { ...opts, ...(want ? { expectedSha256: want } : {}) });
+  if (want && res.sha256 !== want) {
+    return done({ status: 'failed', changed: true, message: `${dest}: sha256 ${res.sha256} does not match the expected ${want}` });
+  }
+  if (a.owner) {
+    const owner = fillRaw(a.owner, env.scope);
+    const r = await transport.exec(`chown ${shq(owner)} ${shq(dest)}`, { timeoutMs: env.task.timeoutSec * 1000, become: env.task.become, signal: env.signal });
+    if (r.code !== 0) {
+      const why = r.code === null ? 'no exit status' : `exit code ${r.code}`;
+      return done({ status: r.code === null ? 'unknown' : 'failed', changed: true, message: `chown ${owner} ${dest}: ${why} ${lastLine(r.stderr)}`.trim() });
+    }
+  }
+  record.code = 0;
+  if (a.bind) env.local[a.bind] = { bytes: res.bytes, sha256: res.sha256, dest };
+  return done({ status: 'ok', changed: true });
+}
+
+async function runGet(a: Extract<Action, { kind: 'get' }>, env: ActionEnv, record: ActionRecord, done: Done): Promise<ActionOutcome> {
+  const transport = await env.target();
+  const src = fillRaw(a.src, env.scope);
+  const destArg = fillRaw(a.dest, env.scope);
+  const isDir = destArg.endsWith('/') || (await stat(destArg).then((s) => s.isDirectory(), () => false));
+  const dest = isDir ? join(destArg, basename(src)) : destArg;
+  await mkdir(dirname(dest), { recursive: true });
+  const res = await transport.getFile(src, dest, { signal: env.signal, become: env.task.become });
+  record.code = 0;
+  if (a.bind) env.local[a.bind] = { bytes: res.bytes, sha256: res.sha256, dest };
+  return done({ status: 'ok', changed: false });
+}
+
+function runCheck(a: Extract<Action, { kind: 'check' }>, env: ActionEnv, _record: ActionRecord, done: Done): ActionOutcome {
+  const scope = conditionScope(env.scope);
+  for (const c of a.that) {
+    let holds: boolean;
+    try {
+      holds = evalAll([c], scope);
+    } catch (e) {
+      return done({ status: 'failed', changed: false, message: `assert ${c}: ${errorText(e)}` });
+    }
+    if (!holds) return done({ status: 'failed', changed: false, message: a.message !== undefined ? fillRaw(a.message, env.scope) : `assertion failed: ${c}` });
+  }
+  if (a.bind) env.local[a.bind] = true;
+  return done({ status: 'ok', changed: false });
+}
+
+function runFail(a: Extract<Action, { kind: 'fail' }>, env: ActionEnv, _record: ActionRecord, done: Done): ActionOutcome {
+  return done({ status: 'failed', changed: false, message: fillRaw(a.message, env.scope) });
+}
+
+async function runPause(a: Extract<Action, { kind: 'pause' }>, env: ActionEnv, _record: ActionRecord, done: Done): Promise<ActionOutcome> {
+  if (a.prompt !== undefined) {
+    const answer = await env.confirm(fillRaw(a.prompt, env.scope));
+    if (answer !== true) return done({ status: 'failed', changed: false, message: answer });
+  }
+  if (a.seconds !== undefined && a.seconds > 0 && !(await sleep(a.seconds * 1000, env.signal))) {
+    return done({ status: 'failed', changed: false, message: 'pause interrupted' });
+  }
+  return done({ status: 'ok', changed: false });
+}
+
+function runSetFact(a: Extract<Action, { kind: 'set_fact' }>, env: ActionEnv, _record: ActionRecord, done: Done): ActionOutcome {
+  const facts = resolveValue(a.facts, env.scope) as JsonObject;
+  if (a.bind) env.local[a.bind] = facts;
+  return done({ status: 'ok', changed: false, facts });
+}
+
+function runDerive(a: Extract<Action, { kind: 'derive' }>, env: ActionEnv, _record: ActionRecord, done: Done): ActionOutcome {
+  const fn = DERIVE[a.fn];
+  if (!fn) return done({ status: 'failed', changed: false, message: `unknown derive function "${a.fn}"` });
+  const args = a.args.map((x) => resolveValue(x, env.scope));
+  let value: Json;
+  try {
+    value = fn(...args);
+  } catch (e) {
+    // Refusals (quorum preflight, members still serving) reach the user verbatim.
+    return done({ status: 'failed', changed: false, message: e instanceof DeriveError ? e.message : `${a.fn}: ${errorText(e)}` });
+  }
+  if (a.bind) env.local[a.bind] = value;
+  return done({ status: 'ok', changed: false });
 }

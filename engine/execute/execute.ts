@@ -74,7 +74,12 @@ function skipped(message: string): StepResult {
 function namesRead(task: PlannedTask, step: Step): Set<string> {
   const roots = new Set(step.needs.map(rootOf));
   for (const p of placeholdersIn(step.target)) roots.add(rootOf(p));
-  const conds = [...(step.when ?? task.when), ...(step.until ?? task.until), ...(step.changedWhen ?? task.changedWhen ?? []), ...(step.failedWhen ?? task.failedWhen ?? [])];
+  const conds = [
+    ...(step.when ?? task.when),
+    ...(step.until ?? task.until),
+    ...(step.changedWhen ?? task.changedWhen ?? []),
+    ...(step.failedWhen ?? task.failedWhen ?? []),
+  ];
   for (const c of conds) for (const r of conditionRefs(parseCondition(c))) roots.add(r.root);
   roots.delete('_');
   return roots;
@@ -88,234 +93,269 @@ function namesSet(task: PlannedTask, step: Step): string[] {
 }
 
 export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<ExecuteResult> {
-  const t0 = performance.now();
-  const { emit, signal } = opts;
-  // Every running command (and its timeout/kill helpers) listens on the one run signal: allow as
-  // many listeners as forks can need, or Node warns on stderr past 10 hosts.
-  setMaxListeners(Math.max(20, opts.forks * 4 + 10), signal);
-  const run: RunInfo = opts.resume ? runInfoFromId(opts.resume.rootRunId ?? opts.resume.runId) : { id: opts.runId, timestamp: runStamp(opts.startedAt) };
-  const values = new RunValues(run, opts.secrets);
-  const redact = new Redactor(Object.values(opts.secrets));
-  const pool = new TransportPool(opts.transports);
-  const allHosts = [...new Set(plan.plays.flatMap((p) => p.hosts))];
-  const recap: Record<string, Recap> = Object.fromEntries(allHosts.map((h) => [h, emptyRecap()]));
-  for (const h of allHosts) values.of(h);
-  if (opts.resume) {
-    for (const [h, regs] of Object.entries(opts.resume.registered)) for (const [k, v] of Object.entries(regs)) values.of(h).register(k, v);
-    for (const [h, facts] of Object.entries(opts.resume.facts)) values.of(h).setFacts(facts);
+  return new Execution(plan, opts).run();
+}
+
+/** Adds one step's result to its host's recap row. */
+function count(row: Recap, r: StepResult): void {
+  switch (r.status) {
+    case 'ok':
+      row.ok++;
+      break;
+    case 'changed':
+      // Ansible's convention: `ok` counts changed steps too.
+      row.ok++;
+      row.changed++;
+      break;
+    case 'skipped':
+      row.skipped++;
+      break;
+    case 'failed':
+      if (r.ignored) row.ignored = (row.ignored ?? 0) + 1;
+      else row.failed++;
+      break;
+    case 'unreachable':
+      row.unreachable++;
+      break;
+    case 'unknown':
+      row.unknown++;
+      break;
+  }
+}
+
+/** One run of a plan: its state (values, hosts gone, check-mode bookkeeping) and the steps of the linear strategy. */
+class Execution {
+  private readonly t0 = performance.now();
+  private readonly emit: Emit;
+  private readonly signal: AbortSignal;
+  private readonly values: RunValues;
+  private readonly redact: Redactor;
+  private readonly pool: TransportPool;
+  private readonly allHosts: string[];
+  private readonly recap: Record<string, Recap>;
+  /** Hosts that left the run, and why. */
+  private readonly gone = new Map<string, 'failed' | 'unreachable'>();
+  /** Check mode: names a host would have had set by steps that did not run. */
+  private readonly notProduced = new Map<string, Set<string>>();
+  /** Check mode: hosts where a changing step was not run (later probes may depend on it). */
+  private readonly unmadeChanges = new Set<string>();
+  private readonly asked = new Map<string, Promise<true | string>>();
+  private anyFailure = false;
+  private stopped: string | undefined;
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly opts: ExecuteOptions,
+  ) {
+    this.emit = opts.emit;
+    this.signal = opts.signal;
+    // Every running command (and its timeout/kill helpers) listens on the one run signal: allow as
+    // many listeners as forks can need, or Node warns on stderr past 10 hosts.
+    setMaxListeners(Math.max(20, opts.forks * 4 + 10), opts.signal);
+    const run: RunInfo = opts.resume ? runInfoFromId(opts.resume.rootRunId ?? opts.resume.runId) : { id: opts.runId, timestamp: runStamp(opts.startedAt) };
+    this.values = new RunValues(run, opts.secrets);
+    this.redact = new Redactor(Object.values(opts.secrets));
+    this.pool = new TransportPool(opts.transports);
+    this.allHosts = [...new Set(plan.plays.flatMap((p) => p.hosts))];
+    this.recap = Object.fromEntries(this.allHosts.map((h) => [h, emptyRecap()]));
+    for (const h of this.allHosts) this.values.of(h);
+    if (opts.resume) {
+      for (const [h, regs] of Object.entries(opts.resume.registered)) for (const [k, v] of Object.entries(regs)) this.values.of(h).register(k, v);
+      for (const [h, facts] of Object.entries(opts.resume.facts)) this.values.of(h).setFacts(facts);
+    }
   }
 
-  /** Hosts that left the run, and why. */
-  const gone = new Map<string, 'failed' | 'unreachable'>();
-  /** Check mode: names a host would have had set by steps that did not run. */
-  const notProduced = new Map<string, Set<string>>();
-  /** Check mode: hosts where a changing step was not run (later probes may depend on it). */
-  const unmadeChanges = new Set<string>();
-  let anyFailure = false;
-  let stopped: string | undefined;
+  async run(): Promise<ExecuteResult> {
+    const { plan, opts } = this;
+    this.emit('run.start', {
+      runId: opts.runId,
+      playbook: plan.playbook,
+      inventory: plan.inventory,
+      check: opts.check,
+      hosts: this.allHosts,
+      inputs: plan.inputs.map((i) => ({ path: i.path, sha256: i.sha256 })),
+      ...(opts.resume ? { resumedFrom: opts.resume.runId } : {}),
+      ...(opts.args && (opts.args.extraVars?.length || opts.args.limit) ? { args: opts.args } : {}),
+    });
+    try {
+      for (const play of plan.plays) {
+        if (this.stopped !== undefined || this.signal.aborted) break;
+        await this.runPlay(play);
+      }
+    } finally {
+      if (!opts.keepTransports) await this.pool.closeAll();
+    }
+    const interrupted = this.signal.aborted;
+    const exitCode = interrupted ? EXIT_INTERRUPTED : this.anyFailure ? EXIT_FAILED : EXIT_OK;
+    const ok = exitCode === EXIT_OK;
+    this.emit('run.end', { runId: opts.runId, ok, interrupted, recap: this.recap, durationMs: Math.round(performance.now() - this.t0), exitCode });
+    return { ok, exitCode, interrupted, recap: this.recap };
+  }
 
-  const asked = new Map<string, Promise<true | string>>();
-  const ask = async (prompt: string): Promise<true | string> => {
-    if (opts.autoYes) return true;
-    if (!opts.confirm) return `refused: "${prompt}" needs an operator's confirmation; run on a terminal or pass --yes`;
-    if (signal.aborted) return 'interrupted';
-    return (await opts.confirm(prompt)) ? true : 'not confirmed by the operator';
-  };
+  private async runPlay(play: PlannedPlay): Promise<void> {
+    this.emit('play.start', { play: play.index, name: play.name, hosts: play.hosts.filter((h) => !this.gone.has(h)) });
+    for (const [bi, batch] of play.batches.entries()) {
+      if (this.stopped !== undefined || this.signal.aborted) break;
+      const live = batch.filter((h) => !this.gone.has(h));
+      if (live.length === 0) continue;
+      this.emit('batch.start', { play: play.index, batch: bi + 1, hosts: live });
+      for (const task of play.tasks) {
+        if (this.stopped !== undefined || this.signal.aborted) break;
+        await this.runTask(play, task, live, bi + 1);
+      }
+    }
+    const aborted = this.stopped ?? (this.signal.aborted ? 'interrupted' : undefined);
+    this.emit('play.end', { play: play.index, ...(aborted !== undefined ? { aborted } : {}) });
+  }
+
+  /** One task on every live host of the batch (at most `forks` at once), then the play's failure rules. */
+  private async runTask(play: PlannedPlay, task: PlannedTask, live: string[], batch: number): Promise<void> {
+    const inBatch = new Set(live);
+    const steps = task.steps.filter((s) => inBatch.has(s.host) && !this.gone.has(s.host));
+    if (steps.length === 0) return;
+    this.emit('task.start', { play: play.index, task: task.index, name: task.name, module: task.module, hosts: steps.map((s) => s.host) });
+    const limit = pLimit(Math.max(1, this.opts.forks));
+    const left = await Promise.all(steps.map((s) => limit(() => this.handle(play, task, s, batch))));
+    this.emit('task.end', { play: play.index, task: task.index });
+    // Steps stopped by an interrupt say so themselves; the play ends as interrupted, not failed.
+    if (this.signal.aborted) return;
+    const failedNow = steps.filter((_, i) => left[i]).map((s) => s.host);
+    const failedInBatch = live.filter((h) => this.gone.has(h)).length;
+    if (play.anyErrorsFatal && failedNow.length > 0) {
+      this.stopped = `any_errors_fatal: ${failedNow.join(', ')} failed in task ${play.index}.${task.index}`;
+    } else if (play.maxFailPercentage !== undefined && (failedInBatch / live.length) * 100 > play.maxFailPercentage) {
+      this.stopped = `max_fail_percentage ${play.maxFailPercentage}% exceeded: ${failedInBatch} of ${live.length} hosts of the batch failed`;
+    } else if (failedInBatch === live.length) {
+      this.stopped = `every host of the batch failed (${live.join(', ')})`;
+    }
+  }
+
+  private async ask(prompt: string): Promise<true | string> {
+    if (this.opts.autoYes) return true;
+    if (!this.opts.confirm) return `refused: "${prompt}" needs an operator's confirmation; run on a terminal or pass --yes`;
+    if (this.signal.aborted) return 'interrupted';
+    return (await this.opts.confirm(prompt)) ? true : 'not confirmed by the operator';
+  }
+
   /** One answer per task and batch, however many hosts reach the prompt. */
-  const confirmOnce =
-    (key: string) =>
-    (prompt: string): Promise<true | string> => {
-      let p = asked.get(key);
+  private confirmOnce(key: string): (prompt: string) => Promise<true | string> {
+    return (prompt) => {
+      let p = this.asked.get(key);
       if (!p) {
-        p = ask(prompt);
-        asked.set(key, p);
+        p = this.ask(prompt);
+        this.asked.set(key, p);
       }
       return p;
     };
+  }
 
-  const leave = (host: string, how: 'failed' | 'unreachable', stepId: string, message: string): void => {
-    if (gone.has(host)) return;
-    gone.set(host, how);
-    anyFailure = true;
-    if (how === 'unreachable') emit('host.unreachable', { host, message: redact.text(message) });
-    else emit('host.failed', { host, stepId, message: redact.text(message) });
-  };
-
-  const count = (host: string, r: StepResult): void => {
-    const row = (recap[host] ??= emptyRecap());
-    switch (r.status) {
-      case 'ok':
-        row.ok++;
-        break;
-      case 'changed':
-        // Ansible's convention: `ok` counts changed steps too.
-        row.ok++;
-        row.changed++;
-        break;
-      case 'skipped':
-        row.skipped++;
-        break;
-      case 'failed':
-        if (r.ignored) row.ignored = (row.ignored ?? 0) + 1;
-        else row.failed++;
-        break;
-      case 'unreachable':
-        row.unreachable++;
-        break;
-      case 'unknown':
-        row.unknown++;
-        break;
-    }
-  };
+  private leave(host: string, how: 'failed' | 'unreachable', stepId: string, message: string): void {
+    if (this.gone.has(host)) return;
+    this.gone.set(host, how);
+    this.anyFailure = true;
+    if (how === 'unreachable') this.emit('host.unreachable', { host, message: this.redact.text(message) });
+    else this.emit('host.failed', { host, stepId, message: this.redact.text(message) });
+  }
 
   /** Check mode: only read-only tasks run, and only when every value they read was produced. */
-  const wouldRun = (task: PlannedTask, step: Step): boolean => {
+  private wouldRun(task: PlannedTask, step: Step): boolean {
     if (!task.checkMode) return true;
-    const missing = notProduced.get(step.host);
+    const missing = this.notProduced.get(step.host);
     const reads = namesRead(task, step);
-    if (reads.has('hostvars') && [...notProduced.values()].some((s) => s.size > 0)) return true;
+    if (reads.has('hostvars') && [...this.notProduced.values()].some((s) => s.size > 0)) return true;
     return missing !== undefined && [...reads].some((n) => missing.has(n));
-  };
+  }
 
-  const markNotProduced = (play: PlannedPlay, task: PlannedTask, step: Step): void => {
-    for (const h of task.runOnce ? play.hosts : [step.host]) unmadeChanges.add(h);
+  private markNotProduced(play: PlannedPlay, task: PlannedTask, step: Step): void {
+    for (const h of task.runOnce ? play.hosts : [step.host]) this.unmadeChanges.add(h);
     const names = namesSet(task, step);
     if (names.length === 0) return;
     for (const h of task.runOnce ? play.hosts : [step.host]) {
-      const set = notProduced.get(h) ?? new Set<string>();
+      const set = this.notProduced.get(h) ?? new Set<string>();
       names.forEach((n) => set.add(n));
-      notProduced.set(h, set);
+      this.notProduced.set(h, set);
     }
-  };
+  }
+
+  private end(play: PlannedPlay, task: PlannedTask, step: Step, result: StepResult, target = step.target): void {
+    count((this.recap[step.host] ??= emptyRecap()), result);
+    this.emit('step.end', { play: play.index, task: task.index, stepId: step.id, host: step.host, target, result });
+  }
 
   /** Runs (or skips) one step and records its outcome. Returns true when the host left the run. */
-  const handle = async (play: PlannedPlay, task: PlannedTask, step: Step, batch: number): Promise<boolean> => {
-    if (signal.aborted || gone.has(step.host)) return false;
-    const end = (result: StepResult, target = step.target): void => {
-      count(step.host, result);
-      emit('step.end', { play: play.index, task: task.index, stepId: step.id, host: step.host, target, result });
-    };
+  private async handle(play: PlannedPlay, task: PlannedTask, step: Step, batch: number): Promise<boolean> {
+    const { opts, values } = this;
+    if (this.signal.aborted || this.gone.has(step.host)) return false;
     if (opts.resume?.done.has(step.id)) {
       // The value it registered then, so this run's journal is complete for a later resume too.
       const value = task.register !== undefined ? values.of(step.host).all[task.register] : undefined;
-      end({ ...skipped(`done in run ${opts.resume.runId}`), value: value === undefined ? null : redact.json(value) });
+      this.end(play, task, step, { ...skipped(`done in run ${opts.resume.runId}`), value: value === undefined ? null : this.redact.json(value) });
       return false;
     }
     if (step.skip !== undefined) {
-      end(skipped(step.skip));
+      this.end(play, task, step, skipped(step.skip));
       return false;
     }
-    if (opts.check && wouldRun(task, step)) {
-      markNotProduced(play, task, step);
-      end(skipped(CHECK_MODE_SKIP));
+    if (opts.check && this.wouldRun(task, step)) {
+      this.markNotProduced(play, task, step);
+      this.end(play, task, step, skipped(CHECK_MODE_SKIP));
       return false;
     }
 
-    let target = step.target;
-    let outcome: StepOutcome;
-    let targetError: string | undefined;
-    if (target.includes('⟨')) {
-      try {
-        target = fillRaw(target, values.scope(step.host));
-        if (target !== 'localhost' && !(target in plan.hosts)) targetError = `delegate_to resolved to "${target}", which is not a host of this plan`;
-      } catch (e) {
-        targetError = `delegate_to: ${e instanceof Error ? e.message : String(e)}`;
-      }
-    }
-    if (targetError !== undefined) {
-      outcome = { result: { status: 'failed', value: null, message: redact.text(targetError), attempts: 0, actions: [], durationMs: 0 } };
-    } else {
-      outcome = await runStep({
-        play: play.index,
-        task,
-        step,
-        target,
-        values,
-        pool,
-        emit,
-        signal,
-        redact,
-        maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
-        confirm: confirmOnce(`${play.index}.${task.index}#${batch}`),
-      });
-    }
-
+    const { target, outcome } = await this.runOne(play, task, step, batch);
     // run_once: the value (and facts) belong to every host of the play.
     const owners = task.runOnce ? play.hosts : [step.host];
-    const checkedLater = opts.check && outcome.result.status === 'failed' && unmadeChanges.has(step.host);
+    const checkedLater = opts.check && outcome.result.status === 'failed' && this.unmadeChanges.has(step.host);
     if (!checkedLater) {
       if (task.register && outcome.register !== undefined) for (const h of owners) values.of(h).register(task.register, outcome.register);
       if (outcome.facts) for (const h of owners) values.of(h).setFacts(outcome.facts);
     }
     let r = outcome.result;
-    if (opts.check && r.status === 'failed' && unmadeChanges.has(step.host)) {
+    if (opts.check && r.status === 'failed' && this.unmadeChanges.has(step.host)) {
       // A probe after a change check mode did not make (e.g. verifying a copy that was not copied)
       // cannot pass; it is reported with its failure, as a step that would run, not as a failure.
       r = { ...r, status: 'skipped', message: `${CHECK_MODE_SKIP}: cannot be checked before the changes it follows are made (${r.message ?? 'failed'})` };
-      markNotProduced(play, task, step);
+      this.markNotProduced(play, task, step);
     }
     if (task.ignoreErrors && r.status === 'failed') r.ignored = true;
-    end(r, target);
+    this.end(play, task, step, r, target);
 
     const message = r.message ?? r.status;
-    if (r.status === 'unreachable') leave(step.host, 'unreachable', step.id, message);
-    else if (r.status === 'unknown' || (r.status === 'failed' && !r.ignored)) leave(step.host, 'failed', step.id, message);
+    if (r.status === 'unreachable') this.leave(step.host, 'unreachable', step.id, message);
+    else if (r.status === 'unknown' || (r.status === 'failed' && !r.ignored)) this.leave(step.host, 'failed', step.id, message);
     else return false;
     return true;
-  };
-
-  emit('run.start', {
-    runId: opts.runId,
-    playbook: plan.playbook,
-    inventory: plan.inventory,
-    check: opts.check,
-    hosts: allHosts,
-    inputs: plan.inputs.map((i) => ({ path: i.path, sha256: i.sha256 })),
-    ...(opts.resume ? { resumedFrom: opts.resume.runId } : {}),
-    ...(opts.args && (opts.args.extraVars?.length || opts.args.limit) ? { args: opts.args } : {}),
-  });
-
-  try {
-    for (const play of plan.plays) {
-      if (stopped !== undefined || signal.aborted) break;
-      emit('play.start', { play: play.index, name: play.name, hosts: play.hosts.filter((h) => !gone.has(h)) });
-      for (const [bi, batch] of play.batches.entries()) {
-        if (stopped !== undefined || signal.aborted) break;
-        const live = batch.filter((h) => !gone.has(h));
-        if (live.length === 0) continue;
-        const inBatch = new Set(live);
-        emit('batch.start', { play: play.index, batch: bi + 1, hosts: live });
-        for (const task of play.tasks) {
-          if (stopped !== undefined || signal.aborted) break;
-          const steps = task.steps.filter((s) => inBatch.has(s.host) && !gone.has(s.host));
-          if (steps.length === 0) continue;
-          emit('task.start', { play: play.index, task: task.index, name: task.name, module: task.module, hosts: steps.map((s) => s.host) });
-          const limit = pLimit(Math.max(1, opts.forks));
-          const left = await Promise.all(steps.map((s) => limit(() => handle(play, task, s, bi + 1))));
-          emit('task.end', { play: play.index, task: task.index });
-          // Steps stopped by an interrupt say so themselves; the play ends as interrupted, not failed.
-          if (signal.aborted) break;
-          const failedNow = steps.filter((_, i) => left[i]).map((s) => s.host);
-          const failedInBatch = live.filter((h) => gone.has(h)).length;
-          if (play.anyErrorsFatal && failedNow.length > 0) {
-            stopped = `any_errors_fatal: ${failedNow.join(', ')} failed in task ${play.index}.${task.index}`;
-          } else if (play.maxFailPercentage !== undefined && (failedInBatch / live.length) * 100 > play.maxFailPercentage) {
-            stopped = `max_fail_percentage ${play.maxFailPercentage}% exceeded: ${failedInBatch} of ${live.length} hosts of the batch failed`;
-          } else if (failedInBatch === live.length) {
-            stopped = `every host of the batch failed (${live.join(', ')})`;
-          }
-        }
-      }
-      const aborted = stopped ?? (signal.aborted ? 'interrupted' : undefined);
-      emit('play.end', { play: play.index, ...(aborted !== undefined ? { aborted } : {}) });
-    }
-  } finally {
-    if (!opts.keepTransports) await pool.closeAll();
   }
 
-  const interrupted = signal.aborted;
-  const exitCode = interrupted ? EXIT_INTERRUPTED : anyFailure ? EXIT_FAILED : EXIT_OK;
-  const ok = exitCode === EXIT_OK;
-  emit('run.end', { runId: opts.runId, ok, interrupted, recap, durationMs: Math.round(performance.now() - t0), exitCode });
-  return { ok, exitCode, interrupted, recap };
+  /** Resolves a run-time delegate_to, then runs the step on its target. */
+  private async runOne(play: PlannedPlay, task: PlannedTask, step: Step, batch: number): Promise<{ target: string; outcome: StepOutcome }> {
+    let target = step.target;
+    let targetError: string | undefined;
+    if (target.includes('⟨')) {
+      try {
+        target = fillRaw(target, this.values.scope(step.host));
+        if (target !== 'localhost' && !(target in this.plan.hosts)) targetError = `delegate_to resolved to "${target}", which is not a host of this plan`;
+      } catch (e) {
+        targetError = `delegate_to: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    }
+    if (targetError !== undefined) {
+      const result: StepResult = { status: 'failed', value: null, message: this.redact.text(targetError), attempts: 0, actions: [], durationMs: 0 };
+      return { target, outcome: { result } };
+    }
+    const outcome = await runStep({
+      play: play.index,
+      task,
+      step,
+      target,
+      values: this.values,
+      pool: this.pool,
+      emit: this.emit,
+      signal: this.signal,
+      redact: this.redact,
+      maxOutputBytes: this.opts.maxOutputBytes ?? 1024 * 1024,
+      confirm: this.confirmOnce(`${play.index}.${task.index}#${batch}`),
+    });
+    return { target, outcome };
+  }
 }

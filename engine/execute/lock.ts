@@ -60,7 +60,13 @@ function parseOwner(text: string): LockOwner {
     const i = line.indexOf('=');
     if (i > 0) kv.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
   }
-  return { runId: kv.get('run_id') ?? '?', host: kv.get('controller') ?? '?', pid: Number(kv.get('pid') ?? NaN), started: kv.get('started') ?? '?', expires: kv.get('expires') ?? '' };
+  return {
+    runId: kv.get('run_id') ?? '?',
+    host: kv.get('controller') ?? '?',
+    pid: Number(kv.get('pid') ?? NaN),
+    started: kv.get('started') ?? '?',
+    expires: kv.get('expires') ?? '',
+  };
 }
 
 export function describeHolder(h: Holder): string {
@@ -119,9 +125,16 @@ export class RunLock {
    * are left out (the executor reports them unreachable; no step runs there). Returns the holders
    * met; on any, the host locks taken here are released again.
    */
-  async takeRemote(hosts: { name: string; transport: Transport; become: boolean }[], breakStale: boolean, resumes?: string, signal?: AbortSignal): Promise<Holder[]> {
+  async takeRemote(
+    hosts: { name: string; transport: Transport; become: boolean }[],
+    breakStale: boolean,
+    resumes?: string,
+    signal?: AbortSignal,
+  ): Promise<Holder[]> {
     const dir = shq(remoteLockDir(this.cluster));
-    const body = `if mkdir -m 0700 "$d" 2>/dev/null; then printf %s ${shq(ownerLines(this.owner))} > "$d/owner" && echo RUNBOOK-LOCK-TAKEN; exit 0; fi; i=0; while [ ! -s "$d/owner" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; echo RUNBOOK-LOCK-HELD; cat "$d/owner" 2>/dev/null; exit 0`;
+    const body =
+      `if mkdir -m 0700 "$d" 2>/dev/null; then printf %s ${shq(ownerLines(this.owner))} > "$d/owner" && echo RUNBOOK-LOCK-TAKEN; exit 0; fi; ` +
+      'i=0; while [ ! -s "$d/owner" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; echo RUNBOOK-LOCK-HELD; cat "$d/owner" 2>/dev/null; exit 0';
     const take = `d=${dir}; ${body}`;
     const attempt = async (h: { name: string; transport: Transport; become: boolean }, script: string): Promise<Holder | undefined> => {
       const r = await h.transport.exec(script, { timeoutMs: 30_000, become: h.become, ...(signal ? { signal } : {}) });
@@ -140,7 +153,8 @@ export class RunLock {
         const stale = staleReason(o);
         return { ...o, where: `${h.name}:${remoteLockDir(this.cluster)}`, ...(stale !== undefined ? { stale } : {}) };
       }
-      throw new RunError('LOCK_FAILED', `${h.name}: cannot take the run lock ${remoteLockDir(this.cluster)} (exit ${String(r.code)}): ${r.stderr.trim() || r.stdout.trim()}`);
+      const why = r.stderr.trim() || r.stdout.trim();
+      throw new RunError('LOCK_FAILED', `${h.name}: cannot take the run lock ${remoteLockDir(this.cluster)} (exit ${String(r.code)}): ${why}`);
     };
     // Every host is locked at once, each lock command listening on the signal: keep Node from
     // warning of a listener leak (its default limit is 10) on an inventory of more hosts.

@@ -85,7 +85,8 @@ async function attempt(env: StepEnv): Promise<Attempt> {
   let failure: ActionOutcome | undefined;
   for (const [i, a] of step.actions.entries()) {
     if (i > 0 && env.signal.aborted) {
-      failure = { status: 'unknown', changed: false, message: `interrupted after ${i} of ${step.actions.length} actions`, record: { index: i, kind: a.kind, code: null, durationMs: 0, skipped: true } };
+      const record = { index: i, kind: a.kind, code: null, durationMs: 0, skipped: true };
+      failure = { status: 'unknown', changed: false, message: `interrupted after ${i} of ${step.actions.length} actions`, record };
       break;
     }
     const o = await runAction(a, i, actionEnv);
@@ -112,7 +113,9 @@ async function attempt(env: StepEnv): Promise<Attempt> {
   }
   const base = { value, valueOk, facts, records };
 
-  if (failure?.status === 'unreachable') return { ...base, status: 'unreachable', message: failure.message ?? 'unreachable', ...(failure.unreachable ? { unreachable: failure.unreachable } : {}) };
+  if (failure?.status === 'unreachable') {
+    return { ...base, status: 'unreachable', message: failure.message ?? 'unreachable', ...(failure.unreachable ? { unreachable: failure.unreachable } : {}) };
+  }
   // A command whose fate is unknown is never retried: running it again could apply it twice.
   if (failure?.status === 'unknown') return { ...base, status: 'unknown', message: failure.message ?? 'unknown outcome' };
 

@@ -122,9 +122,11 @@ function checkKeys(src: Source, node: YNode | null | undefined, out: Diagnostic[
         }
         seen.add(k);
         if (FORBIDDEN_KEYS.has(k)) {
-          out.push(diag('forbidden-key', `the key "${k}" is not allowed`, at, { length: k.length, hint: 'keys that name JavaScript object internals are refused to keep input from reshaping objects' }));
+          const hint = 'keys that name JavaScript object internals are refused to keep input from reshaping objects';
+          out.push(diag('forbidden-key', `the key "${k}" is not allowed`, at, { length: k.length, hint }));
         } else if (k === '<<') {
-          out.push(diag('merge-key', 'YAML merge keys (<<) are not supported', at, { length: 2, hint: 'write the keys out; merges hide what a host really gets' }));
+          const hint = 'write the keys out; merges hide what a host really gets';
+          out.push(diag('merge-key', 'YAML merge keys (<<) are not supported', at, { length: 2, hint }));
         }
       }
       if (isPair(pair)) checkKeys(src, pair.value as YNode, out);
@@ -148,7 +150,8 @@ function unclosedQuoteStart(doc: Document, offset: number): number | undefined {
   let found: number | undefined;
   visit(doc, {
     Scalar(_key, node) {
-      if ((node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') && node.range && node.range[0] < offset && node.range[1] >= offset) found = node.range[0];
+      const quoted = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE';
+      if (quoted && node.range && node.range[0] < offset && node.range[1] >= offset) found = node.range[0];
     },
   });
   return found;
@@ -162,13 +165,19 @@ export function parseYaml(file: string, text: string): { source?: Source; diagno
   const src0 = { file, lineCounter };
   for (const e of doc.errors) {
     const message = e.message.split('\n')[0] ?? e.message;
-    // An unclosed quote is noticed where the file ends: point at the quote that opened it.
-    const openQuote = /^Missing closing ["']quote/.test(message) ? unclosedQuoteStart(doc, e.pos[0]) : undefined;
+    // An unclosed quote is noticed where the file ends: point at the quote that opened it (a
+    // character yaml misses, at an offset inside a quoted scalar, by its code and position).
+    const openQuote = e.code === 'MISSING_CHAR' ? unclosedQuoteStart(doc, e.pos[0]) : undefined;
     const at = posAt(src0, openQuote ?? skipIndent(text, e.pos[0]));
-    diagnostics.push(diag(yamlCode(e.code), e.code === 'DUPLICATE_KEY' ? 'duplicate key: a key may appear only once in a mapping' : `YAML syntax error: ${message.replace(/ at line \d+, column \d+.*$/, '')}`, at, { length: openQuote !== undefined ? 1 : Math.max(1, e.pos[1] - e.pos[0]) }));
+    const what =
+      e.code === 'DUPLICATE_KEY'
+        ? 'duplicate key: a key may appear only once in a mapping'
+        : `YAML syntax error: ${message.replace(/ at line \d+, column \d+.*$/, '')}`;
+    diagnostics.push(diag(yamlCode(e.code), what, at, { length: openQuote !== undefined ? 1 : Math.max(1, e.pos[1] - e.pos[0]) }));
   }
   if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) {
-    if (diagnostics.length === 0) diagnostics.push(diag('empty-file', 'the file is empty', { file, line: 1, col: 1 }, { hint: 'a playbook is a list of plays; an inventory a mapping with cluster, hosts and groups' }));
+    const hint = 'a playbook is a list of plays; an inventory a mapping with cluster, hosts and groups';
+    if (diagnostics.length === 0) diagnostics.push(diag('empty-file', 'the file is empty', { file, line: 1, col: 1 }, { hint }));
     return { diagnostics };
   }
   if (diagnostics.length > 0) return { diagnostics };
@@ -185,7 +194,8 @@ export function readYaml(file: string, displayPath = file): { source?: Source; d
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return { diagnostics: [diag('file-not-found', code === 'ENOENT' ? `no such file: ${displayPath}` : `cannot read ${displayPath}: ${String(code)}`, { file: displayPath, line: 1, col: 1 })] };
+    const message = code === 'ENOENT' ? `no such file: ${displayPath}` : `cannot read ${displayPath}: ${String(code)}`;
+    return { diagnostics: [diag('file-not-found', message, { file: displayPath, line: 1, col: 1 })] };
   }
   return parseYaml(displayPath, text);
 }

@@ -40,7 +40,16 @@ export interface RunArgs {
 
 export interface EventMap {
   /** `args`: the -e values and --limit as given, so `--resume` can run with them again. */
-  'run.start': { runId: string; playbook: string; inventory: string; check: boolean; hosts: string[]; inputs: { path: string; sha256: string }[]; resumedFrom?: string; args?: RunArgs };
+  'run.start': {
+    runId: string;
+    playbook: string;
+    inventory: string;
+    check: boolean;
+    hosts: string[];
+    inputs: { path: string; sha256: string }[];
+    resumedFrom?: string;
+    args?: RunArgs;
+  };
   'play.start': { play: number; name: string; hosts: string[] };
   'batch.start': { play: number; batch: number; hosts: string[] };
   'task.start': { play: number; task: number; name: string; module: string; hosts: string[] };

@@ -2,7 +2,20 @@
 // synchronously as events happen so a crash (even SIGKILL) leaves everything up to the last event.
 // Line 1 is `{type: "plan", ...}` with the full plan; then the events, redacted, with output bounded
 // to tails. `readJournal` rebuilds what `--resume` needs: finished steps, registered values, facts.
-import { chmodSync, closeSync, existsSync, fchmodSync, fdatasyncSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fchmodSync,
+  fdatasyncSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { RunEvent, StepResult, StepStatus } from '../model/events.js';
 import type { Json, Plan, PlannedTask } from '../model/types.js';
@@ -257,7 +270,9 @@ function readChain(journalDir: string, runId: string, seen: Set<string>): Journa
     }
     // A set_fact step's value is its facts (a step that also runs commands has the command's result instead).
     const step = found.task.steps.find((s) => s.id === ev.stepId);
-    const setsFacts = found.task.module === 'set_fact' || (step !== undefined && step.actions.some((a) => a.kind === 'set_fact') && !step.actions.some((a) => a.kind === 'exec' || a.kind === 'local'));
+    const runsCommands = step?.actions.some((a) => a.kind === 'exec' || a.kind === 'local') ?? false;
+    const factsOnly = step !== undefined && step.actions.some((a) => a.kind === 'set_fact') && !runsCommands;
+    const setsFacts = found.task.module === 'set_fact' || factsOnly;
     const value = ev.result.value;
     if (setsFacts && value !== null && typeof value === 'object' && !Array.isArray(value)) {
       for (const h of hosts) Object.assign((state.facts[h] ??= {}), value);

@@ -126,7 +126,15 @@ export class LiveReporter {
         registerSignalListeners: false,
         renderer: TreeRenderer,
         fallbackRenderer: TreeRenderer,
-        rendererOptions: { logger, collapseSubtasks: true, collapseErrors: false, showErrorMessage: true, formatOutput: 'truncate', showSkipMessage: true, collapseSkips: true },
+        rendererOptions: {
+          logger,
+          collapseSubtasks: true,
+          collapseErrors: false,
+          showErrorMessage: true,
+          formatOutput: 'truncate',
+          showSkipMessage: true,
+          collapseSkips: true,
+        },
       },
     );
     // listr2 hides the cursor while drawing; a process that exits mid-run (second Ctrl-C) gets it back.

@@ -20,7 +20,10 @@ export function describeAction(a: Action): string[] {
     case 'local':
       return [`[controller] $ ${a.cmd}${a.probe ? '  (read-only)' : ''}${bind}${when}`];
     case 'put': {
-      const head = `put ${a.dest} (mode ${a.mode}${a.owner ? `, owner ${a.owner}` : ''})${a.src ? ` from controller file ${a.src}` : ''}${a.sha256 ? `, sha256 must be ${a.sha256.startsWith('⟨') ? a.sha256 : shortSha(a.sha256)}` : ''}${when}`;
+      const owner = a.owner ? `, owner ${a.owner}` : '';
+      const from = a.src ? ` from controller file ${a.src}` : '';
+      const sha = a.sha256 ? `, sha256 must be ${a.sha256.startsWith('⟨') ? a.sha256 : shortSha(a.sha256)}` : '';
+      const head = `put ${a.dest} (mode ${a.mode}${owner})${from}${sha}${when}`;
       if (a.content === undefined) return [head];
       if (/^⟨!?_\.[^⟩]+⟩$/.test(a.content)) return [`${head} with content ${a.content}`];
       return [head, ...a.content.replace(/\n$/, '').split('\n').map((l) => `  | ${l}`)];
@@ -39,8 +42,10 @@ export function describeAction(a: Action): string[] {
         .map((k) => `set ${k} = ${JSON.stringify(a.facts[k])}`);
     case 'wait':
       return [`wait up to ${a.timeoutSec}s until ${a.what}${when}`];
-    case 'derive':
-      return [`compute _.${a.bind ?? '?'} = ${a.fn}(${a.args.map((x) => (typeof x === 'string' && x.startsWith('⟨') ? x : JSON.stringify(x))).join(', ')})${when}`];
+    case 'derive': {
+      const args = a.args.map((x) => (typeof x === 'string' && x.startsWith('⟨') ? x : JSON.stringify(x))).join(', ');
+      return [`compute _.${a.bind ?? '?'} = ${a.fn}(${args})${when}`];
+    }
   }
 }
 
@@ -82,7 +87,11 @@ export function renderPlanText(plan: Plan): string {
   for (const play of plan.plays) {
     out.push('');
     const serial = play.batches.length > 1 ? ` · serial batches ${play.batches.map((b) => b.length).join('/')}` : '';
-    const flags = [play.destructive ? 'destructive' : '', play.anyErrorsFatal ? 'any_errors_fatal' : '', play.maxFailPercentage !== undefined ? `max_fail_percentage ${play.maxFailPercentage}` : ''].filter(Boolean);
+    const flags = [
+      play.destructive ? 'destructive' : '',
+      play.anyErrorsFatal ? 'any_errors_fatal' : '',
+      play.maxFailPercentage !== undefined ? `max_fail_percentage ${play.maxFailPercentage}` : '',
+    ].filter(Boolean);
     out.push(`PLAY ${play.index} · ${play.name}`);
     out.push(`  hosts ${play.pattern} → ${play.hosts.join(', ') || '(none)'}${serial}${flags.length ? ` · ${flags.join(' · ')}` : ''}`);
     for (const t of play.tasks) {

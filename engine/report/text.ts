@@ -41,7 +41,9 @@ export class TextReporter {
     switch (ev.type) {
       case 'run.start': {
         const extra = [ev.check ? 'check mode' : '', ev.resumedFrom ? `resuming run ${ev.resumedFrom}` : ''].filter(Boolean);
-        this.line(`${stamp} RUN ${ev.runId} · playbook ${ev.playbook} · inventory ${ev.inventory} · hosts ${ev.hosts.join(', ') || '(none)'}${extra.length ? ` · ${extra.join(' · ')}` : ''}`);
+        const hosts = ev.hosts.join(', ') || '(none)';
+        const more = extra.length ? ` · ${extra.join(' · ')}` : '';
+        this.line(`${stamp} RUN ${ev.runId} · playbook ${ev.playbook} · inventory ${ev.inventory} · hosts ${hosts}${more}`);
         break;
       }
       case 'play.start':
@@ -57,7 +59,9 @@ export class TextReporter {
         this.line(`${stamp} TASK ${ev.play}.${ev.task} ${ev.name}${this.verbose >= 1 ? `  (${ev.module})` : ''}`);
         break;
       case 'step.start':
-        if (this.verbose >= 2) this.line(`  start    ${ev.host}${ev.target !== ev.host ? ` → ${ev.target}` : ''}${ev.attempt > 1 ? `  (attempt ${ev.attempt})` : ''}`);
+        if (this.verbose >= 2) {
+          this.line(`  start    ${ev.host}${ev.target !== ev.host ? ` → ${ev.target}` : ''}${ev.attempt > 1 ? `  (attempt ${ev.attempt})` : ''}`);
+        }
         break;
       case 'step.output':
         if (this.verbose >= 2) {

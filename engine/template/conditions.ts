@@ -141,7 +141,9 @@ class Parser {
       return { t: 'list', items };
     }
     if (t.k === 'op' && t.v === '{') {
-      if (this.peek().k === 'op' && this.peek().v === '{') throw new ConditionError('conditions are expressions, not templates: write them without {{ }}', t.at);
+      if (this.peek().k === 'op' && this.peek().v === '{') {
+        throw new ConditionError('conditions are expressions, not templates: write them without {{ }}', t.at);
+      }
       const entries: [string, Expr][] = [];
       while (!(this.peek().k === 'op' && this.peek().v === '}')) {
         const k = this.next();
@@ -242,7 +244,9 @@ function literal(v: unknown): string {
 export function printCondition(e: Expr, resolve: (path: Extract<Expr, { t: 'path' }>) => { known: boolean; value?: unknown }): string {
   const p = (x: Expr): string => printCondition(x, resolve);
   // Operands of a comparison, filter or test keep their parentheses unless they bind at least as tightly.
-  const operand = (x: Expr, allowCmp = false): string => (x.t === 'lit' || x.t === 'list' || x.t === 'dict' || x.t === 'path' || x.t === 'filter' || (allowCmp && x.t === 'cmp') ? p(x) : `(${p(x)})`);
+  const tight = (x: Expr, allowCmp: boolean): boolean =>
+    x.t === 'lit' || x.t === 'list' || x.t === 'dict' || x.t === 'path' || x.t === 'filter' || (allowCmp && x.t === 'cmp');
+  const operand = (x: Expr, allowCmp = false): string => (tight(x, allowCmp) ? p(x) : `(${p(x)})`);
   switch (e.t) {
     case 'lit':
       return literal(e.v);

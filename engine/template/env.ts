@@ -27,6 +27,8 @@ export class TemplateError extends Error {
   }
 }
 
+const BLOCK_HINT = 'check that every {{ has a matching }} and every {{#block}} its {{/block}}';
+
 function noRuntime(name: string, ...values: unknown[]): void {
   for (const v of values) {
     if (isRuntimeRef(v)) {
@@ -67,7 +69,9 @@ export const HELPERS: Record<string, (...a: unknown[]) => unknown> = {
   json: (v: unknown) => (noRuntime('json', v), JSON.stringify(v)),
   upper: (v: unknown) => (noRuntime('upper', v), str(v).toUpperCase()),
   lower: (v: unknown) => (noRuntime('lower', v), str(v).toLowerCase()),
-  without: (list: unknown, ...a: unknown[]) => (noRuntime('without', list), Array.isArray(list) ? (list as unknown[]).filter((x) => !args(a).includes(x)) : list),
+  without: (list: unknown, ...a: unknown[]) => (
+    noRuntime('without', list), Array.isArray(list) ? (list as unknown[]).filter((x) => !args(a).includes(x)) : list
+  ),
   first: (list: unknown) => (noRuntime('first', list), Array.isArray(list) ? (list as unknown[])[0] : list),
   concat: (...a: unknown[]) => (noRuntime('concat', ...args(a)), args(a).map(str).join('')),
   quote: (v: unknown) => (isRuntimeRef(v) ? placeholder(refPath(v)) : shq(str(v))),
@@ -178,7 +182,8 @@ function parse(src: string): hbs.AST.Program {
     const open = unclosedMustache(src);
     if (open >= 0) {
       const before = src.slice(0, open).split('\n');
-      throw new TemplateError('template-syntax', 'template syntax error: "{{" is not closed by "}}"', before.length, (before[before.length - 1] ?? '').length + 1, 'check that every {{ has a matching }} and every {{#block}} its {{/block}}');
+      const col = (before[before.length - 1] ?? '').length + 1;
+      throw new TemplateError('template-syntax', 'template syntax error: "{{" is not closed by "}}"', before.length, col, BLOCK_HINT);
     }
     // "Parse error on line N:\n<snippet>\n----^\nExpecting …, got 'X'"
     const m = /^Parse error on line (\d+):\n(.*)\n(-*)\^\n(.*)$/s.exec(msg);
@@ -190,7 +195,7 @@ function parse(src: string): hbs.AST.Program {
       const col = idx >= 0 ? idx + past.length + 1 : 1;
       const got = /got '([^']+)'/.exec(m[4] ?? '')?.[1] ?? '?';
       const what = got === 'EOF' ? 'the template ends inside {{ }}' : `unexpected ${got}`;
-      throw new TemplateError('template-syntax', `template syntax error: ${what}`, line, col, 'check that every {{ has a matching }} and every {{#block}} its {{/block}}');
+      throw new TemplateError('template-syntax', `template syntax error: ${what}`, line, col, BLOCK_HINT);
     }
     const loc = /- (\d+):(\d+)$/.exec(msg);
     throw new TemplateError('template-syntax', `template syntax error: ${msg.replace(/ - \d+:\d+$/, '')}`, Number(loc?.[1] ?? 1), Number(loc?.[2] ?? 0) + 1);

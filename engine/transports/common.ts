@@ -104,7 +104,11 @@ export function now(): number {
 }
 
 /** One command's result from its captured streams. A stopped command (timeout, abort, failed stdin) has no exit code. */
-export function execResult(stdout: BoundedOutput, stderr: BoundedOutput, end: { code: number | null; stopped?: 'timedOut' | 'aborted' | 'stdin' | undefined; durationMs: number }): ExecResult {
+export function execResult(
+  stdout: BoundedOutput,
+  stderr: BoundedOutput,
+  end: { code: number | null; stopped?: 'timedOut' | 'aborted' | 'stdin' | undefined; durationMs: number },
+): ExecResult {
   return {
     code: end.stopped ? null : end.code,
     stdout: stdout.text(),

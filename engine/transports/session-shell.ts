@@ -220,8 +220,8 @@ export class SessionShell {
   }
 
   /**
-   * Run `body` (see commandBody in ssh.ts: the command without the wrapper's PID report, which the
-   * shell makes itself) as a job; the shell must be usable.
+   * Run `body` (see shellJobBody in ssh/remote-command.ts: the command without the wrapper's PID
+   * report, which the shell makes itself) as a job; the shell must be usable.
    */
   run(body: string): ShellCommand {
     if (!this.usable) throw new RunError('SHELL_BUSY', 'session shell is busy or gone');

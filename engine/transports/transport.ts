@@ -46,7 +46,11 @@ export interface Transport {
    * `become`: write (and read, for getFile) through sudo, like ExecOptions.become.
    */
   /** With expectedSha256 the copy is checked against it (no local hashing: the caller already knows the hash). */
-  putFile(localPath: string, remotePath: string, opts?: { mode?: string; signal?: AbortSignal; become?: boolean; expectedSha256?: string }): Promise<TransferResult>;
+  putFile(
+    localPath: string,
+    remotePath: string,
+    opts?: { mode?: string; signal?: AbortSignal; become?: boolean; expectedSha256?: string },
+  ): Promise<TransferResult>;
   putContent(content: string | Buffer, remotePath: string, opts?: { mode?: string; signal?: AbortSignal; become?: boolean }): Promise<TransferResult>;
   /** Copy a remote file to the controller (temp name, then rename), hashing on the way. */
   getFile(remotePath: string, localPath: string, opts?: { signal?: AbortSignal; become?: boolean }): Promise<TransferResult>;

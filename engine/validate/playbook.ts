@@ -8,10 +8,26 @@ import { jsonText, type Json, type Play, type Playbook, type SourceRef, type Tas
 import { ConditionError } from '../template/condition-lexer.js';
 import { parseCondition } from '../template/conditions.js';
 import { misplacedValues, type ShellContext } from '../template/shell-context.js';
-import { didYouMean, schemaDiagnostics, skipStringsWith } from './schema.js';
+import { didYouMean, schemaDiagnostics, skipStringsWith, toPointer } from './schema.js';
 import { locate, posInScalar, readYaml, type PathSeg, type Source } from '../load/source.js';
 
-export const TASK_KEYWORDS = ['name', 'when', 'until', 'changed_when', 'failed_when', 'register', 'run_once', 'delegate_to', 'retries', 'delay', 'timeout', 'ignore_errors', 'tags', 'become', 'check_mode'] as const;
+export const TASK_KEYWORDS = [
+  'name',
+  'when',
+  'until',
+  'changed_when',
+  'failed_when',
+  'register',
+  'run_once',
+  'delegate_to',
+  'retries',
+  'delay',
+  'timeout',
+  'ignore_errors',
+  'tags',
+  'become',
+  'check_mode',
+] as const;
 const KEYWORDS = new Set<string>(TASK_KEYWORDS);
 
 type Raw = Record<string, Json | undefined>;
@@ -32,7 +48,8 @@ function checkConditions(src: Source, list: string[], path: PathSeg[], raw: Json
       if (!(e instanceof ConditionError)) throw e;
       const p = Array.isArray(raw) ? [...path, i] : path;
       const at = posInScalar(src, p, 1, e.offset + 1);
-      out.push(diag('condition-syntax', `condition "${c}": ${e.message}`, at, { hint: 'conditions use and/or/not, ==, !=, <, >, in, "is defined" and filters like | int' }));
+      const hint = 'conditions use and/or/not, ==, !=, <, >, in, "is defined" and filters like | int';
+      out.push(diag('condition-syntax', `condition "${c}": ${e.message}`, at, { hint, path: toPointer(p) }));
     }
   });
 }
@@ -58,19 +75,23 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], modules: ModuleCatalog
   for (const k of unknown) {
     const at = locate(src, [...path, k], true);
     if (known.length > 0) {
-      out.push(diag('schema-unknown-key', `unknown task keyword "${k}"`, at, { length: k.length, hint: didYouMean(k, TASK_KEYWORDS) ?? `task keywords: ${TASK_KEYWORDS.join(', ')}` }));
+      const hint = didYouMean(k, TASK_KEYWORDS) ?? `task keywords: ${TASK_KEYWORDS.join(', ')}`;
+      out.push(diag('schema-unknown-key', `unknown task keyword "${k}"`, at, { length: k.length, hint, path: toPointer([...path, k]) }));
     } else {
       const hint = didYouMean(k, [...Object.keys(modules), ...TASK_KEYWORDS]) ?? `modules: ${Object.keys(modules).join(', ')}`;
-      out.push(diag('unknown-module', `unknown module "${k}"`, at, { length: k.length, hint }));
+      out.push(diag('unknown-module', `unknown module "${k}"`, at, { length: k.length, hint, path: toPointer([...path, k]) }));
     }
   }
   if (known.length > 1) {
     const at = locate(src, [...path, known[1] ?? ''], true);
-    out.push(diag('multiple-modules', `a task runs exactly one module, this one names ${known.length}: ${known.join(', ')}`, at, { length: (known[1] ?? '').length, hint: 'split it into one task per module' }));
+    const message = `a task runs exactly one module, this one names ${known.length}: ${known.join(', ')}`;
+    const path1 = toPointer([...path, known[1] ?? '']);
+    out.push(diag('multiple-modules', message, at, { length: (known[1] ?? '').length, hint: 'split it into one task per module', path: path1 }));
     return undefined;
   }
   if (known.length === 0) {
-    if (unknown.length === 0) out.push(diag('no-module', 'the task names no module', taskAt, { length: 1, hint: `add one of: ${Object.keys(modules).join(', ')}` }));
+    const hint = `add one of: ${Object.keys(modules).join(', ')}`;
+    if (unknown.length === 0) out.push(diag('no-module', 'the task names no module', taskAt, { length: 1, hint, path: toPointer(path) }));
     return undefined;
   }
   const moduleName = known[0] ?? '';

@@ -67,7 +67,7 @@ function pointerToPath(p: string): PathSeg[] {
 }
 
 /** PathSeg[] → JSON pointer (RFC 6901). */
-function toPointer(path: PathSeg[]): string {
+export function toPointer(path: PathSeg[]): string {
   return path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
 }
 
@@ -135,10 +135,10 @@ function hintFor(e: ErrorObject, value: unknown): string | undefined {
 function prune(errors: ErrorObject[]): ErrorObject[] {
   const byPath = new Map<string, ErrorObject[]>();
   for (const e of errors) {
-    const key = e.instancePath + (e.keyword === 'additionalProperties' ? `/${String(e.params.additionalProperty)}` : '') + (e.keyword === 'required' ? `!${String(e.params.missingProperty)}` : '');
-    const list = byPath.get(key);
-    if (list) list.push(e);
-    else byPath.set(key, [e]);
+    const extra = e.keyword === 'additionalProperties' ? `/${String(e.params.additionalProperty)}` : '';
+    const missing = e.keyword === 'required' ? `!${String(e.params.missingProperty)}` : '';
+    const key = e.instancePath + extra + missing;
+    byPath.set(key, [...(byPath.get(key) ?? []), e]);
   }
   const out: ErrorObject[] = [];
   for (const list of byPath.values()) {

@@ -57,7 +57,10 @@ export function checkRegisterOrder(pb: Playbook, src: Source): Diagnostic[] {
       }
       for (const u of uses) {
         const at = setAt.get(u.name);
-        if (at !== undefined && at >= order) out.push(diag('register-before-set', `"${u.name}" is used before the task that registers it`, u.at, { length: u.name.length, hint: `move this task after the one with register: ${u.name}` }));
+        if (at !== undefined && at >= order) {
+          const hint = `move this task after the one with register: ${u.name}`;
+          out.push(diag('register-before-set', `"${u.name}" is used before the task that registers it`, u.at, { length: u.name.length, hint }));
+        }
       }
     });
   });

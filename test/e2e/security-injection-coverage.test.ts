@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { runApply } from '../../engine/cli/apply.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
-import { EXIT, type Io } from '../../engine/cli/output.js';
+import { EXIT, type Io } from '../../engine/model/io.js';
 import type { JsonObject } from '../../engine/model/types.js';
 import { MODULES } from '../../engine/modules/registry.js';
 import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';

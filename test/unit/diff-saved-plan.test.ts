@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { planToApply } from '../../engine/cli/apply.js';
-import { EXIT, type Io } from '../../engine/cli/output.js';
+import { EXIT, type Io } from '../../engine/model/io.js';
 import { checkPlanFreshness, describeStale, isSavedPlanPath, loadSavedPlan } from '../../engine/cli/saved-plan.js';
 import { stableStringify } from '../../engine/report/stable-json.js';
 import { PACKAGE_ROOT } from '../../engine/package/root.js';

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadResume } from '../../engine/cli/apply.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
-import type { Io } from '../../engine/cli/output.js';
+import type { Io } from '../../engine/model/io.js';
 import { executePlan } from '../../engine/execute/execute.js';
 import type { Plan } from '../../engine/model/types.js';
 import { createReporter } from '../../engine/report/reporters.js';
-import { PACKAGE_ROOT } from '../../engine/validate/schema.js';
+import { PACKAGE_ROOT } from '../../engine/package/root.js';
 import { FakeTransport } from './executor-fakes.js';
 
 const SECRET = 'hunter2-very-secret';

@@ -65,7 +65,8 @@ export async function verifyHostKey(peer: HostKeyPeer, kh: KnownHosts, key: Buff
       throw new UnreachableError(
         h,
         `${h}: the ${presented} presented by ${name} is marked @revoked in ${path} (line ${check.entry?.line ?? '?'}). ` +
-          'Refusing to connect whatever the host key checking mode: the host may be compromised or impersonated; investigate before removing the @revoked line.',
+          'Refusing to connect whatever the host key checking mode: the host may be compromised or impersonated; ' +
+            'investigate before removing the @revoked line.',
         'host-key',
       );
     case 'mismatch': {

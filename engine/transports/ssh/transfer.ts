@@ -90,7 +90,8 @@ export async function putStream(
     await cleanup();
     throw new RunError(
       'CHECKSUM_MISMATCH',
-      `${what}: checksum mismatch after upload (${opts.expectedSha256 ? 'expected' : 'local'} sha256 ${local}, remote ${remote || '(none)'}); temp file removed`,
+      `${what}: checksum mismatch after upload (${opts.expectedSha256 ? 'expected' : 'local'} sha256 ${local}, ` +
+        `remote ${remote || '(none)'}); temp file removed`,
     );
   }
   const chmod =
