@@ -16,7 +16,7 @@ import { createReporter, type Reporter } from '../report/reporters.js';
 import { readJournal, type JournalState } from '../report/journal.js';
 import { REDACTED } from '../redact/redact.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
-import { buildPlan, loadInventoryOnly } from './inputs.js';
+import { buildPlan } from './inputs.js';
 import { stableStringify } from '../report/stable-json.js';
 import { checkPlanFreshness, describeStale, firstDifference, isSavedPlanPath, loadSavedPlan } from './saved-plan.js';
 import { EXIT, type Io } from '../model/io.js';
