@@ -425,7 +425,10 @@ function podGone(container: string, urls: string[], timeout: number): string {
   const script = [
     `command -v crictl >/dev/null || { echo 'crictl not found: cannot tell whether the ${container} container is gone' >&2; exit 1; }`,
     `deadline=$(( $(date +%s) + ${timeout} ))`,
-    `while :; do ids=$(crictl ps -q --name '${name}') || { echo 'crictl ps failed' >&2; exit 1; }; if [ -z "$ids" ]${open.map((o) => ` && ! ${o}`).join('')}; then exit 0; fi; if [ "$(date +%s)" -ge "$deadline" ]; then echo ${q(`${container} still running or listening after ${timeout}s${urls.length > 0 ? ` (${urls.join(', ')})` : ''}`)} >&2; exit 1; fi; sleep 0.5; done`,
+    `while :; do ids=$(crictl ps -q --name '${name}') || { echo 'crictl ps failed' >&2; exit 1; }`,
+    `if [ -z "$ids" ]${open.map((o) => ` && ! ${o}`).join('')}; then exit 0; fi`,
+    `if [ "$(date +%s)" -ge "$deadline" ]; then echo ${q(`${container} still running or listening after ${timeout}s${urls.length > 0 ? ` (${urls.join(', ')})` : ''}`)} >&2; exit 1; fi`,
+    'sleep 0.5; done',
   ].join('; ');
   return `bash -c ${q(script)}`;
 }
@@ -559,12 +562,18 @@ export const etcd_config: ModuleDef = {
     // Replace the flag's line, or add it below `- etcd` (kubeadm's first member has no --initial-cluster-state).
     const set = (flag: string, value: string): string => {
       const v = value.replace(/[|&\\]/g, '\\$&');
-      return `if grep -q '^[[:space:]]*- --${flag}=' "$m"; then sed -i 's|^\\([[:space:]]*- --${flag}=\\).*$|\\1${v}|' "$m"; else sed -i 's|^\\([[:space:]]*\\)- etcd$|&\\n\\1- --${flag}=${v}|' "$m"; fi`;
+      const replace = `sed -i 's|^\\([[:space:]]*- --${flag}=\\).*$|\\1${v}|' "$m"`;
+      const add = `sed -i 's|^\\([[:space:]]*\\)- etcd$|&\\n\\1- --${flag}=${v}|' "$m"`;
+      return `if grep -q '^[[:space:]]*- --${flag}=' "$m"; then ${replace}; else ${add}; fi`;
     };
     return {
       actions: [
         // Backups go outside manifests/: kubelet would start a second pod from any copy left there.
-        { kind: 'exec', cmd: `${man}; mkdir -p ${q(backupDir)} && cp -p "$m" ${q(`${backupDir}/etcd.yaml.bak-${RUN_STAMP}`)}`, note: 'keep the previous manifest' },
+        {
+          kind: 'exec',
+          cmd: `${man}; mkdir -p ${q(backupDir)} && cp -p "$m" ${q(`${backupDir}/etcd.yaml.bak-${RUN_STAMP}`)}`,
+          note: 'keep the previous manifest',
+        },
         { kind: 'exec', cmd: `${man}; ${set('initial-cluster', ic)} && ${set('initial-cluster-state', state)}` },
       ],
     };
@@ -589,13 +598,14 @@ export const dependents: ModuleDef = {
     for (const s of [...new Set(services)]) {
       if (s.startsWith('manifest:')) {
         const name = s.slice('manifest:'.length);
-        const file = `${name}.yaml`;
+        const live = q(`${manifests}/${name}.yaml`);
+        const away = q(`${parked}/${name}.yaml`);
         if (state === 'stopped') {
           actions.push(
-            { kind: 'exec', cmd: `if [ -e ${q(`${manifests}/${file}`)} ]; then mkdir -p ${q(parked)} && mv -n ${q(`${manifests}/${file}`)} ${q(`${parked}/${file}`)}; fi` },
+            { kind: 'exec', cmd: `if [ -e ${live} ]; then mkdir -p ${q(parked)} && mv -n ${live} ${away}; fi` },
             { kind: 'wait', what: `the ${name} container is gone`, timeoutSec: 120, cmd: podGone(name, [], 120) },
           );
-        } else actions.push({ kind: 'exec', cmd: `if [ -e ${q(`${parked}/${file}`)} ]; then mv -n ${q(`${parked}/${file}`)} ${q(`${manifests}/${file}`)}; fi` });
+        } else actions.push({ kind: 'exec', cmd: `if [ -e ${away} ]; then mv -n ${away} ${live}; fi` });
       } else if (state === 'stopped') {
         actions.push({ kind: 'exec', cmd: `systemctl stop ${q(s)} && ! systemctl is-active --quiet ${q(s)}` });
       } else actions.push({ kind: 'exec', cmd: `systemctl start ${q(s)}` });

@@ -83,7 +83,9 @@ describe('lab: kubelet and crictl stand-ins (127.0.N.191)', function () {
   });
 
   it('a removed manifest: SIGTERM, and SIGKILL once terminationGracePeriodSeconds is over', async function () {
-    await writeManifest(lab, 'stubborn.yaml', pod('stubborn', ['bash', '-c', "trap 'echo got TERM' TERM; echo ready; while :; do sleep 0.2; done"], ['  terminationGracePeriodSeconds: 2']));
+    const ignoreTerm = "trap 'echo got TERM' TERM; echo ready; while :; do sleep 0.2; done";
+    const stubborn = pod('stubborn', ['bash', '-c', ignoreTerm], ['  terminationGracePeriodSeconds: 2']);
+    await writeManifest(lab, 'stubborn.yaml', stubborn);
     await until('the stubborn container runs', async () => (await containers(lab, H, 'stubborn')).length === 1);
     const [id] = await containers(lab, H, 'stubborn');
     await until('it is ready', async () => /ready/.test(await onHost(lab, H, `crictl logs ${id ?? ''}`)));
@@ -97,7 +99,8 @@ describe('lab: kubelet and crictl stand-ins (127.0.N.191)', function () {
 
   it('a container that exits is restarted, then backs off (CrashLoopBackOff)', async function () {
     await writeManifest(lab, 'crasher.yaml', pod('crasher', ['bash', '-c', 'echo crashing; exit 3']));
-    await until('two attempts and a back-off', async () => /crasher-etcd-1: back-off 10 s restarting failed container/.test(await onHost(lab, H, 'cat /run/lab/kubelet.log')));
+    const backoff = /crasher-etcd-1: back-off 10 s restarting failed container/;
+    await until('two attempts and a back-off', async () => backoff.test(await onHost(lab, H, 'cat /run/lab/kubelet.log')));
     const all = await containers(lab, H, 'crasher', true);
     assert.ok(all.length >= 2, all.join(' '));
     for (const id of all) assert.equal((await inspect(lab, id)).status.exitCode, 3);

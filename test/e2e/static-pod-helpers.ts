@@ -32,7 +32,9 @@ export async function apiserverWrites(lab: Lab, host: string): Promise<Apiserver
   const out: ApiserverWrite[] = [];
   for (const id of ids) {
     const log = await onHost(lab, host, `crictl logs ${id}`);
-    for (const m of log.matchAll(/^write seq=(\d+) revision=(\d+) at=(\d+) /gm)) out.push({ host, seq: Number(m[1]), revision: Number(m[2]), at: Number(m[3]) });
+    for (const m of log.matchAll(/^write seq=(\d+) revision=(\d+) at=(\d+) /gm)) {
+      out.push({ host, seq: Number(m[1]), revision: Number(m[2]), at: Number(m[3]) });
+    }
   }
   return out.sort((a, b) => a.at - b.at);
 }

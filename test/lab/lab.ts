@@ -22,7 +22,15 @@ import { openSync, closeSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_KUBELET_PERIOD_SEC, installKubeadmPki, KUBEADM_TLS, prepareStaticPodHost, startKubeletCmd, staticPodClusterYaml, type Deployment } from './static-pod.js';
+import {
+  DEFAULT_KUBELET_PERIOD_SEC,
+  installKubeadmPki,
+  KUBEADM_TLS,
+  prepareStaticPodHost,
+  startKubeletCmd,
+  staticPodClusterYaml,
+  type Deployment,
+} from './static-pod.js';
 
 export interface LabHost {
   name: string;
@@ -366,7 +374,13 @@ LogLevel INFO
  * The lab's inventory. With TLS it is shaped like inventories/prod-3-https.yml (the same cluster
  * settings; only names, addresses and paths differ: test/e2e/lab-inventory-parity.test.ts).
  */
-function inventoryYaml(dir: string, hosts: { name: string; address: string; member: boolean }[], etcdVersion: string, tls: boolean, deployment: Deployment = 'systemd'): string {
+function inventoryYaml(
+  dir: string,
+  hosts: { name: string; address: string; member: boolean }[],
+  etcdVersion: string,
+  tls: boolean,
+  deployment: Deployment = 'systemd',
+): string {
   if (deployment === 'static-pod') return staticPodInventory(dir, hosts, etcdVersion, tls);
   const schema = path.relative(dir, path.join(REPO_ROOT, 'schemas/inventory.schema.json'));
   const members = hosts.filter((h) => h.member).map((h) => h.name);
@@ -625,7 +639,12 @@ async function prepareHost(
     fs.writeFile(path.join(s, 'etc-hostname'), `${h.name}\n`),
     // static-pod: a kubeadm node has no etcd unit (`systemctl stop etcd` fails there as on the real thing).
     ...(pod
-      ? [prepareStaticPodHost({ stateDir: s, labSrc: LAB_SRC, host: h, member: h.member, members, version: pod.version, etcdRoot: pod.etcdRoot, scheme, tls: pod.tls, operatorEnv: operatorSettings(h.address, quotaBytes) })]
+      ? [
+          prepareStaticPodHost({
+            ...{ stateDir: s, labSrc: LAB_SRC, host: h, member: h.member, members, scheme, tls: pod.tls },
+            ...{ version: pod.version, etcdRoot: pod.etcdRoot, operatorEnv: operatorSettings(h.address, quotaBytes) },
+          }),
+        ]
       : [
           fs.writeFile(path.join(s, 'etc-systemd-system/etcd.service'), ETCD_UNIT),
           fs.symlink('/etc/systemd/system/etcd.service', path.join(s, 'etc-systemd-system/multi-user.target.wants/etcd.service')),
