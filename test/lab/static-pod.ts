@@ -271,6 +271,7 @@ export async function prepareStaticPodHost(o: {
 export function startKubeletCmd(stateDir: string, periodSec: number): string {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   return [
+    "{ /usr/bin/python3 -c 'import yaml' 2>/dev/null || { echo 'the kubelet stand-in needs /usr/bin/python3 with PyYAML (Debian: python3-yaml)' >&2; exit 1; }; }",
     `/usr/bin/mount -t overlay overlay -o lowerdir=${q(path.join(stateDir, 'usr-local-bin'))}:/usr/local/bin /usr/local/bin`,
     `/usr/bin/setsid -f /usr/local/bin/kubelet --period=${periodSec} --manifests=${MANIFESTS} </dev/null >>/run/lab/kubelet.log 2>&1`,
   ].join(' && ');
