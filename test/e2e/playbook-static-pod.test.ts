@@ -36,7 +36,7 @@ import {
   writeInventory,
   type MemberStatus,
 } from './playbook-helpers.js';
-import { apiserverWrites, containerPid, containers, playTimes, until } from './static-pod-helpers.js';
+import { apiserverWrites, containerPid, containers, finishedAt, playTimes, stepStart, until } from './static-pod-helpers.js';
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
 const MANIFEST = '/etc/kubernetes/manifests/etcd.yaml';
@@ -172,9 +172,19 @@ for (const shape of shapesFor('static-pod')) {
       assert.equal(b.code, 0, b.all);
       await writeCanaries(clientUrl(lab, 'etcd-1'), 10, '/after-backup/');
       for (const h of HOSTS) await until(`kube-apiserver on ${h} writes`, async () => (await apiserverWrites(lab, h)).some((w) => w.at > t0));
+      const etcdBefore = await Promise.all(HOSTS.map((h) => containers(lab, h, 'etcd')));
 
       const r = await apply(lab, 'restore-all.yml', ['allow_healthy=true']);
       assert.equal(r.code, 0, r.all);
+
+      // etcd's process had exited before its data dir was moved aside (task 3.2), on every member.
+      for (const [i, h] of HOSTS.entries()) {
+        const aside = stepStart(lab, r, 3, 2, h);
+        for (const id of etcdBefore[i] ?? []) {
+          const finished = await finishedAt(lab, h, id);
+          assert.ok(finished > 0 && finished <= aside, `${h}: etcd container ${id.slice(0, 13)} finished ${finished}, data dir moved at ${aside}`);
+        }
+      }
 
       await assertCluster(lab, HOSTS);
       for (const h of HOSTS) {
