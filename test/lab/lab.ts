@@ -788,6 +788,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
   const kubeletPeriod = opts.kubeletPeriodSec ?? DEFAULT_KUBELET_PERIOD_SEC;
   if (deployment !== 'systemd' && deployment !== 'static-pod') throw new Error(`lab: deployment must be systemd or static-pod, got ${String(deployment)}`);
   if (!(kubeletPeriod > 0)) throw new Error('lab: kubeletPeriodSec must be > 0');
+  if (deployment === 'static-pod' && !withEtcd) throw new Error('lab: a static-pod lab always runs etcd from its manifests (drop --no-etcd)');
   const net = labNet();
   if (!Number.isInteger(nHosts) || nHosts < 1) throw new Error('lab: hosts must be >= 1');
   if (!Number.isInteger(nMembers) || nMembers < 0 || nMembers > nHosts) throw new Error('lab: members must be 0..hosts');
