@@ -526,7 +526,7 @@ function etcdIds(): { uid: number; gid: number } {
 }
 
 /** Copy the CA, the client certificate and this member's own certificates into its /etc/etcd/pki. */
-async function installPki(dir: string, h: { name: string; stateDir: string; member: boolean }): Promise<void> {
+async function installPki(dir: string, h: { name: string; stateDir: string }): Promise<void> {
   const src = path.join(dir, 'pki');
   const dst = path.join(h.stateDir, 'etc-etcd/pki');
   await fs.mkdir(dst, { recursive: true, mode: 0o755 });
@@ -539,8 +539,7 @@ async function installPki(dir: string, h: { name: string; stateDir: string; memb
   await copy(path.join(src, 'ca.crt'), 'ca.crt', 0o644, false);
   await copy(path.join(src, 'etcdctl.crt'), 'etcdctl.crt', 0o644, false);
   await copy(path.join(src, 'etcdctl.key'), 'etcdctl.key', 0o600, false);
-  if (!h.member && !existsSync(path.join(src, h.name))) return;
-  // etcd runs as User=etcd: its own keys must be readable by it.
+  // Spares too (replace-member makes one a member). etcd runs as User=etcd: its keys must be readable by it.
   for (const kind of ['server', 'peer']) {
     await copy(path.join(src, h.name, `${kind}.crt`), `${kind}.crt`, 0o644, true);
     await copy(path.join(src, h.name, `${kind}.key`), `${kind}.key`, 0o600, true);
