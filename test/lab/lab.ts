@@ -59,6 +59,8 @@ export interface Lab {
   clientUrls: string[];
   /** The full etcd version every host runs (`etcd --version`), e.g. 3.4.23 or 3.5.30. */
   etcdVersion: string;
+  /** Where that etcd comes from, e.g. "etcd 3.5.30 (Debian sid 3.5.30-2, …) in /var/cache/runbook-lab/etcd-3.5.30". */
+  etcdSource: string;
   scheme: 'http' | 'https';
   tls?: LabTls;
 }
@@ -105,6 +107,7 @@ interface LabState {
   knownHostsPath: string;
   clientUrls: string[];
   etcdVersion: string;
+  etcdSource: string;
   scheme: 'http' | 'https';
   tls?: LabTls;
 }
@@ -260,6 +263,7 @@ function toLab(st: LabState): Lab {
     knownHostsPath: st.knownHostsPath,
     clientUrls: [...st.clientUrls],
     etcdVersion: st.etcdVersion,
+    etcdSource: st.etcdSource,
     scheme: st.scheme,
     tls: st.tls ? { ...st.tls } : undefined,
   };
@@ -475,6 +479,8 @@ interface EtcdBuild {
   version: string;
   /** Directory whose usr/bin is laid over the hosts' /usr/bin, or null for the machine's own. */
   root: string | null;
+  /** Where it comes from, for the output. */
+  source: string;
 }
 
 async function etcdVersionOf(bin: string): Promise<string> {
@@ -493,7 +499,7 @@ export async function resolveEtcd(minor: EtcdMinor): Promise<EtcdBuild> {
   if (minor === '3.4') {
     const version = await etcdVersionOf('/usr/bin/etcd');
     if (!version.startsWith('3.4.')) throw new Error(`lab: the machine's /usr/bin/etcd is ${version}, not 3.4`);
-    return { version, root: null };
+    return { version, root: null, source: `etcd ${version}, the machine's own (/usr/bin/etcd)` };
   }
   const env: Record<string, string> = { ...CLEAN_ENV };
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('RUNBOOK_') && v !== undefined) env[k] = v;
@@ -510,7 +516,8 @@ export async function resolveEtcd(minor: EtcdMinor): Promise<EtcdBuild> {
   if (r.code !== 0 || root === '') throw new Error(`lab: cannot get etcd ${minor}:\n${r.stderr.trim()}`);
   const version = await etcdVersionOf(path.join(root, 'usr/bin/etcd'));
   if (!version.startsWith(`${minor}.`)) throw new Error(`lab: ${root} has etcd ${version}, not ${minor}`);
-  return { version, root };
+  const marker = readFileSync(path.join(root, '.runbook-etcd'), 'utf8').split('\n')[0] ?? `etcd ${version}`;
+  return { version, root, source: `${marker} in ${root}` };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -572,7 +579,7 @@ function etcdIds(): { uid: number; gid: number } {
 }
 
 /** Copy the CA, the client certificate and this member's own certificates into its /etc/etcd/pki. */
-async function installPki(dir: string, h: { name: string; stateDir: string; member: boolean }): Promise<void> {
+async function installPki(dir: string, h: { name: string; stateDir: string }): Promise<void> {
   const src = path.join(dir, 'pki');
   const dst = path.join(h.stateDir, 'etc-etcd/pki');
   await fs.mkdir(dst, { recursive: true, mode: 0o755 });
@@ -585,8 +592,7 @@ async function installPki(dir: string, h: { name: string; stateDir: string; memb
   await copy(path.join(src, 'ca.crt'), 'ca.crt', 0o644, false);
   await copy(path.join(src, 'etcdctl.crt'), 'etcdctl.crt', 0o644, false);
   await copy(path.join(src, 'etcdctl.key'), 'etcdctl.key', 0o600, false);
-  if (!h.member && !existsSync(path.join(src, h.name))) return;
-  // etcd runs as User=etcd: its own keys must be readable by it.
+  // Spares too (replace-member makes one a member). etcd runs as User=etcd: its keys must be readable by it.
   for (const kind of ['server', 'peer']) {
     await copy(path.join(src, h.name, `${kind}.crt`), `${kind}.crt`, 0o644, true);
     await copy(path.join(src, h.name, `${kind}.key`), `${kind}.key`, 0o600, true);
@@ -847,6 +853,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
     knownHostsPath,
     clientUrls: withEtcd ? specs.filter((h) => h.member).map((h) => `${scheme}://${h.address}:2379`) : [],
     etcdVersion: build.version,
+    etcdSource: build.source,
     scheme,
     tls: tls ? { ca: path.join(dir, 'pki/ca.crt'), cert: path.join(dir, 'pki/etcdctl.crt'), key: path.join(dir, 'pki/etcdctl.key') } : undefined,
   };
