@@ -129,3 +129,33 @@ describe('lab: kubelet and crictl stand-ins (127.0.N.191)', function () {
     await onHost(lab, H, `mv ${M}/nowhere.yaml ${M}/moved.yaml /root/`);
   });
 });
+
+describe('lab: the kubelet stand-in notices manifest changes only on its file-check period (127.0.N.192)', function () {
+  this.timeout(60_000);
+  const DIR = labDir('kubelet-period-sp');
+  let lab: Lab;
+
+  before(async function () {
+    const shape = { ...SHAPE_C, id: 'sp', deployment: 'static-pod' as const };
+    lab = await freshLab('kubelet-period', { shape, hosts: 1, firstOctet: 192, kubeletPeriodSec: 3600 });
+  });
+
+  after(async function () {
+    await labDown(DIR);
+  });
+
+  it('with a one-hour period: a removed manifest is not acted on, while a crashed container is restarted at once', async function () {
+    const [etcd] = await containers(lab, H, 'etcd');
+    const [api] = await containers(lab, H, 'kube-apiserver');
+    assert.ok(etcd && api);
+    await onHost(lab, H, `mv ${M}/etcd.yaml /root/`);
+    // A container crash is seen at once (not a manifest change): kube-apiserver comes back ...
+    await onHost(lab, H, `kill -KILL ${await containerPid(lab, H, 'kube-apiserver')}`);
+    await until('kube-apiserver restarted', async () => {
+      const now = await containers(lab, H, 'kube-apiserver');
+      return now.length === 1 && now[0] !== api;
+    });
+    // ... while etcd, whose manifest left before that crash, still runs: the next check is an hour away.
+    assert.deepEqual(await containers(lab, H, 'etcd'), [etcd]);
+  });
+});
