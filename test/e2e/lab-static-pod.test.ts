@@ -83,7 +83,9 @@ describe('lab: kubelet and crictl stand-ins (127.0.N.191)', function () {
   });
 
   it('a removed manifest: SIGTERM, and SIGKILL once terminationGracePeriodSeconds is over', async function () {
-    await writeManifest(lab, 'stubborn.yaml', pod('stubborn', ['bash', '-c', "trap 'echo got TERM' TERM; echo ready; while :; do sleep 0.2; done"], ['  terminationGracePeriodSeconds: 2']));
+    const ignoreTerm = "trap 'echo got TERM' TERM; echo ready; while :; do sleep 0.2; done";
+    const stubborn = pod('stubborn', ['bash', '-c', ignoreTerm], ['  terminationGracePeriodSeconds: 2']);
+    await writeManifest(lab, 'stubborn.yaml', stubborn);
     await until('the stubborn container runs', async () => (await containers(lab, H, 'stubborn')).length === 1);
     const [id] = await containers(lab, H, 'stubborn');
     await until('it is ready', async () => /ready/.test(await onHost(lab, H, `crictl logs ${id ?? ''}`)));
@@ -97,7 +99,8 @@ describe('lab: kubelet and crictl stand-ins (127.0.N.191)', function () {
 
   it('a container that exits is restarted, then backs off (CrashLoopBackOff)', async function () {
     await writeManifest(lab, 'crasher.yaml', pod('crasher', ['bash', '-c', 'echo crashing; exit 3']));
-    await until('two attempts and a back-off', async () => /crasher-etcd-1: back-off 10 s restarting failed container/.test(await onHost(lab, H, 'cat /run/lab/kubelet.log')));
+    const backoff = /crasher-etcd-1: back-off 10 s restarting failed container/;
+    await until('two attempts and a back-off', async () => backoff.test(await onHost(lab, H, 'cat /run/lab/kubelet.log')));
     const all = await containers(lab, H, 'crasher', true);
     assert.ok(all.length >= 2, all.join(' '));
     for (const id of all) assert.equal((await inspect(lab, id)).status.exitCode, 3);
@@ -124,5 +127,35 @@ describe('lab: kubelet and crictl stand-ins (127.0.N.191)', function () {
     }
     assert.equal((await hostExec(lab, H, 'pgrep -x sleep')).code, 1, 'a sleep ran');
     await onHost(lab, H, `mv ${M}/nowhere.yaml ${M}/moved.yaml /root/`);
+  });
+});
+
+describe('lab: the kubelet stand-in notices manifest changes only on its file-check period (127.0.N.192)', function () {
+  this.timeout(60_000);
+  const DIR = labDir('kubelet-period-sp');
+  let lab: Lab;
+
+  before(async function () {
+    const shape = { ...SHAPE_C, id: 'sp', deployment: 'static-pod' as const };
+    lab = await freshLab('kubelet-period', { shape, hosts: 1, firstOctet: 192, kubeletPeriodSec: 3600 });
+  });
+
+  after(async function () {
+    await labDown(DIR);
+  });
+
+  it('with a one-hour period: a removed manifest is not acted on, while a crashed container is restarted at once', async function () {
+    const [etcd] = await containers(lab, H, 'etcd');
+    const [api] = await containers(lab, H, 'kube-apiserver');
+    assert.ok(etcd && api);
+    await onHost(lab, H, `mv ${M}/etcd.yaml /root/`);
+    // A container crash is seen at once (not a manifest change): kube-apiserver comes back ...
+    await onHost(lab, H, `kill -KILL ${await containerPid(lab, H, 'kube-apiserver')}`);
+    await until('kube-apiserver restarted', async () => {
+      const now = await containers(lab, H, 'kube-apiserver');
+      return now.length === 1 && now[0] !== api;
+    });
+    // ... while etcd, whose manifest left before that crash, still runs: the next check is an hour away.
+    assert.deepEqual(await containers(lab, H, 'etcd'), [etcd]);
   });
 });

@@ -1,4 +1,5 @@
-// e2e: the test lab itself (test/lab/lab.ts): real sshd + etcd 3.4 per host, in namespaces.
+// e2e: the test lab itself (test/lab/lab.ts): real sshd + etcd per host, in namespaces (3.4 over
+// http, and the production shape: Debian's etcd 3.5 with TLS).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';

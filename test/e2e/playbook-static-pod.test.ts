@@ -36,7 +36,7 @@ import {
   writeInventory,
   type MemberStatus,
 } from './playbook-helpers.js';
-import { apiserverWrites, containerPid, containers, playTimes, until } from './static-pod-helpers.js';
+import { apiserverWrites, containerPid, containers, finishedAt, playTimes, stepStart, until } from './static-pod-helpers.js';
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
 const MANIFEST = '/etc/kubernetes/manifests/etcd.yaml';
@@ -50,7 +50,12 @@ const PARKED = '/etc/kubernetes/manifests-stopped-by-runbook/etcd.yaml';
 async function loseData(lab: Lab, host: string): Promise<void> {
   await onHost(lab, host, `mv ${MANIFEST} /root/etcd.yaml.held-by-test`);
   await until(`the etcd container on ${host} is gone`, async () => (await containers(lab, host, 'etcd')).length === 0);
-  await onHost(lab, host, `mv /var/lib/etcd /root/lost-etcd && install -d -m 0700 /var/lib/etcd && echo lost > /var/lib/etcd/lost-by-test && echo garbage > /var/lib/etcd/member && mv /root/etcd.yaml.held-by-test ${MANIFEST}`);
+  await onHost(
+    lab,
+    host,
+    'mv /var/lib/etcd /root/lost-etcd && install -d -m 0700 /var/lib/etcd && echo lost > /var/lib/etcd/lost-by-test && echo garbage > /var/lib/etcd/member' +
+      ` && mv /root/etcd.yaml.held-by-test ${MANIFEST}`,
+  );
 }
 
 /** The manifest's flag lines other than membership (what operators set: quota, timeouts, ...), from wherever it is. */
@@ -86,7 +91,9 @@ for (const shape of shapesFor('static-pod')) {
     if (shipped) {
       it(`${shape.title} what ships is what ran: the lab inventory has the cluster settings of ${shipped}`, function () {
         const keys = assertSameClusterSettings(lab.inventoryPath, shipped);
-        for (const k of ['deployment', 'manifestFile', 'tls', 'dependents', 'bumpRevision']) assert.ok(keys.includes(k), `${k} not compared: ${keys.join(', ')}`);
+        for (const k of ['deployment', 'manifestFile', 'tls', 'dependents', 'bumpRevision']) {
+          assert.ok(keys.includes(k), `${k} not compared: ${keys.join(', ')}`);
+        }
       });
     }
 
@@ -134,7 +141,8 @@ for (const shape of shapesFor('static-pod')) {
         const ep = clientUrl(lab, 'etcd-1');
         // What a kube-apiserver's watch cache resumes from must be refused, so it relists.
         const tls = `--cacert=${KUBEADM_TLS.ca} --cert=${KUBEADM_TLS.cert} --key=${KUBEADM_TLS.key}`;
-        const w = await hostExec(lab, 'etcd-1', `timeout 20 etcdctl ${shape.tls ? tls : ''} --endpoints=${ep} watch --rev=${manifest.revision} /canary/1`, { timeoutMs: 30_000 });
+        const watch = `timeout 20 etcdctl ${shape.tls ? tls : ''} --endpoints=${ep} watch --rev=${manifest.revision} /canary/1`;
+        const w = await hostExec(lab, 'etcd-1', watch, { timeoutMs: 30_000 });
         assert.match(`${w.stdout}\n${w.stderr}`, /required revision has been compacted/, `watch exit ${String(w.code)}`);
         assert.notEqual(w.code, 124, 'the watch was not cancelled (timed out instead)');
         await assert.rejects(rpc(ep, 'kv/range', { key: Buffer.from('/canary/1').toString('base64'), revision: manifest.revision }), /compacted/);
@@ -155,7 +163,8 @@ for (const shape of shapesFor('static-pod')) {
       assert.equal(pb.code, 0, pb.all);
     });
 
-    it(`${shape.title} restore-all -e allow_healthy=true (roll a serving cluster back): kube-apiserver stopped before, started after, no write in between`, async function () {
+    const rollback = 'restore-all -e allow_healthy=true (roll a serving cluster back): kube-apiserver stopped before, started after, no write in between';
+    it(`${shape.title} ${rollback}`, async function () {
       // Here etcd serves until the restore stops it, so a kube-apiserver still running after its
       // stop step would get writes through: the stop must wait until its container is gone.
       const t0 = Date.now();
@@ -163,9 +172,19 @@ for (const shape of shapesFor('static-pod')) {
       assert.equal(b.code, 0, b.all);
       await writeCanaries(clientUrl(lab, 'etcd-1'), 10, '/after-backup/');
       for (const h of HOSTS) await until(`kube-apiserver on ${h} writes`, async () => (await apiserverWrites(lab, h)).some((w) => w.at > t0));
+      const etcdBefore = await Promise.all(HOSTS.map((h) => containers(lab, h, 'etcd')));
 
       const r = await apply(lab, 'restore-all.yml', ['allow_healthy=true']);
       assert.equal(r.code, 0, r.all);
+
+      // etcd's process had exited before its data dir was moved aside (task 3.2), on every member.
+      for (const [i, h] of HOSTS.entries()) {
+        const aside = stepStart(lab, r, 3, 2, h);
+        for (const id of etcdBefore[i] ?? []) {
+          const finished = await finishedAt(lab, h, id);
+          assert.ok(finished > 0 && finished <= aside, `${h}: etcd container ${id.slice(0, 13)} finished ${finished}, data dir moved at ${aside}`);
+        }
+      }
 
       await assertCluster(lab, HOSTS);
       for (const h of HOSTS) {
@@ -179,7 +198,8 @@ for (const shape of shapesFor('static-pod')) {
         const writes = await apiserverWrites(lab, h);
         assert.ok(writes.some((w) => w.at > t0 && w.at < stopped), `${h}: no kube-apiserver write before its stop`);
         const between = writes.filter((w) => w.at > stopped && w.at < started);
-        assert.deepEqual(between, [], `${h}: kube-apiserver writes between its stop (${new Date(stopped).toISOString()}) and start (${new Date(started).toISOString()})`);
+        const window = `its stop (${new Date(stopped).toISOString()}) and start (${new Date(started).toISOString()})`;
+        assert.deepEqual(between, [], `${h}: kube-apiserver writes between ${window}`);
       }
     });
   });
@@ -198,7 +218,8 @@ for (const shape of shapesFor('static-pod')) {
       await labDown(DIR);
     });
 
-    it(`${shape.title} force-new-cluster -e survivor=etcd-1 after two members lost their data: all back, same cluster, data and settings intact`, async function () {
+    const fnc = 'force-new-cluster -e survivor=etcd-1 after two members lost their data: all back, same cluster, data and settings intact';
+    it(`${shape.title} ${fnc}`, async function () {
       const { clusterId: idBefore } = await assertCluster(lab, HOSTS);
       const keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
       const survivorId = (await status(clientUrl(lab, 'etcd-1'))).memberId;
@@ -246,7 +267,9 @@ for (const shape of shapesFor('static-pod')) {
       lab = await freshLab('sp-replace-member', { shape, hosts: 4, members: 3, firstOctet: 171 });
       await writeCanaries(clientUrl(lab, 'etcd-1'));
       inventory = writeInventory(lab, 'inventory-replace.yml', (t) => {
-        const edited = t.replace('  etcd:\n    hosts: [etcd-1, etcd-2, etcd-3]', '  etcd:\n    hosts: [etcd-1, etcd-2, etcd-4]').replace(/ {2}spare:\n {4}hosts: \[etcd-4\]/, '  retired:\n    hosts: [etcd-3]');
+        const edited = t
+          .replace('  etcd:\n    hosts: [etcd-1, etcd-2, etcd-3]', '  etcd:\n    hosts: [etcd-1, etcd-2, etcd-4]')
+          .replace(/ {2}spare:\n {4}hosts: \[etcd-4\]/, '  retired:\n    hosts: [etcd-3]');
         assert.match(edited, /etcd:\n {4}hosts: \[etcd-1, etcd-2, etcd-4\]/);
         assert.match(edited, /retired:\n {4}hosts: \[etcd-3\]/);
         return edited;

@@ -32,7 +32,9 @@ export async function apiserverWrites(lab: Lab, host: string): Promise<Apiserver
   const out: ApiserverWrite[] = [];
   for (const id of ids) {
     const log = await onHost(lab, host, `crictl logs ${id}`);
-    for (const m of log.matchAll(/^write seq=(\d+) revision=(\d+) at=(\d+) /gm)) out.push({ host, seq: Number(m[1]), revision: Number(m[2]), at: Number(m[3]) });
+    for (const m of log.matchAll(/^write seq=(\d+) revision=(\d+) at=(\d+) /gm)) {
+      out.push({ host, seq: Number(m[1]), revision: Number(m[2]), at: Number(m[3]) });
+    }
   }
   return out.sort((a, b) => a.at - b.at);
 }
@@ -45,6 +47,20 @@ export function playTimes(lab: Lab, run: CliRun, play: number, host: string): { 
   const ends = mine.filter((e) => e.type === 'step.end').map((e) => Date.parse(e.at ?? ''));
   assert.ok(starts.length > 0 && ends.length > 0, `no steps of play ${play} on ${host} in the journal`);
   return { start: Math.min(...starts), end: Math.max(...ends) };
+}
+
+/** When a container's process exited (crictl inspect; ms since the epoch), or 0 while it runs. */
+export async function finishedAt(lab: Lab, host: string, id: string): Promise<number> {
+  const s = (JSON.parse(await onHost(lab, host, `crictl inspect ${id}`)) as { status: { state: string; finishedAt: string } }).status;
+  return s.state === 'CONTAINER_EXITED' ? Math.floor(Number(s.finishedAt) / 1e6) : 0;
+}
+
+/** When task PLAY.TASK began on a host (its step.start in the run's journal). */
+export function stepStart(lab: Lab, run: CliRun, play: number, task: number, host: string): number {
+  const ev = journal(lab, run) as (ReturnType<typeof journal>[number] & { at?: string; play?: number; task?: number })[];
+  const e = ev.find((x) => x.type === 'step.start' && x.play === play && x.task === task && x.host === host);
+  assert.ok(e?.at, `no start of task ${play}.${task} on ${host} in the journal`);
+  return Date.parse(e.at);
 }
 
 /** Wait (observable state, bounded) until `check` holds. */

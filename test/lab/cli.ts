@@ -75,7 +75,8 @@ async function main(argv: string[]): Promise<number> {
       const ms = Math.round(performance.now() - t0);
       for (const h of lab.hosts) console.log(`${h.name}\t${h.address}\tinit pid ${h.initPid}${h.member ? '\tetcd member' : '\tspare'}`);
       console.log(`etcd: ${lab.etcdSource}`);
-      console.log(`etcd ${lab.etcdVersion}, ${lab.scheme}${lab.tls ? ` (CA ${lab.tls.ca}, client ${lab.tls.cert})` : ''}, ${lab.deployment}`);
+      console.log(`${lab.scheme}${lab.tls ? `: CA ${lab.tls.ca}, client certificate ${lab.tls.cert}` : ''}`);
+      console.log(`deployment: ${lab.deployment}`);
       console.log(`inventory: ${lab.inventoryPath}`);
       if (lab.clientUrls.length > 0) console.log(`endpoints: ${lab.clientUrls.join(',')}`);
       console.log(`lab up in ${ms} ms`);

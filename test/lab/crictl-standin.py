@@ -13,8 +13,9 @@
 #   crictl logs [--tail N] ID                 (ID or a unique prefix, as crictl takes)
 #   crictl inspect ID                         (status + info.pid, JSON)
 #
-# Like containerd (and unlike the kubelet), the answer comes from the process itself: a record
-# that says running but whose PID is gone (or is another process now) is shown as exited.
+# The kubelet stand-in writes a container's exit into its record before reaping the process (as
+# a runtime's shim does), so the record is the answer; a record that still says running but whose
+# PID is gone or is another process now (the kubelet stand-in itself died) is shown as exited.
 # Exit codes: 0, 1 on an unknown ID or a bad option.
 # ============================================================================================
 import argparse
@@ -29,10 +30,10 @@ STATES = {'created': 'CONTAINER_CREATED', 'running': 'CONTAINER_RUNNING', 'exite
 
 
 def proc_start(pid):
+    """Start time of a process still in /proc (a zombie too: the kubelet records its exit before reaping it)."""
     try:
         with open('/proc/%d/stat' % pid) as f:
-            rest = f.read().rsplit(')', 1)[1].split()
-        return None if rest[0] in ('Z', 'X') else rest[19]
+            return f.read().rsplit(')', 1)[1].split()[19]
     except (OSError, IndexError):
         return None
 

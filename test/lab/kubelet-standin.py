@@ -184,11 +184,16 @@ class Container:
         return None
 
     def wait(self):
-        rc = self.proc.wait()
+        # Like a runtime's shim: record the exit while the process is still a zombie, then reap it.
+        # So a container is never gone from /proc while its record still says running, and
+        # finishedAt is never later than the moment `crictl ps` stops listing it.
+        info = os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOWAIT)
+        rc = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
         with LOCK:
             self.rec.update(state='CONTAINER_EXITED', finishedAt=now_ns(), exitCode=rc if rc >= 0 else 128 - rc,
                             reason='Completed' if rc == 0 else 'Error')
             self.save()
+        self.proc.wait()
         log('%s/%s: container %s exited (%s)' % (self.pod.full_name, self.rec['name'], self.id[:13],
                                                'code %d' % rc if rc >= 0 else 'signal %d' % -rc))
         self.exited.set()

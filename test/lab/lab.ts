@@ -22,7 +22,15 @@ import { openSync, closeSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_KUBELET_PERIOD_SEC, installKubeadmPki, KUBEADM_TLS, prepareStaticPodHost, startKubeletCmd, staticPodClusterYaml, type Deployment } from './static-pod.js';
+import {
+  DEFAULT_KUBELET_PERIOD_SEC,
+  installKubeadmPki,
+  KUBEADM_TLS,
+  prepareStaticPodHost,
+  startKubeletCmd,
+  staticPodClusterYaml,
+  type Deployment,
+} from './static-pod.js';
 
 export interface LabHost {
   name: string;
@@ -370,7 +378,13 @@ LogLevel INFO
  * The lab's inventory. With TLS it is shaped like inventories/prod-3-https.yml (the same cluster
  * settings; only names, addresses and paths differ: test/e2e/lab-inventory-parity.test.ts).
  */
-function inventoryYaml(dir: string, hosts: { name: string; address: string; member: boolean }[], etcdVersion: string, tls: boolean, deployment: Deployment = 'systemd'): string {
+function inventoryYaml(
+  dir: string,
+  hosts: { name: string; address: string; member: boolean }[],
+  etcdVersion: string,
+  tls: boolean,
+  deployment: Deployment = 'systemd',
+): string {
   if (deployment === 'static-pod') return staticPodInventory(dir, hosts, etcdVersion, tls);
   const schema = path.relative(dir, path.join(REPO_ROOT, 'schemas/inventory.schema.json'));
   const members = hosts.filter((h) => h.member).map((h) => h.name);
@@ -565,7 +579,7 @@ function etcdIds(): { uid: number; gid: number } {
 }
 
 /** Copy the CA, the client certificate and this member's own certificates into its /etc/etcd/pki. */
-async function installPki(dir: string, h: { name: string; stateDir: string; member: boolean }): Promise<void> {
+async function installPki(dir: string, h: { name: string; stateDir: string }): Promise<void> {
   const src = path.join(dir, 'pki');
   const dst = path.join(h.stateDir, 'etc-etcd/pki');
   await fs.mkdir(dst, { recursive: true, mode: 0o755 });
@@ -578,8 +592,7 @@ async function installPki(dir: string, h: { name: string; stateDir: string; memb
   await copy(path.join(src, 'ca.crt'), 'ca.crt', 0o644, false);
   await copy(path.join(src, 'etcdctl.crt'), 'etcdctl.crt', 0o644, false);
   await copy(path.join(src, 'etcdctl.key'), 'etcdctl.key', 0o600, false);
-  if (!h.member && !existsSync(path.join(src, h.name))) return;
-  // etcd runs as User=etcd: its own keys must be readable by it.
+  // Spares too (replace-member makes one a member). etcd runs as User=etcd: its keys must be readable by it.
   for (const kind of ['server', 'peer']) {
     await copy(path.join(src, h.name, `${kind}.crt`), `${kind}.crt`, 0o644, true);
     await copy(path.join(src, h.name, `${kind}.key`), `${kind}.key`, 0o600, true);
@@ -632,7 +645,12 @@ async function prepareHost(
     fs.writeFile(path.join(s, 'etc-hostname'), `${h.name}\n`),
     // static-pod: a kubeadm node has no etcd unit (`systemctl stop etcd` fails there as on the real thing).
     ...(pod
-      ? [prepareStaticPodHost({ stateDir: s, labSrc: LAB_SRC, host: h, member: h.member, members, version: pod.version, etcdRoot: pod.etcdRoot, scheme, tls: pod.tls, operatorEnv: operatorSettings(h.address, quotaBytes) })]
+      ? [
+          prepareStaticPodHost({
+            ...{ stateDir: s, labSrc: LAB_SRC, host: h, member: h.member, members, scheme, tls: pod.tls },
+            ...{ version: pod.version, etcdRoot: pod.etcdRoot, operatorEnv: operatorSettings(h.address, quotaBytes) },
+          }),
+        ]
       : [
           fs.writeFile(path.join(s, 'etc-systemd-system/etcd.service'), ETCD_UNIT),
           fs.symlink('/etc/systemd/system/etcd.service', path.join(s, 'etc-systemd-system/multi-user.target.wants/etcd.service')),
@@ -776,6 +794,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
   const kubeletPeriod = opts.kubeletPeriodSec ?? DEFAULT_KUBELET_PERIOD_SEC;
   if (deployment !== 'systemd' && deployment !== 'static-pod') throw new Error(`lab: deployment must be systemd or static-pod, got ${String(deployment)}`);
   if (!(kubeletPeriod > 0)) throw new Error('lab: kubeletPeriodSec must be > 0');
+  if (deployment === 'static-pod' && !withEtcd) throw new Error('lab: a static-pod lab always runs etcd from its manifests (drop --no-etcd)');
   const net = labNet();
   if (!Number.isInteger(nHosts) || nHosts < 1) throw new Error('lab: hosts must be >= 1');
   if (!Number.isInteger(nMembers) || nMembers < 0 || nMembers > nHosts) throw new Error('lab: members must be 0..hosts');

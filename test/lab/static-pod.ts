@@ -79,7 +79,16 @@ export function etcdImage(version: string): string {
  * runbook's etcd_service and etcd_config edit these lines (`- etcd`, `- --initial-cluster=`,
  * `- --initial-cluster-state=`), so their shape matters.
  */
-export function etcdManifest(o: { host: MemberSpec; members: MemberSpec[]; version: string; scheme: 'http' | 'https'; state: 'new' | 'existing'; tls: boolean; operatorEnv: string[]; dataDir: string }): string {
+export function etcdManifest(o: {
+  host: MemberSpec;
+  members: MemberSpec[];
+  version: string;
+  scheme: 'http' | 'https';
+  state: 'new' | 'existing';
+  tls: boolean;
+  operatorEnv: string[];
+  dataDir: string;
+}): string {
   const { host, scheme } = o;
   const tls = o.tls ? KUBEADM_TLS : undefined;
   const client = `${scheme}://${host.address}:2379`;
@@ -192,10 +201,14 @@ export function apiserverManifest(o: { host: MemberSpec; scheme: 'http' | 'https
     `    image: ${APISERVER_IMAGE}`,
     '    imagePullPolicy: IfNotPresent',
     '    name: kube-apiserver',
-    ...(mounts.length > 0 ? ['    volumeMounts:', ...mounts.flatMap((m, i) => [`    - mountPath: ${m}`, `      name: certs-${i}`, '      readOnly: true'])] : []),
+    ...(mounts.length > 0
+      ? ['    volumeMounts:', ...mounts.flatMap((m, i) => [`    - mountPath: ${m}`, `      name: certs-${i}`, '      readOnly: true'])]
+      : []),
     '  hostNetwork: true',
     '  priorityClassName: system-node-critical',
-    ...(mounts.length > 0 ? ['  volumes:', ...mounts.flatMap((m, i) => ['  - hostPath:', `      path: ${m}`, '      type: DirectoryOrCreate', `    name: certs-${i}`])] : []),
+    ...(mounts.length > 0
+      ? ['  volumes:', ...mounts.flatMap((m, i) => ['  - hostPath:', `      path: ${m}`, '      type: DirectoryOrCreate', `    name: certs-${i}`])]
+      : []),
     'status: {}',
     '',
   ].join('\n');
@@ -225,7 +238,12 @@ export async function prepareStaticPodHost(o: {
     fs.mkdir(path.join(apiRoot, 'usr/local/bin'), { recursive: true }),
     o.member ? Promise.resolve() : fs.mkdir(path.join(k8s, 'manifests-stopped-by-runbook'), { recursive: true }),
   ]);
-  const etcd = etcdManifest({ host: o.host, members: o.members, version: o.version, scheme: o.scheme, state: o.member ? 'new' : 'existing', tls: o.tls, operatorEnv: o.operatorEnv, dataDir: '/var/lib/etcd' });
+  const etcd = etcdManifest({
+    ...{ host: o.host, members: o.members, version: o.version, scheme: o.scheme, tls: o.tls, operatorEnv: o.operatorEnv },
+    state: o.member ? 'new' : 'existing',
+    dataDir: '/var/lib/etcd',
+  });
+  const apiserver = apiserverManifest({ host: o.host, scheme: o.scheme, tls: o.tls });
   const images = [
     '# IMAGE-PREFIX<TAB>ROOT: the kubelet stand-in runs an image\'s command from ROOT/usr/local/bin, ROOT/usr/bin or ROOT/bin',
     `${etcdImage(o.version).replace(/-0$/, '-')}\t${o.etcdRoot}`,
@@ -237,7 +255,7 @@ export async function prepareStaticPodHost(o: {
   };
   await Promise.all([
     fs.writeFile(path.join(k8s, o.member ? 'manifests' : 'manifests-stopped-by-runbook', 'etcd.yaml'), etcd),
-    o.member ? fs.writeFile(path.join(k8s, 'manifests/kube-apiserver.yaml'), apiserverManifest({ host: o.host, scheme: o.scheme, tls: o.tls })) : Promise.resolve(),
+    o.member ? fs.writeFile(path.join(k8s, 'manifests/kube-apiserver.yaml'), apiserver) : Promise.resolve(),
     fs.writeFile(path.join(s, 'run-lab/kubelet/images.tsv'), images + '\n'),
     exe('kubelet-standin.py', path.join(s, 'usr-local-bin/kubelet')),
     exe('crictl-standin.py', path.join(s, 'usr-local-bin/crictl')),
@@ -253,6 +271,7 @@ export async function prepareStaticPodHost(o: {
 export function startKubeletCmd(stateDir: string, periodSec: number): string {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   return [
+    "{ /usr/bin/python3 -c 'import yaml' 2>/dev/null || { echo 'the kubelet stand-in needs /usr/bin/python3 with PyYAML (Debian: python3-yaml)' >&2; exit 1; }; }",
     `/usr/bin/mount -t overlay overlay -o lowerdir=${q(path.join(stateDir, 'usr-local-bin'))}:/usr/local/bin /usr/local/bin`,
     `/usr/bin/setsid -f /usr/local/bin/kubelet --period=${periodSec} --manifests=${MANIFESTS} </dev/null >>/run/lab/kubelet.log 2>&1`,
   ].join(' && ');
