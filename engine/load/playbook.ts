@@ -5,6 +5,7 @@ import { jsonText, type Json, type Play, type Playbook, type SourceRef, type Tas
 import { getModule, MODULES } from '../modules/registry.js';
 import { ConditionError, parseCondition } from '../template/conditions.js';
 import { didYouMean, schemaDiagnostics } from '../validate/schema.js';
+import { INPUT_LIMITS, overLimit } from './limits.js';
 import { locate, readYaml, scalarStart, type PathSeg, type Source } from './source.js';
 
 export const TASK_KEYWORDS = ['name', 'when', 'until', 'changed_when', 'failed_when', 'register', 'run_once', 'delegate_to', 'retries', 'delay', 'timeout', 'ignore_errors', 'tags', 'become', 'check_mode'] as const;
@@ -146,9 +147,27 @@ function skipTaskModuleErrors(pointer: string, keyword: string): boolean {
   return /^\/\d+\/tasks\/\d+\/[a-z_]+(\/|$)/.test(pointer) && !TASK_KEYWORDS.some((k) => pointer.split('/')[4] === k);
 }
 
+/** More tasks than README "Input limits" allows, reported at the first task past the limit. */
+function taskCountProblem(src: Source): Diagnostic | undefined {
+  if (!Array.isArray(src.data)) return undefined;
+  let total = 0;
+  for (let pi = 0; pi < src.data.length; pi++) {
+    const tasks = (src.data[pi] as Raw | null)?.tasks;
+    if (!Array.isArray(tasks)) continue;
+    if (total + tasks.length > INPUT_LIMITS.tasks) {
+      const count = src.data.reduce<number>((n, p) => n + (Array.isArray((p as Raw | null)?.tasks) ? ((p as Raw).tasks as Json[]).length : 0), 0);
+      return overLimit('tasks', count, INPUT_LIMITS.tasks, locate(src, [pi, 'tasks', INPUT_LIMITS.tasks - total]), 'split the playbook; each apply takes one playbook (README "Input limits")');
+    }
+    total += tasks.length;
+  }
+  return undefined;
+}
+
 export function loadPlaybook(path: string, displayPath = path): PlaybookResult {
   const { source, diagnostics } = readYaml(path, displayPath);
   if (!source) return { diagnostics };
+  const tooMany = taskCountProblem(source);
+  if (tooMany) return { source, diagnostics: [tooMany] };
   const out: Diagnostic[] = [];
   out.push(...schemaDiagnostics(source, 'playbook', source.data, { skip: skipTaskModuleErrors }));
   const data = source.data;
