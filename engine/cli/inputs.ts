@@ -1,14 +1,13 @@
 // Shared CLI plumbing: find the files, parse -e, load → validate → compile, collect diagnostics.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parse as parseYamlValue } from 'yaml';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { BUILTIN_HINT, builtinNameMessage, isBuiltinName } from '../model/names.js';
 import type { Inventory, JsonObject, Plan, PlanInput, Playbook } from '../model/types.js';
 import { loadInventory } from '../inventory/load.js';
 import { loadPlaybook } from '../validate/playbook.js';
 import { MODULES } from '../modules/registry.js';
-import { sha256, type Source } from '../load/source.js';
+import { readYaml, sha256, type Source } from '../load/source.js';
 import { compile } from '../compile/compile.js';
 import { PACKAGE_ROOT } from '../package/root.js';
 import { checkRegisterOrder } from '../validate/semantic.js';
@@ -42,13 +41,17 @@ export function parseExtraVars(list: string[]): { vars: JsonObject; diagnostics:
   for (const item of list) {
     if (item.startsWith('@')) {
       const f = item.slice(1);
-      try {
-        const v = parseYamlValue(readFileSync(f, 'utf8')) as unknown;
-        if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a mapping');
-        assignVars(vars, v as JsonObject, item, diagnostics);
+      // Read like a playbook: the same limits (size, encoding, depth, aliases) and positions.
+      const r = readYaml(f, f);
+      if (!r.source) {
+        diagnostics.push(...r.diagnostics);
+        continue;
+      }
+      const v = r.source.data;
+      if (!v || typeof v !== 'object' || Array.isArray(v)) diagnostics.push(diag('bad-extra-var', `-e ${item}: not a mapping`, { file: f, line: 1, col: 1 }));
+      else {
+        assignVars(vars, v, item, diagnostics);
         files.push(f);
-      } catch (e) {
-        diagnostics.push(diag('bad-extra-var', `-e ${item}: ${e instanceof Error ? e.message : String(e)}`, at));
       }
       continue;
     }

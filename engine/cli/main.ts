@@ -143,7 +143,19 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       // --help and --version are successes; every other parse problem is invalid input.
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? EXIT.OK : EXIT.INVALID;
     }
-    throw e;
+    return internalError(e, io);
   }
   return code;
+}
+
+/**
+ * A failure runbook did not foresee is a bug: one line saying so, never a stack trace in front of
+ * an operator (RUNBOOK_DEBUG=1 shows it, for a bug report). Bad input never gets here: it is
+ * reported as diagnostics with exit 2.
+ */
+function internalError(e: unknown, io: Io): number {
+  const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  io.err(`runbook: internal error: ${msg.split('\n')[0] ?? msg}\n  this is a bug in runbook; RUNBOOK_DEBUG=1 shows where it happened\n`);
+  if (process.env.RUNBOOK_DEBUG === '1' && e instanceof Error && e.stack) io.err(`${e.stack}\n`);
+  return EXIT.FAILED;
 }

@@ -1,5 +1,5 @@
 // runbook validate FILE... [-i INVENTORY]: every problem at once, exit 2 when there is any.
-import { readFileSync } from 'node:fs';
+import { readInputText } from '../load/limits.js';
 import type { Diagnostic } from '../model/diagnostics.js';
 import { loadPlaybook } from '../validate/playbook.js';
 import { MODULES } from '../modules/registry.js';
@@ -10,11 +10,10 @@ import { EXIT, type Io } from '../model/io.js';
 
 /** An inventory is a mapping with `cluster:`; a playbook is a list of plays. */
 function looksLikeInventory(path: string): boolean {
-  try {
-    return /^cluster:/m.test(readFileSync(path, 'utf8'));
-  } catch {
-    return false;
-  }
+  // Read within the input limits (never a FIFO, a device or a huge file); what cannot be read is
+  // reported when the file is loaded as a playbook.
+  const r = readInputText(path);
+  return r.text !== undefined && /^cluster:/m.test(r.text);
 }
 
 export function runValidate(files: string[], opts: { inventory?: string; format?: string }, io: Io): number {

@@ -13,6 +13,7 @@ import { homedir } from 'node:os';
 import { BUILTIN_HINT, builtinNameMessage, isBuiltinName } from '../model/names.js';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { jsonText, type ClusterSettings, type EtcdMember, type Host, type Inventory, type Json, type JsonObject, type SshSettings } from '../model/types.js';
+import { INPUT_LIMITS, overLimit } from '../load/limits.js';
 import { locate, readYaml, type Source } from '../load/source.js';
 import { schemaDiagnostics } from '../validate/schema.js';
 import { deriveFacts } from './facts.js';
@@ -98,14 +99,62 @@ export interface InventoryResult {
   diagnostics: Diagnostic[];
 }
 
+/** More hosts than README "Input limits" allows, reported at the first host past the limit. */
+function hostCountProblem(source: Source): Diagnostic | undefined {
+  const names = Object.keys(obj(obj(source.data).hosts));
+  const first = names[INPUT_LIMITS.hosts];
+  if (first === undefined) return undefined;
+  return overLimit('hosts', names.length, INPUT_LIMITS.hosts, locate(source, ['hosts', first], true), 'split the inventory by cluster (README "Input limits")');
+}
+
+/** `scheme: http` with a `tls:` block: the certificates would be ignored and traffic sent in clear. */
+function schemeTlsProblem(source: Source, c: Raw): Diagnostic | undefined {
+  if (c.scheme !== 'http' || c.tls === undefined) return undefined;
+  const at = locate(source, ['cluster', 'scheme']);
+  return diag('scheme-tls-conflict', 'scheme: http with a tls: block: the certificates would not be used', at, { length: at.length, hint: 'use scheme: https, or remove the tls: block for a plain-HTTP cluster' });
+}
+
+/**
+ * Jump hosts that lead back to a host already on the way (a → b → a, or a host whose default jump
+ * is itself): runbook would never reach them. One diagnostic per loop, at the jump setting that
+ * closes it (the host's own ssh.jump, or the inventory-wide ssh.jump it inherits).
+ */
+function jumpLoopProblems(source: Source, hosts: Record<string, Host>, hostOrder: string[], rawHosts: Raw): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const reported = new Set<string>();
+  for (const start of hostOrder) {
+    const path: string[] = [];
+    let cur: string | undefined = start;
+    while (cur !== undefined && cur in hosts && !path.includes(cur)) {
+      path.push(cur);
+      cur = hosts[cur]?.ssh.jump;
+    }
+    if (cur === undefined || !path.includes(cur)) continue;
+    const loop = path.slice(path.indexOf(cur));
+    const key = [...loop].sort().join(' ');
+    if (reported.has(key)) continue;
+    reported.add(key);
+    const last = loop[loop.length - 1]!;
+    const own = obj(obj(rawHosts[last]).ssh).jump !== undefined;
+    const at = locate(source, own ? ['hosts', last, 'ssh', 'jump'] : ['ssh', 'jump']);
+    const chain = [...loop, cur].join(' → ');
+    out.push(diag('jump-loop', `jump hosts form a loop: ${chain}`, at, { length: at.length, hint: loop.length === 1 ? `set ssh: {jump: none} on ${last}: the jump host itself connects directly` : 'one host in the chain must connect directly (ssh: {jump: none})' }));
+  }
+  return out;
+}
+
 export function loadInventory(path: string, displayPath = path): InventoryResult {
   const { source, diagnostics } = readYaml(path, displayPath);
   if (!source) return { diagnostics };
+  const tooMany = hostCountProblem(source);
+  if (tooMany) return { source, diagnostics: [tooMany] };
   const schemaErrors = schemaDiagnostics(source, 'inventory');
   if (schemaErrors.length) return { source, diagnostics: schemaErrors };
   const out: Diagnostic[] = [];
   const base = dirname(resolve(path));
   const root = obj(source.data);
+  const conflict = schemeTlsProblem(source, obj(root.cluster));
+  if (conflict) out.push(conflict);
   const cluster = clusterSettings(base, obj(root.cluster));
   const rawHosts = obj(root.hosts);
   const rawGroups = obj(root.groups);
@@ -126,6 +175,8 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
   const hostOrder = Object.keys(rawHosts).sort(naturalCompare);
   groups.all = hostOrder;
 
+  // Group membership as sets: scanning each group's list per host was quadratic on a large inventory.
+  const groupSets = Object.keys(groups).filter((g) => g !== 'all').map((g) => [g, new Set(groups[g])] as const);
   const inventoryVars = obj(root.vars) as JsonObject;
   // Variables named like runbook's built-ins (cluster, member, run, …) would be silently ignored.
   const reserved = (vars: Raw, path: (string | number)[]): void => {
@@ -141,8 +192,9 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
   const hosts: Record<string, Host> = {};
   for (const name of hostOrder) {
     const h = obj(rawHosts[name]);
-    const memberOf = Object.keys(groups)
-      .filter((g) => g !== 'all' && groups[g]?.includes(name))
+    const memberOf = groupSets
+      .filter(([, set]) => set.has(name))
+      .map(([g]) => g)
       .sort();
     const vars: JsonObject = {};
     const varSources: Record<string, string> = {};
@@ -203,6 +255,7 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
       out.push(diag('unknown-host', `jump host "${jump}" is not in hosts`, at, { length: at.length }));
     }
   }
+  out.push(...jumpLoopProblems(source, hosts, hostOrder, rawHosts));
   for (const d of cluster.dependents) {
     if (!(d.group in groups)) {
       const i = cluster.dependents.indexOf(d);

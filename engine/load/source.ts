@@ -1,10 +1,10 @@
 // YAML files with positions. Problems are collected as Diagnostics, never thrown one at a time
 // (like eemeli/yaml's composer collects doc.errors). Offsets become line:col in one place: posAt().
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, visit, type Document, type Node as YNode, type Pair } from 'yaml';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import type { Json, SourceRef } from '../model/types.js';
+import { checkDocumentLimits, INPUT_LIMITS, readInputText } from './limits.js';
 
 export type PathSeg = string | number;
 
@@ -169,6 +169,12 @@ export function parseYaml(file: string, text: string): { source?: Source; diagno
     // character yaml misses, at an offset inside a quoted scalar, by its code and position).
     const openQuote = e.code === 'MISSING_CHAR' ? unclosedQuoteStart(doc, e.pos[0]) : undefined;
     const at = posAt(src0, openQuote ?? skipIndent(text, e.pos[0]));
+    // yaml reports its parser's stack overflow only in the message (it has no code of its own).
+    if (/Maximum call stack size exceeded/.test(message)) {
+      // The parser recursed once per level until the stack ran out: report the limit, not the crash.
+      diagnostics.push(diag('input-limit', `nested more than ${INPUT_LIMITS.depth} levels deep`, at, { hint: 'runbook files nest a few levels; this looks generated or corrupt (README "Input limits")' }));
+      break;
+    }
     const what =
       e.code === 'DUPLICATE_KEY'
         ? 'duplicate key: a key may appear only once in a mapping'
@@ -181,21 +187,23 @@ export function parseYaml(file: string, text: string): { source?: Source; diagno
     return { diagnostics };
   }
   if (diagnostics.length > 0) return { diagnostics };
+  // Depth and aliases first: the checks after this one recurse on the document and expand aliases.
+  diagnostics.push(...checkDocumentLimits(file, doc, lineCounter));
+  if (diagnostics.length > 0) return { diagnostics };
   const source: Source = { file, text, sha256: sha256(text), doc, lineCounter, data: null };
   checkKeys(source, doc.contents, diagnostics);
   if (diagnostics.length > 0) return { diagnostics };
-  source.data = doc.toJS({ maxAliasCount: 50 }) as Json;
+  try {
+    // The alias limits were checked above; yaml's own count stays as a second line of defence.
+    source.data = doc.toJS({ maxAliasCount: INPUT_LIMITS.aliasExpansion }) as Json;
+  } catch (e) {
+    return { diagnostics: [diag('yaml-syntax', `YAML could not be read: ${e instanceof Error ? e.message : String(e)}`, { file, line: 1, col: 1 })] };
+  }
   return { source, diagnostics };
 }
 
 export function readYaml(file: string, displayPath = file): { source?: Source; diagnostics: Diagnostic[] } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const message = code === 'ENOENT' ? `no such file: ${displayPath}` : `cannot read ${displayPath}: ${String(code)}`;
-    return { diagnostics: [diag('file-not-found', message, { file: displayPath, line: 1, col: 1 })] };
-  }
-  return parseYaml(displayPath, text);
+  const r = readInputText(file, displayPath);
+  if (r.diagnostics) return { diagnostics: r.diagnostics };
+  return parseYaml(displayPath, r.text);
 }

@@ -9,6 +9,12 @@ export type DiagnosticCode =
   | 'forbidden-key'
   | 'merge-key'
   | 'file-not-found'
+  /** Over a limit of README "Input limits" (size, depth, aliases, counts), or not UTF-8 text. */
+  | 'input-limit'
+  /** Inventory: ssh.jump hosts that lead back to a host on the way. */
+  | 'jump-loop'
+  /** Inventory: cluster.scheme http together with a tls: block. */
+  | 'scheme-tls-conflict'
   | 'schema-type'
   | 'schema-required'
   | 'schema-unknown-key'

@@ -1,25 +1,40 @@
 // Diagnostics for humans: file:line:col, the source line, a caret under the problem, a hint.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { INPUT_LIMITS } from '../load/limits.js';
 import type { Diagnostic } from '../model/diagnostics.js';
+
+/** The file's text for an excerpt, if it is a regular file within the size limit (never a FIFO, a device or a huge file). */
+function readForExcerpt(file: string): string | undefined {
+  try {
+    const st = statSync(file);
+    return st.isFile() && st.size <= INPUT_LIMITS.fileBytes ? readFileSync(file, 'utf8') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A long line (generated or minified input) is shown as a window around the column. */
+function clip(src: string, col: number): { text: string; col: number } {
+  const WIDTH = 120;
+  if (src.length <= WIDTH) return { text: src, col };
+  const from = Math.max(0, Math.min(col - 1 - WIDTH / 2, src.length - WIDTH));
+  const head = from > 0 ? '…' : '';
+  return { text: `${head}${src.slice(from, from + WIDTH)}${from + WIDTH < src.length ? '…' : ''}`, col: col - from + head.length };
+}
 
 export function formatDiagnostic(d: Diagnostic, sourceText?: string | string[]): string {
   const head = `${d.file}:${d.line}:${d.col}: ${d.severity} [${d.code}] ${d.message}`;
   const lines = [head];
   let text = sourceText;
-  if (text === undefined) {
-    try {
-      text = readFileSync(d.file, 'utf8');
-    } catch {
-      text = undefined;
-    }
-  }
-  const src = (typeof text === 'string' ? text.split('\n') : text)?.[d.line - 1];
-  if (src !== undefined) {
+  if (text === undefined) text = readForExcerpt(d.file);
+  const full = (typeof text === 'string' ? text.split('\n') : text)?.[d.line - 1];
+  if (full !== undefined) {
+    const { text: src, col } = clip(full, d.col);
     const gutter = String(d.line).length;
     lines.push(`${' '.repeat(gutter)} |`);
     lines.push(`${d.line} | ${src.replace(/\t/g, ' ')}`);
-    const width = Math.max(1, Math.min(d.length ?? 1, src.length - d.col + 1));
-    lines.push(`${' '.repeat(gutter)} | ${' '.repeat(Math.max(0, d.col - 1))}${'^'.repeat(width)}`);
+    const width = Math.max(1, Math.min(d.length ?? 1, src.length - col + 1));
+    lines.push(`${' '.repeat(gutter)} | ${' '.repeat(Math.max(0, col - 1))}${'^'.repeat(width)}`);
   }
   if (d.hint) lines.push(`  hint: ${d.hint}`);
   return lines.join('\n');

@@ -10,6 +10,7 @@ import { parseCondition } from '../template/conditions.js';
 import { misplacedValues, type ShellContext } from '../template/shell-context.js';
 import { didYouMean, schemaDiagnostics, skipStringsWith, toPointer } from './schema.js';
 import { locate, posInScalar, readYaml, type PathSeg, type Source } from '../load/source.js';
+import { INPUT_LIMITS, overLimit } from '../load/limits.js';
 
 export const TASK_KEYWORDS = [
   'name',
@@ -214,10 +215,28 @@ function skipTaskModuleErrors(pointer: string, keyword: string): boolean {
   return /^\/\d+\/tasks\/\d+\/[a-z_]+(\/|$)/.test(pointer) && !TASK_KEYWORDS.some((k) => pointer.split('/')[4] === k);
 }
 
+/** More tasks than README "Input limits" allows, reported at the first task past the limit. */
+function taskCountProblem(src: Source): Diagnostic | undefined {
+  if (!Array.isArray(src.data)) return undefined;
+  let total = 0;
+  for (let pi = 0; pi < src.data.length; pi++) {
+    const tasks = (src.data[pi] as Raw | null)?.tasks;
+    if (!Array.isArray(tasks)) continue;
+    if (total + tasks.length > INPUT_LIMITS.tasks) {
+      const count = src.data.reduce<number>((n, p) => n + (Array.isArray((p as Raw | null)?.tasks) ? ((p as Raw).tasks as Json[]).length : 0), 0);
+      return overLimit('tasks', count, INPUT_LIMITS.tasks, locate(src, [pi, 'tasks', INPUT_LIMITS.tasks - total]), 'split the playbook; each apply takes one playbook (README "Input limits")');
+    }
+    total += tasks.length;
+  }
+  return undefined;
+}
+
 /** Read a playbook file and check it against the schemas and the given module catalog. */
 export function loadPlaybook(path: string, modules: ModuleCatalog, displayPath = path): PlaybookResult {
   const { source, diagnostics } = readYaml(path, displayPath);
   if (!source) return { diagnostics };
+  const tooMany = taskCountProblem(source);
+  if (tooMany) return { source, diagnostics: [tooMany] };
   const out: Diagnostic[] = [];
   out.push(...schemaDiagnostics(source, 'playbook', source.data, { skip: skipTaskModuleErrors }));
   const data = source.data;
