@@ -1,15 +1,20 @@
-// Maintenance under live traffic (lab: 4 hosts, 3 members, etcd 3.4): client writes (unique keys),
+// Maintenance under live traffic on the production shape (lab: 4 hosts, 3 members, etcd 3.5 + TLS,
+// systemd; client certificates for the traffic too): client writes (unique keys),
 // reads and a watch run while compact-defrag and then replace-member run. Afterwards every
 // acknowledged write is on every member with its value, no read returned another value, and the
 // watch saw the writes. The longest write stall and the time without writes are printed (speed
 // belongs in the bench: measured here, not asserted).
 import assert from 'node:assert/strict';
 import { labDown, type Lab } from '../lab/lab.js';
-import { missingOn, startTraffic, type TrafficReport } from '../lab/traffic.js';
+import { SHAPE_A } from '../lab/shapes.js';
+import { missingOn, startTraffic, type TrafficReport, type TrafficTls } from '../lab/traffic.js';
 import { apply, assertCanaries, assertCluster, clientUrl, freshLab, labDir, writeCanaries, writeInventory } from './playbook-helpers.js';
 
 const NAME = 'traffic-maintenance';
-const DIR = labDir(NAME);
+const DIR = labDir(`${NAME}-${SHAPE_A.id}`);
+
+/** The lab's client certificate, when it serves TLS. */
+const tls = (lab: Lab): TrafficTls | undefined => (lab.tls ? { ca: lab.tls.ca, cert: lab.tls.cert, key: lab.tls.key } : undefined);
 
 function summary(what: string, r: TrafficReport): void {
   console.log(
@@ -23,22 +28,22 @@ async function assertNoLoss(lab: Lab, hosts: string[], r: TrafficReport, prefix:
   assert.deepEqual(r.staleReads, [], 'a read returned a value other than the acknowledged one');
   for (const h of hosts) {
     // A follower applies the last entries a moment after the leader acknowledged them.
-    let missing = await missingOn(clientUrl(lab, h), r, prefix);
+    let missing = await missingOn(clientUrl(lab, h), r, prefix, tls(lab));
     for (let i = 0; i < 30 && missing.length > 0; i++) {
       await new Promise((res) => setTimeout(res, 100));
-      missing = await missingOn(clientUrl(lab, h), r, prefix);
+      missing = await missingOn(clientUrl(lab, h), r, prefix, tls(lab));
     }
     assert.deepEqual(missing.slice(0, 5), [], `${h} lost ${missing.length} acknowledged write(s)`);
   }
   assert.ok(r.watch.events >= r.acked.length, `the watch saw ${r.watch.events} events for ${r.acked.length} acknowledged writes`);
 }
 
-describe('[traffic] maintenance under live client traffic (lab, 4 hosts)', function () {
+describe(`[traffic] ${SHAPE_A.title} maintenance under live client traffic (lab, 4 hosts)`, function () {
   this.timeout(180_000);
   let lab: Lab;
 
   before(async () => {
-    lab = await freshLab(NAME, { hosts: 4, members: 3, firstOctet: 221 });
+    lab = await freshLab(NAME, { hosts: 4, members: 3, firstOctet: 221, shape: SHAPE_A });
     await writeCanaries(clientUrl(lab, 'etcd-1'));
   });
 
@@ -49,7 +54,7 @@ describe('[traffic] maintenance under live client traffic (lab, 4 hosts)', funct
   it('[traffic] compact-defrag (followers first, leader last): 0 acknowledged writes lost, reads consistent, the watch keeps up', async () => {
     const members = ['etcd-1', 'etcd-2', 'etcd-3'];
     const prefix = '/traffic/defrag/';
-    const traffic = startTraffic({ endpoints: members.map((h) => clientUrl(lab, h)), prefix, ratePerSec: 40, maxMs: 120_000 });
+    const traffic = startTraffic({ endpoints: members.map((h) => clientUrl(lab, h)), tls: tls(lab), prefix, ratePerSec: 40, maxMs: 120_000 });
     await new Promise((res) => setTimeout(res, 1000)); // traffic before the playbook starts, too
     const r = await apply(lab, 'compact-defrag.yml');
     const report = await traffic.stop();
@@ -65,7 +70,7 @@ describe('[traffic] maintenance under live client traffic (lab, 4 hosts)', funct
     );
     const prefix = '/traffic/replace/';
     // Clients know the old members; writes to etcd-3 fail once it is removed and go to the next.
-    const traffic = startTraffic({ endpoints: ['etcd-1', 'etcd-2', 'etcd-3'].map((h) => clientUrl(lab, h)), prefix, ratePerSec: 40, maxMs: 150_000 });
+    const traffic = startTraffic({ endpoints: ['etcd-1', 'etcd-2', 'etcd-3'].map((h) => clientUrl(lab, h)), tls: tls(lab), prefix, ratePerSec: 40, maxMs: 150_000 });
     await new Promise((res) => setTimeout(res, 1000));
     const r = await apply(lab, 'replace-member.yml', ['old=etcd-3', 'new=etcd-4', 'old_host=etcd-3'], inventory);
     const report = await traffic.stop();

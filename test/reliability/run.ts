@@ -2,6 +2,8 @@
 // reporter in a child process and prints what they prove:
 //
 //   faults injected / survived with nothing lost   tests titled "[fault] …"        total / passed
+//   playbooks under live traffic, 0 writes lost   tests titled "[traffic] …"      total / passed (each proves
+//                                                  every acknowledged write is on every member)
 //   bad inputs tried / clear errors                bad-input corpus cases (each must pass in every
 //                                                  suite that runs it) + tests "[bad-input] …"
 //   injection attempts / executed                  tests "[injection] …"           total / failed (must be 0)
@@ -67,6 +69,7 @@ function runMocha(files: string[]): MochaReport {
 function main(): number {
   const files = [
     ...compiled('test/e2e', /^fault-.*\.test\.ts$/),
+    ...compiled('test/e2e', /^traffic-.*\.test\.ts$/),
     ...compiled('test/e2e', /^security-.*\.test\.ts$/),
     ...compiled('test/unit', /^security-.*\.test\.ts$/),
     ...compiled('test/unit', /^bad-input.*\.test\.ts$/),
@@ -79,6 +82,8 @@ function main(): number {
   const tagged = (tag: string): MochaTest[] => tests.filter((t) => t.title.startsWith(`${tag} `));
 
   const faults = tagged('[fault]');
+  const traffic = tagged('[traffic]');
+  const trafficPassed = traffic.filter((t) => passed.has(t.fullTitle)).length;
   const faultsPassed = faults.filter((t) => passed.has(t.fullTitle)).length;
 
   // The corpus: each case runs in several suites (in process, through the CLI); clear only if it passes in all.
@@ -103,11 +108,12 @@ function main(): number {
   const psChecks = secretTests.filter((t) => /\bps on a host and on the controller\b/.test(t.title)).length;
 
   // Anything else that failed (a hook, an untagged test) means the counts above cannot be trusted.
-  const counted = new Set([...faults, ...corpusTests, ...runtimeBad, ...injections, ...secretTests].map((t) => t.fullTitle));
+  const counted = new Set([...faults, ...traffic, ...corpusTests, ...runtimeBad, ...injections, ...secretTests].map((t) => t.fullTitle));
   const otherFailures = report.failures.filter((t) => !counted.has(t.fullTitle));
 
   const rows: [string, string, boolean][] = [
     ['faults injected / survived, nothing lost', `${faults.length} / ${faultsPassed}`, faultsPassed === faults.length],
+    ['playbooks under live traffic / with 0 acknowledged writes lost', `${traffic.length} / ${trafficPassed}`, traffic.length > 0 && trafficPassed === traffic.length],
     [`bad inputs tried / clear errors (corpus ${corpusTried.size} + runtime ${runtimeBad.length})`, `${badTried} / ${badClear}`, badClear === badTried && badTried >= MIN_BAD_INPUTS && corpusTried.size === caseNames.size],
     ['injection attempts / executed', `${injections.length} / ${injectionsExecuted}`, injections.length > 0 && injectionsExecuted === 0],
     [
