@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A } from '../lab/shapes.js';
 import { missingOn, startTraffic, type TrafficReport, type TrafficTls } from '../lab/traffic.js';
-import { apply, assertCanaries, assertCluster, clientUrl, freshLab, labDir, writeCanaries, writeInventory } from './playbook-helpers.js';
+import { apply, assertCanaries, assertCluster, clientUrl, freshLab, labDir, onHost, writeCanaries, writeInventory } from './playbook-helpers.js';
 
 const NAME = 'traffic-maintenance';
 const DIR = labDir(`${NAME}-${SHAPE_A.id}`);
@@ -39,7 +39,7 @@ async function assertNoLoss(lab: Lab, hosts: string[], r: TrafficReport, prefix:
 }
 
 describe(`[traffic] ${SHAPE_A.title} maintenance under live client traffic (lab, 4 hosts)`, function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   let lab: Lab;
 
   before(async () => {
@@ -80,5 +80,27 @@ describe(`[traffic] ${SHAPE_A.title} maintenance under live client traffic (lab,
     await assertNoLoss(lab, now, report, prefix);
     await assertCluster(lab, now);
     for (const h of now) await assertCanaries(clientUrl(lab, h));
+  });
+
+  it('[traffic] force-new-cluster (survivor etcd-1, etcd-2 and etcd-4 destroyed): every write acknowledged by the survivor is on every re-added member', async () => {
+    const members = ['etcd-1', 'etcd-2', 'etcd-4'];
+    const inventory = writeInventory(lab, 'inventory-traffic-fnc.yml', (t) =>
+      t.replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-4]').replace(/ {2}spare:\n {4}hosts: \[etcd-4\]/, '  retired:\n    hosts: [etcd-3]'),
+    );
+    // The disaster: two of three members gone (quorum lost), their machines rebuilt empty.
+    await Promise.all(
+      ['etcd-2', 'etcd-4'].map((h) => onHost(lab, h, 'systemctl stop etcd && mv /var/lib/etcd /root/lost-etcd && install -d -m 0700 -o etcd -g etcd /var/lib/etcd')),
+    );
+    const prefix = '/traffic/fnc/';
+    // Clients keep writing to the survivor: nothing is acknowledged until it serves alone, then every
+    // acknowledged write must reach each member re-added after it.
+    const traffic = startTraffic({ endpoints: [clientUrl(lab, 'etcd-1')], tls: tls(lab), prefix, ratePerSec: 40, maxMs: 240_000, requestTimeoutMs: 1000 });
+    const r = await apply(lab, 'force-new-cluster.yml', ['survivor=etcd-1'], inventory);
+    const report = await traffic.stop();
+    summary('force-new-cluster', report);
+    assert.equal(r.code, 0, r.all);
+    await assertNoLoss(lab, members, report, prefix);
+    await assertCluster(lab, members);
+    for (const h of members) await assertCanaries(clientUrl(lab, h));
   });
 });
