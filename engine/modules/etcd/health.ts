@@ -3,16 +3,15 @@
 import type { Action, JsonObject } from '../../model/types.js';
 import { bashScript, sh } from '../../shell/sh.js';
 import { exec, num, opsModule, optStr, waitFor, type ExecExtra, type ModulePlan, type Op, type PlanCtx } from '../module.js';
-import { ctl, endpoints, listeningOnly, ref, selfEndpoint } from './common.js';
+import { ctl, endpointHealth, endpoints, endpointStatus, listeningOnly, memberList, ref, selfEndpoint } from './common.js';
 
-// etcdctl exits 1 when some endpoint is unhealthy: the JSON still says which (a derive decides).
+// listeningOnly's output has the shape of `endpoint health` / `endpoint status`.
 const healthJson = (): ExecExtra => ({ parse: 'json', probe: true, okCodes: [0, 1], bind: 'health' });
 const statusJson = (): ExecExtra => ({ parse: 'json', probe: true, okCodes: [0, 1], bind: 'raw' });
-const listJson = (): ExecExtra => ({ parse: 'json', probe: true, bind: 'list' });
 
 const eps = (args: JsonObject, ctx: PlanCtx): string => endpoints(ctx, optStr(args, 'endpoints'));
-const health = (ctx: PlanCtx, e: string): Action => exec(sh`${ctl(ctx, e, true)} endpoint health --write-out=json`, healthJson());
-const status = (ctx: PlanCtx, e: string): Action => exec(sh`${ctl(ctx, e, true)} endpoint status --write-out=json`, statusJson());
+const health = (ctx: PlanCtx, e: string): Action => endpointHealth(ctx, e);
+const status = (ctx: PlanCtx, e: string): Action => endpointStatus(ctx, e);
 
 function wait(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const e = eps(args, ctx);
@@ -21,7 +20,7 @@ function wait(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const actions: Action[] = [waitFor(`all of ${e} healthy`, timeout, bashScript(loop, 'wait-healthy'))];
   const expect = optStr(args, 'expect_members');
   if (expect !== undefined) {
-    actions.push(exec(sh`${ctl(ctx, e, true)} member list --write-out=json`, listJson()));
+    actions.push(memberList(ctx, e));
     actions.push({ kind: 'derive', fn: 'require_members', args: [ref('list.json'), expect], bind: 'members' });
   }
   actions.push(status(ctx, e), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }, { kind: 'derive', fn: 'require_one_cluster', args: [ref('raw.json')], bind: 'cluster' });
@@ -36,9 +35,9 @@ const ops: Record<string, Op['plan']> = {
     const e = eps(args, ctx);
     return {
       actions: [
-        exec(sh`${ctl(ctx, e, true)} member list --write-out=json`, listJson()),
-        exec(sh`${ctl(ctx, e, true)} endpoint status --cluster --write-out=json`, statusJson()),
-        exec(sh`${ctl(ctx, e, true)} endpoint health --cluster --write-out=json`, healthJson()),
+        memberList(ctx, e),
+        endpointStatus(ctx, e, { cluster: true }),
+        endpointHealth(ctx, e, { cluster: true }),
         { kind: 'derive', fn: 'status_table', args: [ref('list.json'), ref('raw.json'), ref('health.json')], bind: 'table' },
       ],
       result: ref('table'),
@@ -51,8 +50,8 @@ const ops: Record<string, Op['plan']> = {
     const e = eps(args, ctx);
     return {
       actions: [
-        exec(sh`${ctl(ctx, e, true)} member list --write-out=json`, listJson()),
-        exec(sh`${ctl(ctx, e, true)} endpoint health --cluster --write-out=json`, healthJson()),
+        memberList(ctx, e),
+        endpointHealth(ctx, e, { cluster: true }),
         { kind: 'derive', fn: 'quorum_preflight_live', args: [ref('list.json'), ref('health.json'), optStr(args, 'remove') ?? null], bind: 'verdict' },
       ],
       result: ref('verdict'),

@@ -2,9 +2,9 @@
 import type { Action, JsonObject } from '../../model/types.js';
 import { sh } from '../../shell/sh.js';
 import { exec, num, opsModule, RUN_ID, type ModulePlan, type PlanCtx } from '../module.js';
-import { ctl, ref, selfEndpoint } from './common.js';
+import { ctl, endpointStatus, ref, selfEndpoint } from './common.js';
 
-const statusOf = (ctx: PlanCtx, eps: string, bind: string): Action => exec(sh`${ctl(ctx, eps, true)} endpoint status --write-out=json`, { parse: 'json', probe: true, bind });
+const statusOf = (ctx: PlanCtx, eps: string, bind: string): Action => endpointStatus(ctx, eps, { bind, strict: true });
 const timeout = (args: JsonObject): number => num(args, 'timeout', 120);
 
 function defragAll(args: JsonObject, ctx: PlanCtx): ModulePlan {

@@ -2,7 +2,7 @@
 import type { Action, JsonObject } from '../../model/types.js';
 import { raw, sh } from '../../shell/sh.js';
 import { bool, exec, opsModule, optStr, str, type ModulePlan, type PlanCtx } from '../module.js';
-import { ctl, endpoints, nothing, ref } from './common.js';
+import { ctl, endpointHealth, endpoints, memberList, nothing, ref } from './common.js';
 
 /** What every op starts from: the live member list, and the member's ID looked up by exact name. */
 function basics(args: JsonObject, ctx: PlanCtx): { eps: string; list: Action; name: string; byName: Action } {
@@ -11,7 +11,7 @@ function basics(args: JsonObject, ctx: PlanCtx): { eps: string; list: Action; na
   return {
     eps,
     name,
-    list: exec(sh`${ctl(ctx, eps, true)} member list --write-out=json`, { parse: 'json', probe: true, bind: 'list' }),
+    list: memberList(ctx, eps),
     byName: { kind: 'derive', fn: 'member_id', args: [ref('list.json'), name], bind: 'id' },
   };
 }
@@ -21,7 +21,7 @@ function remove(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const keep = optStr(args, 'keep_peer_url');
   const pick: Action[] = keep
     ? [
-        exec(sh`${ctl(ctx, eps, true)} endpoint health --cluster --write-out=json`, { parse: 'json', probe: true, okCodes: [0, 1], bind: 'health' }),
+        endpointHealth(ctx, eps, { cluster: true }),
         { kind: 'derive', fn: 'member_to_replace', args: [ref('list.json'), ref('health.json'), name, keep], bind: 'id' },
       ]
     : [byName];

@@ -2,7 +2,7 @@
 import type { Action, JsonObject } from '../../model/types.js';
 import { joinSh, raw, sh } from '../../shell/sh.js';
 import { bool, exec, local, num, opsModule, optStr, str, RUN_ID, RUN_STAMP, type ModulePlan, type PlanCtx } from '../module.js';
-import { ctl, ref, selfEndpoint, snapshotTool } from './common.js';
+import { ctl, endpointHealth, ref, selfEndpoint, snapshotTool } from './common.js';
 
 function save(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const c = ctx.inventory.cluster;
@@ -13,7 +13,7 @@ function save(args: JsonObject, ctx: PlanCtx): ModulePlan {
   return {
     actions: [
       // Read from a healthy member: this host's own when it is healthy, else the first healthy one.
-      exec(sh`${ctl(ctx, ctx.inventory.facts.endpoints, true)} endpoint health --write-out=json`, { parse: 'json', probe: true, okCodes: [0, 1], bind: 'health' }),
+      endpointHealth(ctx, ctx.inventory.facts.endpoints),
       { kind: 'derive', fn: 'pick_healthy', args: [ref('health.json'), selfEndpoint(ctx)], bind: 'source' },
       // etcdctl writes <file>.part and renames it when complete; a failed save leaves no partial file behind.
       exec(sh`mkdir -p ${dir} && { ${ctl(ctx, source)} snapshot save ${file} || { rc=$?; rm -f ${`${file}.part`}; echo ${`snapshot save failed; partial file ${file}.part removed`} >&2; exit $rc; }; }`),
