@@ -1,7 +1,7 @@
 // etcd_member: member list (hex IDs), add (learner first where supported), promote, remove/update by name.
 import type { Action, JsonObject } from '../../model/types.js';
-import { raw, sh } from '../../shell/sh.js';
-import { bool, exec, opsModule, optStr, str, type ModulePlan, type PlanCtx } from '../module.js';
+import { raw, sh, type ShellText } from '../../shell/sh.js';
+import { bool, exec, opsModule, optStr, str, type ModulePlan, type Op, type PlanCtx } from '../module.js';
 import { ctl, endpointHealth, endpoints, memberList, nothing, ref } from './common.js';
 
 /** What every op starts from: the live member list, and the member's ID looked up by exact name. */
@@ -46,6 +46,14 @@ function add(args: JsonObject, ctx: PlanCtx): ModulePlan {
   };
 }
 
+/** `member <verb> ⟨_.id⟩ …` on the member looked up by exact name. */
+function onMemberByName(verb: (args: JsonObject) => ShellText): Op['plan'] {
+  return (args, ctx) => {
+    const { eps, list, byName } = basics(args, ctx);
+    return { actions: [list, byName, exec(sh`${ctl(ctx, eps)} member ${verb(args)}`)], result: ref('id') };
+  };
+}
+
 export const etcd_member = opsModule({
   name: 'etcd_member',
   schema: 'etcd_member',
@@ -57,19 +65,7 @@ export const etcd_member = opsModule({
     },
     add: { readOnly: false, plan: add },
     remove: { readOnly: false, plan: remove },
-    promote: {
-      readOnly: false,
-      plan: (args, ctx) => {
-        const { eps, list, byName } = basics(args, ctx);
-        return { actions: [list, byName, exec(sh`${ctl(ctx, eps)} member promote ⟨_.id⟩`)], result: ref('id') };
-      },
-    },
-    update: {
-      readOnly: false,
-      plan: (args, ctx) => {
-        const { eps, list, byName } = basics(args, ctx);
-        return { actions: [list, byName, exec(sh`${ctl(ctx, eps)} member update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`)], result: ref('id') };
-      },
-    },
+    promote: { readOnly: false, plan: onMemberByName(() => raw('promote ⟨_.id⟩')) },
+    update: { readOnly: false, plan: onMemberByName((args) => sh`update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`) },
   },
 });
