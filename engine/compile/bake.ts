@@ -10,11 +10,21 @@ import { own } from './render.js';
  * names): sets step.when/until/changedWhen/failedWhen where they differ from the task's, fills
  * assert conditions the same way, and returns 'skip' when a baked `when` is already false.
  */
-export function bakeConditions(task: Task, ctx: Record<string, unknown>, runtimeNames: Set<string>, runtimeForUntil: Set<string>, step: Step): 'skip' | undefined {
+export function bakeConditions(
+  task: Task,
+  ctx: Record<string, unknown>,
+  runtimeNames: Set<string>,
+  runtimeForUntil: Set<string>,
+  step: Step,
+): 'skip' | undefined {
   const runtimeHere = task.register ? runtimeForUntil : runtimeNames;
   const bakeOne = (c: string, names: Set<string>): string => {
     if (conditionRefs(parseCondition(c)).every((r) => names.has(r.root) || r.root === '_')) return c;
-    return printCondition(parseCondition(c), (p) => (names.has(p.root) || p.root === '_' || !own(ctx, p.root) ? { known: false } : { known: true, value: resolvePath(ctx, [p.root, ...p.rest.map(String)].join('.')) }));
+    return printCondition(parseCondition(c), (p) =>
+      names.has(p.root) || p.root === '_' || !own(ctx, p.root)
+        ? { known: false }
+        : { known: true, value: resolvePath(ctx, [p.root, ...p.rest.map(String)].join('.')) },
+    );
   };
   const bake = (list: string[] | undefined, names: Set<string>): string[] | undefined => {
     if (!list) return undefined;

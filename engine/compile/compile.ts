@@ -7,7 +7,24 @@
 // the module's actions, conditions baked) → assemblePlan.
 import { controllerPath } from '../load/paths.js';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
-import { PLAN_FORMAT, PLAN_VERSION, jsonText, type Action, type Host, type Inventory, type Json, type JsonObject, type Plan, type PlanInput, type PlannedPlay, type PlannedTask, type Play, type Playbook, type Step, type Task } from '../model/types.js';
+import {
+  PLAN_FORMAT,
+  PLAN_VERSION,
+  jsonText,
+  type Action,
+  type Host,
+  type Inventory,
+  type Json,
+  type JsonObject,
+  type Plan,
+  type PlanInput,
+  type PlannedPlay,
+  type PlannedTask,
+  type Play,
+  type Playbook,
+  type Step,
+  type Task,
+} from '../model/types.js';
 import { readFileSync } from 'node:fs';
 import type { Source, PathSeg } from '../load/source.js';
 import { locate, sha256 } from '../load/source.js';
@@ -106,7 +123,8 @@ function newState(pb: Playbook, src: Source, inv: Inventory, opts: CompileOption
   let limitHosts: Set<string> | undefined;
   if (opts.limit) {
     const r = resolvePattern(inv, opts.limit);
-    for (const u of r.unknown) out.add(diag('invalid-limit', `--limit names "${u}", which is neither a host nor a group`, { file: '--limit', line: 1, col: 1 }));
+    for (const u of r.unknown)
+      out.add(diag('invalid-limit', `--limit names "${u}", which is neither a host nor a group`, { file: '--limit', line: 1, col: 1 }));
     limitHosts = new Set(r.hosts);
   }
   return {
@@ -132,7 +150,11 @@ function templateError(st: State, e: TemplateError, scalar: PathSeg[], runtime: 
     const name = /"([^".]+)/.exec(e.message)?.[1] ?? '';
     const line = st.allRegistered.get(name);
     if (line !== undefined && !runtime.has(name)) {
-      st.out.add(diag('register-before-set', `"${name}" is used before the task that registers it (line ${line})`, at, { hint: 'move this task after the one with `register: ' + name + '`' }));
+      st.out.add(
+        diag('register-before-set', `"${name}" is used before the task that registers it (line ${line})`, at, {
+          hint: 'move this task after the one with `register: ' + name + '`',
+        }),
+      );
       return;
     }
   }
@@ -149,8 +171,15 @@ function checkConditionRefs(st: State, conds: string[], key: string, base: PathS
       const rawConds = raw ?? rawAt(st.src.data, [...base, key]);
       const at = posInScalar(st.src, Array.isArray(rawConds) ? [...base, key, i] : [...base, key], 1, r.at + 1);
       const line = st.allRegistered.get(r.root);
-      if (line !== undefined && !runtime.has(r.root)) st.out.add(diag('register-before-set', `"${r.root}" is used before the task that registers it (line ${line})`, at, { length: r.root.length }));
-      else st.out.add(diag('undefined-variable', `undefined variable "${r.root}" in ${key}`, at, { length: r.root.length, hint: 'define it in vars, register it in an earlier task, or guard with "is defined"' }));
+      if (line !== undefined && !runtime.has(r.root))
+        st.out.add(diag('register-before-set', `"${r.root}" is used before the task that registers it (line ${line})`, at, { length: r.root.length }));
+      else
+        st.out.add(
+          diag('undefined-variable', `undefined variable "${r.root}" in ${key}`, at, {
+            length: r.root.length,
+            hint: 'define it in vars, register it in an earlier task, or guard with "is defined"',
+          }),
+        );
     }
   });
 }
@@ -159,7 +188,12 @@ function compilePlay(st: State, play: Play, pi: number): PlannedPlay {
   const resolved = resolvePattern(st.inv, play.hosts);
   for (const u of resolved.unknown) {
     const at = locate(st.src, [pi, 'hosts']);
-    st.out.add(diag(u in st.inv.hosts ? 'unknown-host' : 'unknown-group', `hosts: "${u}" is neither a group nor a host of ${st.inv.file}`, at, { length: at.length, hint: `groups: ${Object.keys(st.inv.groups).join(', ')}` }));
+    st.out.add(
+      diag(u in st.inv.hosts ? 'unknown-host' : 'unknown-group', `hosts: "${u}" is neither a group nor a host of ${st.inv.file}`, at, {
+        length: at.length,
+        hint: `groups: ${Object.keys(st.inv.groups).join(', ')}`,
+      }),
+    );
   }
   const hosts = resolved.hosts.filter((h) => !st.limitHosts || st.limitHosts.has(h) || h === 'localhost');
   hosts.forEach((h) => st.usedHosts.add(h));
@@ -174,7 +208,10 @@ function compilePlay(st: State, play: Play, pi: number): PlannedPlay {
     name: play.name,
     pattern: play.hosts,
     hosts,
-    batches: batches(hosts.filter((h) => h !== 'localhost'), play.serial).concat(hosts.includes('localhost') ? [['localhost']] : []),
+    batches: batches(
+      hosts.filter((h) => h !== 'localhost'),
+      play.serial,
+    ).concat(hosts.includes('localhost') ? [['localhost']] : []),
     anyErrorsFatal: play.anyErrorsFatal,
     ...(play.maxFailPercentage !== undefined ? { maxFailPercentage: play.maxFailPercentage } : {}),
     destructive: play.destructive,
@@ -291,7 +328,18 @@ function compileStep(st: State, pc: PlayCtx, si: StepInput): StepOutcome {
   const step: Step = { id: stepId, host: hostName, target, actions, needs: [...needs].sort() };
   const decided = bakeConditions(task, ctx, st.runtimeNames, si.runtimeForUntil, step);
   if (decided === 'skip') {
-    return { readOnly, ...resultOf(planned), step: { id: stepId, host: hostName, target, actions: [], skip: `when: ${task.when.find((c) => conditionRefs(parseCondition(c)).some((r) => st.runtimeNames.has(r.root))) ?? ''}`, needs: [] } };
+    return {
+      readOnly,
+      ...resultOf(planned),
+      step: {
+        id: stepId,
+        host: hostName,
+        target,
+        actions: [],
+        skip: `when: ${task.when.find((c) => conditionRefs(parseCondition(c)).some((r) => st.runtimeNames.has(r.root))) ?? ''}`,
+        needs: [],
+      },
+    };
   }
   if (task.module === 'set_fact' && needs.size === 0) {
     // Static facts become plan-time variables; facts that need run-time values stay placeholders.
@@ -365,7 +413,10 @@ function renderArgs(st: State, task: Task, mod: ModuleDef, base: PathSeg[], ctx:
       `/${k}`,
       (e, p) => {
         failed = true;
-        const rel = p.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+        const rel = p
+          .split('/')
+          .slice(1)
+          .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
         // Shorthand args (`shell: echo {{x}}`) have one position: the string itself.
         templateError(st, e, task.argSrc[p] ? [...base, task.module, ...rel] : [...base, task.module], st.runtimeNames);
       },
@@ -385,11 +436,21 @@ function checkRenderedArgs(st: State, task: Task, mod: ModuleDef, base: PathSeg[
   const empty = Object.keys(args).filter((k) => args[k] === '' && typeof rawArgs[k] === 'string' && rawArgs[k].includes('{{'));
   for (const k of empty) {
     const at = locate(st.src, task.argSrc[`/${k}`] ? [...base, task.module, k] : [...base, task.module]);
-    st.out.add(diag('empty-value', `${task.module} ${k}: "${jsonText(rawArgs[k])}" rendered empty`, at, { length: at.length, hint: 'a variable it uses is empty: pass it with -e NAME=VALUE' }));
+    st.out.add(
+      diag('empty-value', `${task.module} ${k}: "${jsonText(rawArgs[k])}" rendered empty`, at, {
+        length: at.length,
+        hint: 'a variable it uses is empty: pass it with -e NAME=VALUE',
+      }),
+    );
   }
   if (empty.length) return false;
   const bad = schemaDiagnostics(st.src, `modules/${mod.schema}`, args, { prefix: [...base, task.module], skip: skipStringsWith(args, '⟨') });
-  for (const d of bad) st.out.add({ ...d, message: `${d.message} (after rendering)`, hint: d.hint ?? 'the value comes from a variable (inventory vars, play vars or -e): fix the value' });
+  for (const d of bad)
+    st.out.add({
+      ...d,
+      message: `${d.message} (after rendering)`,
+      hint: d.hint ?? 'the value comes from a variable (inventory vars, play vars or -e): fix the value',
+    });
   return bad.length === 0;
 }
 
@@ -401,13 +462,22 @@ function runtimeArgChecks(schema: string, args: JsonObject): Action[] {
   const out: Action[] = [];
   for (const [k, v] of Object.entries(args)) {
     // run.id and run.timestamp have a fixed shape (runbook makes them): only other values need a check.
-    if (typeof v === 'string' && placeholdersIn(v).some((p) => p !== 'run.id' && p !== 'run.timestamp') && argPattern(schema, k)) out.push({ kind: 'derive', fn: 'check_arg', args: [schema, k, v], bind: `checked_${k}` });
+    if (typeof v === 'string' && placeholdersIn(v).some((p) => p !== 'run.id' && p !== 'run.timestamp') && argPattern(schema, k))
+      out.push({ kind: 'derive', fn: 'check_arg', args: [schema, k, v], bind: `checked_${k}` });
   }
   return out;
 }
 
 /** The module's actions for these args (with the run-time argument checks first); undefined when it refused them. */
-function planActions(st: State, task: Task, mod: ModuleDef, base: PathSeg[], ctx: Record<string, unknown>, hostName: string, args: JsonObject): { actions: Action[]; result?: Json } | undefined {
+function planActions(
+  st: State,
+  task: Task,
+  mod: ModuleDef,
+  base: PathSeg[],
+  ctx: Record<string, unknown>,
+  hostName: string,
+  args: JsonObject,
+): { actions: Action[]; result?: Json } | undefined {
   try {
     const planned = mod.plan(args, {
       host: st.inv.hosts[hostName] ?? ({ name: 'localhost', address: '127.0.0.1', groups: [], vars: {}, varSources: {} } as unknown as Host),

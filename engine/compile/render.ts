@@ -29,7 +29,14 @@ export class SharedRenders {
   }
 }
 
-export function renderDeep(v: Json, ctx: Record<string, unknown>, mode: 'shell' | 'plain', path: string, onError: (e: TemplateError, path: string) => void, shared?: SharedRenders): Json {
+export function renderDeep(
+  v: Json,
+  ctx: Record<string, unknown>,
+  mode: 'shell' | 'plain',
+  path: string,
+  onError: (e: TemplateError, path: string) => void,
+  shared?: SharedRenders,
+): Json {
   if (typeof v === 'string') {
     try {
       return shared ? shared.render(v, ctx, mode) : renderTemplate(v, ctx, mode);
@@ -66,4 +73,3 @@ export function forEachString(v: unknown, fn: (s: string) => void): void {
   else if (Array.isArray(v)) v.forEach((x) => forEachString(x, fn));
   else if (v && typeof v === 'object') Object.values(v).forEach((x) => forEachString(x, fn));
 }
-

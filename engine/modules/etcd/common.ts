@@ -24,7 +24,12 @@ export function endpoints(ctx: PlanCtx, which: string | undefined): string {
     .split(',')
     .map((n) => {
       const m = members.find((x) => x.name === n.trim());
-      if (!m) throw new ArgError('endpoints', `"${n.trim()}" is not a member of ${ctx.inventory.file}`, `endpoints takes all, self or member names joined by ',' (members: ${members.map((x) => x.name).join(', ')})`);
+      if (!m)
+        throw new ArgError(
+          'endpoints',
+          `"${n.trim()}" is not a member of ${ctx.inventory.file}`,
+          `endpoints takes all, self or member names joined by ',' (members: ${members.map((x) => x.name).join(', ')})`,
+        );
       return m.clientUrl;
     })
     .join(',');
@@ -60,7 +65,12 @@ export function endpointHealth(ctx: PlanCtx, eps: string, o: Scope = {}): Action
 
 /** `endpoint status -w json` → _.raw (or `bind`); `strict`: any exit code but 0 fails the step. */
 export function endpointStatus(ctx: PlanCtx, eps: string, o: Scope & { bind?: string; strict?: boolean } = {}): Action {
-  return exec(sh`${ctl(ctx, eps, true)} endpoint status${scope(o)} --write-out=json`, { parse: 'json', probe: true, ...(o.strict ? {} : { okCodes: [0, 1] }), bind: o.bind ?? 'raw' });
+  return exec(sh`${ctl(ctx, eps, true)} endpoint status${scope(o)} --write-out=json`, {
+    parse: 'json',
+    probe: true,
+    ...(o.strict ? {} : { okCodes: [0, 1] }),
+    bind: o.bind ?? 'raw',
+  });
 }
 
 /** The tool for `snapshot status|restore` (etcdutl from 3.5 on; it needs no endpoints or TLS). */
@@ -99,7 +109,10 @@ export function portClosed(url: string, timeout: number): ShellText {
   const hp = /^https?:\/\/(.+):(\d+)$/.exec(url);
   const host = hp?.[1] ?? '127.0.0.1';
   const port = Number(hp?.[2] ?? '2379');
-  return bashScript(sh`deadline=$(( $(date +%s) + ${timeout} )); while (exec 3<>/dev/tcp/${host}/${port}) 2>/dev/null; do if [ "$(date +%s)" -ge "$deadline" ]; then echo ${`etcd still listening on ${url}`} >&2; exit 1; fi; sleep 0.5; done`, 'port-closed');
+  return bashScript(
+    sh`deadline=$(( $(date +%s) + ${timeout} )); while (exec 3<>/dev/tcp/${host}/${port}) 2>/dev/null; do if [ "$(date +%s)" -ge "$deadline" ]; then echo ${`etcd still listening on ${url}`} >&2; exit 1; fi; sleep 0.5; done`,
+    'port-closed',
+  );
 }
 
 export type { ModulePlan };

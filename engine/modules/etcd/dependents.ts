@@ -22,7 +22,11 @@ export const dependents: ModuleDef = {
         const file = `${s.slice('manifest:'.length)}.yaml`;
         const live = `${manifests}/${file}`;
         const away = `${parked}/${file}`;
-        actions.push(state === 'stopped' ? exec(sh`if [ -e ${live} ]; then mkdir -p ${parked} && mv -n ${live} ${away}; fi`) : exec(sh`if [ -e ${away} ]; then mv -n ${away} ${live}; fi`));
+        actions.push(
+          state === 'stopped'
+            ? exec(sh`if [ -e ${live} ]; then mkdir -p ${parked} && mv -n ${live} ${away}; fi`)
+            : exec(sh`if [ -e ${away} ]; then mv -n ${away} ${live}; fi`),
+        );
       } else if (state === 'stopped') {
         actions.push(exec(sh`systemctl stop ${s} && ! systemctl is-active --quiet ${s}`));
       } else actions.push(exec(sh`systemctl start ${s}`));

@@ -23,12 +23,19 @@ function wait(args: JsonObject, ctx: PlanCtx): ModulePlan {
     actions.push(memberList(ctx, e));
     actions.push({ kind: 'derive', fn: 'require_members', args: [ref('list.json'), expect], bind: 'members' });
   }
-  actions.push(status(ctx, e), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }, { kind: 'derive', fn: 'require_one_cluster', args: [ref('raw.json')], bind: 'cluster' });
+  actions.push(
+    status(ctx, e),
+    { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' },
+    { kind: 'derive', fn: 'require_one_cluster', args: [ref('raw.json')], bind: 'cluster' },
+  );
   return { actions, result: ref('status') };
 }
 
 const ops: Record<string, Op['plan']> = {
-  check: (args, ctx) => ({ actions: [health(ctx, eps(args, ctx)), { kind: 'derive', fn: 'require_healthy', args: [ref('health.json')], bind: 'healthy' }], result: ref('healthy') }),
+  check: (args, ctx) => ({
+    actions: [health(ctx, eps(args, ctx)), { kind: 'derive', fn: 'require_healthy', args: [ref('health.json')], bind: 'healthy' }],
+    result: ref('healthy'),
+  }),
   // `runbook status`: the live member list joined with every member's status and health
   // (--cluster: members missing from the inventory show up too); unhealthy members are rows, not failures.
   report: (args, ctx) => {
@@ -43,7 +50,10 @@ const ops: Record<string, Op['plan']> = {
       result: ref('table'),
     };
   },
-  status: (args, ctx) => ({ actions: [status(ctx, eps(args, ctx)), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }], result: ref('status') }),
+  status: (args, ctx) => ({
+    actions: [status(ctx, eps(args, ctx)), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }],
+    result: ref('status'),
+  }),
   wait,
   // Quorum math on the live membership before a change: refuse when it would lose quorum.
   preflight: (args, ctx) => {
@@ -59,13 +69,19 @@ const ops: Record<string, Op['plan']> = {
   },
   // restore-all only runs when quorum is really lost.
   lost: (args, ctx) => ({
-    actions: [exec(listeningOnly(ctx, eps(args, ctx), sh`endpoint health --write-out=json`), healthJson()), { kind: 'derive', fn: 'require_no_quorum', args: [ref('health.json'), ctx.inventory.facts.size], bind: 'verdict' }],
+    actions: [
+      exec(listeningOnly(ctx, eps(args, ctx), sh`endpoint health --write-out=json`), healthJson()),
+      { kind: 'derive', fn: 'require_no_quorum', args: [ref('health.json'), ctx.inventory.facts.size], bind: 'verdict' },
+    ],
     result: ref('verdict'),
   }),
   // force-new-cluster is only safe when no other member runs: a member without quorum is
   // unhealthy but alive and still answers `endpoint status`, so status is the test.
   down: (args, ctx) => ({
-    actions: [exec(listeningOnly(ctx, eps(args, ctx), sh`endpoint status --write-out=json`), statusJson()), { kind: 'derive', fn: 'require_down', args: [ref('raw.json')], bind: 'down' }],
+    actions: [
+      exec(listeningOnly(ctx, eps(args, ctx), sh`endpoint status --write-out=json`), statusJson()),
+      { kind: 'derive', fn: 'require_down', args: [ref('raw.json')], bind: 'down' },
+    ],
     result: ref('down'),
   }),
   data: (args, ctx) => {
@@ -75,7 +91,17 @@ const ops: Record<string, Op['plan']> = {
       actions: [
         exec(sh`${ctl(ctx, self, true)} get '' --prefix --keys-only --limit=1 --write-out=json`, { parse: 'json', probe: true, bind: 'count' }),
         status(ctx, self),
-        { kind: 'derive', fn: 'require_data', args: [ref('count.json'), ref('raw.json'), args.manifest ?? null, num(args, 'bump_revision', f.supportsBumpRevision ? ctx.inventory.cluster.bumpRevision : 0)], bind: 'data' },
+        {
+          kind: 'derive',
+          fn: 'require_data',
+          args: [
+            ref('count.json'),
+            ref('raw.json'),
+            args.manifest ?? null,
+            num(args, 'bump_revision', f.supportsBumpRevision ? ctx.inventory.cluster.bumpRevision : 0),
+          ],
+          bind: 'data',
+        },
       ],
       result: ref('data'),
     };

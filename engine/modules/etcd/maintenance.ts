@@ -13,7 +13,11 @@ function defragAll(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const all = f.endpoints;
   const actions: Action[] = [statusOf(ctx, all, 'before'), { kind: 'derive', fn: 'defrag_order', args: [ref('before.json')], bind: 'order' }];
   for (let i = 0; i < f.size; i++) {
-    actions.push(exec(sh`${ctl(ctx, `⟨_.order.${i}⟩`)} --command-timeout=${timeout(args)}s defrag`, { note: i === f.size - 1 ? 'the leader goes last' : `member ${i + 1} of ${f.size} in follower-first order` }));
+    actions.push(
+      exec(sh`${ctl(ctx, `⟨_.order.${i}⟩`)} --command-timeout=${timeout(args)}s defrag`, {
+        note: i === f.size - 1 ? 'the leader goes last' : `member ${i + 1} of ${f.size} in follower-first order`,
+      }),
+    );
     actions.push(exec(sh`${ctl(ctx, all, true)} endpoint health`, { probe: true, note: 'every member healthy before the next' }));
   }
   actions.push(statusOf(ctx, all, 'after'), { kind: 'derive', fn: 'size_report', args: [ref('before.json'), ref('after.json')], bind: 'report' });
@@ -32,7 +36,10 @@ export const etcd_maintenance = opsModule({
         // endpoint_status parses the revision to an integer before it reaches the command.
         // Nothing written since the last compaction: that revision is already compacted, which is the goal.
         const cmd = sh`out=$(${ctl(ctx, self)} compact ⟨_.status.0.revision⟩ --physical 2>&1); rc=$?; printf '%s\\n' "$out"; if [ $rc -ne 0 ]; then case "$out" in *'required revision has been compacted'*) echo 'already compacted at this revision';; *) exit $rc;; esac; fi`;
-        return { actions: [statusOf(ctx, self, 'raw'), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }, exec(cmd)], result: ref('status.0.revision') };
+        return {
+          actions: [statusOf(ctx, self, 'raw'), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }, exec(cmd)],
+          result: ref('status.0.revision'),
+        };
       },
     },
     defrag: {
@@ -40,7 +47,11 @@ export const etcd_maintenance = opsModule({
       plan: (args, ctx) => {
         const self = selfEndpoint(ctx);
         return {
-          actions: [exec(sh`${ctl(ctx, self)} --command-timeout=${timeout(args)}s defrag`), statusOf(ctx, self, 'raw'), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }],
+          actions: [
+            exec(sh`${ctl(ctx, self)} --command-timeout=${timeout(args)}s defrag`),
+            statusOf(ctx, self, 'raw'),
+            { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' },
+          ],
           result: ref('status.0'),
         };
       },
@@ -66,7 +77,9 @@ export const etcd_maintenance = opsModule({
         return {
           actions: [
             exec(sh`${ctl(ctx, all)} put ${key} ${`written by runbook run ${RUN_ID}`}`),
-            exec(sh`${ctl(ctx, all, true)} get ${key} --print-value-only | grep -q . && ${ctl(ctx, all)} del ${key}`, { note: 'read it back, then delete the probe key' }),
+            exec(sh`${ctl(ctx, all, true)} get ${key} --print-value-only | grep -q . && ${ctl(ctx, all)} del ${key}`, {
+              note: 'read it back, then delete the probe key',
+            }),
           ],
         };
       },

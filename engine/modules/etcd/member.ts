@@ -61,7 +61,10 @@ export const etcd_member = opsModule({
   ops: {
     list: {
       readOnly: true,
-      plan: (args, ctx) => ({ actions: [basics(args, ctx).list, { kind: 'derive', fn: 'members', args: [ref('list.json')], bind: 'members' }], result: ref('members') }),
+      plan: (args, ctx) => ({
+        actions: [basics(args, ctx).list, { kind: 'derive', fn: 'members', args: [ref('list.json')], bind: 'members' }],
+        result: ref('members'),
+      }),
     },
     add: { readOnly: false, plan: add },
     remove: { readOnly: false, plan: remove },
