@@ -3,7 +3,7 @@
 // every -e variable of every shipped playbook (its play vars) get seven payload shapes: `;`, `$()`,
 // backticks, a single- and a double-quote breakout, a newline and a leading dash. Each value is
 // either refused when the plan is built (exit 2, nothing runs) or runs on the lab (2 hosts, no etcd:
-// the commands may fail, the shell around them must not run the value), on the hosts and on the
+// the commands may fail, the shell around them must not run the value; 127.0.LAB_NET.221-222), on the hosts and on the
 // controller (delegate_to: localhost). Then marker files are looked for on the controller and on
 // every host: a payload that ran would have created one.
 //
@@ -213,7 +213,7 @@ describe('security: every module argument and playbook variable × 7 payload sha
 
   before(async function () {
     this.timeout(600_000);
-    lab = await labUp({ dir: DIR, hosts: HOSTS.length, etcd: false, firstOctet: 191 });
+    lab = await labUp({ dir: DIR, hosts: HOSTS.length, etcd: false, firstOctet: 221 });
     tmp = mkdtempSync(path.join(tmpdir(), 'runbook-injcov-'));
     mkdirSync(`${ctl}/fetched`, { recursive: true });
     writeFileSync(path.join(tmp, 'inj.hbs'), 'static {{inventory_hostname}}\n');
