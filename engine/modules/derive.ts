@@ -28,6 +28,14 @@ export function toHexId(id: Json | undefined): string {
   throw new DeriveError(`not a member ID: ${JSON.stringify(id)}`);
 }
 
+const CLIENT_URL = /^https?:\/\/([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9a-fA-F:]+\]):[0-9]{1,5}$/;
+
+/** A client URL read from etcd's output (it goes into --endpoints=): anything else fails the step. */
+export function toUrl(v: Json | undefined): string {
+  if (typeof v !== 'string' || !CLIENT_URL.test(v)) throw new DeriveError(`not a client URL: ${JSON.stringify(v) ?? 'nothing'}`);
+  return v;
+}
+
 /** A whole number read from host output (a revision, a count): anything else fails the step. */
 export function toInt(v: Json | undefined, what: string): number {
   const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
@@ -242,9 +250,9 @@ export function pickHealthy(h: Json, prefer: string): string {
     .filter((e) => e.health === true)
     .map((e) => e.endpoint ?? '')
     .sort();
-  if (ok.includes(prefer)) return prefer;
+  if (ok.includes(prefer)) return toUrl(prefer);
   if (!ok[0]) throw new DeriveError('no healthy member to take a snapshot from');
-  return ok[0];
+  return toUrl(ok[0]);
 }
 
 /** Defragment followers first and the leader last (rule 6). */
@@ -252,7 +260,7 @@ export function defragOrder(status: Json): string[] {
   const list = endpointStatus(status);
   const followers = list.filter((s) => s.leader !== true).map((s) => s.endpoint).sort();
   const leaders = list.filter((s) => s.leader === true).map((s) => s.endpoint);
-  return [...followers, ...leaders];
+  return [...followers, ...leaders].map(toUrl);
 }
 
 export function sizeReport(before: Json, after: Json): string {

@@ -3,7 +3,7 @@
 // every -e variable of every shipped playbook (its play vars) get seven payload shapes: `;`, `$()`,
 // backticks, a single- and a double-quote breakout, a newline and a leading dash. Each value is
 // either refused when the plan is built (exit 2, nothing runs) or runs on the lab (2 hosts, no etcd:
-// the commands may fail, the shell around them must not run the value), on the hosts and on the
+// the commands may fail, the shell around them must not run the value; 127.0.LAB_NET.221-222), on the hosts and on the
 // controller (delegate_to: localhost). Then marker files are looked for on the controller and on
 // every host: a payload that ran would have created one.
 //
@@ -131,7 +131,9 @@ function stringArgs(module: string): string[] {
   const m = MODULES[module];
   if (!m) return [];
   if (module === 'set_fact') return ['value'];
-  const s = JSON.parse(readFileSync(path.join(REPO, 'schemas', 'modules', `${m.schema}.schema.json`), 'utf8')) as { properties?: Record<string, { type?: unknown; items?: { type?: unknown }; enum?: unknown }> };
+  const s = JSON.parse(readFileSync(path.join(REPO, 'schemas', 'modules', `${m.schema}.schema.json`), 'utf8')) as {
+    properties?: Record<string, { type?: unknown; items?: { type?: unknown }; enum?: unknown }>;
+  };
   const isStr = (t: unknown): boolean => t === 'string' || (Array.isArray(t) && t.includes('string'));
   return Object.entries(s.properties ?? {})
     .filter(([k, p]) => !p.enum && !(m.rawArgs ?? []).includes(k) && (isStr(p.type) || (p.type === 'array' && isStr(p.items?.type))))
@@ -163,7 +165,7 @@ function usingVars(playbook: string, vars: string[], dir: string): string {
   // Kept: a task that uses a variable or a value registered by a kept task, and a task whose
   // registered value a kept task uses (so every kept task still has its inputs). Until nothing changes.
   const kept = new Set<JsonObject>();
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     const names = [...vars, ...[...kept].map((t) => t.register).filter((r): r is string => typeof r === 'string')];
     for (const t of tasks) {
@@ -211,7 +213,7 @@ describe('security: every module argument and playbook variable × 7 payload sha
 
   before(async function () {
     this.timeout(600_000);
-    lab = await labUp({ dir: DIR, hosts: HOSTS.length, etcd: false, firstOctet: 191 });
+    lab = await labUp({ dir: DIR, hosts: HOSTS.length, etcd: false, firstOctet: 221 });
     tmp = mkdtempSync(path.join(tmpdir(), 'runbook-injcov-'));
     mkdirSync(`${ctl}/fetched`, { recursive: true });
     writeFileSync(path.join(tmp, 'inj.hbs'), 'static {{inventory_hostname}}\n');
@@ -245,9 +247,26 @@ describe('security: every module argument and playbook variable × 7 payload sha
     });
     note(`${moduleAttempts.size} module-argument values compiled, ${tasks.length / 2} accepted`);
     const pb = path.join(tmp, 'inject-all.yml');
-    writeFileSync(pb, JSON.stringify([{ name: 'inject', hosts: 'etcd', tasks: [{ name: 'base dir', shell: `mkdir -p ${BASE}` }, { name: 'base dir (controller)', shell: `mkdir -p ${BASE}`, delegate_to: 'localhost', run_once: true }, ...tasks] }]));
+    writeFileSync(
+      pb,
+      JSON.stringify([
+        {
+          name: 'inject',
+          hosts: 'etcd',
+          tasks: [
+            { name: 'base dir', shell: `mkdir -p ${BASE}` },
+            { name: 'base dir (controller)', shell: `mkdir -p ${BASE}`, delegate_to: 'localhost', run_once: true },
+            ...tasks,
+          ],
+        },
+      ]),
+    );
     const out = io();
-    applyCode = await runApply(pb, { inventory: lab.inventoryPath, extraVars: extra, journalDir: path.join(tmp, 'runs'), output: 'text', forks: 4, yes: true }, out);
+    applyCode = await runApply(
+      pb,
+      { inventory: lab.inventoryPath, extraVars: extra, journalDir: path.join(tmp, 'runs'), output: 'text', forks: 4, yes: true },
+      out,
+    );
     applyOutput = out.all();
     note(`module arguments applied: exit ${applyCode}`);
     if (process.env.RUNBOOK_E2E_SHOW === '1') process.stderr.write(applyOutput);
@@ -260,7 +279,18 @@ describe('security: every module argument and playbook variable × 7 payload sha
         const value = shape.value(marker);
         for (const v of vars) varAttempts.set(`${playbook} ${v} ${shape.label}`, { id: `${playbook} ${v} ${shape.label}`, marker, value });
         const o = io();
-        const code = await runApply(pbFile, { inventory: lab.inventoryPath, extraVars: vars.map((v) => `${v}=${value}`), journalDir: path.join(tmp, 'runs'), output: 'text', check: true, yes: true }, o);
+        const code = await runApply(
+          pbFile,
+          {
+            inventory: lab.inventoryPath,
+            extraVars: vars.map((v) => `${v}=${value}`),
+            journalDir: path.join(tmp, 'runs'),
+            output: 'text',
+            check: true,
+            yes: true,
+          },
+          o,
+        );
         note(`${playbook} with ${shape.label}: exit ${code}`);
         if (process.env.RUNBOOK_E2E_SHOW === '1') process.stderr.write(o.all());
         for (const v of vars) {
@@ -284,7 +314,10 @@ describe('security: every module argument and playbook variable × 7 payload sha
     rmSync(ctl, { recursive: true, force: true });
   });
 
-  const executed = (marker: string): string[] => [...(found.controller.includes(marker) ? ['controller'] : []), ...HOSTS.filter((h) => found.hosts[h]?.includes(marker))];
+  const executed = (marker: string): string[] => [
+    ...(found.controller.includes(marker) ? ['controller'] : []),
+    ...HOSTS.filter((h) => found.hosts[h]?.includes(marker)),
+  ];
 
   it('every string argument of every module schema has an entry in this suite', () => {
     assert.deepEqual(
@@ -330,7 +363,13 @@ describe('security: every module argument and playbook variable × 7 payload sha
     assert.equal(all.length, (MODULE_ARGS.length + VAR_COUNT) * SHAPES.length);
     assert.ok(all.every((a) => a.outcome !== undefined));
     // Not vacuous: values that the plan accepts did run, for module arguments and playbook variables.
-    assert.ok([...moduleAttempts.values()].some((a) => a.outcome === 'ran'), 'no module-argument value ran');
-    assert.ok([...varAttempts.values()].some((a) => a.outcome === 'ran'), 'no playbook-variable value ran');
+    assert.ok(
+      [...moduleAttempts.values()].some((a) => a.outcome === 'ran'),
+      'no module-argument value ran',
+    );
+    assert.ok(
+      [...varAttempts.values()].some((a) => a.outcome === 'ran'),
+      'no playbook-variable value ran',
+    );
   });
 });

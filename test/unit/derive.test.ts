@@ -292,6 +292,13 @@ describe('derive: endpoint status', () => {
     assert.deepEqual(requireDown(STATUS_ALL_DOWN), { alive: 0 });
   });
 
+  it('endpoints read from etcd output must be client URLs before they reach --endpoints=', () => {
+    const hostile = [{ endpoint: '-x; touch /tmp/p', health: true }];
+    assert.throws(() => pickHealthy(hostile, 'http://10.0.0.1:2379'), /not a client URL/);
+    const status = [{ Endpoint: '--endpoints=evil', Status: { header: { member_id: 1, revision: 1 }, leader: 1 } }];
+    assert.throws(() => defragOrder(status), /not a client URL/);
+  });
+
   it('pickHealthy prefers this host, else the first healthy one, never an unhealthy one', () => {
     assert.equal(pickHealthy(HEALTH, E11), E11);
     assert.equal(pickHealthy(HEALTH_ONE_DOWN, E11), E1);

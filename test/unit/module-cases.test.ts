@@ -55,7 +55,9 @@ interface LoadedCase {
 function loadCases(): LoadedCase[] {
   const out: LoadedCase[] = [];
   for (const module of readdirSync(CASES_DIR).sort()) {
-    for (const f of readdirSync(join(CASES_DIR, module)).filter((x) => x.endsWith('.yaml')).sort()) {
+    for (const f of readdirSync(join(CASES_DIR, module))
+      .filter((x) => x.endsWith('.yaml'))
+      .sort()) {
       const file = join(CASES_DIR, module, f);
       const text = readFileSync(file, 'utf8');
       out.push({ module, name: f.replace(/\.yaml$/, ''), file, text, c: parse(text) as Case });
@@ -79,7 +81,9 @@ function outcome(c: Case, tmp: string): Expect {
 
 /** The schema's top-level properties of a module: name → type/enum. */
 function schemaProps(schema: string): Record<string, { type?: string | string[]; enum?: string[] }> {
-  const s = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'schemas', 'modules', `${schema}.schema.json`), 'utf8')) as { properties?: Record<string, { type?: string | string[]; enum?: string[] }> };
+  const s = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'schemas', 'modules', `${schema}.schema.json`), 'utf8')) as {
+    properties?: Record<string, { type?: string | string[]; enum?: string[] }>;
+  };
   return s.properties ?? {};
 }
 
@@ -126,7 +130,8 @@ describe('module cases (test/modules/<module>/<case>.yaml)', () => {
       };
       const props = schemaProps(m.schema);
       for (const [arg, p] of Object.entries(props)) {
-        if (!mine.some((x) => arg in argsOf(x) || (arg === 'cmd' && typeof x.c.task[m.name] === 'string'))) missing.push(`${m.name}: argument ${arg} in no case`);
+        if (!mine.some((x) => arg in argsOf(x) || (arg === 'cmd' && typeof x.c.task[m.name] === 'string')))
+          missing.push(`${m.name}: argument ${arg} in no case`);
         if (isString(p) && !p.enum && !mine.some((x) => x.c.hostile === arg)) missing.push(`${m.name}: no hostile case for ${arg}`);
       }
       for (const op of m.ops ? Object.keys(m.ops) : []) if (!mine.some((x) => argsOf(x).op === op)) missing.push(`${m.name}: op ${op} in no case`);

@@ -60,7 +60,10 @@ describe('security: the five reproductions of issue 12', () => {
   it('[injection] reproduction 2: force-new-cluster -e "survivor=x;touch /tmp/p" is exit 2 (endpoints must be member names)', () => {
     const r = plan('force-new-cluster', 'inventories/prod-3-https.yml', [`survivor=x;touch ${canary}`]);
     assert.equal(r.code, EXIT.INVALID, r.text);
-    assert.match(r.text, /force-new-cluster\.yml:\d+:\d+: error \[schema-pattern\] the string "x;touch .*" is not valid: expected all, self, or inventory member names/);
+    assert.match(
+      r.text,
+      /force-new-cluster\.yml:\d+:\d+: error \[schema-pattern\] the string "x;touch .*" is not valid: expected all, self, or inventory member names/,
+    );
     const notMember = plan('force-new-cluster', 'inventories/prod-3-https.yml', ['survivor=etcd-9']);
     assert.equal(notMember.code, EXIT.INVALID, notMember.text);
     assert.match(notMember.text, /\[unknown-member\] etcd_member endpoints: "etcd-9" is not a member of inventories\/prod-3-https\.yml/);
@@ -75,8 +78,16 @@ describe('security: the five reproductions of issue 12', () => {
     // The shipped playbooks feed a run-time value (added.initial_cluster): the step checks it first.
     const fnc = buildPlan({ playbook: 'force-new-cluster', inventory: 'inventories/kubeadm-static-pod.yml', extraVars: ['survivor=cp-1'] });
     assert.ok(fnc.plan);
-    const step = fnc.plan.plays.flatMap((p) => p.tasks).find((t) => t.module === 'etcd_config')?.steps.find((s) => s.actions.length > 0);
-    assert.deepEqual(step?.actions[0], { kind: 'derive', fn: 'check_arg', args: ['etcd_config', 'initial_cluster', '⟨!added.initial_cluster⟩'], bind: 'checked_initial_cluster' });
+    const step = fnc.plan.plays
+      .flatMap((p) => p.tasks)
+      .find((t) => t.module === 'etcd_config')
+      ?.steps.find((s) => s.actions.length > 0);
+    assert.deepEqual(step?.actions[0], {
+      kind: 'derive',
+      fn: 'check_arg',
+      args: ['etcd_config', 'initial_cluster', '⟨!added.initial_cluster⟩'],
+      bind: 'checked_initial_cluster',
+    });
     const sed = step?.actions.find((a) => a.kind === 'exec' && a.cmd.includes('--initial-cluster='));
     assert.ok(sed?.kind === 'exec' && sed.cmd.includes("\\1'⟨added.initial_cluster⟩'|"), 'the value is one quoted word in the sed expression');
   });
@@ -100,7 +111,10 @@ describe('security: the five reproductions of issue 12', () => {
 
   it('[injection] reproduction 5: leading dashes from -e (file path, service name) are exit 2', () => {
     const pb = join(tmp, 'dash.yml');
-    writeFileSync(pb, '- name: p\n  hosts: etcd\n  tasks:\n    - file:\n        path: "{{p}}"\n    - service:\n        name: "{{p}}"\n        state: restarted\n');
+    writeFileSync(
+      pb,
+      '- name: p\n  hosts: etcd\n  tasks:\n    - file:\n        path: "{{p}}"\n    - service:\n        name: "{{p}}"\n        state: restarted\n',
+    );
     const r = plan(pb, 'inventories/prod-3-https.yml', ['p=--version']);
     assert.equal(r.code, EXIT.INVALID, r.text);
     assert.match(r.text, /dash\.yml:5:15: error \[schema-pattern\] the string "--version" is not valid: expected a path/);

@@ -43,7 +43,16 @@ async function failedRun(dir: string, readOnly: boolean): Promise<Plan> {
   // The token is a secret of the run: the redactor masks it wherever it appears.
   const reporter = await createReporter({ mode: 'json', io, verbose: 0, secrets: [SECRET], journalDir: join(dir, 'runs'), runId: RUN_ID, plan: built.plan });
   const t = new FakeTransport('etcd-1', (cmd) => (cmd.includes('/etc/token') ? { stdout: `${SECRET}\n` } : cmd === 'exit 3' ? { code: 3 } : {}));
-  const r = await executePlan(built.plan, { runId: RUN_ID, startedAt: new Date('2024-01-01T00:00:00Z'), forks: 1, check: false, transports: () => t, emit: reporter.emit, signal: new AbortController().signal, secrets: {} });
+  const r = await executePlan(built.plan, {
+    runId: RUN_ID,
+    startedAt: new Date('2024-01-01T00:00:00Z'),
+    forks: 1,
+    check: false,
+    transports: () => t,
+    emit: reporter.emit,
+    signal: new AbortController().signal,
+    secrets: {},
+  });
   await reporter.close();
   assert.equal(r.exitCode, 1);
   return built.plan;
@@ -67,6 +76,9 @@ describe('resume with values the journal holds redacted', () => {
     const plan = await failedRun(dir, false);
     const r = loadResume(RUN_ID, join(dir, 'runs'), plan);
     assert.ok('refusal' in r, JSON.stringify(r));
-    assert.match(r.refusal, /refusing to resume run .*: the registered value "tok" of etcd-1 is redacted in the journal \(it held a secret\), a step still to run needs it, and step 1\.1@etcd-1 \(read the token\) that made it changes things/);
+    assert.match(
+      r.refusal,
+      /refusing to resume run .*: the registered value "tok" of etcd-1 is redacted in the journal \(it held a secret\), a step still to run needs it, and step 1\.1@etcd-1 \(read the token\) that made it changes things/,
+    );
   });
 });

@@ -44,7 +44,16 @@ async function runWith(value: string): Promise<{ log: EventLog; cmds: string[] }
       if (!t) transports.set(h, (t = new FakeTransport(h, (cmd) => (cmd.includes('/etc/value') ? { stdout: `${value}\n` } : {}))));
       return t;
     };
-    await executePlan(built.plan, { runId: '20240101T000000Z-aaaaaa', startedAt: new Date('2024-01-01T00:00:00Z'), forks: 5, check: false, transports: get, emit: log.emit, signal: new AbortController().signal, secrets: {} });
+    await executePlan(built.plan, {
+      runId: '20240101T000000Z-aaaaaa',
+      startedAt: new Date('2024-01-01T00:00:00Z'),
+      forks: 5,
+      check: false,
+      transports: get,
+      emit: log.emit,
+      signal: new AbortController().signal,
+      secrets: {},
+    });
     return { log, cmds: [...transports.values()].flatMap((t) => t.calls.map((c) => c.cmd)) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -70,7 +79,10 @@ describe('security: run-time values are checked against the module schema before
   });
 
   it('a value that fits passes through unchanged', () => {
-    assert.equal(checkArg('etcd_config', 'initial_cluster', 'etcd-1=https://10.0.0.1:2380,etcd-2=https://[::1]:2380'), 'etcd-1=https://10.0.0.1:2380,etcd-2=https://[::1]:2380');
+    assert.equal(
+      checkArg('etcd_config', 'initial_cluster', 'etcd-1=https://10.0.0.1:2380,etcd-2=https://[::1]:2380'),
+      'etcd-1=https://10.0.0.1:2380,etcd-2=https://[::1]:2380',
+    );
     assert.equal(checkArg('file', 'path', '/var/lib/etcd'), '/var/lib/etcd');
     assert.throws(() => checkArg('etcd_member', 'name', "x'; touch /tmp/p"), DeriveError);
     assert.throws(() => checkArg('etcd_snapshot', 'sha256', 'abc'), /expected a sha256 in hex/);

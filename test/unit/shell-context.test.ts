@@ -26,10 +26,10 @@ describe('shell context of {{values}}', () => {
   });
 
   it('refuses values inside single and double quotes', () => {
-    assert.deepEqual(where("echo '{{x}}'"), ["{{x}}@6:single quotes"]);
+    assert.deepEqual(where("echo '{{x}}'"), ['{{x}}@6:single quotes']);
     assert.deepEqual(where('echo "a {{x}} b"'), ['{{x}}@8:double quotes']);
     assert.deepEqual(where('echo "$(echo "{{x}}")"'), ['{{x}}@14:double quotes']);
-    assert.deepEqual(where("echo $'{{x}}'"), ["{{x}}@7:single quotes"]);
+    assert.deepEqual(where("echo $'{{x}}'"), ['{{x}}@7:single quotes']);
     assert.deepEqual(where('echo "{{ x }}" {{y}}'), ['{{ x }}@6:double quotes']);
   });
 

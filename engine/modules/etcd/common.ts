@@ -1,6 +1,7 @@
 // What the etcd modules share: endpoint lists from the inventory, the etcdctl invocation, and
 // small waits. Every command is built with sh`…` (engine/shell/sh.ts): values are quoted by construction.
-import { ArgError, type ModulePlan, type PlanCtx } from '../module.js';
+import type { Action } from '../../model/types.js';
+import { ArgError, exec, type ModulePlan, type PlanCtx } from '../module.js';
 import { bashScript, joinSh, raw, sh, type ShellText } from '../../shell/sh.js';
 
 export const ref = (name: string): string => `⟨!_.${name}⟩`;
@@ -23,7 +24,12 @@ export function endpoints(ctx: PlanCtx, which: string | undefined): string {
     .split(',')
     .map((n) => {
       const m = members.find((x) => x.name === n.trim());
-      if (!m) throw new ArgError('endpoints', `"${n.trim()}" is not a member of ${ctx.inventory.file}`, `endpoints takes all, self or member names joined by ',' (members: ${members.map((x) => x.name).join(', ')})`);
+      if (!m)
+        throw new ArgError(
+          'endpoints',
+          `"${n.trim()}" is not a member of ${ctx.inventory.file}`,
+          `endpoints takes all, self or member names joined by ',' (members: ${members.map((x) => x.name).join(', ')})`,
+        );
       return m.clientUrl;
     })
     .join(',');
@@ -40,6 +46,31 @@ export function etcdctl(ctx: PlanCtx): ShellText {
 /** etcdctl against `eps` (client URLs, or a ⟨_.x⟩ placeholder quoted when filled); probes time out fast. */
 export function ctl(ctx: PlanCtx, eps: string, probe = false): ShellText {
   return sh`${etcdctl(ctx)} --endpoints=${eps}${probe ? raw(' --dial-timeout=2s --command-timeout=5s') : nothing}`;
+}
+
+// The read-only etcdctl queries the modules share, each in one place. `endpoint health` and
+// `endpoint status` exit 1 when some endpoint is down: the JSON still says which (a derive decides).
+type Scope = { cluster?: boolean };
+const scope = (o: Scope): ReturnType<typeof sh> => (o.cluster ? raw(' --cluster') : nothing);
+
+/** `member list -w json` → _.list (or `bind`). */
+export function memberList(ctx: PlanCtx, eps: string, bind = 'list'): Action {
+  return exec(sh`${ctl(ctx, eps, true)} member list --write-out=json`, { parse: 'json', probe: true, bind });
+}
+
+/** `endpoint health -w json` → _.health. */
+export function endpointHealth(ctx: PlanCtx, eps: string, o: Scope = {}): Action {
+  return exec(sh`${ctl(ctx, eps, true)} endpoint health${scope(o)} --write-out=json`, { parse: 'json', probe: true, okCodes: [0, 1], bind: 'health' });
+}
+
+/** `endpoint status -w json` → _.raw (or `bind`); `strict`: any exit code but 0 fails the step. */
+export function endpointStatus(ctx: PlanCtx, eps: string, o: Scope & { bind?: string; strict?: boolean } = {}): Action {
+  return exec(sh`${ctl(ctx, eps, true)} endpoint status${scope(o)} --write-out=json`, {
+    parse: 'json',
+    probe: true,
+    ...(o.strict ? {} : { okCodes: [0, 1] }),
+    bind: o.bind ?? 'raw',
+  });
 }
 
 /** The tool for `snapshot status|restore` (etcdutl from 3.5 on; it needs no endpoints or TLS). */
@@ -78,7 +109,10 @@ export function portClosed(url: string, timeout: number): ShellText {
   const hp = /^https?:\/\/(.+):(\d+)$/.exec(url);
   const host = hp?.[1] ?? '127.0.0.1';
   const port = Number(hp?.[2] ?? '2379');
-  return bashScript(sh`deadline=$(( $(date +%s) + ${timeout} )); while (exec 3<>/dev/tcp/${host}/${port}) 2>/dev/null; do if [ "$(date +%s)" -ge "$deadline" ]; then echo ${`etcd still listening on ${url}`} >&2; exit 1; fi; sleep 0.5; done`, 'port-closed');
+  return bashScript(
+    sh`deadline=$(( $(date +%s) + ${timeout} )); while (exec 3<>/dev/tcp/${host}/${port}) 2>/dev/null; do if [ "$(date +%s)" -ge "$deadline" ]; then echo ${`etcd still listening on ${url}`} >&2; exit 1; fi; sleep 0.5; done`,
+    'port-closed',
+  );
 }
 
 /**

@@ -71,7 +71,9 @@ export const etcd_config: ModuleDef = {
       const conf = c.configFile;
       return {
         actions: [
-          exec(sh`mkdir -p ${conf.slice(0, conf.lastIndexOf('/'))} && if [ -e ${conf} ]; then cp -p ${conf} ${`${conf}.bak-${RUN_STAMP}`}; fi`, { note: 'keep the previous config' }),
+          exec(sh`mkdir -p ${conf.slice(0, conf.lastIndexOf('/'))} && if [ -e ${conf} ]; then cp -p ${conf} ${`${conf}.bak-${RUN_STAMP}`}; fi`, {
+            note: 'keep the previous config',
+          }),
           { kind: 'put', dest: conf, mode: '0644', content: `${lines.join('\n')}\n` },
         ],
       };

@@ -4,16 +4,15 @@ import type { Action, JsonObject } from '../../model/types.js';
 import { bashScript, sh } from '../../shell/sh.js';
 import { exec, num, opsModule, optStr, waitFor, type ExecExtra, type ModulePlan, type Op, type PlanCtx } from '../module.js';
 import { NOSPACE_ONLY_ENTRY_BRE } from '../../inventory/facts.js';
-import { ctl, endpoints, listeningOnly, ref, selfEndpoint } from './common.js';
+import { ctl, endpointHealth, endpoints, endpointStatus, listeningOnly, memberList, ref, selfEndpoint } from './common.js';
 
-// etcdctl exits 1 when some endpoint is unhealthy: the JSON still says which (a derive decides).
+// listeningOnly's output has the shape of `endpoint health` / `endpoint status`.
 const healthJson = (): ExecExtra => ({ parse: 'json', probe: true, okCodes: [0, 1], bind: 'health' });
 const statusJson = (): ExecExtra => ({ parse: 'json', probe: true, okCodes: [0, 1], bind: 'raw' });
-const listJson = (): ExecExtra => ({ parse: 'json', probe: true, bind: 'list' });
 
 const eps = (args: JsonObject, ctx: PlanCtx): string => endpoints(ctx, optStr(args, 'endpoints'));
-const health = (ctx: PlanCtx, e: string): Action => exec(sh`${ctl(ctx, e, true)} endpoint health --write-out=json`, healthJson());
-const status = (ctx: PlanCtx, e: string): Action => exec(sh`${ctl(ctx, e, true)} endpoint status --write-out=json`, statusJson());
+const health = (ctx: PlanCtx, e: string): Action => endpointHealth(ctx, e);
+const status = (ctx: PlanCtx, e: string): Action => endpointStatus(ctx, e);
 
 function wait(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const e = eps(args, ctx);
@@ -25,38 +24,48 @@ function wait(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const actions: Action[] = [waitFor(`all of ${e} healthy`, timeout, bashScript(loop, 'wait-healthy'))];
   const expect = optStr(args, 'expect_members');
   if (expect !== undefined) {
-    actions.push(exec(sh`${ctl(ctx, e, true)} member list --write-out=json`, listJson()));
+    actions.push(memberList(ctx, e));
     actions.push({ kind: 'derive', fn: 'require_members', args: [ref('list.json'), expect], bind: 'members' });
   }
-  actions.push(status(ctx, e), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }, { kind: 'derive', fn: 'require_one_cluster', args: [ref('raw.json')], bind: 'cluster' });
+  actions.push(
+    status(ctx, e),
+    { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' },
+    { kind: 'derive', fn: 'require_one_cluster', args: [ref('raw.json')], bind: 'cluster' },
+  );
   return { actions, result: ref('status') };
 }
 
 const ops: Record<string, Op['plan']> = {
-  check: (args, ctx) => ({ actions: [health(ctx, eps(args, ctx)), { kind: 'derive', fn: 'require_healthy', args: [ref('health.json')], bind: 'healthy' }], result: ref('healthy') }),
+  check: (args, ctx) => ({
+    actions: [health(ctx, eps(args, ctx)), { kind: 'derive', fn: 'require_healthy', args: [ref('health.json')], bind: 'healthy' }],
+    result: ref('healthy'),
+  }),
   // `runbook status`: the live member list joined with every member's status and health
   // (--cluster: members missing from the inventory show up too); unhealthy members are rows, not failures.
   report: (args, ctx) => {
     const e = eps(args, ctx);
     return {
       actions: [
-        exec(sh`${ctl(ctx, e, true)} member list --write-out=json`, listJson()),
-        exec(sh`${ctl(ctx, e, true)} endpoint status --cluster --write-out=json`, statusJson()),
-        exec(sh`${ctl(ctx, e, true)} endpoint health --cluster --write-out=json`, healthJson()),
+        memberList(ctx, e),
+        endpointStatus(ctx, e, { cluster: true }),
+        endpointHealth(ctx, e, { cluster: true }),
         { kind: 'derive', fn: 'status_table', args: [ref('list.json'), ref('raw.json'), ref('health.json')], bind: 'table' },
       ],
       result: ref('table'),
     };
   },
-  status: (args, ctx) => ({ actions: [status(ctx, eps(args, ctx)), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }], result: ref('status') }),
+  status: (args, ctx) => ({
+    actions: [status(ctx, eps(args, ctx)), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }],
+    result: ref('status'),
+  }),
   wait,
   // Quorum math on the live membership before a change: refuse when it would lose quorum.
   preflight: (args, ctx) => {
     const e = eps(args, ctx);
     return {
       actions: [
-        exec(sh`${ctl(ctx, e, true)} member list --write-out=json`, listJson()),
-        exec(sh`${ctl(ctx, e, true)} endpoint health --cluster --write-out=json`, healthJson()),
+        memberList(ctx, e),
+        endpointHealth(ctx, e, { cluster: true }),
         { kind: 'derive', fn: 'quorum_preflight_live', args: [ref('list.json'), ref('health.json'), optStr(args, 'remove') ?? null], bind: 'verdict' },
       ],
       result: ref('verdict'),
@@ -64,13 +73,19 @@ const ops: Record<string, Op['plan']> = {
   },
   // restore-all only runs when quorum is really lost.
   lost: (args, ctx) => ({
-    actions: [exec(listeningOnly(ctx, eps(args, ctx), sh`endpoint health --write-out=json`), healthJson()), { kind: 'derive', fn: 'require_no_quorum', args: [ref('health.json'), ctx.inventory.facts.size], bind: 'verdict' }],
+    actions: [
+      exec(listeningOnly(ctx, eps(args, ctx), sh`endpoint health --write-out=json`), healthJson()),
+      { kind: 'derive', fn: 'require_no_quorum', args: [ref('health.json'), ctx.inventory.facts.size], bind: 'verdict' },
+    ],
     result: ref('verdict'),
   }),
   // force-new-cluster is only safe when no other member runs: a member without quorum is
   // unhealthy but alive and still answers `endpoint status`, so status is the test.
   down: (args, ctx) => ({
-    actions: [exec(listeningOnly(ctx, eps(args, ctx), sh`endpoint status --write-out=json`), statusJson()), { kind: 'derive', fn: 'require_down', args: [ref('raw.json')], bind: 'down' }],
+    actions: [
+      exec(listeningOnly(ctx, eps(args, ctx), sh`endpoint status --write-out=json`), statusJson()),
+      { kind: 'derive', fn: 'require_down', args: [ref('raw.json')], bind: 'down' },
+    ],
     result: ref('down'),
   }),
   data: (args, ctx) => {
@@ -80,7 +95,17 @@ const ops: Record<string, Op['plan']> = {
       actions: [
         exec(sh`${ctl(ctx, self, true)} get '' --prefix --keys-only --limit=1 --write-out=json`, { parse: 'json', probe: true, bind: 'count' }),
         status(ctx, self),
-        { kind: 'derive', fn: 'require_data', args: [ref('count.json'), ref('raw.json'), args.manifest ?? null, num(args, 'bump_revision', f.supportsBumpRevision ? ctx.inventory.cluster.bumpRevision : 0)], bind: 'data' },
+        {
+          kind: 'derive',
+          fn: 'require_data',
+          args: [
+            ref('count.json'),
+            ref('raw.json'),
+            args.manifest ?? null,
+            num(args, 'bump_revision', f.supportsBumpRevision ? ctx.inventory.cluster.bumpRevision : 0),
+          ],
+          bind: 'data',
+        },
       ],
       result: ref('data'),
     };

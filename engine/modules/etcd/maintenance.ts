@@ -2,9 +2,9 @@
 import type { Action, JsonObject } from '../../model/types.js';
 import { sh } from '../../shell/sh.js';
 import { exec, num, opsModule, RUN_ID, type ModulePlan, type PlanCtx } from '../module.js';
-import { ctl, ref, selfEndpoint } from './common.js';
+import { ctl, endpointStatus, ref, selfEndpoint } from './common.js';
 
-const statusOf = (ctx: PlanCtx, eps: string, bind: string): Action => exec(sh`${ctl(ctx, eps, true)} endpoint status --write-out=json`, { parse: 'json', probe: true, bind });
+const statusOf = (ctx: PlanCtx, eps: string, bind: string): Action => endpointStatus(ctx, eps, { bind, strict: true });
 const timeout = (args: JsonObject): number => num(args, 'timeout', 120);
 
 function defragAll(args: JsonObject, ctx: PlanCtx): ModulePlan {
@@ -36,7 +36,10 @@ export const etcd_maintenance = opsModule({
         // endpoint_status parses the revision to an integer before it reaches the command.
         // Nothing written since the last compaction: that revision is already compacted, which is the goal.
         const cmd = sh`out=$(${ctl(ctx, self)} compact ⟨_.status.0.revision⟩ --physical 2>&1); rc=$?; printf '%s\\n' "$out"; if [ $rc -ne 0 ]; then case "$out" in *'required revision has been compacted'*) echo 'already compacted at this revision';; *) exit $rc;; esac; fi`;
-        return { actions: [statusOf(ctx, self, 'raw'), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }, exec(cmd)], result: ref('status.0.revision') };
+        return {
+          actions: [statusOf(ctx, self, 'raw'), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }, exec(cmd)],
+          result: ref('status.0.revision'),
+        };
       },
     },
     defrag: {
@@ -44,7 +47,11 @@ export const etcd_maintenance = opsModule({
       plan: (args, ctx) => {
         const self = selfEndpoint(ctx);
         return {
-          actions: [exec(sh`${ctl(ctx, self)} --command-timeout=${timeout(args)}s defrag`), statusOf(ctx, self, 'raw'), { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' }],
+          actions: [
+            exec(sh`${ctl(ctx, self)} --command-timeout=${timeout(args)}s defrag`),
+            statusOf(ctx, self, 'raw'),
+            { kind: 'derive', fn: 'endpoint_status', args: [ref('raw.json')], bind: 'status' },
+          ],
           result: ref('status.0'),
         };
       },
@@ -70,7 +77,9 @@ export const etcd_maintenance = opsModule({
         return {
           actions: [
             exec(sh`${ctl(ctx, all)} put ${key} ${`written by runbook run ${RUN_ID}`}`),
-            exec(sh`${ctl(ctx, all, true)} get ${key} --print-value-only | grep -q . && ${ctl(ctx, all)} del ${key}`, { note: 'read it back, then delete the probe key' }),
+            exec(sh`${ctl(ctx, all, true)} get ${key} --print-value-only | grep -q . && ${ctl(ctx, all)} del ${key}`, {
+              note: 'read it back, then delete the probe key',
+            }),
           ],
         };
       },

@@ -1,8 +1,8 @@
 // etcd_member: member list (hex IDs), add (learner first where supported), promote, remove/update by name.
 import type { Action, JsonObject } from '../../model/types.js';
-import { raw, sh } from '../../shell/sh.js';
-import { bool, exec, opsModule, optStr, str, type ModulePlan, type PlanCtx } from '../module.js';
-import { ctl, endpoints, nothing, ref } from './common.js';
+import { raw, sh, type ShellText } from '../../shell/sh.js';
+import { bool, exec, opsModule, optStr, str, type ModulePlan, type Op, type PlanCtx } from '../module.js';
+import { ctl, endpointHealth, endpoints, memberList, nothing, ref } from './common.js';
 
 /** What every op starts from: the live member list, and the member's ID looked up by exact name. */
 function basics(args: JsonObject, ctx: PlanCtx): { eps: string; list: Action; name: string; byName: Action } {
@@ -11,7 +11,7 @@ function basics(args: JsonObject, ctx: PlanCtx): { eps: string; list: Action; na
   return {
     eps,
     name,
-    list: exec(sh`${ctl(ctx, eps, true)} member list --write-out=json`, { parse: 'json', probe: true, bind: 'list' }),
+    list: memberList(ctx, eps),
     byName: { kind: 'derive', fn: 'member_id', args: [ref('list.json'), name], bind: 'id' },
   };
 }
@@ -21,7 +21,7 @@ function remove(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const keep = optStr(args, 'keep_peer_url');
   const pick: Action[] = keep
     ? [
-        exec(sh`${ctl(ctx, eps, true)} endpoint health --cluster --write-out=json`, { parse: 'json', probe: true, okCodes: [0, 1], bind: 'health' }),
+        endpointHealth(ctx, eps, { cluster: true }),
         { kind: 'derive', fn: 'member_to_replace', args: [ref('list.json'), ref('health.json'), name, keep], bind: 'id' },
       ]
     : [byName];
@@ -46,6 +46,14 @@ function add(args: JsonObject, ctx: PlanCtx): ModulePlan {
   };
 }
 
+/** `member <verb> ⟨_.id⟩ …` on the member looked up by exact name. */
+function onMemberByName(verb: (args: JsonObject) => ShellText): Op['plan'] {
+  return (args, ctx) => {
+    const { eps, list, byName } = basics(args, ctx);
+    return { actions: [list, byName, exec(sh`${ctl(ctx, eps)} member ${verb(args)}`)], result: ref('id') };
+  };
+}
+
 export const etcd_member = opsModule({
   name: 'etcd_member',
   schema: 'etcd_member',
@@ -53,23 +61,14 @@ export const etcd_member = opsModule({
   ops: {
     list: {
       readOnly: true,
-      plan: (args, ctx) => ({ actions: [basics(args, ctx).list, { kind: 'derive', fn: 'members', args: [ref('list.json')], bind: 'members' }], result: ref('members') }),
+      plan: (args, ctx) => ({
+        actions: [basics(args, ctx).list, { kind: 'derive', fn: 'members', args: [ref('list.json')], bind: 'members' }],
+        result: ref('members'),
+      }),
     },
     add: { readOnly: false, plan: add },
     remove: { readOnly: false, plan: remove },
-    promote: {
-      readOnly: false,
-      plan: (args, ctx) => {
-        const { eps, list, byName } = basics(args, ctx);
-        return { actions: [list, byName, exec(sh`${ctl(ctx, eps)} member promote ⟨_.id⟩`)], result: ref('id') };
-      },
-    },
-    update: {
-      readOnly: false,
-      plan: (args, ctx) => {
-        const { eps, list, byName } = basics(args, ctx);
-        return { actions: [list, byName, exec(sh`${ctl(ctx, eps)} member update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`)], result: ref('id') };
-      },
-    },
+    promote: { readOnly: false, plan: onMemberByName(() => raw('promote ⟨_.id⟩')) },
+    update: { readOnly: false, plan: onMemberByName((args) => sh`update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`) },
   },
 });

@@ -23,13 +23,20 @@ export const etcd_service: ModuleDef = {
     if (c.deployment === 'systemd') {
       const conf = c.configFile;
       if (stopping) {
-        actions.push(exec(sh`systemctl stop etcd`), exec(sh`! systemctl is-active --quiet etcd && ${portClosed(url, 30)}`, { probe: true, note: 'verify it is stopped' }));
+        actions.push(
+          exec(sh`systemctl stop etcd`),
+          exec(sh`! systemctl is-active --quiet etcd && ${portClosed(url, 30)}`, { probe: true, note: 'verify it is stopped' }),
+        );
       }
       if (starting) {
         if (fnc) {
           // Set the flag in the env file (etcd 3.4 exits if a setting is both ETCD_X and --x), start once, remove it.
           actions.push(exec(sh`sed -i '/^ETCD_FORCE_NEW_CLUSTER=/d' ${conf} && echo ETCD_FORCE_NEW_CLUSTER=true >> ${conf}`));
-          actions.push(exec(sh`systemctl start etcd; rc=$?; sed -i '/^ETCD_FORCE_NEW_CLUSTER=/d' ${conf}; exit $rc`, { note: 'start once with --force-new-cluster, then drop the flag' }));
+          actions.push(
+            exec(sh`systemctl start etcd; rc=$?; sed -i '/^ETCD_FORCE_NEW_CLUSTER=/d' ${conf}; exit $rc`, {
+              note: 'start once with --force-new-cluster, then drop the flag',
+            }),
+          );
         } else {
           // A normal start never carries a force flag left by an interrupted earlier run.
           actions.push(exec(sh`if [ -e ${conf} ]; then sed -i '/^ETCD_FORCE_NEW_CLUSTER=/d' ${conf}; fi && systemctl start etcd`));

@@ -2,7 +2,7 @@
 import type { Action, JsonObject } from '../../model/types.js';
 import { joinSh, raw, sh } from '../../shell/sh.js';
 import { bool, exec, local, num, opsModule, optStr, str, RUN_ID, RUN_STAMP, type ModulePlan, type PlanCtx } from '../module.js';
-import { ctl, ref, selfEndpoint, snapshotTool } from './common.js';
+import { ctl, endpointHealth, ref, selfEndpoint, snapshotTool } from './common.js';
 
 function save(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const c = ctx.inventory.cluster;
@@ -13,20 +13,38 @@ function save(args: JsonObject, ctx: PlanCtx): ModulePlan {
   return {
     actions: [
       // Read from a healthy member: this host's own when it is healthy, else the first healthy one.
-      exec(sh`${ctl(ctx, ctx.inventory.facts.endpoints, true)} endpoint health --write-out=json`, { parse: 'json', probe: true, okCodes: [0, 1], bind: 'health' }),
+      endpointHealth(ctx, ctx.inventory.facts.endpoints),
       { kind: 'derive', fn: 'pick_healthy', args: [ref('health.json'), selfEndpoint(ctx)], bind: 'source' },
       // etcdctl writes <file>.part and renames it when complete; a failed save leaves no partial file behind.
-      exec(sh`mkdir -p ${dir} && { ${ctl(ctx, source)} snapshot save ${file} || { rc=$?; rm -f ${`${file}.part`}; echo ${`snapshot save failed; partial file ${file}.part removed`} >&2; exit $rc; }; }`),
+      exec(
+        sh`mkdir -p ${dir} && { ${ctl(ctx, source)} snapshot save ${file} || { rc=$?; rm -f ${`${file}.part`}; echo ${`snapshot save failed; partial file ${file}.part removed`} >&2; exit $rc; }; }`,
+      ),
       exec(sh`${tool} --write-out=json snapshot status ${file}`, { parse: 'json', probe: true, bind: 'status' }),
       // The revision read from the host is parsed to an integer before it reaches a command.
       { kind: 'derive', fn: 'revision', args: [ref('status.json.revision')], bind: 'revision' },
-      exec(sh`${ctl(ctx, source, true)} get '' --prefix --keys-only --limit=1 --rev=⟨_.revision⟩ --write-out=json`, { parse: 'json', probe: true, bind: 'count' }),
-      exec(sh`printf '{"sha256":"%s","size":%s}\\n' "$(sha256sum ${file} | cut -d' ' -f1)" "$(stat -c %s ${file})"`, { parse: 'json', probe: true, bind: 'file' }),
+      exec(sh`${ctl(ctx, source, true)} get '' --prefix --keys-only --limit=1 --rev=⟨_.revision⟩ --write-out=json`, {
+        parse: 'json',
+        probe: true,
+        bind: 'count',
+      }),
+      exec(sh`printf '{"sha256":"%s","size":%s}\\n' "$(sha256sum ${file} | cut -d' ' -f1)" "$(stat -c %s ${file})"`, {
+        parse: 'json',
+        probe: true,
+        bind: 'file',
+      }),
       // The manifest names the source member: its client URL → name, from the inventory.
       {
         kind: 'derive',
         fn: 'snapshot_manifest',
-        args: [ref('status.json'), ref('file.json'), file, ref('source'), c.etcdVersion, ref('count.json'), Object.fromEntries(ctx.inventory.facts.members.map((m) => [m.clientUrl, m.name]))],
+        args: [
+          ref('status.json'),
+          ref('file.json'),
+          file,
+          ref('source'),
+          c.etcdVersion,
+          ref('count.json'),
+          Object.fromEntries(ctx.inventory.facts.members.map((m) => [m.clientUrl, m.name])),
+        ],
         bind: 'manifest',
       },
       { kind: 'derive', fn: 'json', args: [ref('manifest')], bind: 'manifest_json' },
@@ -68,7 +86,10 @@ function restore(args: JsonObject, ctx: PlanCtx): ModulePlan {
     actions: [
       exec(sh`test ! -e ${m.dataDir} || { echo ${`${m.dataDir} still exists: move it aside before restoring`} >&2; exit 1; }`, { probe: true }),
       exec(sh`${snapshotTool(ctx)} snapshot restore ${str(args, 'file')} ${flags}`),
-      exec(sh`chown -R ${`${c.etcdUser}:${c.etcdUser}`} ${fresh} && chmod 0700 ${fresh} && mv -T -n ${fresh} ${m.dataDir} && test -d ${`${m.dataDir}/member`}`, { note: 'swap the fresh data dir in' }),
+      exec(
+        sh`chown -R ${`${c.etcdUser}:${c.etcdUser}`} ${fresh} && chmod 0700 ${fresh} && mv -T -n ${fresh} ${m.dataDir} && test -d ${`${m.dataDir}/member`}`,
+        { note: 'swap the fresh data dir in' },
+      ),
     ],
   };
 }
@@ -86,7 +107,10 @@ export const etcd_snapshot = opsModule({
       plan: (args) => {
         const file = str(args, 'file');
         return {
-          actions: [local(sh`cat ${`${file}.manifest.json`}`, { parse: 'json', probe: true, bind: 'manifest' }), local(hashCheck(file, ref('manifest.json.sha256'), 'its manifest'), { probe: true })],
+          actions: [
+            local(sh`cat ${`${file}.manifest.json`}`, { parse: 'json', probe: true, bind: 'manifest' }),
+            local(hashCheck(file, ref('manifest.json.sha256'), 'its manifest'), { probe: true }),
+          ],
           result: ref('manifest.json'),
         };
       },
@@ -94,7 +118,10 @@ export const etcd_snapshot = opsModule({
     verify: {
       readOnly: true,
       plan: (args, ctx) => ({
-        actions: [exec(hashCheck(str(args, 'file'), str(args, 'sha256'), 'the manifest'), { probe: true, note: 'hash must match the manifest' }), status(ctx, str(args, 'file'))],
+        actions: [
+          exec(hashCheck(str(args, 'file'), str(args, 'sha256'), 'the manifest'), { probe: true, note: 'hash must match the manifest' }),
+          status(ctx, str(args, 'file')),
+        ],
         result: ref('status.json'),
       }),
     },
@@ -113,7 +140,13 @@ export const etcd_snapshot = opsModule({
     },
     restore: { readOnly: false, plan: restore },
     // Controller side: from every member's registered `snapshot status` of its own db, the highest revision.
-    select: { readOnly: true, plan: (args) => ({ actions: [{ kind: 'derive', fn: 'highest_revision_from', args: ['⟨!hostvars⟩', str(args, 'from')], bind: 'best' }], result: ref('best') }) },
+    select: {
+      readOnly: true,
+      plan: (args) => ({
+        actions: [{ kind: 'derive', fn: 'highest_revision_from', args: ['⟨!hostvars⟩', str(args, 'from')], bind: 'best' }],
+        result: ref('best'),
+      }),
+    },
     prune: {
       readOnly: false,
       plan: (args, ctx) => {
