@@ -20,6 +20,8 @@ export const INPUT_LIMITS = {
   tasks: 25_000,
   /** Hosts in one inventory. */
   hosts: 10_000,
+  /** Bytes in a saved plan (plan.json; a 1,000-member restore plan is a few MiB). */
+  planBytes: 256 * 1024 * 1024,
 } as const;
 
 const MiB = (n: number): string => `${(n / 1024 / 1024).toFixed(0)} MiB`;

@@ -152,6 +152,18 @@ describe('hostile input: refused with exit 2 and a position, never a stack trace
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-hostile-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('[input-limit] a saved plan that is a FIFO (apply plan.json would block for ever)', () => {
+    assert.equal(spawnSync('mkfifo', [join(dir, 'plan.json')]).status, 0);
+    const r = run(dir, ['apply', 'plan.json', '--yes', '--journal-dir', 'runs']);
+    const all = `${r.stdout}${r.stderr}`;
+    assert.equal(r.signal, null, 'it hung');
+    assert.equal(r.status, 2, all);
+    assert.ok(all.includes('plan.json:1:1: error [input-limit]'), all);
+    assert.match(all, /not a regular file/);
+    assert.doesNotMatch(all, /\n {4}at /, 'no stack trace');
+    assert.deepEqual(readdirSync(dir), ['plan.json'], 'nothing written');
+  });
+
   for (const c of CASES) {
     it(`[input-limit] ${c.name}`, () => {
       copyFileSync(join(GOOD, 'playbook.yml'), join(dir, 'playbook.yml'));
