@@ -50,9 +50,11 @@ export function loadSavedPlan(path: string): SavedPlan {
   try {
     // Never a FIFO or device (would block or never end), nor a file beyond any real plan's size.
     const st = statSync(path);
-    if (!st.isFile()) return { diagnostics: [diag('input-limit', `${path} is not a regular file`, at, { hint: 'a saved plan is the file written by `runbook plan … --out plan.json`' })] };
+    if (!st.isFile()) return { diagnostics: [diag('input-limit', `${path} is not a regular file`, at,
+      { hint: 'a saved plan is the file written by `runbook plan … --out plan.json`' })] };
     if (st.size > INPUT_LIMITS.planBytes) {
-      return { diagnostics: [diag('input-limit', `${path} is ${Math.round(st.size / 1024 / 1024)} MiB, more than the limit of ${INPUT_LIMITS.planBytes / 1024 / 1024} MiB for a saved plan`, at, { hint: 'README "Input limits"' })] };
+      return { diagnostics: [diag('input-limit',
+        `${path} is ${Math.round(st.size / 1024 / 1024)} MiB, more than the limit of ${INPUT_LIMITS.planBytes / 1024 / 1024} MiB for a saved plan`, at, { hint: 'README "Input limits"' })] };
     }
     text = readFileSync(path, 'utf8');
   } catch (e) {

@@ -185,7 +185,8 @@ export async function runSnapshotVerify(file: string, opts: SnapshotVerifyOption
     child.stdout?.on('data', (b: Buffer) => log.push(b));
     child.stderr?.on('data', (b: Buffer) => log.push(b));
     child.on('error', () => undefined);
-    const ctl = (...args: string[]): Promise<Run> => run('etcdctl', [`--endpoints=${clientUrl}`, '--dial-timeout=2s', '--command-timeout=10s', ...args], 30_000, scratch);
+    const ctl = (...args: string[]): Promise<Run> => run('etcdctl', [`--endpoints=${clientUrl}`, '--dial-timeout=2s', '--command-timeout=10s', ...args],
+      30_000, scratch);
 
     const deadline = Date.now() + (opts.timeout ?? 60) * 1000;
     let served: Run | undefined;

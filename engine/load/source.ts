@@ -151,7 +151,8 @@ export function parseYaml(file: string, text: string): { source?: Source; diagno
     const at = posAt(src0, openQuote ?? skipIndent(text, e.pos[0]));
     if (/Maximum call stack size exceeded/.test(message)) {
       // The parser recursed once per level until the stack ran out: report the limit, not the crash.
-      diagnostics.push(diag('input-limit', `nested more than ${INPUT_LIMITS.depth} levels deep`, at, { hint: 'runbook files nest a few levels; this looks generated or corrupt (README "Input limits")' }));
+      diagnostics.push(diag('input-limit', `nested more than ${INPUT_LIMITS.depth} levels deep`, at,
+        { hint: 'runbook files nest a few levels; this looks generated or corrupt (README "Input limits")' }));
       break;
     }
     diagnostics.push(diag(yamlCode(e.code), e.code === 'DUPLICATE_KEY' ? 'duplicate key: a key may appear only once in a mapping' : `YAML syntax error: ${message.replace(/ at line \d+, column \d+.*$/, '')}`, at, { length: openQuote !== undefined ? 1 : Math.max(1, e.pos[1] - e.pos[0]) }));

@@ -141,7 +141,7 @@ describe('playbooks on a real cluster: backup + restore-all (127.0.0.41-43)', fu
     assert.match(text.out, /^etcd-2 +[0-9a-f]+ +http:\/\/127\.0\.\d+\.42:2379 .* healthy$/m);
   });
 
-  it('runbook snapshot verify: restores the backup and serves it on loopback, then cleans up', async function () {
+  it('runbook snapshot verify: restores the backup and serves it on a private unix socket, then cleans up', async function () {
     const scratchBefore = readdirSync(tmpdir()).filter((f) => f.startsWith('runbook-snapshot-verify-'));
     const r = await runbook(['snapshot', 'verify', snapshotFile, '--format', 'json']);
     assert.equal(r.code, 0, r.all);

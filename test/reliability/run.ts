@@ -108,7 +108,8 @@ function main(): number {
   const verifyFailed = verify.filter((t) => !passed.has(t.fullTitle)).length;
 
   // Anything else that failed (a hook, an untagged test) means the counts above cannot be trusted.
-  const counted = new Set([...faults, ...corpusTests, ...runtimeBad, ...injections, ...secretTests, ...limits, ...linear, ...lockRaces, ...verify].map((t) => t.fullTitle));
+  const counted = new Set([...faults, ...corpusTests, ...runtimeBad, ...injections, ...secretTests, ...limits, ...linear, ...lockRaces,
+    ...verify].map((t) => t.fullTitle));
   const otherFailures = report.failures.filter((t) => !counted.has(t.fullTitle));
 
   const rows: [string, string, boolean][] = [
@@ -116,10 +117,12 @@ function main(): number {
     [`bad inputs tried / clear errors (corpus ${corpusTried.size} + runtime ${runtimeBad.length})`, `${badTried} / ${badClear}`, badClear === badTried && badTried >= MIN_BAD_INPUTS && corpusTried.size === caseNames.size],
     ['injection attempts / executed', `${injections.length} / ${injectionsExecuted}`, injections.length > 0 && injectionsExecuted === 0],
     [`secret leaks found (in ${secretTests.length} checks)`, `${leaks}`, secretTests.length > 0 && leaks === 0],
-    ['hostile inputs (limits) tried / refused with exit 2, position, no stack', `${limits.length} / ${limitsClear}`, limits.length > 0 && limitsClear === limits.length],
+    ['hostile inputs (limits) tried / refused with exit 2, position, no stack', `${limits.length} / ${limitsClear}`,
+      limits.length > 0 && limitsClear === limits.length],
     [`validation work linear in tasks (${linear.length} checks)`, linearOk ? 'yes' : 'no', linearOk],
     [`concurrent --break-lock races with two winners (in ${lockRaces.length} tests)`, `${lockRacesLost}`, lockRaces.length > 0 && lockRacesLost === 0],
-    [`snapshot verify: data only on a private socket, output bounded (checks failed of ${verify.length})`, `${verifyFailed}`, verify.length > 0 && verifyFailed === 0],
+    [`snapshot verify: data only on a private socket, output bounded (checks failed of ${verify.length})`, `${verifyFailed}`,
+      verify.length > 0 && verifyFailed === 0],
     ['other failures (hooks, untagged tests)', `${otherFailures.length}`, otherFailures.length === 0],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
