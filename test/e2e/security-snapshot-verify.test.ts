@@ -6,7 +6,7 @@
 // leaves at most the bound in memory, marked as truncated.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSnapshotVerify, runTool, MAX_TOOL_OUTPUT_BYTES } from '../../engine/cli/snapshot.js';
@@ -56,7 +56,25 @@ describe('snapshot verify: restored data reachable only by runbook, child output
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('[snapshot-verify] while it serves: no TCP listener; another user cannot read keys; runbook can', async () => {
+  // The system's etcd (3.4 on Debian bookworm), and etcd 3.5 too where the lab cached one
+  // (test/lab: /var/cache/runbook-lab/etcd-3.5.*): both accept unix socket URLs in host:port form.
+  const builds: { name: string; bin?: string }[] = [{ name: 'the system etcd' }];
+  const cache = '/var/cache/runbook-lab';
+  const cached = existsSync(cache) ? readdirSync(cache).filter((x) => /^etcd-3\.5\./.test(x)).sort() : [];
+  for (const d of cached) builds.push({ name: d, bin: join(cache, d, 'usr', 'bin') });
+  for (const build of builds) {
+    it(`[snapshot-verify] ${build.name}: while it serves no TCP listener; another user cannot read keys; runbook can`, async () => {
+      const saved = process.env.PATH;
+      if (build.bin) process.env.PATH = `${build.bin}:${saved ?? ''}`;
+      try {
+        await verifyIsolated();
+      } finally {
+        process.env.PATH = saved;
+      }
+    });
+  }
+
+  async function verifyIsolated(): Promise<void> {
     let checked = false;
     const io = captureIo();
     const code = await runSnapshotVerify(
@@ -89,7 +107,7 @@ describe('snapshot verify: restored data reachable only by runbook, child output
     assert.equal(v.restored.keys, 1);
     assert.match(v.restored.endpoint, /^unix:\/.*\/client:2379$/);
     assert.equal(existsSync(v.restored.endpoint.slice('unix:'.length)), false, 'the socket and scratch dir are gone');
-  });
+  }
 
   it('[snapshot-verify] a child writing 100 MB keeps at most the bound, marked truncated', async () => {
     const r = await runTool('sh', ['-c', 'head -c 50000000 /dev/zero | tr "\\000" x; head -c 50000000 /dev/zero | tr "\\000" y >&2']);
