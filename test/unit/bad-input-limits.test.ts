@@ -167,6 +167,16 @@ describe('hostile input: refused with exit 2 and a position, never a stack trace
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-hostile-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('a UTF-8 byte-order mark is accepted, positions counted after it', () => {
+    writeFileSync(join(dir, 'bom.yml'), `\uFEFF${PLAY}    - shelx: echo\n`);
+    writeFileSync(join(dir, 'ok.yml'), `\uFEFF${readFileSync(join(GOOD, 'playbook.yml'), 'utf8')}`);
+    const bad = run(dir, ['validate', 'bom.yml']);
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.ok(bad.stderr.includes('bom.yml:4:7: error [unknown-module]'), bad.stderr);
+    const ok = run(dir, ['validate', 'ok.yml']);
+    assert.equal(ok.status, 0, ok.stderr);
+  });
+
   it('[input-limit] a saved plan that is a FIFO (apply plan.json would block for ever)', () => {
     assert.equal(spawnSync('mkfifo', [join(dir, 'plan.json')]).status, 0);
     const r = run(dir, ['apply', 'plan.json', '--yes', '--journal-dir', 'runs']);
