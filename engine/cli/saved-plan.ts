@@ -2,7 +2,8 @@
 // check it is still fresh — every input it was compiled from (playbook, inventory, template
 // sources, -e @files) still has the sha256 recorded in the plan. Both are pure of side effects
 // beyond reading files; `apply plan.json` and `diff` build on them.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { INPUT_LIMITS } from '../load/limits.js';
 import { isAbsolute, resolve } from 'node:path';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanInput } from '../model/types.js';
@@ -37,6 +38,14 @@ export function loadSavedPlan(path: string): SavedPlan {
   const at = { file: path, line: 1, col: 1 };
   let text: string;
   try {
+    // Never a FIFO or device (would block or never end), nor a file beyond any real plan's size.
+    const st = statSync(path);
+    if (!st.isFile()) return { diagnostics: [diag('input-limit', `${path} is not a regular file`, at,
+      { hint: 'a saved plan is the file written by `runbook plan … --out plan.json`' })] };
+    if (st.size > INPUT_LIMITS.planBytes) {
+      return { diagnostics: [diag('input-limit',
+        `${path} is ${Math.round(st.size / 1024 / 1024)} MiB, more than the limit of ${INPUT_LIMITS.planBytes / 1024 / 1024} MiB for a saved plan`, at, { hint: 'README "Input limits"' })] };
+    }
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

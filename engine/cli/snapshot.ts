@@ -1,17 +1,18 @@
 // runbook snapshot verify FILE: prove a snapshot is restorable on the controller. It restores the
-// file into a scratch directory, starts a throwaway one-member etcd on loopback (127.0.0.1, free
-// ports, never another address), reads its revision and live key count, then stops that etcd by
-// its PID and removes the scratch directory. A manifest next to the file (FILE.manifest.json,
+// file into a scratch directory, starts a throwaway one-member etcd that listens only on unix
+// sockets inside that directory (mode 0700: no TCP port, so no other user or host can read the
+// restored keys while it runs), reads its revision and live key count, then stops that etcd by
+// its PID and removes the scratch directory. Output of every child is kept within a bound. A manifest next to the file (FILE.manifest.json,
 // written by backup.yml) is checked too: sha256, revision and live key count must match.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, openSync, closeSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lastLine } from '../execute/actions.js';
 import { parseEtcdJson } from '../modules/derive.js';
+import { BoundedOutput } from '../transports/common.js';
 import { stableStringify } from '../report/stable-json.js';
 import { EXIT, type Io } from '../model/io.js';
 
@@ -21,9 +22,10 @@ export interface SnapshotVerifyOptions {
   skipHashCheck?: boolean;
   /** Seconds to wait for the throwaway etcd to serve (default 60). */
   timeout?: number;
+  /** Called while the throwaway etcd serves (tests check who can reach it): its scratch dir and client URL. */
+  whileServing?: (served: { scratch: string; clientUrl: string; pid: number }) => Promise<void>;
 }
 
-const LOOPBACK = '127.0.0.1';
 const SYS_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 interface Run {
@@ -40,41 +42,47 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<Run> {
+/** What is kept of a tool's output: JSON answers are small; a noisy or broken tool must not fill memory. */
+export const MAX_TOOL_OUTPUT_BYTES = 1024 * 1024;
+/** What is kept of the throwaway etcd's log (its last lines explain an early exit). */
+export const MAX_ETCD_LOG_BYTES = 64 * 1024;
+
+/** Run an etcd tool; stdout and stderr each kept up to `maxBytes` (the rest counted and dropped). */
+export function runTool(cmd: string, args: string[], opts: { timeoutMs?: number; cwd?: string; maxBytes?: number } = {}): Promise<Run & { truncated: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => {
+    const child = spawn(cmd, args, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    const out = new BoundedOutput(opts.maxBytes ?? MAX_TOOL_OUTPUT_BYTES);
+    const err = new BoundedOutput(opts.maxBytes ?? MAX_TOOL_OUTPUT_BYTES);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    const done = (code: number | null, extra = ''): void => {
       clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: `${stderr}${e.message}` });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+      resolve({ code, stdout: out.text(), stderr: `${err.text()}${extra}`, truncated: out.truncated || err.truncated });
+    };
+    child.on('error', (e) => done(null, e.message));
+    child.on('close', (code) => done(code));
   });
+}
+
+const run = (cmd: string, args: string[], timeoutMs = 60_000, cwd?: string): Promise<Run> => runTool(cmd, args, { timeoutMs, ...(cwd ? { cwd } : {}) });
+
+/** The last `limit` bytes of a stream (etcd's log: the end says why it stopped). */
+class Tail {
+  private buf = Buffer.alloc(0);
+  constructor(private readonly limit: number) {}
+  push(b: Buffer): void {
+    this.buf = Buffer.concat([this.buf, b]);
+    if (this.buf.length > 2 * this.limit) this.buf = Buffer.from(this.buf.subarray(this.buf.length - this.limit));
+  }
+  text(): string {
+    return this.buf.subarray(Math.max(0, this.buf.length - this.limit)).toString('utf8');
+  }
 }
 
 function onPath(tool: string): boolean {
   const dirs = (cleanEnv().PATH ?? '').split(':');
   return dirs.some((d) => d !== '' && existsSync(join(d, tool)));
-}
-
-/** A TCP port nothing listens on at the moment, on the loopback address. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, LOOPBACK, () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      srv.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
 }
 
 function sha256File(file: string): Promise<string> {
@@ -154,9 +162,11 @@ export async function runSnapshotVerify(file: string, opts: SnapshotVerifyOption
   };
   process.once('exit', killOnExit);
   try {
-    const [clientPort, peerPort] = [await freePort(), await freePort()];
-    const clientUrl = `http://${LOOPBACK}:${clientPort}`;
-    const peerUrl = `http://${LOOPBACK}:${peerPort}`;
+    // Unix sockets in the scratch dir (mkdtemp makes it 0700): only this user reaches them, and no
+    // TCP port is opened. etcd wants unix URLs in host:port form and makes the socket file of that
+    // name in its working directory, so etcd and etcdctl run with the scratch dir as cwd.
+    const clientUrl = 'unix://client:2379';
+    const peerUrl = 'unix://peer:2380';
     const restore = await run(restoreTool, [
       'snapshot',
       'restore',
@@ -173,40 +183,39 @@ export async function runSnapshotVerify(file: string, opts: SnapshotVerifyOption
       return fail(`restoring ${file} failed: ${why}${/missing hash/.test(why) ? ' (a raw member/snap/db copy: pass --skip-hash-check)' : ''}`);
     }
 
-    const logFile = join(scratch, 'etcd.log');
-    const logFd = openSync(logFile, 'a');
-    try {
-      child = spawn(
-        'etcd',
-        [
-          '--name=verify',
-          `--data-dir=${dataDir}`,
-          `--listen-client-urls=${clientUrl}`,
-          `--advertise-client-urls=${clientUrl}`,
-          `--listen-peer-urls=${peerUrl}`,
-          `--initial-advertise-peer-urls=${peerUrl}`,
-          `--initial-cluster=verify=${peerUrl}`,
-        ],
-        { env: cleanEnv(), stdio: ['ignore', logFd, logFd] },
-      );
-    } finally {
-      closeSync(logFd);
-    }
+    const log = new Tail(MAX_ETCD_LOG_BYTES);
+    child = spawn(
+      'etcd',
+      [
+        '--name=verify',
+        `--data-dir=${dataDir}`,
+        `--listen-client-urls=${clientUrl}`,
+        `--advertise-client-urls=${clientUrl}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=verify=${peerUrl}`,
+      ],
+      { env: cleanEnv(), cwd: scratch, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout?.on('data', (b: Buffer) => log.push(b));
+    child.stderr?.on('data', (b: Buffer) => log.push(b));
     child.on('error', () => undefined);
-    const ctl = (...args: string[]): Promise<Run> => run('etcdctl', [`--endpoints=${clientUrl}`, '--dial-timeout=2s', '--command-timeout=10s', ...args], 30_000);
+    const ctl = (...args: string[]): Promise<Run> => run('etcdctl', [`--endpoints=${clientUrl}`, '--dial-timeout=2s', '--command-timeout=10s', ...args],
+      30_000, scratch);
 
     const deadline = Date.now() + (opts.timeout ?? 60) * 1000;
     let served: Run | undefined;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        const log = readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n');
-        return fail(`the throwaway etcd exited (${child.exitCode ?? child.signalCode ?? '?'}) before serving:\n${log}`);
+        const last = log.text().trim().split('\n').slice(-5).join('\n');
+        return fail(`the throwaway etcd exited (${child.exitCode ?? child.signalCode ?? '?'}) before serving:\n${last}`);
       }
       served = await ctl('endpoint', 'status', '--write-out=json');
       if (served.code === 0) break;
       if (Date.now() > deadline) return fail(`the throwaway etcd did not serve within ${opts.timeout ?? 60} s: ${lastLine(served.stderr)}`);
       await sleep(200);
     }
+    if (opts.whileServing && child.pid !== undefined) await opts.whileServing({ scratch, clientUrl, pid: child.pid });
     const es = parseEtcdJson(served.stdout) as { Status?: { header?: { revision?: number } } }[];
     const revision = es[0]?.Status?.header?.revision ?? 0;
     const count = await ctl('get', '', '--prefix', '--keys-only', '--limit=1', '--write-out=json');
@@ -220,7 +229,7 @@ export async function runSnapshotVerify(file: string, opts: SnapshotVerifyOption
       sha256: sha,
       size: st.size,
       snapshot: { hash: status.hash ?? 0, revision: status.revision ?? 0, total_keys: status.totalKey ?? 0, total_size: status.totalSize ?? 0 },
-      restored: { revision, keys, endpoint: clientUrl },
+      restored: { revision, keys, endpoint: `unix:${join(scratch, 'client:2379')}` },
       manifest,
       ok: (manifest?.problems.length ?? 0) === 0,
     };
@@ -228,7 +237,7 @@ export async function runSnapshotVerify(file: string, opts: SnapshotVerifyOption
     else {
       io.out(`${file}: ${report.ok ? 'restorable' : 'restorable, but it does not match its manifest'}\n`);
       io.out(`  sha256 ${sha} · ${st.size} bytes · snapshot hash ${report.snapshot.hash}\n`);
-      io.out(`  restored and served by a throwaway etcd on ${clientUrl}: revision ${revision}, ${keys} keys\n`);
+      io.out(`  restored and served by a throwaway etcd on a private unix socket: revision ${revision}, ${keys} keys\n`);
       if (manifest) io.out(manifest.problems.length ? manifest.problems.map((p) => `  MISMATCH: ${p}\n`).join('') : `  matches ${manifestPath}\n`);
     }
     return report.ok ? EXIT.OK : EXIT.FAILED;

@@ -8,7 +8,8 @@
 // --break-lock (or --resume of the very run that left it). Locks are removed at the end of the run,
 // failed or interrupted ones included.
 import { getMaxListeners, setMaxListeners } from 'node:events';
-import { closeSync, mkdirSync, chmodSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, linkSync, mkdirSync, chmodSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { shq } from '../shell/quote.js';
@@ -77,6 +78,103 @@ export function remoteLockDir(cluster: string): string {
   return `/run/runbook-lock.${cluster}`;
 }
 
+/**
+ * Create `file` holding `text`, atomically: false when it exists. (Created empty and then written,
+ * another taker could read it empty in between, judge it stale — no expiry — and break it.)
+ */
+function createWithContent(file: string, text: string): boolean {
+  const tmp = `${file}.new-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return false;
+  } finally {
+    unlinkSync(tmp);
+  }
+}
+
+/**
+ * Remove the stale controller lock `file` whose content was read as `seen`, and only that one.
+ * Deleting it by name let two breakers both win: the second deleted the lock the first had just
+ * created. Instead one breaker is chosen (below), and it renames the lock aside to a name of this process's own (rename is atomic:
+ * of two breakers, one moves the stale lock, the other finds it gone), then what was moved is
+ * checked: if it is not the stale lock judged (another breaker already replaced it), it is put
+ * back where it was and the caller reads the lock again.
+ */
+function breakLocal(file: string, seen: string): void {
+  // One breaker per stale lock: the first to create this marker (named after the stale content,
+  // which names its run and start time, so it never recurs) breaks it; the others read the lock
+  // again and meet the winner's. The marker stays (a few bytes) so a slow breaker still loses.
+  // A marker whose breaker died before finishing does not block breaking for ever.
+  const marker = `${file}.broken-${createHash('sha256').update(seen).digest('hex').slice(0, 16)}`;
+  try {
+    const fd = openSync(marker, 'wx', 0o600);
+    try {
+      // The breaker's pid, then the lock it breaks (kept for whoever looks into the lock dir later).
+      writeSync(fd, `${process.pid}\n${seen}`);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    let pid = NaN;
+    try {
+      pid = Number(readFileSync(marker, 'utf8').split('\n')[0]?.trim() || NaN);
+    } catch {
+      // unreadable: treated as a breaker still at work
+    }
+    // Empty (its pid not written yet), unreadable or alive: another breaker is at work.
+    if (!Number.isInteger(pid) || pid < 1 || pidAlive(pid) || pid === process.pid) return;
+  }
+  const aside = `${file}.breaking-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    renameSync(file, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // another breaker moved it first
+    throw e;
+  }
+  let moved: string | undefined;
+  try {
+    moved = readFileSync(aside, 'utf8');
+  } catch {
+    moved = undefined;
+  }
+  if (moved !== seen) {
+    // A live lock: link it back (fails only if a new lock appeared meanwhile, which then holds).
+    try {
+      linkSync(aside, file);
+    } catch {
+      // the lock now at `file` is the one the caller meets next
+    }
+  }
+  unlinkSync(aside);
+}
+
+/**
+ * Shell that removes the stale host lock `held`, and only that one (the host-side twin of
+ * breakLocal): `rm -rf` by name let a second breaker delete the lock a first had just taken. The
+ * directory is renamed aside to a name of this shell's own (atomic: one breaker gets it), and
+ * removed only if its owner is still the stale run; otherwise it is put back (mv -T does not move
+ * it into a lock directory made meanwhile; if that fails it stays aside, never deleted).
+ */
+function breakRemoteScript(held: LockOwner): string {
+  const same = `grep -qxF ${shq(`run_id=${held.runId}`)} "$a/owner" && grep -qxF ${shq(`started=${held.started}`)} "$a/owner"`;
+  // As on the controller, one breaker per stale lock: the first to make this marker directory
+  // (atomic mkdir; named after the stale run) breaks it, the others just try to take the lock. A
+  // marker older than a minute is a breaker that died half-way: it no longer blocks.
+  const tag = createHash('sha256').update(`${held.runId}\n${held.started}`).digest('hex').slice(0, 16);
+  const mv = `a="$d.breaking.$$.$(date +%s%N)"; if mv -- "$d" "$a" 2>/dev/null; then if ${same}; then rm -rf -- "$a"; else mv -T -- "$a" "$d" 2>/dev/null || true; fi; fi`;
+  return `m="$d.broken.${tag}"; if mkdir -m 0700 "$m" 2>/dev/null || [ -n "$(find "$m" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then touch "$m"; ${mv}; fi;`;
+}
+
 export class RunLock {
   private localFile: string | undefined;
   private readonly remote = new Map<string, { t: Transport; become: boolean }>();
@@ -92,18 +190,10 @@ export class RunLock {
     mkdirSync(this.lockDir, { recursive: true, mode: 0o700 });
     chmodSync(this.lockDir, 0o700);
     const file = path.join(this.lockDir, `${this.cluster}.lock`);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(file, 'wx', 0o600);
-        try {
-          writeSync(fd, ownerLines(this.owner));
-        } finally {
-          closeSync(fd);
-        }
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (createWithContent(file, ownerLines(this.owner))) {
         this.localFile = file;
         return undefined;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
       let text: string;
       try {
@@ -115,7 +205,7 @@ export class RunLock {
       const stale = staleReason(o);
       const holder: Holder = { ...o, where: file, ...(stale !== undefined ? { stale } : {}) };
       if (stale === undefined || !(breakStale || o.runId === resumes)) return holder;
-      unlinkSync(file);
+      breakLocal(file, text);
     }
     return { ...parseOwner(''), where: file, stale: 'lock file keeps reappearing' };
   }
@@ -132,9 +222,13 @@ export class RunLock {
     signal?: AbortSignal,
   ): Promise<Holder[]> {
     const dir = shq(remoteLockDir(this.cluster));
+    // Held: wait (≤ 2 s) for its owner file to be written. A lock that vanishes meanwhile (its run
+    // released it, or a breaker moved it) is tried again rather than reported with no owner: an
+    // ownerless lock looks stale, and breaking it would break whatever lock took its place.
     const body =
-      `if mkdir -m 0700 "$d" 2>/dev/null; then printf %s ${shq(ownerLines(this.owner))} > "$d/owner" && echo RUNBOOK-LOCK-TAKEN; exit 0; fi; ` +
-      'i=0; while [ ! -s "$d/owner" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; echo RUNBOOK-LOCK-HELD; cat "$d/owner" 2>/dev/null; exit 0';
+      `n=0; while :; do if mkdir -m 0700 "$d" 2>/dev/null; then printf %s ${shq(ownerLines(this.owner))} > "$d/owner" && echo RUNBOOK-LOCK-TAKEN; exit 0; fi; ` +
+      `i=0; while [ -d "$d" ] && [ ! -s "$d/owner" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; ` +
+      `if o=$(cat "$d/owner" 2>/dev/null) || [ -d "$d" ] || [ $n -ge 5 ]; then echo RUNBOOK-LOCK-HELD; printf '%s\n' "$o"; exit 0; fi; n=$((n+1)); done`;
     const take = `d=${dir}; ${body}`;
     const attempt = async (h: { name: string; transport: Transport; become: boolean }, script: string): Promise<Holder | undefined> => {
       const r = await h.transport.exec(script, { timeoutMs: 30_000, become: h.become, ...(signal ? { signal } : {}) });
@@ -174,7 +268,7 @@ export class RunLock {
         // it). Taking the controller lock already showed that run is no longer alive here.
         const resumable = resumes !== undefined && held.runId === resumes;
         if (!resumable && (held.stale === undefined || !breakStale)) return held;
-        return attempt(h, `d=${dir}; rm -rf -- "$d"; ${body}`);
+        return attempt(h, `d=${dir}; ${breakRemoteScript(held)} ${body}`);
       }),
     );
     const holders: Holder[] = [];

@@ -111,7 +111,8 @@ function hostCountProblem(source: Source): Diagnostic | undefined {
 function schemeTlsProblem(source: Source, c: Raw): Diagnostic | undefined {
   if (c.scheme !== 'http' || c.tls === undefined) return undefined;
   const at = locate(source, ['cluster', 'scheme']);
-  return diag('scheme-tls-conflict', 'scheme: http with a tls: block: the certificates would not be used', at, { length: at.length, hint: 'use scheme: https, or remove the tls: block for a plain-HTTP cluster' });
+  return diag('scheme-tls-conflict', 'scheme: http with a tls: block: the certificates would not be used', at, { length: at.length,
+    hint: 'use scheme: https, or remove the tls: block for a plain-HTTP cluster' });
 }
 
 /**
@@ -138,7 +139,8 @@ function jumpLoopProblems(source: Source, hosts: Record<string, Host>, hostOrder
     const own = obj(obj(rawHosts[last]).ssh).jump !== undefined;
     const at = locate(source, own ? ['hosts', last, 'ssh', 'jump'] : ['ssh', 'jump']);
     const chain = [...loop, cur].join(' → ');
-    out.push(diag('jump-loop', `jump hosts form a loop: ${chain}`, at, { length: at.length, hint: loop.length === 1 ? `set ssh: {jump: none} on ${last}: the jump host itself connects directly` : 'one host in the chain must connect directly (ssh: {jump: none})' }));
+    out.push(diag('jump-loop', `jump hosts form a loop: ${chain}`, at, { length: at.length,
+      hint: loop.length === 1 ? `set ssh: {jump: none} on ${last}: the jump host itself connects directly` : 'one host in the chain must connect directly (ssh: {jump: none})' }));
   }
   return out;
 }

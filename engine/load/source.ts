@@ -158,7 +158,10 @@ function unclosedQuoteStart(doc: Document, offset: number): number | undefined {
 }
 
 /** Parse YAML text; returns the Source (when usable) and every problem found. */
-export function parseYaml(file: string, text: string): { source?: Source; diagnostics: Diagnostic[] } {
+export function parseYaml(file: string, raw: string): { source?: Source; diagnostics: Diagnostic[] } {
+  // A UTF-8 byte-order mark (some Windows editors write one) made the first line a syntax error.
+  // Positions count from after it; the hash stays that of the file as written (saved plans compare it).
+  const text = raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
   const diagnostics: Diagnostic[] = [];
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, merge: false, prettyErrors: false, version: '1.2', strict: true });
@@ -172,7 +175,8 @@ export function parseYaml(file: string, text: string): { source?: Source; diagno
     // yaml reports its parser's stack overflow only in the message (it has no code of its own).
     if (/Maximum call stack size exceeded/.test(message)) {
       // The parser recursed once per level until the stack ran out: report the limit, not the crash.
-      diagnostics.push(diag('input-limit', `nested more than ${INPUT_LIMITS.depth} levels deep`, at, { hint: 'runbook files nest a few levels; this looks generated or corrupt (README "Input limits")' }));
+      diagnostics.push(diag('input-limit', `nested more than ${INPUT_LIMITS.depth} levels deep`, at,
+        { hint: 'runbook files nest a few levels; this looks generated or corrupt (README "Input limits")' }));
       break;
     }
     const what =
@@ -190,7 +194,7 @@ export function parseYaml(file: string, text: string): { source?: Source; diagno
   // Depth and aliases first: the checks after this one recurse on the document and expand aliases.
   diagnostics.push(...checkDocumentLimits(file, doc, lineCounter));
   if (diagnostics.length > 0) return { diagnostics };
-  const source: Source = { file, text, sha256: sha256(text), doc, lineCounter, data: null };
+  const source: Source = { file, text, sha256: sha256(raw), doc, lineCounter, data: null };
   checkKeys(source, doc.contents, diagnostics);
   if (diagnostics.length > 0) return { diagnostics };
   try {

@@ -224,7 +224,8 @@ function taskCountProblem(src: Source): Diagnostic | undefined {
     if (!Array.isArray(tasks)) continue;
     if (total + tasks.length > INPUT_LIMITS.tasks) {
       const count = src.data.reduce<number>((n, p) => n + (Array.isArray((p as Raw | null)?.tasks) ? ((p as Raw).tasks as Json[]).length : 0), 0);
-      return overLimit('tasks', count, INPUT_LIMITS.tasks, locate(src, [pi, 'tasks', INPUT_LIMITS.tasks - total]), 'split the playbook; each apply takes one playbook (README "Input limits")');
+      return overLimit('tasks', count, INPUT_LIMITS.tasks, locate(src, [pi, 'tasks', INPUT_LIMITS.tasks - total]),
+        'split the playbook; each apply takes one playbook (README "Input limits")');
     }
     total += tasks.length;
   }

@@ -11,6 +11,10 @@
 //                                                  with how many of its attempts ran a payload (must be 0)
 //   secret leaks found                             tests "[secret-leak] …" failed  (must be 0; at least one
 //                                                  reads ps on a host and on the controller during a run)
+//   input limits tried / refused clearly           tests "[input-limit] …"        total / passed
+//   validation linear in the number of tasks       tests "[linear] …"             all pass
+//   concurrent --break-lock rounds, two winners    tests "[lock-race] …"          failed (must be 0)
+//   snapshot verify: private socket, bounded output tests "[snapshot-verify] …"   all pass
 //
 // Exit 1 when a count is off (or any test or hook of those files failed), 0 otherwise.
 import { spawnSync } from 'node:child_process';
@@ -73,6 +77,7 @@ function main(): number {
     ...compiled('test/e2e', /^security-.*\.test\.ts$/),
     ...compiled('test/unit', /^security-.*\.test\.ts$/),
     ...compiled('test/unit', /^bad-input.*\.test\.ts$/),
+    ...compiled('test/unit', /^(validate-linear|lock-break-race)\.test\.ts$/),
   ];
   process.stderr.write(`reliability: running ${files.length} test files:\n${files.map((f) => `  ${path.relative(ROOT, f)}\n`).join('')}`);
   const report = runMocha(files);
@@ -107,8 +112,18 @@ function main(): number {
   // Process listings read while commands holding a secret run (issue 12 item 7).
   const psChecks = secretTests.filter((t) => /\bps on a host and on the controller\b/.test(t.title)).length;
 
+  const limits = tagged('[input-limit]');
+  const limitsClear = limits.filter((t) => passed.has(t.fullTitle)).length;
+  const linear = tagged('[linear]');
+  const linearOk = linear.length > 0 && linear.every((t) => passed.has(t.fullTitle));
+  const lockRaces = tagged('[lock-race]');
+  const lockRacesLost = lockRaces.filter((t) => !passed.has(t.fullTitle)).length;
+  const verify = tagged('[snapshot-verify]');
+  const verifyFailed = verify.filter((t) => !passed.has(t.fullTitle)).length;
+
   // Anything else that failed (a hook, an untagged test) means the counts above cannot be trusted.
-  const counted = new Set([...faults, ...traffic, ...corpusTests, ...runtimeBad, ...injections, ...secretTests].map((t) => t.fullTitle));
+  const counted = new Set([...faults, ...traffic, ...corpusTests, ...runtimeBad, ...injections, ...secretTests, ...limits, ...linear, ...lockRaces,
+    ...verify].map((t) => t.fullTitle));
   const otherFailures = report.failures.filter((t) => !counted.has(t.fullTitle));
 
   const rows: [string, string, boolean][] = [
@@ -122,6 +137,12 @@ function main(): number {
       coverage !== undefined && passed.has(coverage.fullTitle) && coverageExecuted === 0,
     ],
     [`secret leaks found (in ${secretTests.length} checks, ${psChecks} of ps on a host and the controller)`, `${leaks}`, psChecks > 0 && leaks === 0],
+    ['hostile inputs (limits) tried / refused with exit 2, position, no stack', `${limits.length} / ${limitsClear}`,
+      limits.length > 0 && limitsClear === limits.length],
+    [`validation work linear in tasks (${linear.length} checks)`, linearOk ? 'yes' : 'no', linearOk],
+    [`concurrent --break-lock races with two winners (in ${lockRaces.length} tests)`, `${lockRacesLost}`, lockRaces.length > 0 && lockRacesLost === 0],
+    [`snapshot verify: data only on a private socket, output bounded (checks failed of ${verify.length})`, `${verifyFailed}`,
+      verify.length > 0 && verifyFailed === 0],
     ['other failures (hooks, untagged tests)', `${otherFailures.length}`, otherFailures.length === 0],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));

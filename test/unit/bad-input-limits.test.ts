@@ -51,7 +51,8 @@ function inventoryWith(extra: string, hostSsh: Record<string, string> = {}): str
 }
 
 const CASES: Hostile[] = [
-  { name: 'an alias bomb (billion laughs)', role: 'playbook', make: (p) => writeFileSync(p, aliasBomb()), code: 'input-limit', line: 7, col: 49, says: /aliases stand for more than 10,000 nodes/ },
+  { name: 'an alias bomb (billion laughs)', role: 'playbook', make: (p) => writeFileSync(p, aliasBomb()), code: 'input-limit', line: 7, col: 49,
+    says: /aliases stand for more than 10,000 nodes/ },
   {
     name: 'an alias that refers to its own parent (a cycle)',
     role: 'playbook',
@@ -70,10 +71,14 @@ const CASES: Hostile[] = [
     col: 14,
     says: /more than 100 aliases/,
   },
-  { name: 'an alias to an anchor that does not exist', role: 'playbook', make: (p) => writeFileSync(p, '- name: x\n  hosts: *nope\n  tasks: []\n'), code: 'yaml-syntax', line: 2, col: 10, says: /names no anchor/ },
-  { name: '100,000 nested flow lists', role: 'playbook', make: (p) => writeFileSync(p, `${'['.repeat(100_000)}${']'.repeat(100_000)}\n`), code: 'input-limit', line: 1, col: 0, says: /nested more than 64 levels/ },
-  { name: '80 nested block mappings', role: 'playbook', make: (p) => writeFileSync(p, blockNesting(80)), code: 'input-limit', line: 66, col: 127, says: /nested more than 64 levels/ },
-  { name: 'UTF-16 (little-endian, with a byte-order mark)', role: 'playbook', make: (p) => writeFileSync(p, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`${PLAY}    - shell: echo\n`, 'utf16le')])), code: 'input-limit', line: 1, col: 1, says: /is UTF-16/ },
+  { name: 'an alias to an anchor that does not exist', role: 'playbook', make: (p) => writeFileSync(p, '- name: x\n  hosts: *nope\n  tasks: []\n'),
+    code: 'yaml-syntax', line: 2, col: 10, says: /names no anchor/ },
+  { name: '100,000 nested flow lists', role: 'playbook', make: (p) => writeFileSync(p, `${'['.repeat(100_000)}${']'.repeat(100_000)}\n`), code: 'input-limit',
+    line: 1, col: 0, says: /nested more than 64 levels/ },
+  { name: '80 nested block mappings', role: 'playbook', make: (p) => writeFileSync(p, blockNesting(80)), code: 'input-limit', line: 66, col: 127,
+    says: /nested more than 64 levels/ },
+  { name: 'UTF-16 (little-endian, with a byte-order mark)', role: 'playbook', make: (p) => writeFileSync(p, Buffer.concat([Buffer.from([0xff, 0xfe]),
+    Buffer.from(`${PLAY}    - shell: echo\n`, 'utf16le')])), code: 'input-limit', line: 1, col: 1, says: /is UTF-16/ },
   {
     name: 'UTF-16 (big-endian, with a byte-order mark)',
     role: 'playbook',
@@ -83,9 +88,12 @@ const CASES: Hostile[] = [
     col: 1,
     says: /is UTF-16/,
   },
-  { name: 'UTF-16 without a byte-order mark', role: 'playbook', make: (p) => writeFileSync(p, Buffer.from(`${PLAY}    - shell: echo\n`, 'utf16le')), code: 'input-limit', line: 1, col: 2, says: /looks like UTF-16/ },
-  { name: 'Latin-1 bytes (not UTF-8)', role: 'playbook', make: (p) => writeFileSync(p, Buffer.from(`${PLAY}    - shell: echo caf\xe9\n`, 'latin1')), code: 'input-limit', line: 4, col: 22, says: /not UTF-8/ },
-  { name: 'a NUL byte in the middle', role: 'playbook', make: (p) => writeFileSync(p, `${PLAY}    - shell: echo a\0b\n`), code: 'input-limit', line: 4, col: 20, says: /NUL byte/ },
+  { name: 'UTF-16 without a byte-order mark', role: 'playbook', make: (p) => writeFileSync(p, Buffer.from(`${PLAY}    - shell: echo\n`, 'utf16le')),
+    code: 'input-limit', line: 1, col: 2, says: /looks like UTF-16/ },
+  { name: 'Latin-1 bytes (not UTF-8)', role: 'playbook', make: (p) => writeFileSync(p, Buffer.from(`${PLAY}    - shell: echo caf\xe9\n`, 'latin1')),
+    code: 'input-limit', line: 4, col: 22, says: /not UTF-8/ },
+  { name: 'a NUL byte in the middle', role: 'playbook', make: (p) => writeFileSync(p, `${PLAY}    - shell: echo a\0b\n`), code: 'input-limit', line: 4,
+    col: 20, says: /NUL byte/ },
   {
     name: `a file over ${INPUT_LIMITS.fileBytes / 1024 / 1024} MiB`,
     role: 'playbook',
@@ -117,32 +125,39 @@ const CASES: Hostile[] = [
     col: 7,
     says: /25,001 tasks, more than the limit of 25,000/,
   },
-  { name: '-e @file with an alias bomb', role: 'extra-vars', make: (p) => writeFileSync(p, aliasBomb().replace(/^- name: bomb\n {2}hosts: etcd\n {2}vars:\n/, 'v:\n').replace(/\n {2}tasks: \[\]\n$/, '\n')), code: 'input-limit', line: 5, col: 49, says: /aliases stand for/ },
+  { name: '-e @file with an alias bomb', role: 'extra-vars', make: (p) => writeFileSync(p, aliasBomb().replace(/^- name: bomb\n {2}hosts: etcd\n {2}vars:\n/,
+    'v:\n').replace(/\n {2}tasks: \[\]\n$/, '\n')), code: 'input-limit', line: 5, col: 49, says: /aliases stand for/ },
   {
     name: `an inventory of more than ${INPUT_LIMITS.hosts.toLocaleString('en')} hosts`,
     role: 'inventory',
-    make: (p) => writeFileSync(p, `cluster: {name: big, etcd_version: "3.5.17"}\nhosts:\n${Array.from({ length: INPUT_LIMITS.hosts + 1 }, (_, i) => `  h${i}: {address: 10.${i >> 16}.${(i >> 8) & 255}.${i & 255}}\n`).join('')}groups:\n  etcd: {hosts: [h0]}\n`),
+    make: (p) => writeFileSync(p,
+      `cluster: {name: big, etcd_version: "3.5.17"}\nhosts:\n${Array.from({ length: INPUT_LIMITS.hosts + 1 }, (_, i) => `  h${i}: {address: 10.${i >> 16}.${(i >> 8) & 255}.${i & 255}}\n`).join('')}groups:\n  etcd: {hosts: [h0]}\n`),
     code: 'input-limit',
     line: 3 + INPUT_LIMITS.hosts,
     col: 3,
     says: /10,001 hosts/,
   },
-  { name: 'jump hosts that loop (etcd-1 → etcd-2 → etcd-1)', role: 'inventory', make: (p) => writeFileSync(p, inventoryWith('', { 'etcd-1': '{jump: etcd-2}', 'etcd-2': '{jump: etcd-1}' })), code: 'jump-loop', line: 13, col: 17, says: /etcd-1 → etcd-2 → etcd-1/ },
-  { name: 'a default jump host that jumps through itself', role: 'inventory', make: (p) => writeFileSync(p, inventoryWith('ssh:\n  jump: etcd-3\n')), code: 'jump-loop', line: 23, col: 9, says: /etcd-3 → etcd-3/ },
+  { name: 'jump hosts that loop (etcd-1 → etcd-2 → etcd-1)', role: 'inventory', make: (p) => writeFileSync(p, inventoryWith('', { 'etcd-1': '{jump: etcd-2}',
+    'etcd-2': '{jump: etcd-1}' })), code: 'jump-loop', line: 13, col: 17, says: /etcd-1 → etcd-2 → etcd-1/ },
+  { name: 'a default jump host that jumps through itself', role: 'inventory', make: (p) => writeFileSync(p, inventoryWith('ssh:\n  jump: etcd-3\n')),
+    code: 'jump-loop', line: 23, col: 9, says: /etcd-3 → etcd-3/ },
   {
     name: 'scheme: http with a tls: block',
     role: 'inventory',
-    make: (p) => writeFileSync(p, GOOD_INV.replace('  scheme: http\n', '  scheme: http\n  tls: {ca: /etc/etcd/ca.crt, cert: /etc/etcd/c.crt, key: /etc/etcd/c.key}\n')),
+    make: (p) => writeFileSync(p, GOOD_INV.replace('  scheme: http\n',
+      '  scheme: http\n  tls: {ca: /etc/etcd/ca.crt, cert: /etc/etcd/c.crt, key: /etc/etcd/c.key}\n')),
     code: 'scheme-tls-conflict',
     line: 6,
     col: 11,
     says: /scheme: http with a tls: block/,
   },
-  { name: 'an inventory in UTF-16', role: 'inventory', make: (p) => writeFileSync(p, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(GOOD_INV, 'utf16le')])), code: 'input-limit', line: 1, col: 1, says: /is UTF-16/ },
+  { name: 'an inventory in UTF-16', role: 'inventory', make: (p) => writeFileSync(p, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(GOOD_INV,
+    'utf16le')])), code: 'input-limit', line: 1, col: 1, says: /is UTF-16/ },
 ];
 
 function run(cwd: string, args: string[]): { status: number | null; stdout: string; stderr: string; signal: NodeJS.Signals | null } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', RUNBOOK_DEBUG: '' }, timeout: 60_000, maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', RUNBOOK_DEBUG: '' }, timeout: 60_000,
+    maxBuffer: 1 << 26 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 
@@ -151,6 +166,28 @@ describe('hostile input: refused with exit 2 and a position, never a stack trace
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-hostile-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a UTF-8 byte-order mark is accepted, positions counted after it', () => {
+    writeFileSync(join(dir, 'bom.yml'), `\uFEFF${PLAY}    - shelx: echo\n`);
+    writeFileSync(join(dir, 'ok.yml'), `\uFEFF${readFileSync(join(GOOD, 'playbook.yml'), 'utf8')}`);
+    const bad = run(dir, ['validate', 'bom.yml']);
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.ok(bad.stderr.includes('bom.yml:4:7: error [unknown-module]'), bad.stderr);
+    const ok = run(dir, ['validate', 'ok.yml']);
+    assert.equal(ok.status, 0, ok.stderr);
+  });
+
+  it('[input-limit] a saved plan that is a FIFO (apply plan.json would block for ever)', () => {
+    assert.equal(spawnSync('mkfifo', [join(dir, 'plan.json')]).status, 0);
+    const r = run(dir, ['apply', 'plan.json', '--yes', '--journal-dir', 'runs']);
+    const all = `${r.stdout}${r.stderr}`;
+    assert.equal(r.signal, null, 'it hung');
+    assert.equal(r.status, 2, all);
+    assert.ok(all.includes('plan.json:1:1: error [input-limit]'), all);
+    assert.match(all, /not a regular file/);
+    assert.doesNotMatch(all, /\n {4}at /, 'no stack trace');
+    assert.deepEqual(readdirSync(dir), ['plan.json'], 'nothing written');
+  });
 
   for (const c of CASES) {
     it(`[input-limit] ${c.name}`, () => {

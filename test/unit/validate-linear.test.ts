@@ -29,7 +29,7 @@ describe('validation work grows linearly with the number of tasks', () => {
   }
 
   for (const broken of [false, true]) {
-    it(`${broken ? 'an error in every task' : 'valid tasks'}: 4× the tasks, about 4× the position lookups`, async () => {
+    it(`[linear] ${broken ? 'an error in every task' : 'valid tasks'}: 4× the tasks, about 4× the position lookups`, async () => {
       const small = await work(500, broken);
       const big = await work(2000, broken);
       assert.ok(small > 500, `lookups are counted (${small})`);
