@@ -56,6 +56,15 @@ export const etcd_member = opsModule({
       plan: (args, ctx) => ({ actions: [basics(args, ctx).list, { kind: 'derive', fn: 'members', args: [ref('list.json')], bind: 'members' }], result: ref('members') }),
     },
     add: { readOnly: false, plan: add },
+    // add-member's preflight: may this name join at this peer URL? (derive add_preflight)
+    check_add: {
+      readOnly: true,
+      plan: (args, ctx) => {
+        const { list, name } = basics(args, ctx);
+        const verdict: Action = { kind: 'derive', fn: 'add_preflight', args: [ref('list.json'), name, str(args, 'peer_url')], bind: 'verdict' };
+        return { actions: [list, verdict], result: ref('verdict') };
+      },
+    },
     remove: { readOnly: false, plan: remove },
     promote: {
       readOnly: false,
