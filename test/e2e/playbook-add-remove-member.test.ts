@@ -1,0 +1,158 @@
+// e2e: add-member.yml and remove-member.yml on a real lab in the production shape (a) [3.5 tls
+// systemd]: 5 hosts, 3 members, spares etcd-4 and etcd-5 (127.0.LAB_NET.211-215). Refused first
+// and untouched: a new member whose peer certificate lacks its IP. Then grow 3 → 4 → 5, a removal
+// refused because the rest would lose quorum (two members stopped), and shrink 5 → 4 → 3. After
+// each change: every member healthy, the member list equal to the inventory, one cluster ID (the
+// first one), the canaries on every member, and the configs naming the new member set.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { labDown, type Lab } from '../lab/lab.js';
+import { SHAPE_A } from '../lab/shapes.js';
+import {
+  address,
+  apply,
+  asideDirs,
+  assertCanaries,
+  assertCluster,
+  assertOperatorSettings,
+  clientUrl,
+  fingerprints,
+  freshLab,
+  keyCount,
+  labDir,
+  memberList,
+  onHost,
+  peerUrl,
+  writeCanaries,
+  writeInventory,
+} from './playbook-helpers.js';
+
+const ALL = ['etcd-1', 'etcd-2', 'etcd-3', 'etcd-4', 'etcd-5'];
+const shape = SHAPE_A;
+
+describe(`${shape.title} playbooks on a real cluster: add-member and remove-member (127.0.0.211-215)`, function () {
+  this.timeout(120_000);
+  const DIR = labDir(`add-remove-member-${shape.id}`);
+  let lab: Lab;
+  let clusterId: string;
+  let keysBefore: number;
+
+  /** An inventory whose group etcd is `members` (the end state); the other hosts stay under hosts: in group `retired`. */
+  const inventory = (members: string[]): string =>
+    writeInventory(lab, `inventory-${members.length}.yml`, (t) => {
+      const rest = ALL.filter((h) => !members.includes(h));
+      const groups = `  etcd:\n    hosts: [${members.join(', ')}]\n${rest.length ? `  retired:\n    hosts: [${rest.join(', ')}]\n` : ''}`;
+      const edited = t.replace(/ {2}etcd:\n {4}hosts: \[[^\]]*\]\n {2}spare:\n {4}hosts: \[[^\]]*\]\n/, groups);
+      assert.notEqual(edited, t);
+      return edited;
+    });
+
+  /** The cluster is exactly `members`: healthy, lists them, the first cluster ID, canaries and key count on each. */
+  async function assertMembers(members: string[]): Promise<void> {
+    const c = await assertCluster(lab, members);
+    assert.equal(c.clusterId, clusterId, 'the cluster ID changed');
+    for (const h of members) {
+      await assertCanaries(clientUrl(lab, h));
+      assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
+    }
+    // Later restarts agree on the membership: every config names exactly these members.
+    const ic = `ETCD_INITIAL_CLUSTER=${[...members].sort().map((h) => `${h}=${peerUrl(lab, h)}`).join(',')}`;
+    for (const h of members) {
+      const conf = (await onHost(lab, h, 'cat /etc/etcd/etcd.conf')).split('\n');
+      const got = conf.find((l) => l.startsWith('ETCD_INITIAL_CLUSTER='));
+      assert.deepEqual(got?.split('=').slice(1).join('=').split(',').sort(), ic.split('=').slice(1).join('=').split(',').sort(), `${h}: ${got}`);
+      assert.ok(conf.includes('ETCD_INITIAL_CLUSTER_STATE=existing'), `${h}: not state existing`);
+    }
+  }
+
+  before(async function () {
+    lab = await freshLab('add-remove-member', { shape, hosts: 5, members: 3, firstOctet: 211 });
+    await writeCanaries(clientUrl(lab, 'etcd-1'));
+    keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
+    clusterId = (await assertCluster(lab, ['etcd-1', 'etcd-2', 'etcd-3'])).clusterId;
+  });
+
+  after(async function () {
+    await labDown(DIR);
+  });
+
+  it("refuses to add etcd-4 while its peer certificate lacks its IP, naming the SAN; nothing changes", async function () {
+    // Re-issue etcd-4's peer certificate from the lab CA without its address (its name and 127.0.0.1 kept).
+    const bad = path.join(lab.dir, 'pki-bad-etcd-4');
+    mkdirSync(bad, { recursive: true });
+    const ssl = (...args: string[]): string => execFileSync('openssl', args, { cwd: bad, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    ssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'peer.key', '-subj', '/CN=etcd-4', '-out', 'peer.csr');
+    const ext = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth,clientAuth'];
+    writeFileSync(path.join(bad, 'peer.ext'), [...ext, 'subjectAltName=DNS:etcd-4,IP:127.0.0.1,DNS:localhost'].join('\n') + '\n');
+    const pki = path.join(lab.dir, 'pki');
+    ssl('x509', '-req', '-in', 'peer.csr', '-CA', path.join(pki, 'ca.crt'), '-CAkey', path.join(pki, 'ca.key'), '-CAcreateserial', '-days', '30', '-extfile', 'peer.ext', '-out', 'peer.crt');
+    const install = (from: string): string =>
+      `cp ${from}/peer.crt /etc/etcd/pki/peer.crt && cp ${from}/peer.key /etc/etcd/pki/peer.key && chown etcd:etcd /etc/etcd/pki/peer.* && chmod 600 /etc/etcd/pki/peer.key`;
+    await onHost(lab, 'etcd-4', install(bad));
+
+    const hosts = ALL.slice(0, 4);
+    const before = await fingerprints(lab, hosts);
+    const r = await apply(lab, 'add-member.yml', ['new=etcd-4'], inventory(hosts));
+    assert.equal(r.code, 1, r.all);
+    const ip = address(lab, 'etcd-4').replace(/\./g, '\\.');
+    assert.match(r.all, new RegExp(`refused: etcd would reject this member's certificates: /etc/etcd/pki/peer\\.crt: has no IP SAN for ${ip}`));
+    assert.doesNotMatch(r.all, /server\.crt: has no/, 'its server certificate is fine');
+    assert.deepEqual(await fingerprints(lab, hosts), before, 'a host changed');
+    assert.deepEqual((await memberList(clientUrl(lab, 'etcd-1'))).map((m) => m.name), ['etcd-1', 'etcd-2', 'etcd-3']);
+
+    // Its good certificate back (the lab's own, from the same CA).
+    await onHost(lab, 'etcd-4', install(path.join(pki, 'etcd-4')));
+  });
+
+  it('grows 3 → 4 (warning that an even count adds no fault tolerance) → 5: one cluster, data on every member', async function () {
+    const four = ALL.slice(0, 4);
+    let r = await apply(lab, 'add-member.yml', ['new=etcd-4'], inventory(four));
+    assert.equal(r.code, 0, r.all);
+    assert.match(r.all, /even number of members: its quorum grows but it tolerates\s+no more failures than before/);
+    await assertMembers(four);
+
+    r = await apply(lab, 'add-member.yml', ['new=etcd-5'], inventory(ALL));
+    assert.equal(r.code, 0, r.all);
+    assert.doesNotMatch(r.all, /even number of members/);
+    await assertMembers(ALL);
+    // The members that were there keep every operator setting (only membership keys were edited).
+    for (const h of ['etcd-1', 'etcd-2', 'etcd-3']) await assertOperatorSettings(lab, h);
+  });
+
+  it('refuses to remove etcd-5 while etcd-2 and etcd-3 are down (2 healthy of 4, quorum 3); nothing changes', async function () {
+    await onHost(lab, 'etcd-2', 'systemctl stop etcd');
+    await onHost(lab, 'etcd-3', 'systemctl stop etcd');
+    const before = await fingerprints(lab, ALL);
+    const r = await apply(lab, 'remove-member.yml', ['name=etcd-5'], inventory(ALL.slice(0, 4)));
+    assert.equal(r.code, 1, r.all);
+    assert.match(r.all, /refused: removing etcd-5 leaves 2 healthy of 4 members, but quorum would be 3/);
+    assert.deepEqual(await fingerprints(lab, ALL), before, 'a host changed');
+    assert.deepEqual((await memberList(clientUrl(lab, 'etcd-1'))).map((m) => m.name), ALL);
+
+    await onHost(lab, 'etcd-2', 'systemctl start etcd');
+    await onHost(lab, 'etcd-3', 'systemctl start etcd');
+    await assertMembers(ALL);
+  });
+
+  it('shrinks 5 → 4 → 3: each removed member stopped, its data moved aside (kept)', async function () {
+    for (const [name, left] of [
+      ['etcd-5', ALL.slice(0, 4)],
+      ['etcd-4', ALL.slice(0, 3)],
+    ] as const) {
+      const id = (await memberList(clientUrl(lab, 'etcd-1'))).find((m) => m.name === name)?.id;
+      assert.ok(id, name);
+      // add-member moved the spare's old data dir aside already: the removal adds one more.
+      const asideBefore = await asideDirs(lab, name);
+      const r = await apply(lab, 'remove-member.yml', [`name=${name}`], inventory([...left]));
+      assert.equal(r.code, 0, r.all);
+      await assertMembers([...left]);
+      assert.ok(!(await memberList(clientUrl(lab, 'etcd-1'))).some((m) => m.id === id), `${name}'s member ID is still listed`);
+      assert.equal((await onHost(lab, name, 'systemctl is-active etcd || true')).trim(), 'inactive');
+      const aside = (await asideDirs(lab, name)).filter((d) => !asideBefore.includes(d));
+      assert.equal(aside.length, 1, aside.join(', '));
+      await onHost(lab, name, `test -f ${aside[0] ?? ''}/member/snap/db && test ! -e /var/lib/etcd`);
+    }
+  });
+});
