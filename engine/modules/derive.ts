@@ -434,16 +434,22 @@ export function addPreflight(list: Json, name: string, peer: string): JsonObject
   return { state: same.name === '' ? 'added' : 'started', id: same.id, members_before: all.length - 1 };
 }
 
-/** remove-member's preflight: never shrink a 2-member cluster, then the quorum arithmetic of quorumPreflightLive. */
+/** remove-member's preflight on the voting members: never shrink a 2-member cluster, then the quorum arithmetic of quorumPreflightLive. */
 export function shrinkPreflight(list: Json, h: Json, name: string): JsonObject {
-  const n = members(list).length;
+  // Quorum counts voting members only: a learner neither votes nor keeps the cluster alive.
+  const raw = (list as { members?: RawMember[] } | null)?.members ?? [];
+  const voting: Json = { members: raw.filter((m) => m.isLearner !== true) as unknown as Json[] };
+  const n = members(voting).length;
   if (n <= 2) {
     throw new DeriveError(
       `refused: the cluster has ${n} member(s); removing ${name} from a ${n}-member cluster is never done here ` +
         '(with 2 members, a failure during the change loses quorum for good). Add a member first, or use force-new-cluster',
     );
   }
-  return quorumPreflightLive(list, h, name);
+  if (!members(voting).some((m) => m.name === name) && members(list).some((m) => m.name === name)) {
+    throw new DeriveError(`refused: "${name}" is a learner, not a voting member; remove it by ID with etcdctl, or let add-member finish`);
+  }
+  return quorumPreflightLive(voting, h, name);
 }
 
 /** A run stamp (20261101T020000Z) or an ISO date → a Date. */

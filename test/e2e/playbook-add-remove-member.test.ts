@@ -20,6 +20,7 @@ import {
   clientUrl,
   fingerprints,
   freshLab,
+  journal,
   keyCount,
   labDir,
   memberList,
@@ -111,6 +112,12 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     let r = await apply(lab, 'add-member.yml', ['new=etcd-4'], inventory(four));
     assert.equal(r.code, 0, r.all);
     assert.match(r.all, /even number of members: its quorum grows but it tolerates\s+no more failures than before/);
+    // It joined as a learner and was promoted (what ran, from the run's journal).
+    const ran = journal(lab, r)
+      .filter((e) => e.type === 'step.end' && e.host === 'etcd-4')
+      .flatMap((e) => ((e.result as unknown as { actions?: { cmd?: string; code?: number }[] }).actions ?? []).filter((a) => a.code === 0).map((a) => a.cmd ?? ''));
+    assert.ok(ran.some((c) => / member add etcd-4 --peer-urls=\S+ --learner$/.test(c)), ran.join('\n'));
+    assert.ok(ran.some((c) => / member promote [0-9a-f]+$/.test(c)), ran.join('\n'));
     await assertMembers(four);
 
     r = await apply(lab, 'add-member.yml', ['new=etcd-5'], inventory(ALL));

@@ -65,6 +65,15 @@ describe('remove-member preflight (derive shrink_preflight)', () => {
     assert.throws(() => shrinkPreflight(list(), healthy(1, 3), 'etcd-3'), /refused: removing etcd-3 leaves 1 healthy of 2 members, but quorum would be 2/);
   });
 
+  it('counts voting members only: a learner does not make 2 voters shrinkable, and is not removed this way', () => {
+    const withLearner = { members: [...three.slice(0, 2), m('14', 'etcd-4', P(4), C(4), true)] };
+    assert.throws(() => shrinkPreflight(withLearner, healthy(1, 2, 4), 'etcd-2'), /the cluster has 2 member\(s\)/);
+    const fourWithLearner = list(m('14', 'etcd-4', P(4), C(4), true));
+    assert.throws(() => shrinkPreflight(fourWithLearner, healthy(1, 2, 3, 4), 'etcd-4'), /refused: "etcd-4" is a learner, not a voting member/);
+    // 3 voters + a learner, one voter down: removing a healthy voter leaves 1 healthy of 2 (quorum 2).
+    assert.throws(() => shrinkPreflight(fourWithLearner, healthy(1, 2, 4), 'etcd-2'), /removing etcd-2 leaves 1 healthy of 2 members, but quorum would be 2/);
+  });
+
   it('refuses an unknown name', () => {
     assert.throws(() => shrinkPreflight(list(), healthy(1, 2, 3), 'etcd-9'), /refused: no member named "etcd-9"/);
   });
