@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { labDown, type Lab } from '../lab/lab.js';
+import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A } from '../lab/shapes.js';
 import {
   address,
@@ -107,8 +107,21 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     await onHost(lab, 'etcd-4', install(path.join(pki, 'etcd-4')));
   });
 
-  it('grows 3 → 4 (warning that an even count adds no fault tolerance) → 5: one cluster, data on every member', async function () {
+  it('grows 3 → 4 (continuing an interrupted add; warning that an even count adds no fault tolerance) → 5: one cluster, data everywhere', async function () {
     const four = ALL.slice(0, 4);
+    // An earlier run was interrupted right after `member add`: etcd-4 is listed, unnamed, a learner.
+    const ctl = `etcdctl --cacert=/etc/etcd/pki/ca.crt --cert=/etc/etcd/pki/etcdctl.crt --key=/etc/etcd/pki/etcdctl.key --endpoints=${clientUrl(lab, 'etcd-1')}`;
+    // etcd refuses membership changes ("unhealthy cluster") until every member has been connected
+    // for 5 s: retry that answer only, until a deadline.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const add = await hostExec(lab, 'etcd-1', `${ctl} member add etcd-4 --peer-urls=${peerUrl(lab, 'etcd-4')} --learner`, { timeoutMs: 20_000 });
+      if (add.code === 0) break;
+      assert.ok(/unhealthy cluster/.test(add.stderr) && Date.now() < deadline, `member add: ${add.stdout}\n${add.stderr}`);
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    const half = await memberList(clientUrl(lab, 'etcd-1'));
+    assert.deepEqual(half.map((m) => [m.name, m.isLearner]), [['', true], ['etcd-1', false], ['etcd-2', false], ['etcd-3', false]]);
     let r = await apply(lab, 'add-member.yml', ['new=etcd-4'], inventory(four));
     assert.equal(r.code, 0, r.all);
     assert.match(r.all, /even number of members: its quorum grows but it tolerates\s+no more failures than before/);
@@ -116,12 +129,20 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     const ran = journal(lab, r)
       .filter((e) => e.type === 'step.end' && e.host === 'etcd-4')
       .flatMap((e) => ((e.result as unknown as { actions?: { cmd?: string; code?: number }[] }).actions ?? []).filter((a) => a.code === 0).map((a) => a.cmd ?? ''));
-    assert.ok(ran.some((c) => / member add etcd-4 --peer-urls=\S+ --learner$/.test(c)), ran.join('\n'));
+    // It continued from the listed learner (no second `member add`), and promoted it.
+    assert.ok(!ran.some((c) => / member add /.test(c)), ran.join('\n'));
     assert.ok(ran.some((c) => / member promote [0-9a-f]+$/.test(c)), ran.join('\n'));
     await assertMembers(four);
+    assert.equal((await memberList(clientUrl(lab, 'etcd-1'))).find((m) => m.name === 'etcd-4')?.id, half[0]?.id, 'the learner added before is the member now');
 
     r = await apply(lab, 'add-member.yml', ['new=etcd-5'], inventory(ALL));
     assert.equal(r.code, 0, r.all);
+    // A fresh add: as a learner, then promoted (what ran, from the run's journal).
+    const ran5 = journal(lab, r)
+      .filter((e) => e.type === 'step.end' && e.host === 'etcd-5')
+      .flatMap((e) => ((e.result as unknown as { actions?: { cmd?: string; code?: number }[] }).actions ?? []).filter((a) => a.code === 0).map((a) => a.cmd ?? ''));
+    assert.ok(ran5.some((c) => / member add etcd-5 --peer-urls=\S+ --learner$/.test(c)), ran5.join('\n'));
+    assert.ok(ran5.some((c) => / member promote [0-9a-f]+$/.test(c)), ran5.join('\n'));
     assert.doesNotMatch(r.all, /even number of members/);
     await assertMembers(ALL);
     // The members that were there keep every operator setting (only membership keys were edited).
