@@ -4,12 +4,13 @@
 // refused because the rest would lose quorum (two members stopped), and shrink 5 → 4 → 3. After
 // each change: every member healthy, the member list equal to the inventory, one cluster ID (the
 // first one), the canaries on every member, and the configs naming the new member set.
+// Then add-member on shape (b), kubeadm's static pods (4 hosts, 127.0.LAB_NET.216-219). About 45 s in all.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
-import { SHAPE_A } from '../lab/shapes.js';
+import { SHAPE_A, SHAPE_B } from '../lab/shapes.js';
 import {
   address,
   apply,
@@ -29,6 +30,7 @@ import {
   writeCanaries,
   writeInventory,
 } from './playbook-helpers.js';
+import { containers } from './static-pod-helpers.js';
 
 const ALL = ['etcd-1', 'etcd-2', 'etcd-3', 'etcd-4', 'etcd-5'];
 const shape = SHAPE_A;
@@ -184,3 +186,51 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     }
   });
 });
+
+// add-member on kubeadm's static pods (shape b): the new control-plane node's manifest waits in the
+// parked dir (as the lab prepares a spare); it joins, and the running members' pods are not restarted
+// (their manifests are left alone: kubelet would restart a pod on any manifest change).
+describe(`${SHAPE_B.title} playbooks on a real cluster: add-member (127.0.0.216-219)`, function () {
+  this.timeout(180_000);
+  const DIR = labDir(`add-remove-member-${SHAPE_B.id}`);
+  const MANIFEST = '/etc/kubernetes/manifests/etcd.yaml';
+  const OLD = ['etcd-1', 'etcd-2', 'etcd-3'];
+  const FOUR = [...OLD, 'etcd-4'];
+  let lab: Lab;
+
+  before(async function () {
+    lab = await freshLab('add-remove-member', { shape: SHAPE_B, hosts: 4, members: 3, firstOctet: 216 });
+    await writeCanaries(clientUrl(lab, 'etcd-1'));
+  });
+
+  after(async function () {
+    await labDown(DIR);
+  });
+
+  it(`${SHAPE_B.title} add-member grows 3 → 4 with the new node's parked manifest; the running members are not restarted`, async function () {
+    const { clusterId } = await assertCluster(lab, OLD);
+    const keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
+    const running = await Promise.all(OLD.map((h) => containers(lab, h, 'etcd')));
+    const inventory = writeInventory(lab, 'inventory-add.yml', (t) => {
+      const edited = t
+        .replace('  etcd:\n    hosts: [etcd-1, etcd-2, etcd-3]', '  etcd:\n    hosts: [etcd-1, etcd-2, etcd-3, etcd-4]')
+        .replace(/ {2}spare:\n {4}hosts: \[etcd-4\]\n/, '');
+      assert.match(edited, /etcd:\n {4}hosts: \[etcd-1, etcd-2, etcd-3, etcd-4\]/);
+      return edited;
+    });
+    const r = await apply(lab, 'add-member.yml', ['new=etcd-4'], inventory);
+    assert.equal(r.code, 0, r.all);
+
+    const c = await assertCluster(lab, FOUR);
+    assert.equal(c.clusterId, clusterId);
+    for (const h of FOUR) {
+      await assertCanaries(clientUrl(lab, h));
+      assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
+    }
+    assert.deepEqual(await Promise.all(OLD.map((h) => containers(lab, h, 'etcd'))), running, 'a running member was restarted');
+    const m4 = await onHost(lab, 'etcd-4', `cat ${MANIFEST}`);
+    assert.match(m4, /^ {4}- --initial-cluster-state=existing$/m);
+    assert.match(m4, /^ {4}- --initial-cluster=.*etcd-4=/m);
+  });
+});
+
