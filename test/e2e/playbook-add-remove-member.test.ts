@@ -29,6 +29,7 @@ import {
   peerUrl,
   writeCanaries,
   writeInventory,
+  type CliRun,
 } from './playbook-helpers.js';
 import { containers } from './static-pod-helpers.js';
 
@@ -70,6 +71,13 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     }
   }
 
+  /** The commands of a run that exited 0 on `host`, from its journal. */
+  const succeeded = (r: CliRun, host: string): string[] =>
+    journal(lab, r)
+      .filter((e) => e.type === 'step.end' && e.host === host)
+      .flatMap((e) => ((e.result as unknown as { actions?: { cmd?: string; code?: number }[] }).actions ?? []).filter((a) => a.code === 0))
+      .map((a) => a.cmd ?? '');
+
   before(async function () {
     lab = await freshLab('add-remove-member', { shape, hosts: 5, members: 3, firstOctet: 211 });
     await writeCanaries(clientUrl(lab, 'etcd-1'));
@@ -90,9 +98,11 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     const ext = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth,clientAuth'];
     writeFileSync(path.join(bad, 'peer.ext'), [...ext, 'subjectAltName=DNS:etcd-4,IP:127.0.0.1,DNS:localhost'].join('\n') + '\n');
     const pki = path.join(lab.dir, 'pki');
-    ssl('x509', '-req', '-in', 'peer.csr', '-CA', path.join(pki, 'ca.crt'), '-CAkey', path.join(pki, 'ca.key'), '-CAcreateserial', '-days', '30', '-extfile', 'peer.ext', '-out', 'peer.crt');
+    const ca = ['-CA', path.join(pki, 'ca.crt'), '-CAkey', path.join(pki, 'ca.key'), '-CAcreateserial'];
+    ssl('x509', '-req', '-in', 'peer.csr', ...ca, '-days', '30', '-extfile', 'peer.ext', '-out', 'peer.crt');
     const install = (from: string): string =>
-      `cp ${from}/peer.crt /etc/etcd/pki/peer.crt && cp ${from}/peer.key /etc/etcd/pki/peer.key && chown etcd:etcd /etc/etcd/pki/peer.* && chmod 600 /etc/etcd/pki/peer.key`;
+      `cp ${from}/peer.crt /etc/etcd/pki/peer.crt && cp ${from}/peer.key /etc/etcd/pki/peer.key && ` +
+      'chown etcd:etcd /etc/etcd/pki/peer.* && chmod 600 /etc/etcd/pki/peer.key';
     await onHost(lab, 'etcd-4', install(bad));
 
     const hosts = ALL.slice(0, 4);
@@ -112,7 +122,8 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
   it('grows 3 → 4 (continuing an interrupted add; warning that an even count adds no fault tolerance) → 5: one cluster, data everywhere', async function () {
     const four = ALL.slice(0, 4);
     // An earlier run was interrupted right after `member add`: etcd-4 is listed, unnamed, a learner.
-    const ctl = `etcdctl --cacert=/etc/etcd/pki/ca.crt --cert=/etc/etcd/pki/etcdctl.crt --key=/etc/etcd/pki/etcdctl.key --endpoints=${clientUrl(lab, 'etcd-1')}`;
+    const tls = '--cacert=/etc/etcd/pki/ca.crt --cert=/etc/etcd/pki/etcdctl.crt --key=/etc/etcd/pki/etcdctl.key';
+    const ctl = `etcdctl ${tls} --endpoints=${clientUrl(lab, 'etcd-1')}`;
     // etcd refuses membership changes ("unhealthy cluster") until every member has been connected
     // for 5 s: retry that answer only, until a deadline.
     const deadline = Date.now() + 30_000;
@@ -128,9 +139,7 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     assert.equal(r.code, 0, r.all);
     assert.match(r.all, /even number of members: its quorum grows but it tolerates\s+no more failures than before/);
     // It joined as a learner and was promoted (what ran, from the run's journal).
-    const ran = journal(lab, r)
-      .filter((e) => e.type === 'step.end' && e.host === 'etcd-4')
-      .flatMap((e) => ((e.result as unknown as { actions?: { cmd?: string; code?: number }[] }).actions ?? []).filter((a) => a.code === 0).map((a) => a.cmd ?? ''));
+    const ran = succeeded(r, 'etcd-4');
     // It continued from the listed learner (no second `member add`), and promoted it.
     assert.ok(!ran.some((c) => / member add /.test(c)), ran.join('\n'));
     assert.ok(ran.some((c) => / member promote [0-9a-f]+$/.test(c)), ran.join('\n'));
@@ -140,9 +149,7 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     r = await apply(lab, 'add-member.yml', ['new=etcd-5'], inventory(ALL));
     assert.equal(r.code, 0, r.all);
     // A fresh add: as a learner, then promoted (what ran, from the run's journal).
-    const ran5 = journal(lab, r)
-      .filter((e) => e.type === 'step.end' && e.host === 'etcd-5')
-      .flatMap((e) => ((e.result as unknown as { actions?: { cmd?: string; code?: number }[] }).actions ?? []).filter((a) => a.code === 0).map((a) => a.cmd ?? ''));
+    const ran5 = succeeded(r, 'etcd-5');
     assert.ok(ran5.some((c) => / member add etcd-5 --peer-urls=\S+ --learner$/.test(c)), ran5.join('\n'));
     assert.ok(ran5.some((c) => / member promote [0-9a-f]+$/.test(c)), ran5.join('\n'));
     assert.doesNotMatch(r.all, /even number of members/);

@@ -14,7 +14,8 @@ const publicHalf = (key: string, bind: string): Action => exec(sh`openssl pkey -
 function check(_args: unknown, ctx: PlanCtx): ModulePlan {
   const m = ctx.host.etcd;
   if (!m) {
-    throw new ArgError('op', `${ctx.host.name} is not an etcd member in ${ctx.inventory.file}`, 'run it on a host of group etcd (when: inventory_hostname == new)');
+    const hint = 'run it on a host of group etcd (when: inventory_hostname == new)';
+    throw new ArgError('op', `${ctx.host.name} is not an etcd member in ${ctx.inventory.file}`, hint);
   }
   const t = ctx.inventory.cluster.tls;
   // A cluster without TLS has no certificates to check: the step says so and runs nothing.
