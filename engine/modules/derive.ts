@@ -4,6 +4,7 @@
 import { jsonText as t, type Json, type JsonObject } from '../model/types.js';
 import { healthyDespiteAlarms } from '../inventory/facts.js';
 import { argPattern } from '../validate/schema.js';
+import { checkCertificate, urlHost, type CertProblem } from '../tls/check.js';
 
 export class DeriveError extends Error {
   constructor(message: string) {
@@ -413,6 +414,88 @@ export function alarms(raw: Json): JsonObject[] {
   return list.map((a) => ({ member_id: toHexId(a.memberID ?? '0'), alarm: typeof a.alarm === 'number' ? (names[a.alarm] ?? String(a.alarm)) : String(a.alarm) }));
 }
 
+/**
+ * add-member's preflight on the live member list: may `name` join at `peer`? Refused when another
+ * member uses the peer URL, when `name` is a member elsewhere, or when it already is a voting
+ * member (nothing to add). A member at `peer` that is unnamed (added, never started) or a learner
+ * of the same name is what an interrupted run left: the run continues from there.
+ * state: absent (add it), added (listed, never started: its data dir is still empty),
+ * started (a learner that has run: its data dir is kept).
+ */
+export function addPreflight(list: Json, name: string, peer: string): JsonObject {
+  const all = members(list);
+  const atPeer = all.filter((m) => m.peerUrls.includes(peer));
+  const other = atPeer.find((m) => m.name !== '' && m.name !== name);
+  if (other) {
+    throw new DeriveError(`refused: peer URL ${peer} is already used by member "${other.name}" (ID ${other.id}); remove that member first or give ${name} another address`);
+  }
+  const elsewhere = all.find((m) => m.name === name && !m.peerUrls.includes(peer));
+  if (elsewhere) {
+    const at = elsewhere.peerUrls.join(', ');
+    throw new DeriveError(`refused: a member named "${name}" already exists at ${at} (ID ${elsewhere.id}); use replace-member to move it to ${peer}`);
+  }
+  const same = atPeer[0];
+  if (!same) return { state: 'absent', members_before: all.length };
+  if (same.name === name && !same.isLearner) {
+    throw new DeriveError(`refused: "${name}" is already a voting member at ${peer} (ID ${same.id}); nothing to add`);
+  }
+  return { state: same.name === '' ? 'added' : 'started', id: same.id, members_before: all.length - 1 };
+}
+
+/** remove-member's preflight on the voting members: never shrink a 2-member cluster, then the quorum arithmetic of quorumPreflightLive. */
+export function shrinkPreflight(list: Json, h: Json, name: string): JsonObject {
+  // Quorum counts voting members only: a learner neither votes nor keeps the cluster alive.
+  const raw = (list as { members?: RawMember[] } | null)?.members ?? [];
+  const voting: Json = { members: raw.filter((m) => m.isLearner !== true) as unknown as Json[] };
+  const n = members(voting).length;
+  if (n <= 2) {
+    throw new DeriveError(
+      `refused: the cluster has ${n} member(s); removing ${name} from a ${n}-member cluster is never done here ` +
+        '(with 2 members, a failure during the change loses quorum for good). Add a member first, or use force-new-cluster',
+    );
+  }
+  if (!members(voting).some((m) => m.name === name) && members(list).some((m) => m.name === name)) {
+    throw new DeriveError(`refused: "${name}" is a learner, not a voting member; remove it by ID with etcdctl, or let add-member finish`);
+  }
+  return quorumPreflightLive(voting, h, name);
+}
+
+/** A run stamp (20261101T020000Z) or an ISO date → a Date. */
+function stampDate(stamp: string): Date {
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(stamp);
+  const d = m ? new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`) : new Date(stamp);
+  if (Number.isNaN(d.getTime())) throw new DeriveError(`not a time: ${JSON.stringify(stamp)}`);
+  return d;
+}
+
+export interface MemberCerts {
+  ca: string;
+  server: { file: string; pem: string; publicKey: string };
+  peer: { file: string; pem: string; publicKey: string };
+  peerUrl: string;
+  clientUrl: string;
+  /** The run's timestamp: the clock expiry is judged by (keeps the function pure). */
+  now: string;
+}
+
+/**
+ * Will etcd accept this member's server and peer certificates? engine/tls/check.ts on the PEM read
+ * off the host: each must be signed by the cluster CA, valid now, belong to its key, and name the
+ * host of the member's peer and client URLs. Any error refuses (every problem named); warnings
+ * (expiring within 30 days) are returned.
+ */
+export function memberCerts(c: MemberCerts): JsonObject {
+  const hosts = [...new Set([urlHost(c.peerUrl), urlHost(c.clientUrl)])];
+  const now = stampDate(c.now);
+  const problems: CertProblem[] = [
+    ...checkCertificate({ file: c.server.file, role: 'server', certPem: c.server.pem, caPem: c.ca, hosts, publicKeyPem: c.server.publicKey, now }),
+    ...checkCertificate({ file: c.peer.file, role: 'peer', certPem: c.peer.pem, caPem: c.ca, hosts, publicKeyPem: c.peer.publicKey, now }),
+  ];
+  const errors = problems.filter((p) => p.severity === 'error').map((p) => p.message);
+  if (errors.length) throw new DeriveError(`refused: etcd would reject this member's certificates: ${errors.join('; ')}`);
+  return { hosts, warnings: problems.filter((p) => p.severity === 'warning').map((p) => p.message) };
+}
+
 export type DeriveFn = (...args: Json[]) => Json;
 
 /** The only functions a plan may name in a `derive` action. */
@@ -442,5 +525,19 @@ export const DERIVE: Record<string, DeriveFn> = {
   status_table: (list, status, health) => statusTable(list, status, health),
   json: (v) => JSON.stringify(v, null, 2),
   revision: (v) => toInt(v, 'revision'),
+  add_preflight: (list, name, peer) => addPreflight(list, t(name), t(peer)),
+  shrink_preflight: (list, h, name) => shrinkPreflight(list, h, t(name)),
+  member_certs: (ca, server, serverPub, peer, peerPub, files, urls, now) => {
+    const f = t(files).split(',');
+    const u = t(urls).split(',');
+    return memberCerts({
+      ca: t(ca),
+      server: { file: f[0] ?? 'server certificate', pem: t(server), publicKey: t(serverPub) },
+      peer: { file: f[1] ?? 'peer certificate', pem: t(peer), publicKey: t(peerPub) },
+      peerUrl: u[0] ?? '',
+      clientUrl: u[1] ?? '',
+      now: t(now),
+    });
+  },
   check_arg: (schema, arg, value) => checkArg(t(schema), t(arg), value ?? null),
 };

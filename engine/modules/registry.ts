@@ -1,6 +1,7 @@
 // The static module registry: names → typed module objects. No lookup by class name or search path.
 import type { ModuleDef } from './module.js';
 import { assert, command, copy, fail, fetch, file, pause, service, set_fact, shell, template, wait_for } from './generic.js';
+import { etcd_cert } from './etcd/cert.js';
 import { dependents } from './etcd/dependents.js';
 import { etcd_config } from './etcd/config.js';
 import { etcd_health } from './etcd/health.js';
@@ -11,7 +12,7 @@ import { etcd_snapshot } from './etcd/snapshot.js';
 
 export const MODULES: Readonly<Record<string, ModuleDef>> = Object.freeze(
   Object.fromEntries(
-    [shell, command, copy, fetch, template, file, service, wait_for, assert, fail, pause, set_fact, etcd_snapshot, etcd_member, etcd_health, etcd_maintenance, etcd_service, etcd_config, dependents].map((m) => [m.name, m]),
+    [shell, command, copy, fetch, template, file, service, wait_for, assert, fail, pause, set_fact, etcd_snapshot, etcd_member, etcd_health, etcd_maintenance, etcd_service, etcd_config, etcd_cert, dependents].map((m) => [m.name, m]),
   ),
 );
 

@@ -66,7 +66,10 @@ const ops: Record<string, Op['plan']> = {
       actions: [
         memberList(ctx, e),
         endpointHealth(ctx, e, { cluster: true }),
-        { kind: 'derive', fn: 'quorum_preflight_live', args: [ref('list.json'), ref('health.json'), optStr(args, 'remove') ?? null], bind: 'verdict' },
+        // shrink: a removal for good (remove-member), which also never shrinks a 2-member cluster
+        args.shrink === true
+          ? { kind: 'derive', fn: 'shrink_preflight', args: [ref('list.json'), ref('health.json'), optStr(args, 'remove') ?? ''], bind: 'verdict' }
+          : { kind: 'derive', fn: 'quorum_preflight_live', args: [ref('list.json'), ref('health.json'), optStr(args, 'remove') ?? null], bind: 'verdict' },
       ],
       result: ref('verdict'),
     };

@@ -67,6 +67,15 @@ export const etcd_member = opsModule({
       }),
     },
     add: { readOnly: false, plan: add },
+    // add-member's preflight: may this name join at this peer URL? (derive add_preflight)
+    check_add: {
+      readOnly: true,
+      plan: (args, ctx) => {
+        const { list, name } = basics(args, ctx);
+        const verdict: Action = { kind: 'derive', fn: 'add_preflight', args: [ref('list.json'), name, str(args, 'peer_url')], bind: 'verdict' };
+        return { actions: [list, verdict], result: ref('verdict') };
+      },
+    },
     remove: { readOnly: false, plan: remove },
     promote: { readOnly: false, plan: onMemberByName(() => raw('promote ⟨_.id⟩')) },
     update: { readOnly: false, plan: onMemberByName((args) => sh`update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`) },
