@@ -260,6 +260,18 @@ function withResumedArgs(playbook: string, opts: ApplyOptions, io: Io): { opts: 
   return { opts: { ...opts, ...(args.extraVars?.length ? { extraVars: args.extraVars } : {}), ...(args.limit ? { limit: args.limit } : {}) }, read };
 }
 
+/** The state --resume continues from (undefined without --resume), or the exit code of a refusal. */
+function resumeOf(opts: ApplyOptions, journalDir: string, plan: Plan, read: Parameters<typeof loadResume>[3], io: Io): ResumeState | undefined | number {
+  if (opts.resume === undefined) return undefined;
+  const r = loadResume(opts.resume, journalDir, plan, read);
+  if ('refusal' in r) {
+    io.err(r.refusal);
+    return r.code;
+  }
+  for (const n of r.notes) io.err(`runbook: resuming: ${n}\n`);
+  return r;
+}
+
 export async function runApply(playbook: string, given: ApplyOptions, io: Io): Promise<number> {
   // The journal read here for the run's own -e/--limit is the one loadResume continues from.
   const { opts, read } = withResumedArgs(playbook, given, io);
@@ -280,16 +292,9 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     return EXIT.INVALID;
   }
 
-  let resume: ResumeState | undefined;
-  if (opts.resume !== undefined) {
-    const r = loadResume(opts.resume, journalDir, plan, read);
-    if ('refusal' in r) {
-      io.err(r.refusal);
-      return r.code;
-    }
-    resume = r;
-    for (const n of r.notes) io.err(`runbook: resuming: ${n}\n`);
-  }
+  const resumed = resumeOf(opts, journalDir, plan, read, io);
+  if (typeof resumed === 'number') return resumed;
+  const resume = resumed;
 
   if (plan.destructive && !check) {
     const refused = await confirmDestructive(plan, opts.yes === true, io);

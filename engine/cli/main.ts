@@ -93,6 +93,13 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       setCode((await import('./schedule.js')).runSchedule(playbook, { inventory: o.inventory, every: o.every, target: o.target, extraVars: o.extraVars, ...(o.install !== undefined ? { install: o.install } : {}), ...(o.image !== undefined ? { image: o.image } : {}) }, io)),
     );
 
+  addApply(program, io, setCode);
+
+  return program;
+}
+
+/** `runbook apply`: the one command with many flags, registered on its own. */
+function addApply(program: Command, io: Io, setCode: (c: number) => void): void {
   program
     .command('apply')
     .description('run a playbook against an inventory over SSH (destructive plans ask for the cluster name, or --yes)')
@@ -129,8 +136,6 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
         ),
       ),
     );
-
-  return program;
 }
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {

@@ -145,6 +145,51 @@ function jumpLoopProblems(source: Source, hosts: Record<string, Host>, hostOrder
   return out;
 }
 
+/** Variables named like runbook's built-ins (cluster, member, run, …) would be silently ignored: refused. */
+function reservedNameProblems(source: Source, inventoryVars: Raw, rawGroups: Raw, rawHosts: Raw): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const reserved = (vars: Raw, path: (string | number)[]): void => {
+    for (const k of Object.keys(vars)) {
+      if (!isBuiltinName(k)) continue;
+      const at = locate(source, [...path, k], true);
+      out.push(diag('reserved-name', builtinNameMessage(k, 'as an inventory variable'), at, { length: k.length, hint: BUILTIN_HINT }));
+    }
+  };
+  reserved(inventoryVars, ['vars']);
+  for (const g of Object.keys(rawGroups)) reserved(obj(obj(rawGroups[g]).vars), ['groups', g, 'vars']);
+  for (const h of Object.keys(rawHosts)) reserved(obj(obj(rawHosts[h]).vars), ['hosts', h, 'vars']);
+  return out;
+}
+
+/** Duplicates a schema cannot see (addresses with port, member names and URLs), and unknown jump hosts. */
+function duplicateProblems(source: Source, hosts: Record<string, Host>, hostOrder: string[], rawHosts: Raw): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const seen = new Map<string, string>();
+  const dup = (kind: 'duplicate-address' | 'duplicate-member', key: string, host: string, path: (string | number)[], what: string): void => {
+    const other = seen.get(`${kind}:${key}`);
+    if (other) {
+      const at = locate(source, path);
+      out.push(diag(kind, `${what} "${key}" is used by both "${other}" and "${host}"`, at, { length: at.length, hint: 'each host needs its own address and each member its own name and URLs' }));
+    } else seen.set(`${kind}:${key}`, host);
+  };
+  for (const name of hostOrder) {
+    const h = hosts[name]!;
+    dup('duplicate-address', `${h.address}:${h.ssh.port}`, name, ['hosts', name, 'address'], 'address');
+    if (h.etcd) {
+      const hasOwn = (k: string): boolean => obj(obj(rawHosts[name]).etcd)[k] !== undefined;
+      dup('duplicate-member', h.etcd.name, name, hasOwn('name') ? ['hosts', name, 'etcd', 'name'] : ['hosts', name], 'member name');
+      dup('duplicate-member', h.etcd.peerUrl, name, hasOwn('peer_url') ? ['hosts', name, 'etcd', 'peer_url'] : ['hosts', name, 'address'], 'peer URL');
+      dup('duplicate-member', h.etcd.clientUrl, name, hasOwn('client_url') ? ['hosts', name, 'etcd', 'client_url'] : ['hosts', name, 'address'], 'client URL');
+    }
+    const jump = h.ssh.jump;
+    if (jump && /^[a-z0-9][a-z0-9._-]*$/.test(jump) && !(jump in hosts) && !jump.includes('.')) {
+      const at = locate(source, ['hosts', name, 'ssh', 'jump']);
+      out.push(diag('unknown-host', `jump host "${jump}" is not in hosts`, at, { length: at.length }));
+    }
+  }
+  return out;
+}
+
 export function loadInventory(path: string, displayPath = path): InventoryResult {
   const { source, diagnostics } = readYaml(path, displayPath);
   if (!source) return { diagnostics };
@@ -180,17 +225,7 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
   // Group membership as sets: scanning each group's list per host was quadratic on a large inventory.
   const groupSets = Object.keys(groups).filter((g) => g !== 'all').map((g) => [g, new Set(groups[g])] as const);
   const inventoryVars = obj(root.vars) as JsonObject;
-  // Variables named like runbook's built-ins (cluster, member, run, …) would be silently ignored.
-  const reserved = (vars: Raw, path: (string | number)[]): void => {
-    for (const k of Object.keys(vars)) {
-      if (!isBuiltinName(k)) continue;
-      const at = locate(source, [...path, k], true);
-      out.push(diag('reserved-name', builtinNameMessage(k, 'as an inventory variable'), at, { length: k.length, hint: BUILTIN_HINT }));
-    }
-  };
-  reserved(inventoryVars, ['vars']);
-  for (const g of Object.keys(rawGroups)) reserved(obj(obj(rawGroups[g]).vars), ['groups', g, 'vars']);
-  for (const h of Object.keys(rawHosts)) reserved(obj(obj(rawHosts[h]).vars), ['hosts', h, 'vars']);
+  out.push(...reservedNameProblems(source, inventoryVars, rawGroups, rawHosts));
   const hosts: Record<string, Host> = {};
   for (const name of hostOrder) {
     const h = obj(rawHosts[name]);
@@ -233,30 +268,7 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
     hosts[name] = host;
   }
 
-  // Duplicates a schema cannot see: addresses (with port) and member names / URLs.
-  const seen = new Map<string, string>();
-  const dup = (kind: 'duplicate-address' | 'duplicate-member', key: string, host: string, path: (string | number)[], what: string): void => {
-    const other = seen.get(`${kind}:${key}`);
-    if (other) {
-      const at = locate(source, path);
-      out.push(diag(kind, `${what} "${key}" is used by both "${other}" and "${host}"`, at, { length: at.length, hint: 'each host needs its own address and each member its own name and URLs' }));
-    } else seen.set(`${kind}:${key}`, host);
-  };
-  for (const name of hostOrder) {
-    const h = hosts[name]!;
-    dup('duplicate-address', `${h.address}:${h.ssh.port}`, name, ['hosts', name, 'address'], 'address');
-    if (h.etcd) {
-      const hasOwn = (k: string): boolean => obj(obj(rawHosts[name]).etcd)[k] !== undefined;
-      dup('duplicate-member', h.etcd.name, name, hasOwn('name') ? ['hosts', name, 'etcd', 'name'] : ['hosts', name], 'member name');
-      dup('duplicate-member', h.etcd.peerUrl, name, hasOwn('peer_url') ? ['hosts', name, 'etcd', 'peer_url'] : ['hosts', name, 'address'], 'peer URL');
-      dup('duplicate-member', h.etcd.clientUrl, name, hasOwn('client_url') ? ['hosts', name, 'etcd', 'client_url'] : ['hosts', name, 'address'], 'client URL');
-    }
-    const jump = h.ssh.jump;
-    if (jump && /^[a-z0-9][a-z0-9._-]*$/.test(jump) && !(jump in hosts) && !jump.includes('.')) {
-      const at = locate(source, ['hosts', name, 'ssh', 'jump']);
-      out.push(diag('unknown-host', `jump host "${jump}" is not in hosts`, at, { length: at.length }));
-    }
-  }
+  out.push(...duplicateProblems(source, hosts, hostOrder, rawHosts));
   out.push(...jumpLoopProblems(source, hosts, hostOrder, rawHosts));
   for (const d of cluster.dependents) {
     if (!(d.group in groups)) {

@@ -4,7 +4,6 @@
 import { jsonText as t, type Json, type JsonObject } from '../model/types.js';
 import { healthyDespiteAlarms } from '../inventory/facts.js';
 import { argPattern } from '../validate/schema.js';
-import { checkCertificate, urlHost, type CertProblem } from '../tls/check.js';
 
 export class DeriveError extends Error {
   constructor(message: string) {
@@ -459,85 +458,3 @@ export function shrinkPreflight(list: Json, h: Json, name: string): JsonObject {
   }
   return quorumPreflightLive(voting, h, name);
 }
-
-/** A run stamp (20261101T020000Z) or an ISO date → a Date. */
-function stampDate(stamp: string): Date {
-  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(stamp);
-  const d = m ? new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`) : new Date(stamp);
-  if (Number.isNaN(d.getTime())) throw new DeriveError(`not a time: ${JSON.stringify(stamp)}`);
-  return d;
-}
-
-export interface MemberCerts {
-  ca: string;
-  server: { file: string; pem: string; publicKey: string };
-  peer: { file: string; pem: string; publicKey: string };
-  peerUrl: string;
-  clientUrl: string;
-  /** The run's timestamp: the clock expiry is judged by (keeps the function pure). */
-  now: string;
-}
-
-/**
- * Will etcd accept this member's server and peer certificates? engine/tls/check.ts on the PEM read
- * off the host: each must be signed by the cluster CA, valid now, belong to its key, and name the
- * host of the member's peer and client URLs. Any error refuses (every problem named); warnings
- * (expiring within 30 days) are returned.
- */
-export function memberCerts(c: MemberCerts): JsonObject {
-  const hosts = [...new Set([urlHost(c.peerUrl), urlHost(c.clientUrl)])];
-  const now = stampDate(c.now);
-  const problems: CertProblem[] = [
-    ...checkCertificate({ file: c.server.file, role: 'server', certPem: c.server.pem, caPem: c.ca, hosts, publicKeyPem: c.server.publicKey, now }),
-    ...checkCertificate({ file: c.peer.file, role: 'peer', certPem: c.peer.pem, caPem: c.ca, hosts, publicKeyPem: c.peer.publicKey, now }),
-  ];
-  const errors = problems.filter((p) => p.severity === 'error').map((p) => p.message);
-  if (errors.length) throw new DeriveError(`refused: etcd would reject this member's certificates: ${errors.join('; ')}`);
-  return { hosts, warnings: problems.filter((p) => p.severity === 'warning').map((p) => p.message) };
-}
-
-export type DeriveFn = (...args: Json[]) => Json;
-
-/** The only functions a plan may name in a `derive` action. */
-export const DERIVE: Record<string, DeriveFn> = {
-  member_id: (list, name) => memberId(list, t(name)),
-  member_id_by_peer: (list, url) => memberIdByPeer(list, t(url)),
-  member_to_replace: (list, h, name, peer) => memberToReplace(list, h, t(name), t(peer)),
-  initial_cluster_after_add: (list, name, url) => initialClusterAfterAdd(list, t(name), t(url)),
-  snapshot_manifest: (status, file, path, endpoint, version, count, names) => snapshotManifest(status, file, t(path), t(endpoint), t(version), count ?? null, names ?? null),
-  members: (list) => members(list) as unknown as Json,
-  has_peer: (list, url) => members(list).some((m) => m.peerUrls.includes(t(url))),
-  require_healthy: (h) => requireHealthy(h),
-  require_down: (h) => requireDown(h),
-  require_members: (list, expected) => requireMembers(list, expected),
-  require_data: (count, status, manifest, bump) => requireData(count, status, manifest, Number(bump ?? 0)),
-  quorum_preflight_live: (list, h, name) => quorumPreflightLive(list, h, name === null ? null : t(name)),
-  require_no_quorum: (h, size) => requireNoQuorum(h, Number(size)),
-  pick_healthy: (h, prefer) => pickHealthy(h, t(prefer)),
-  defrag_order: (status) => defragOrder(status),
-  size_report: (before, after) => sizeReport(before, after),
-  require_one_cluster: (status) => requireOneCluster(status),
-  highest_revision_from: (hostvars, name) => highestRevisionFrom(hostvars, t(name)),
-  quorum_preflight: (h, all, name, url) => quorumPreflight(h, (all as string[]) ?? [], name === null ? null : t(name), url === null ? null : t(url)),
-  alarms: (raw) => alarms(raw),
-  has_alarm: (list, name) => Array.isArray(list) && list.some((a) => (a as { alarm?: string } | null)?.alarm === t(name)),
-  endpoint_status: (list) => endpointStatus(list),
-  status_table: (list, status, health) => statusTable(list, status, health),
-  json: (v) => JSON.stringify(v, null, 2),
-  revision: (v) => toInt(v, 'revision'),
-  add_preflight: (list, name, peer) => addPreflight(list, t(name), t(peer)),
-  shrink_preflight: (list, h, name) => shrinkPreflight(list, h, t(name)),
-  member_certs: (ca, server, serverPub, peer, peerPub, files, urls, now) => {
-    const f = t(files).split(',');
-    const u = t(urls).split(',');
-    return memberCerts({
-      ca: t(ca),
-      server: { file: f[0] ?? 'server certificate', pem: t(server), publicKey: t(serverPub) },
-      peer: { file: f[1] ?? 'peer certificate', pem: t(peer), publicKey: t(peerPub) },
-      peerUrl: u[0] ?? '',
-      clientUrl: u[1] ?? '',
-      now: t(now),
-    });
-  },
-  check_arg: (schema, arg, value) => checkArg(t(schema), t(arg), value ?? null),
-};

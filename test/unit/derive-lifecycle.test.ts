@@ -6,7 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DERIVE, addPreflight, memberCerts, shrinkPreflight } from '../../engine/modules/derive.js';
+import { addPreflight, shrinkPreflight } from '../../engine/modules/derive.js';
+import { memberCerts } from '../../engine/modules/derive-certs.js';
+import { DERIVE } from '../../engine/modules/derive-table.js';
 import type { Json } from '../../engine/model/types.js';
 
 const m = (id: string, name: string, peer: string, client: string | null, learner = false): Json => ({

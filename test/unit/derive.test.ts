@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Json } from '../../engine/model/types.js';
+import { DERIVE } from '../../engine/modules/derive-table.js';
 import {
   alarms,
-  DERIVE,
   DeriveError,
   defragOrder,
   endpointStatus,

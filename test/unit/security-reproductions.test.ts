@@ -9,7 +9,7 @@ import { buildPlan } from '../../engine/cli/inputs.js';
 import { runPlan } from '../../engine/cli/plan.js';
 import { EXIT, type Io } from '../../engine/model/io.js';
 import type { Action, Plan } from '../../engine/model/types.js';
-import { DERIVE } from '../../engine/modules/derive.js';
+import { DERIVE } from '../../engine/modules/derive-table.js';
 import { PACKAGE_ROOT } from '../../engine/package/root.js';
 
 function plan(playbook: string, inventory: string, extra: string[]): { code: number; text: string } {

@@ -1,0 +1,77 @@
+// The only functions a plan may name in a `derive` action: name → function (the executor looks
+// them up here; README "Modules"). The functions live in derive.ts and derive-certs.ts.
+import { jsonText as t, type Json } from '../model/types.js';
+import { memberCerts } from './derive-certs.js';
+import {
+  addPreflight,
+  alarms,
+  checkArg,
+  defragOrder,
+  endpointStatus,
+  highestRevisionFrom,
+  initialClusterAfterAdd,
+  memberId,
+  memberIdByPeer,
+  memberToReplace,
+  members,
+  pickHealthy,
+  quorumPreflight,
+  quorumPreflightLive,
+  requireData,
+  requireDown,
+  requireHealthy,
+  requireMembers,
+  requireNoQuorum,
+  requireOneCluster,
+  shrinkPreflight,
+  sizeReport,
+  snapshotManifest,
+  statusTable,
+  toInt,
+} from './derive.js';
+
+export type DeriveFn = (...args: Json[]) => Json;
+
+/** The only functions a plan may name in a `derive` action. */
+export const DERIVE: Record<string, DeriveFn> = {
+  member_id: (list, name) => memberId(list, t(name)),
+  member_id_by_peer: (list, url) => memberIdByPeer(list, t(url)),
+  member_to_replace: (list, h, name, peer) => memberToReplace(list, h, t(name), t(peer)),
+  initial_cluster_after_add: (list, name, url) => initialClusterAfterAdd(list, t(name), t(url)),
+  snapshot_manifest: (status, file, path, endpoint, version, count, names) => snapshotManifest(status, file, t(path), t(endpoint), t(version), count ?? null, names ?? null),
+  members: (list) => members(list) as unknown as Json,
+  has_peer: (list, url) => members(list).some((m) => m.peerUrls.includes(t(url))),
+  require_healthy: (h) => requireHealthy(h),
+  require_down: (h) => requireDown(h),
+  require_members: (list, expected) => requireMembers(list, expected),
+  require_data: (count, status, manifest, bump) => requireData(count, status, manifest, Number(bump ?? 0)),
+  quorum_preflight_live: (list, h, name) => quorumPreflightLive(list, h, name === null ? null : t(name)),
+  require_no_quorum: (h, size) => requireNoQuorum(h, Number(size)),
+  pick_healthy: (h, prefer) => pickHealthy(h, t(prefer)),
+  defrag_order: (status) => defragOrder(status),
+  size_report: (before, after) => sizeReport(before, after),
+  require_one_cluster: (status) => requireOneCluster(status),
+  highest_revision_from: (hostvars, name) => highestRevisionFrom(hostvars, t(name)),
+  quorum_preflight: (h, all, name, url) => quorumPreflight(h, (all as string[]) ?? [], name === null ? null : t(name), url === null ? null : t(url)),
+  alarms: (raw) => alarms(raw),
+  has_alarm: (list, name) => Array.isArray(list) && list.some((a) => (a as { alarm?: string } | null)?.alarm === t(name)),
+  endpoint_status: (list) => endpointStatus(list),
+  status_table: (list, status, health) => statusTable(list, status, health),
+  json: (v) => JSON.stringify(v, null, 2),
+  revision: (v) => toInt(v, 'revision'),
+  add_preflight: (list, name, peer) => addPreflight(list, t(name), t(peer)),
+  shrink_preflight: (list, h, name) => shrinkPreflight(list, h, t(name)),
+  member_certs: (ca, server, serverPub, peer, peerPub, files, urls, now) => {
+    const f = t(files).split(',');
+    const u = t(urls).split(',');
+    return memberCerts({
+      ca: t(ca),
+      server: { file: f[0] ?? 'server certificate', pem: t(server), publicKey: t(serverPub) },
+      peer: { file: f[1] ?? 'peer certificate', pem: t(peer), publicKey: t(peerPub) },
+      peerUrl: u[0] ?? '',
+      clientUrl: u[1] ?? '',
+      now: t(now),
+    });
+  },
+  check_arg: (schema, arg, value) => checkArg(t(schema), t(arg), value ?? null),
+};
