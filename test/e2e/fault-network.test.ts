@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { hostExec, labDown, type Lab } from '../lab/lab.js';
+import { hostExec, labAddress, labDown, type Lab } from '../lab/lab.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { executePlan } from '../../engine/execute/execute.js';
 import { formatDiagnostics } from '../../engine/report/diagnostics-text.js';
@@ -18,9 +18,9 @@ import { freshLab, labDir, runbook, type CliRun } from './playbook-helpers.js';
 import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, runIdOf, stepEnds, waitFor } from './fault-helpers.js';
 
 const NAME = 'fault-network';
-const PROXY = '127.0.0.157';
-const MUTE = '127.0.0.158';
-const DEAD = '127.0.0.159';
+const PROXY = labAddress(157);
+const MUTE = labAddress(158);
+const DEAD = labAddress(159);
 const CONNECT_TIMEOUT_S = 3;
 const KEEPALIVE_S = 1;
 

@@ -9,14 +9,14 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { hostExec, labDown, type Lab } from '../lab/lab.js';
+import { hostExec, labAddress, labDown, type Lab } from '../lab/lab.js';
 import { freshLab, labDir, REPO } from './playbook-helpers.js';
 import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, stepEnds, waitFor } from './fault-helpers.js';
 
 const NAME = 'fault-signal';
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
 /** A test-owned listener that accepts TCP and never answers (the lab uses .141-.143). */
-const MUTE = '127.0.0.148';
+const MUTE = labAddress(148);
 
 interface Child {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
