@@ -10,13 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { runApply } from '../../engine/cli/apply.js';
 import { main } from '../../engine/cli/main.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
 import { transportFactory } from '../../engine/cli/transports.js';
 import { CHECK_MODE_SKIP, executePlan, type ExecuteOptions } from '../../engine/execute/execute.js';
 import type { Plan } from '../../engine/model/types.js';
 import { formatDiagnostics } from '../../engine/report/diagnostics-text.js';
 import { hostExec, labAddress, labDown, labUp, type Lab } from '../lab/lab.js';
 import { EventLog } from '../unit/executor-fakes.js';
+import { captureIo } from '../support/io.js';
+import { readRunJournal } from '../support/journal.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-exec');
@@ -85,19 +87,6 @@ async function exists(host: string, file: string): Promise<boolean> {
 async function lines(host: string, file: string): Promise<number> {
   const out = await onHost(host, `cat ${file} 2>/dev/null | wc -l`);
   return Number(out);
-}
-
-function captureIo(isTTY = false, answer?: string): Io & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (s) => void (out += s),
-    err: (s) => void (err += s),
-    isTTY,
-    ...(answer !== undefined ? { prompt: () => Promise.resolve(answer) } : {}),
-    stdout: () => out,
-    stderr: () => err,
-  };
 }
 
 function tcpOpen(address: string, port: number): Promise<boolean> {
@@ -367,16 +356,16 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
 
     it('refuses a destructive plan without a terminal and without --yes (exit 4); asks for the cluster name on a terminal', async () => {
       const pb = writePlaybook('- name: wipe\n  hosts: etcd\n  destructive: true\n  tasks:\n    - shell: echo x >> /root/destroyed\n');
-      const noTty = captureIo(false);
+      const noTty = captureIo();
       assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text' }, noTty), EXIT.REFUSED);
       assert.match(noTty.stderr(), /PLAY 1 wipe {2}\[destructive\]/);
       assert.match(noTty.stderr(), /pass --yes/);
-      const wrong = captureIo(true, 'prod');
+      const wrong = captureIo({ isTTY: true, answer: 'prod' });
       assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text' }, wrong), EXIT.REFUSED);
       for (const h of HOSTS) assert.equal(await exists(h, '/root/destroyed'), false);
-      const right = captureIo(true, 'lab');
+      const right = captureIo({ isTTY: true, answer: 'lab' });
       assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text' }, right), EXIT.OK, right.stdout());
-      assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text', yes: true }, captureIo(false)), EXIT.OK);
+      assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text', yes: true }, captureIo()), EXIT.OK);
       for (const h of HOSTS) assert.equal(await lines(h, '/root/destroyed'), 2);
     });
 
@@ -488,8 +477,9 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
       const io = captureIo();
       assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'json', extraVars: ['word=hello world'], limit: 'etcd-1' }, io), EXIT.FAILED, io.stderr());
       const runId = (JSON.parse(io.stdout().split('\n')[0] ?? '{}') as { runId?: string }).runId ?? '';
-      const start = JSON.parse(readFileSync(path.join(journalDir, `${runId}.jsonl`), 'utf8').split('\n')[1] ?? '{}') as { type?: string; args?: unknown };
-      assert.deepEqual([start.type, start.args], ['run.start', { extraVars: ['word=hello world'], limit: 'etcd-1' }]);
+      const start = readRunJournal(journalDir, runId)[1];
+      assert.ok(start?.type === 'run.start', 'run.start follows the plan record');
+      assert.deepEqual(start.args, { extraVars: ['word=hello world'], limit: 'etcd-1' });
 
       // Different values: refused, nothing run.
       const other = captureIo();

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { freshLab, labDir, runbook, type CliRun } from './playbook-helpers.js';
+import { eventsOf } from '../support/journal.js';
 import { hostPids, lineCount, readJournalFile, runIdOf, stepEnds, waitFor } from './fault-helpers.js';
 
 const NAME = 'fault-session';
@@ -195,13 +196,12 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
     // Garbage collection is lazy, so some growth is expected; it must not follow the output size.
     assert.ok(growth < total / 2.5, `rss grew by ${(growth / MB).toFixed(1)} MiB for ${total / MB} MB of output`);
     assert.ok(r.all.length < 4 * MB, `the report holds ${r.all.length} characters`);
-    const events = readJournalFile(journalDir, runIdOf(r));
-    const flood = events.find((e) => e.type === 'step.end' && e.stepId === '1.1@etcd-1');
-    const value = flood?.result?.value as { stdout?: string; stderr?: string; rc?: number } | undefined;
-    assert.equal(flood?.result?.status, 'changed');
+    const flood = eventsOf(readJournalFile(journalDir, runIdOf(r)), 'step.end').find((e) => e.stepId === '1.1@etcd-1');
+    const value = flood?.result.value as { stdout?: string; stderr?: string; rc?: number } | undefined;
+    assert.equal(flood?.result.status, 'changed');
     assert.equal(value?.rc, 0);
     // The journal keeps bounded tails; the command's record ends with the transport's marker.
-    const action = (flood?.result as unknown as { actions: { stdoutTail?: string; stderrTail?: string }[] }).actions[0];
+    const action = flood?.result.actions[0];
     assert.match(action?.stdoutTail ?? '', /\[runbook: output truncated after 1048576 bytes, 208666624 more bytes dropped\]$/);
     assert.match(action?.stderrTail ?? '', /x\n?\[runbook: output truncated after 1048576 bytes, 51380224 more bytes dropped\]$/);
     for (const [stream, text] of [['stdout', value?.stdout ?? ''], ['stderr', value?.stderr ?? '']] as const) assert.ok(text.length < 2 * MB, `${stream}: ${text.length} characters kept`);

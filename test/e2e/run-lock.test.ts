@@ -8,18 +8,14 @@ import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runApply } from '../../engine/cli/apply.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
 import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
+import { captureIo } from '../support/io.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-lock');
 const HOSTS = ['etcd-1', 'etcd-2'];
 const DEAD_PID = 2 ** 22 + 17; // above the default pid_max: never alive
-
-function captureIo(): Io & { all: () => string } {
-  let text = '';
-  return { out: (s) => void (text += s), err: (s) => void (text += s), isTTY: false, all: () => text };
-}
 
 describe('run lock e2e (lab, 127.0.0.171-172)', function () {
   this.timeout(60_000);

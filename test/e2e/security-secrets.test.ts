@@ -17,8 +17,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runApply } from '../../engine/cli/apply.js';
 import { main } from '../../engine/cli/main.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
 import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
+import { captureIo } from '../support/io.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-sec-leak');
@@ -35,11 +36,6 @@ SECRETS.etcd_password.value = `Pw'd "etcd" $x-${SECRETS.etcd_password.marker}`;
 SECRETS.api_token.value = `tok-${SECRETS.api_token.marker}`;
 SECRETS.ssh_passphrase.value = `pass phrase ${SECRETS.ssh_passphrase.marker}`;
 SECRETS.sudo_password.value = `sudo-${SECRETS.sudo_password.marker}`;
-
-function captureIo(): Io & { all: () => string } {
-  let text = '';
-  return { out: (s) => void (text += s), err: (s) => void (text += s), isTTY: false, all: () => text };
-}
 
 function assertNoSecret(where: string, text: string): void {
   for (const [name, s] of Object.entries(SECRETS)) {

@@ -7,17 +7,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../engine/cli/main.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
+import { captureIo } from '../support/io.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const GOOD = join(ROOT, 'test', 'fixtures', 'good');
 const PB = join(GOOD, 'playbook.yml');
 const INV = join(GOOD, 'inventory.yml');
-
-function captureIo(): Io & { all: () => string } {
-  let text = '';
-  return { out: (s) => void (text += s), err: (s) => void (text += s), isTTY: false, all: () => text };
-}
 
 describe('bad input at run time (runbook apply)', () => {
   let dir: string;

@@ -9,8 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { main } from '../../engine/cli/main.js';
-import type { Io } from '../../engine/model/io.js';
 import { sortDiagnostics } from '../../engine/report/diagnostics-text.js';
+import { captureIo } from '../support/io.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'runbook.js');
@@ -143,22 +143,20 @@ describe('bad input corpus', () => {
     });
 
     it('with an inventory (in process, through main)', async () => {
-      const out: string[] = [];
-      const io: Io = { out: (s) => void out.push(s), err: (s) => void out.push(s), isTTY: false };
+      const io = captureIo();
       const pb = join(BAD, 'pb-three-errors.yml');
       const code = await main(['node', 'runbook', 'validate', pb, '-i', join(GOOD, 'inventory.yml')], io);
-      const text = out.join('');
+      const text = io.all();
       assert.equal(code, 2, text);
       for (const e of expected) assert.ok(text.includes(`${join(BAD, e)}`), `missing ${e} in:\n${text}`);
       assert.match(text, /\b3 error\(s\)/);
     });
 
     it('in JSON: three diagnostics with codes and positions', async () => {
-      const out: string[] = [];
-      const io: Io = { out: (s) => void out.push(s), err: (s) => void out.push(s), isTTY: false };
+      const io = captureIo();
       const code = await main(['node', 'runbook', 'validate', join(BAD, 'pb-three-errors.yml'), '--format', 'json'], io);
       assert.equal(code, 2);
-      const r = JSON.parse(out.join('')) as { ok: boolean; diagnostics: { code: string; line: number; col: number }[] };
+      const r = JSON.parse(io.all()) as { ok: boolean; diagnostics: { code: string; line: number; col: number }[] };
       assert.equal(r.ok, false);
       assert.deepEqual(
         sortDiagnostics(r.diagnostics as Parameters<typeof sortDiagnostics>[0]).map((d) => [d.code, d.line, d.col]),

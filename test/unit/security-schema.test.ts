@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../engine/cli/main.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
+import { captureIo } from '../support/io.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BAD = join(ROOT, 'test', 'fixtures', 'bad');
@@ -40,11 +41,6 @@ const EDITS: { field: string; edit: (inv: string, canary: string) => string }[] 
   { field: 'ssh.identity_file with a newline', edit: (t, c) => `${t}ssh:\n  identity_file: "/root/.ssh/id\\ntouch ${c}"\n` },
   { field: 'host address with a leading dash', edit: (t) => t.replace('    address: 10.0.0.1', '    address: "-oProxyCommand=sh"') },
 ];
-
-function captureIo(): Io & { all: () => string } {
-  let text = '';
-  return { out: (s) => void (text += s), err: (s) => void (text += s), isTTY: false, all: () => text };
-}
 
 describe('security: structured inventory fields with metacharacters are refused by the schema', () => {
   let dir: string;
