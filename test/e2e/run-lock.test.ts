@@ -11,6 +11,7 @@ import { runApply } from '../../engine/cli/apply.js';
 import { EXIT } from '../../engine/model/io.js';
 import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
 import { captureIo } from '../support/io.js';
+import { waitFor } from '../support/wait.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-lock');
@@ -140,8 +141,7 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     const running = runApply(slow, { inventory: lab.inventoryPath, journalDir, output: 'text', signal: ac.signal }, io2);
     // Interrupt only once the step runs on both hosts (the lock phase has its own test below).
     const started = async (): Promise<boolean> => (await Promise.all(HOSTS.map(async (h) => (await hostExec(lab, h, 'test -e /run/slow-started', { timeoutMs: 10_000 })).code === 0))).every(Boolean);
-    for (let i = 0; i < 200 && !(await started()); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await started(), true, 'the slow step started on both hosts');
+    await waitFor('the slow step started on both hosts', started, 15_000, 50, () => io2.all());
     assert.equal(existsSync(path.join(d, 'locks', 'lab.lock')), true, 'held while running');
     ac.abort(new Error('SIGINT'));
     assert.equal(await running, EXIT.INTERRUPTED, io2.all());
@@ -159,8 +159,7 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
       const ac = new AbortController();
       const io = captureIo();
       const running = runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', signal: ac.signal }, io);
-      for (let i = 0; i < 100 && !(await remoteLockExists('etcd-1')); i++) await new Promise((r) => setTimeout(r, 20));
-      assert.equal(await remoteLockExists('etcd-1'), true, 'etcd-1 locked while etcd-2 is still being waited on');
+      await waitFor('etcd-1 locked while etcd-2 is still being waited on', () => remoteLockExists('etcd-1'), 2000, 20, () => io.all());
       ac.abort(new Error('SIGINT'));
       assert.equal(await running, EXIT.INTERRUPTED, io.all());
       assert.match(io.all(), /interrupted before any step started; nothing was run/);
@@ -218,7 +217,7 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     writeFileSync(pb, '- name: both\n  hosts: all\n  tasks:\n    - shell: echo {{inventory_hostname}} >> /root/shared-run\n');
     // Wait for the second sshd to listen (observable state, not a sleep).
     const listening = async (): Promise<boolean> => (await hostExec(lab, 'etcd-1', `exec 3<>/dev/tcp/${addr}/2222`, { timeoutMs: 5000 })).code === 0;
-    for (let i = 0; i < 100 && !(await listening()); i++) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(`a second sshd listening on ${addr}:2222`, listening, 5000);
     const io = captureIo();
     const code = await runApply(pb, { inventory: inv, journalDir: path.join(d, 'runs'), output: 'text' }, io);
     assert.equal(code, EXIT.OK, io.all());

@@ -14,7 +14,7 @@ import { LocalTransport } from '../../engine/transports/local.js';
 import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { UnreachableError } from '../../engine/transports/transport.js';
 import { hostExec, labAddress, labDown, labUp, type Lab } from '../lab/lab.js';
-import { installStandIn, removeStandIns } from './fault-helpers.js';
+import { hostPids, installStandIn, removeStandIns, waitFor } from './fault-helpers.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-ssh-test');
@@ -385,12 +385,17 @@ describe('SshTransport (real sshd)', function () {
         server.listen(22, labAddress(98), () => resolve());
       });
       try {
-        const t = new SshTransport('silent', labAddress(98), settings({ connectTimeoutSec: 1 }));
+        // Measured against the two timeouts in play: this transport's 1 s, and the 5 s of settings()'
+        // default. Not cut short (a lower bound that load cannot break), and not the default's.
+        const connectTimeoutMs = 1000;
+        const t = new SshTransport('silent', labAddress(98), settings({ connectTimeoutSec: connectTimeoutMs / 1000 }));
         open.push(t);
         const t0 = performance.now();
         await rejectsUnreachable(t.connect(), 'timeout');
         const took = performance.now() - t0;
-        assert.ok(took >= 900 && took < 2500, `took ${took} ms`);
+        const defaultMs = settings().connectTimeoutSec * 1000;
+        assert.ok(took >= connectTimeoutMs - 50, `gave up after ${took} ms, before its ${connectTimeoutMs} ms connect timeout`);
+        assert.ok(took < defaultMs, `took ${took} ms: not the ${connectTimeoutMs} ms given, the ${defaultMs} ms default?`);
       } finally {
         for (const s of sockets) s.destroy();
         await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -491,7 +496,7 @@ describe('SshTransport (real sshd)', function () {
       const t = transport(1);
       assert.equal((await t.exec('echo up')).stdout, 'up\n');
       const running = t.exec('sleep 30; echo never');
-      await new Promise((r) => setTimeout(r, 500));
+      await waitFor('sleep 30 running on etcd-2', () => hostPids(lab, 'etcd-2', '^slee[p] 30$'));
       const k = await hostExec(lab, 'etcd-2', "pkill -KILL -f '^sshd: root@notty'");
       assert.equal(k.code, 0, k.stderr);
       const r = await running;
@@ -647,7 +652,8 @@ case "$mode" in pty*) exec setsid -w "$@";; *) exec "$@";; esac
       const agent = (await t.exec('echo $$')).stdout.trim();
       const other = transport(1, { sessionShell: false });
       const running = t.exec('sleep 3; echo never');
-      await new Promise((r) => setTimeout(r, 300));
+      // Kill the shell only once the command runs in it (its sleep is a child of that shell).
+      await waitFor('sleep 3 running under the session shell', () => hostPids(lab, 'etcd-2', '^slee[p] 3$'));
       assert.equal((await other.exec(`kill -9 ${agent}`)).code, 0);
       const r = await running;
       assert.equal(r.code, null, 'outcome unknown');

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import type { Lab } from '../lab/lab.js';
 import { onHost, type CliRun, journal } from './playbook-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 /** IDs of the host's containers named exactly `name`, newest first (`-a`: exited ones too). */
 export async function containers(lab: Lab, host: string, name: string, all = false): Promise<string[]> {
@@ -65,9 +66,5 @@ export function stepStart(lab: Lab, run: CliRun, play: number, task: number, hos
 
 /** Wait (observable state, bounded) until `check` holds. */
 export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await waitFor(what, check, timeoutMs, 250);
 }
