@@ -8,6 +8,7 @@ import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { freshLab, labDir, runbook, type CliRun } from './playbook-helpers.js';
 import { eventsOf } from '../support/journal.js';
 import { hostPids, lineCount, readJournalFile, runIdOf, stepEnds, waitFor } from './fault-helpers.js';
+import { playbookText } from '../support/playbooks.js';
 
 const NAME = 'fault-session';
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -42,17 +43,7 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
   it('[fault] sshd session killed mid-command: unknown (never ok), exit 1, journalled; --resume re-probes and continues without re-running finished steps', async () => {
     const pb = playbook(
       'killed.yml',
-      `
-- name: killed session
-  hosts: etcd
-  tasks:
-    - name: first
-      shell: echo 1 >> /root/first
-    - name: long
-      shell: echo start >> /root/long-start; sleep 5; echo end >> /root/long-end
-    - name: last
-      shell: echo 1 >> /root/last
-`,
+      playbookText('session-killed'),
     );
     const running = apply(pb);
     // The step is running on etcd-1: find the sshd process serving root's session there and kill it.
@@ -107,15 +98,7 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
   });
 
   it('[fault] --resume refuses while a host does not answer, and runs nothing', async () => {
-    const pb = playbook('probe.yml', `
-- name: probe
-  hosts: etcd
-  tasks:
-    - name: fails on etcd-2
-      shell: echo 1 >> /root/probe-a; test "$(hostname)" != etcd-2
-    - name: after
-      shell: echo 1 >> /root/probe-b
-`);
+    const pb = playbook('probe.yml', playbookText('session-probe'));
     const r = await apply(pb);
     assert.equal(r.code, 1, r.all);
     const id = runIdOf(r);
@@ -137,16 +120,7 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
   it('[fault] command timeout: the remote process is gone, the step is reported (unknown: it was stopped), exit 1', async () => {
     const pb = playbook(
       'timeout.yml',
-      `
-- name: timeout
-  hosts: etcd-2
-  tasks:
-    - name: too slow
-      shell: sleep 30; echo late > /root/late
-      timeout: 2
-    - name: never
-      shell: echo 1 > /root/never
-`,
+      playbookText('session-timeout'),
     );
     const t0 = Date.now();
     const r = await apply(pb);
