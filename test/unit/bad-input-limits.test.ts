@@ -7,13 +7,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { INPUT_LIMITS } from '../../engine/load/limits.js';
+import { BIN, GOOD } from '../support/fixtures.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const BIN = join(ROOT, 'bin', 'runbook.js');
-const GOOD = join(ROOT, 'test', 'fixtures', 'good');
 const GOOD_INV = readFileSync(join(GOOD, 'inventory.yml'), 'utf8');
 
 interface Hostile {

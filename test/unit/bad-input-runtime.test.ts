@@ -4,14 +4,12 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { main } from '../../engine/cli/main.js';
 import { EXIT } from '../../engine/model/io.js';
 import { captureIo } from '../support/io.js';
+import { GOOD } from '../support/fixtures.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const GOOD = join(ROOT, 'test', 'fixtures', 'good');
 const PB = join(GOOD, 'playbook.yml');
 const INV = join(GOOD, 'inventory.yml');
 

@@ -5,34 +5,14 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { main } from '../../engine/cli/main.js';
 import { sortDiagnostics } from '../../engine/report/diagnostics-text.js';
 import { captureIo } from '../support/io.js';
+import { BAD, BIN, badCases, CANARY_TOKEN, GOOD, type BadCase } from '../support/fixtures.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const BIN = join(ROOT, 'bin', 'runbook.js');
-const BAD = join(ROOT, 'test', 'fixtures', 'bad');
-const GOOD = join(ROOT, 'test', 'fixtures', 'good');
-/** Fixtures name the canary /tmp/runbook-canary-XXXXXXXXXXXX; each run swaps in 12 random hex digits (same length, same columns). */
-const CANARY_TOKEN = 'XXXXXXXXXXXX';
-
-interface BadCase {
-  name: string;
-  playbook?: string;
-  inventory?: string;
-  extraVars?: string[];
-  code: string;
-  line: number;
-  col: number;
-  alsoCodes?: string[];
-  /** A substring the primary diagnostic's hint must contain. */
-  hint?: string;
-}
-
-const CASES = JSON.parse(readFileSync(join(BAD, 'cases.json'), 'utf8')) as BadCase[];
+const CASES = badCases();
 
 function filesOf(c: BadCase): { playbook: string; inventory: string } {
   return {

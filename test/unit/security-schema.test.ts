@@ -6,25 +6,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { main } from '../../engine/cli/main.js';
 import { EXIT } from '../../engine/model/io.js';
 import { captureIo } from '../support/io.js';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const BAD = join(ROOT, 'test', 'fixtures', 'bad');
-const GOOD = join(ROOT, 'test', 'fixtures', 'good');
-const CANARY_TOKEN = 'XXXXXXXXXXXX';
-
-interface BadCase {
-  name: string;
-  inventory?: string;
-  code: string;
-}
+import { BAD, badCases, CANARY_TOKEN, GOOD } from '../support/fixtures.js';
 
 /** Corpus inventories whose bad field holds a shell metacharacter, newline or leading dash. */
-const CORPUS = (JSON.parse(readFileSync(join(BAD, 'cases.json'), 'utf8')) as BadCase[]).filter(
+const CORPUS = badCases().filter(
   (c) => c.inventory !== undefined && c.code === 'schema-pattern' && /[$`;|&\n]|: ["']?-|\\n/.test(readFileSync(join(BAD, c.inventory), 'utf8')),
 );
 
