@@ -5,13 +5,13 @@
 // interrupted run.end, exit code 130, no lock is left; a second SIGINT exits at once.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { freshLab, labDir, REPO } from './playbook-helpers.js';
 import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, stepEnds, waitFor } from './fault-helpers.js';
+import { suiteLab } from '../support/lab.js';
 
 const NAME = 'fault-signal';
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -31,15 +31,11 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
   let tmp: string;
   let n = 0;
 
-  before(async function () {
-    lab = await freshLab(NAME, { hosts: 3, etcd: false, firstOctet: 141 });
-    tmp = mkdtempSync(path.join(tmpdir(), 'runbook-fault-signal-'));
+  suiteLab({ up: () => freshLab(NAME, { hosts: 3, etcd: false, firstOctet: 141 }), down: () => labDown(labDir(NAME)), tmpPrefix: 'runbook-fault-signal-' }, (l, t) => {
+    lab = l;
+    tmp = t;
   });
 
-  after(async function () {
-    await labDown(labDir(NAME));
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
 
   /** `node bin/runbook.js apply …` with its own journal (and lock) dir. */
   function spawnApply(longCmd: string, inventory = lab.inventoryPath): Child {

@@ -3,8 +3,8 @@
 // pid, past expiry) on the controller or on a host are refused unless --break-lock; two inventory
 // hosts on one machine (one /run) do not refuse their own run.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runApply } from '../../engine/cli/apply.js';
@@ -12,6 +12,7 @@ import { EXIT } from '../../engine/model/io.js';
 import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
 import { captureIo } from '../support/io.js';
 import { waitFor } from '../support/wait.js';
+import { suiteLab } from '../support/lab.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-lock');
@@ -24,16 +25,9 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
   let tmp: string;
   let n = 0;
 
-  before(async function () {
-    this.timeout(60_000);
-    lab = await labUp({ dir: DIR, hosts: 2, etcd: false, firstOctet: 171 });
-    tmp = mkdtempSync(path.join(tmpdir(), 'runbook-lock-'));
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await labDown(DIR);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  suiteLab({ up: () => labUp({ dir: DIR, hosts: 2, etcd: false, firstOctet: 171 }), down: () => labDown(DIR), tmpPrefix: 'runbook-lock-' }, (l, t) => {
+    lab = l;
+    tmp = t;
   });
 
   /** A playbook appending `tag` to /root/lock-side on every host (after `sleep`), and a fresh journal dir. */
