@@ -11,6 +11,7 @@ import { main } from '../../engine/cli/main.js';
 import { sortDiagnostics } from '../../engine/report/diagnostics-text.js';
 import { captureIo } from '../support/io.js';
 import { BAD, BIN, badCases, CANARY_TOKEN, GOOD, type BadCase } from '../support/fixtures.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 const CASES = badCases();
 
@@ -77,8 +78,7 @@ describe('bad input corpus', () => {
   describe('through the CLI (runbook plan): exit 2, file:line:col [code], nothing run or written', function () {
     this.timeout(60_000);
     let dir: string;
-    beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-bad-'))));
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    scratchDirEach('runbook-bad-', (d) => (dir = d));
 
     for (const c of CASES) {
       it(c.name, () => {

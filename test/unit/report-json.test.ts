@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createReporter } from '../../engine/report/reporters.js';
 import { fakeClock, fixtureEvents, fixturePlan, play, RECAP, SECRETS } from './report-fixture.js';
 import { captureIo } from '../support/io.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 describe('report: JSON lines', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-report-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-report-', (d) => (dir = d));
 
   async function run(): Promise<{ lines: string[]; objects: Record<string, unknown>[]; stderr: string }> {
     const io = captureIo();

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReporter } from '../../engine/report/reporters.js';
 import { fakeClock, fixtureEvents, fixturePlan, play, SECRETS } from './report-fixture.js';
 import { captureIo, type CapturedIo } from '../support/io.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g;
@@ -28,8 +27,7 @@ async function leaks(fn: () => Promise<void>): Promise<string> {
 
 describe('report: live tree (listr2) on a terminal', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-report-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-report-', (d) => (dir = d));
 
   async function run(withRunEnd = true, spread = false): Promise<{ io: CapturedIo; leaked: string }> {
     const io = captureIo({ isTTY: true });

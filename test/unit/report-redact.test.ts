@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { makeRedactor, redactJson } from '../../engine/redact/redact.js';
 import { createReporter, type ReporterOptions } from '../../engine/report/reporters.js';
 import { fakeClock, FORBIDDEN, fixtureEvents, fixturePlan, PEM, play, SECRET, SECRETS, SHORT_SECRET } from './report-fixture.js';
 import { captureIo } from '../support/io.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 describe('report: redaction', () => {
   describe('makeRedactor', () => {
@@ -47,8 +46,7 @@ describe('report: redaction', () => {
 
   describe('nothing secret leaves through any mode or the journal', () => {
     let dir: string;
-    beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-redact-'))));
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    scratchDirEach('runbook-redact-', (d) => (dir = d));
 
     const modes: [ReporterOptions['mode'], boolean, number][] = [
       ['text', false, 0],

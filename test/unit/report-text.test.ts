@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createReporter, type ReporterOptions } from '../../engine/report/reporters.js';
 import { fakeClock, fixtureEvents, fixturePlan, play, SECRETS } from './report-fixture.js';
 import { captureIo, type CapturedIo } from '../support/io.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 describe('report: plain text lines', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-report-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-report-', (d) => (dir = d));
 
   async function run(opts: Partial<ReporterOptions> & { isTTY?: boolean; withRunEnd?: boolean } = {}): Promise<{ io: CapturedIo; out: string; journalPath: string }> {
     const io = captureIo({ isTTY: opts.isTTY ?? false });

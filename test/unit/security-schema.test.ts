@@ -4,13 +4,13 @@
 // test/fixtures/bad with injected fields count here too.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../engine/cli/main.js';
 import { EXIT } from '../../engine/model/io.js';
 import { captureIo } from '../support/io.js';
 import { BAD, badCases, CANARY_TOKEN, GOOD } from '../support/fixtures.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 /** Corpus inventories whose bad field holds a shell metacharacter, newline or leading dash. */
 const CORPUS = badCases().filter(
@@ -33,8 +33,7 @@ const EDITS: { field: string; edit: (inv: string, canary: string) => string }[] 
 
 describe('security: structured inventory fields with metacharacters are refused by the schema', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-sec-schema-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-sec-schema-', (d) => (dir = d));
 
   it('the corpus has injection cases in structured fields', () => assert.ok(CORPUS.length >= 5, `only ${CORPUS.length}`));
 
