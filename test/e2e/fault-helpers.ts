@@ -1,8 +1,10 @@
 // Shared helpers of the fault-injection tests (test/e2e/fault-*.test.ts): faults are injected and
 // outcomes verified inside the lab hosts with hostExec (nsenter), never through runbook itself.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { hostExec, type Lab } from '../lab/lab.js';
-import type { CliRun } from './playbook-helpers.js';
+import { REPO, type CliRun } from './playbook-helpers.js';
 
 export { readRunJournal as readJournalFile, runIdOf, stepEnds } from '../support/journal.js';
 export { sleep, waitFor } from '../support/wait.js';
@@ -15,6 +17,11 @@ export async function installStandIn(lab: Lab, host: string, name: string, scrip
   const b64 = Buffer.from(script).toString('base64');
   const r = await hostExec(lab, host, `mkdir -p /root/fakebin && echo ${b64} | base64 -d > /root/fakebin/${name} && chmod 755 /root/fakebin/${name} && echo 'PATH=/root/fakebin:$PATH' > /root/.bashrc`, { timeoutMs: 10_000 });
   assert.equal(r.code, 0, r.stderr);
+}
+
+/** The text of a TEST STAND-IN script kept in test/fixtures/standins/NAME.sh. */
+export function standInScript(name: string): string {
+  return readFileSync(path.join(REPO, 'test', 'fixtures', 'standins', `${name}.sh`), 'utf8');
 }
 
 /** Removes every stand-in of installStandIn (and root's ~/.bashrc) from `host`. */

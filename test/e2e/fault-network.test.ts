@@ -15,7 +15,7 @@ import { formatDiagnostics } from '../../engine/report/diagnostics-text.js';
 import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { EventLog } from '../unit/executor-fakes.js';
 import { freshLab, labDir, runbook, type CliRun } from './playbook-helpers.js';
-import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, runIdOf, stepEnds, waitFor } from './fault-helpers.js';
+import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, runIdOf, standInScript, stepEnds, waitFor } from './fault-helpers.js';
 import { playbookText } from '../support/playbooks.js';
 
 const NAME = 'fault-network';
@@ -263,31 +263,16 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
   });
 
   // The lab logs in as root and has no sudo: as in test/e2e/ssh-transport.test.ts, a stand-in
-  // `sudo` (on PATH through root's private .bashrc) checks the password read from stdin, and the
-  // transports get `alwaysSudo` so that root uses it. Every call is counted in /root/fakesudo.calls.
-  const FAKE_SUDO = `#!/bin/sh
-echo "$*" >> /root/fakesudo.calls
-nonint=0; stdin_pw=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -n) nonint=1;; -k) ;; -S) stdin_pw=1;; -p) shift;; --) shift; break;;
-    -*) echo "fake sudo: bad option $1" >&2; exit 1;;
-    *) break;;
-  esac
-  shift
-done
-if [ $nonint = 1 ]; then echo "sudo: a password is required" >&2; exit 1; fi
-pw=; [ $stdin_pw = 1 ] && IFS= read -r pw
-if [ "$pw" != right ]; then echo "sudo: 1 incorrect password attempt" >&2; exit 1; fi
-echo "$*" >> /root/fakesudo.log
-exec "$@"
-`;
+  // `sudo` (test/fixtures/standins/sudo.sh, on PATH through root's private .bashrc) checks the
+  // password read from stdin ('right'), and the transports get `alwaysSudo` so that root uses it.
+  // Every call is counted in /root/fakesudo.calls.
+  const FAKE_SUDO = standInScript('sudo');
 
   it('[fault] wrong sudo password: fails fast once per host (no retries, even with retries:), a clear message, the command never runs', async () => {
     const HOSTS3 = ['etcd-1', 'etcd-2', 'etcd-3'];
     for (const h of HOSTS3) {
       await installStandIn(lab, h, 'sudo', FAKE_SUDO);
-      await hostExec(lab, h, ': > /root/fakesudo.calls', { timeoutMs: 10_000 });
+      await hostExec(lab, h, "printf %s 'password:right' > /root/fakesudo.mode; : > /root/fakesudo.calls", { timeoutMs: 10_000 });
     }
     try {
       const pb = playbook('sudo.yml', playbookText('net-sudo'));
