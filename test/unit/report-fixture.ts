@@ -3,6 +3,7 @@
 // that aborts it, and secrets in commands, output, messages and nested values.
 import type { Emit, EventMap, EventName, StepResult } from '../../engine/model/events.js';
 import type { Action, Json, Plan, PlannedTask, Step } from '../../engine/model/types.js';
+import { taskDefaults } from './executor-fakes.js';
 
 export const SECRET = 's3cr3t-Pa55';
 export const SHORT_SECRET = 'Q7';
@@ -21,21 +22,12 @@ function step(play: number, task: number, host: string, actions: Action[], skip?
 
 function task(play: number, index: number, name: string, module: string, hosts: string[], actions: Action[], extra: Partial<PlannedTask> = {}): PlannedTask {
   return {
+    ...taskDefaults(src),
     index,
     name,
     module,
-    result: null,
-    when: [],
-    runOnce: false,
-    retries: 0,
-    delaySec: 0,
-    until: [],
     timeoutSec: 60,
-    ignoreErrors: false,
-    tags: [],
     become: true,
-    checkMode: false,
-    src,
     ...extra,
     steps: hosts.map((h) => step(play, index, h, actions)),
   };
