@@ -12,7 +12,7 @@ import { main } from '../../engine/cli/main.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { EXIT } from '../../engine/model/io.js';
 import { transportFactory } from '../../engine/cli/transports.js';
-import { CHECK_MODE_SKIP, executePlan, type ExecuteOptions } from '../../engine/execute/execute.js';
+import { CHECK_MODE_SKIP, type ExecuteOptions } from '../../engine/execute/execute.js';
 import type { Plan } from '../../engine/model/types.js';
 import { formatDiagnostics } from '../../engine/report/diagnostics-text.js';
 import { hostExec, labAddress, labDown, labUp, type Lab } from '../lab/lab.js';
@@ -21,6 +21,7 @@ import { captureIo } from '../support/io.js';
 import { readRunJournal } from '../support/journal.js';
 import { playbookText } from '../support/playbooks.js';
 import { waitFor } from '../support/wait.js';
+import { executeForTest } from '../support/execute.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-exec');
@@ -59,17 +60,7 @@ async function run(yaml: string, o: { inventory?: string; extraVars?: string[] }
   const log = new EventLog();
   const factory = transportFactory(plan.hosts);
   try {
-    const r = await executePlan(plan, {
-      runId: '20240101T000000Z-e2e000',
-      startedAt: new Date(),
-      forks: 10,
-      check: false,
-      transports: (h) => factory.get(h),
-      emit: log.emit,
-      signal: new AbortController().signal,
-      secrets: {},
-      ...o,
-    });
+    const r = await executeForTest(plan, { transports: (h) => factory.get(h), emit: log.emit, ...o });
     return { exitCode: r.exitCode, log, plan };
   } finally {
     await factory.closeAll();

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
-import { executePlan } from '../../engine/execute/execute.js';
 import { formatDiagnostics } from '../../engine/report/diagnostics-text.js';
 import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { EventLog } from '../unit/executor-fakes.js';
 import { freshLab, labDir, runbook, type CliRun } from './playbook-helpers.js';
 import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, runIdOf, standInScript, stepEnds, waitFor } from './fault-helpers.js';
 import { playbookText } from '../support/playbooks.js';
+import { executeForTest } from '../support/execute.js';
 
 const NAME = 'fault-network';
 const PROXY = '127.0.0.157';
@@ -122,6 +122,18 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
     return file;
   }
 
+  /**
+   * Applies fixture playbook `name` with etcd-3 behind the proxy; once a process matching `pattern`
+   * runs on `host`, the path to etcd-3 goes silent. Returns the run and when the hole opened.
+   */
+  async function applyIntoBlackhole(name: string, host: string, pattern: string): Promise<{ r: CliRun; holed: number }> {
+    const running = apply(playbook(`${name}.yml`, playbookText(name)), proxyInventory());
+    await waitFor(`${pattern} on ${host}`, async () => (await hostPids(lab, host, pattern)).length > 0, 20_000);
+    blackhole = true;
+    const holed = Date.now();
+    return { r: await running, holed };
+  }
+
   function apply(pb: string, inv: string): Promise<CliRun> {
     return runbook(['apply', pb, '-i', inv, '--yes', '--output', 'text', '--journal-dir', journalDir]);
   }
@@ -157,14 +169,8 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
   });
 
   it('[fault] silent blackhole mid-run (proxy stops forwarding after the first step): detected by keepalive, unreachable, the others finish', async () => {
-    const inv = proxyInventory();
-    const pb = playbook('blackhole.yml', playbookText('net-blackhole'));
-    const running = apply(pb, inv);
     // Play 2 runs: the first step is finished everywhere. Now the path to etcd-3 goes silent.
-    await waitFor('play 2 running', async () => (await hostPids(lab, 'etcd-1', 'slee[p] 6')).length > 0, 20_000);
-    blackhole = true;
-    const holed = Date.now();
-    const r = await running;
+    const { r, holed } = await applyIntoBlackhole('net-blackhole', 'etcd-1', 'slee[p] 6');
     const after = Date.now() - holed;
     assert.equal(r.code, 1, r.all);
     // Play 2 lasts 6 s; then etcd-3 must be found dead by keepalive (1 s × 3) or a 3 s handshake timeout.
@@ -183,13 +189,7 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
   });
 
   it('[fault] silent blackhole while a command runs: detected by keepalive, the step is unknown (never ok), the others finish', async () => {
-    const inv = proxyInventory();
-    const pb = playbook('blackhole-mid.yml', playbookText('net-blackhole-mid'));
-    const running = apply(pb, inv);
-    await waitFor('sleep 8 on etcd-3', async () => (await hostPids(lab, 'etcd-3', 'slee[p] 8')).length > 0, 20_000);
-    blackhole = true;
-    const holed = Date.now();
-    const r = await running;
+    const { r, holed } = await applyIntoBlackhole('net-blackhole-mid', 'etcd-3', 'slee[p] 8');
     assert.equal(r.code, 1, r.all);
     const events = readJournalFile(journalDir, runIdOf(r));
     const ends = stepEnds(events);
@@ -283,11 +283,7 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
       const log = new EventLog();
       const t0 = Date.now();
       try {
-        const r = await executePlan(plan, {
-          runId: '20240101T000000Z-fault1',
-          startedAt: new Date(),
-          forks: 10,
-          check: false,
+        const r = await executeForTest(plan, {
           transports: (h) => {
             const c = plan.hosts[h];
             assert.ok(c, h);
@@ -296,8 +292,6 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
             return t;
           },
           emit: log.emit,
-          signal: new AbortController().signal,
-          secrets: {},
         });
         assert.equal(r.exitCode, 1);
       } finally {
