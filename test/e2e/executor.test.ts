@@ -3,7 +3,6 @@
 // verified inside the hosts with hostExec (nsenter), never by running the thing under test.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +19,7 @@ import { EventLog } from '../unit/executor-fakes.js';
 import { captureIo } from '../support/io.js';
 import { readRunJournal } from '../support/journal.js';
 import { playbookText } from '../support/playbooks.js';
-import { waitFor } from '../support/wait.js';
+import { tcpOpen, waitFor } from '../support/wait.js';
 import { executeForTest } from '../support/execute.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -80,15 +79,6 @@ async function exists(host: string, file: string): Promise<boolean> {
 async function lines(host: string, file: string): Promise<number> {
   const out = await onHost(host, `cat ${file} 2>/dev/null | wc -l`);
   return Number(out);
-}
-
-function tcpOpen(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: address, port });
-    s.setTimeout(500, () => (s.destroy(), resolve(false)));
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
 }
 
 describe('executor e2e (lab, 127.0.0.31-33)', function () {

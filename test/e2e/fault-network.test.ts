@@ -17,6 +17,7 @@ import { freshLab, labDir, runbook, type CliRun } from './playbook-helpers.js';
 import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, runIdOf, standInScript, stepEnds, waitFor } from './fault-helpers.js';
 import { playbookText } from '../support/playbooks.js';
 import { executeForTest } from '../support/execute.js';
+import { tcpOpen } from '../support/wait.js';
 
 const NAME = 'fault-network';
 const PROXY = '127.0.0.157';
@@ -24,15 +25,6 @@ const MUTE = '127.0.0.158';
 const DEAD = '127.0.0.159';
 const CONNECT_TIMEOUT_S = 3;
 const KEEPALIVE_S = 1;
-
-function tcpOpen(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: address, port });
-    s.setTimeout(500, () => (s.destroy(), resolve(false)));
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
-}
 
 function listen(server: net.Server, address: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -1,4 +1,5 @@
 // Waiting for observable state with a deadline: how tests sequence races (never a fixed sleep).
+import * as net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
 export function sleep(ms: number): Promise<void> {
@@ -23,4 +24,14 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `\n${detail()}` : ''}`);
     await delay(everyMs);
   }
+}
+
+/** Whether a TCP connection to address:port is accepted (within 500 ms): the port is open. */
+export function tcpOpen(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: address, port });
+    s.setTimeout(500, () => (s.destroy(), resolve(false)));
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
 }
