@@ -206,7 +206,8 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
     await waitFor('sleep 22 on every host', () => allRunning('slee[p] 22'), 20_000);
     const first = Date.now();
     c.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 100));
+    // The second SIGINT only once the first was handled (two sent at once may arrive as one).
+    await waitFor('the first SIGINT handled', () => /SIGINT: stopping/.test(c.out()), 10_000, 20);
     c.kill('SIGINT');
     const r = await c.done;
     assert.equal(r.code, 130, c.out());
