@@ -51,7 +51,8 @@ describe('fault injection: etcd operations (lab, 127.0.0.161-163)', function () 
 
   /** The member whose /var/backups/etcd holds a snapshot, if any. */
   async function backupHolder(): Promise<{ h: string; files: string[] } | undefined> {
-    const where = await Promise.all(HOSTS.map(async (h) => ({ h, files: (await onHost(lab, h, 'ls /var/backups/etcd 2>/dev/null || true')).split('\n').filter(Boolean) })));
+    const ls = async (h: string): Promise<string[]> => (await onHost(lab, h, 'ls /var/backups/etcd 2>/dev/null || true')).split('\n').filter(Boolean);
+    const where = await Promise.all(HOSTS.map(async (h) => ({ h, files: await ls(h) })));
     return where.find((w) => w.files.some((f) => f.endsWith('.db')));
   }
 

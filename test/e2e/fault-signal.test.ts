@@ -31,7 +31,8 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
   let tmp: string;
   let n = 0;
 
-  suiteLab({ up: () => freshLab(NAME, { hosts: 3, etcd: false, firstOctet: 141 }), down: () => labDown(labDir(NAME)), tmpPrefix: 'runbook-fault-signal-' }, (l, t) => {
+  const up = (): Promise<Lab> => freshLab(NAME, { hosts: 3, etcd: false, firstOctet: 141 });
+  suiteLab({ up, down: () => labDown(labDir(NAME)), tmpPrefix: 'runbook-fault-signal-' }, (l, t) => {
     lab = l;
     tmp = t;
   });

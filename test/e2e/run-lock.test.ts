@@ -25,7 +25,8 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
   let tmp: string;
   let n = 0;
 
-  suiteLab({ up: () => labUp({ dir: DIR, hosts: 2, etcd: false, firstOctet: 171 }), down: () => labDown(DIR), tmpPrefix: 'runbook-lock-' }, (l, t) => {
+  const up = (): Promise<Lab> => labUp({ dir: DIR, hosts: 2, etcd: false, firstOctet: 171 });
+  suiteLab({ up, down: () => labDown(DIR), tmpPrefix: 'runbook-lock-' }, (l, t) => {
     lab = l;
     tmp = t;
   });

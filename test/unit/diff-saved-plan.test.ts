@@ -133,7 +133,10 @@ describe('saved plans', () => {
     const io = captureIo();
     const r = planToApply(file, {}, io);
     assert.deepEqual(r, { code: EXIT.REFUSED });
-    assert.match(io.stderr(), /refusing to apply plan\.json: it is not the plan its inputs compile to \(first difference at plays\[0\]\.tasks\[1\]\.steps\[0\]\.actions\[0\]\.cmd\)/);
+    assert.match(
+      io.stderr(),
+      /refusing to apply plan\.json: it is not the plan its inputs compile to \(first difference at plays\[0\]\.tasks\[1\]\.steps\[0\]\.actions\[0\]\.cmd\)/,
+    );
   });
 
   it('a saved plan is a .json path', () => {

@@ -10,7 +10,8 @@ describe('report: plain text lines', () => {
   let dir: string;
   scratchDirEach('runbook-report-', (d) => (dir = d));
 
-  async function run(opts: Partial<ReporterOptions> & { isTTY?: boolean; withRunEnd?: boolean } = {}): Promise<{ io: CapturedIo; out: string; journalPath: string }> {
+  type RunOptions = Partial<ReporterOptions> & { isTTY?: boolean; withRunEnd?: boolean };
+  async function run(opts: RunOptions = {}): Promise<{ io: CapturedIo; out: string; journalPath: string }> {
     const io = captureIo({ isTTY: opts.isTTY ?? false });
     const rep = await createReporter({ mode: 'text', io, verbose: 0, secrets: SECRETS, journalDir: dir, runId: 'run-text', plan: fixturePlan(), now: fakeClock(), ...opts });
     play(rep.emit, fixtureEvents({ withRunEnd: opts.withRunEnd ?? true }));
