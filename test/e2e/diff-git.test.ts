@@ -13,6 +13,7 @@ import { checkPlanFreshness, loadSavedPlan } from '../../engine/cli/saved-plan.j
 import { PACKAGE_ROOT } from '../../engine/package/root.js';
 import { stableStringify } from '../../engine/report/stable-json.js';
 import type { PlanDiff } from '../../engine/diff/model.js';
+import { captureIo } from '../support/io.js';
 
 const GOLDEN = join(PACKAGE_ROOT, 'test', 'golden', 'diff');
 const SECRET = 'hunter2-s3cr3t-value';
@@ -65,13 +66,12 @@ interface Run {
 }
 
 async function cli(cwd: string, args: string[], tty = false): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
+  const io = captureIo({ isTTY: tty });
   const prev = process.cwd();
   process.chdir(cwd);
   try {
-    const code = await main(['node', 'runbook', ...args], { out: (s) => void out.push(s), err: (s) => void err.push(s), isTTY: tty });
-    return { code, out: out.join(''), err: err.join('') };
+    const code = await main(['node', 'runbook', ...args], io);
+    return { code, out: io.stdout(), err: io.stderr() };
   } finally {
     process.chdir(prev);
   }

@@ -1,22 +1,26 @@
 // e2e: the executor and `runbook apply` against real OpenSSH hosts of the test lab (3 hosts on
-// 127.0.0.31-33, no etcd). Playbooks are small files written into a temp dir; outcomes are
+// 127.0.0.31-33, no etcd). Playbooks come from test/fixtures/playbooks (exec-*.yml), copied into a temp dir; outcomes are
 // verified inside the hosts with hostExec (nsenter), never by running the thing under test.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runApply } from '../../engine/cli/apply.js';
 import { main } from '../../engine/cli/main.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
 import { transportFactory } from '../../engine/cli/transports.js';
-import { CHECK_MODE_SKIP, executePlan, type ExecuteOptions } from '../../engine/execute/execute.js';
+import { CHECK_MODE_SKIP, type ExecuteOptions } from '../../engine/execute/execute.js';
 import type { Plan } from '../../engine/model/types.js';
 import { formatDiagnostics } from '../../engine/report/diagnostics-text.js';
 import { hostExec, labAddress, labDown, labUp, type Lab } from '../lab/lab.js';
 import { EventLog } from '../unit/executor-fakes.js';
+import { captureIo } from '../support/io.js';
+import { readRunJournal } from '../support/journal.js';
+import { playbookText } from '../support/playbooks.js';
+import { tcpOpen, waitFor } from '../support/wait.js';
+import { executeForTest } from '../support/execute.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-exec');
@@ -47,25 +51,15 @@ interface Run {
   plan: Plan;
 }
 
-async function run(yaml: string, o: { inventory?: string } & Partial<ExecuteOptions> = {}): Promise<Run> {
+async function run(yaml: string, o: { inventory?: string; extraVars?: string[] } & Partial<ExecuteOptions> = {}): Promise<Run> {
   const file = writePlaybook(yaml);
-  const built = buildPlan({ playbook: file, inventory: o.inventory ?? lab.inventoryPath });
+  const built = buildPlan({ playbook: file, inventory: o.inventory ?? lab.inventoryPath, extraVars: o.extraVars ?? [] });
   assert.ok(built.plan, formatDiagnostics(built.diagnostics, built.texts));
   const plan = built.plan;
   const log = new EventLog();
   const factory = transportFactory(plan.hosts);
   try {
-    const r = await executePlan(plan, {
-      runId: '20240101T000000Z-e2e000',
-      startedAt: new Date(),
-      forks: 10,
-      check: false,
-      transports: (h) => factory.get(h),
-      emit: log.emit,
-      signal: new AbortController().signal,
-      secrets: {},
-      ...o,
-    });
+    const r = await executeForTest(plan, { transports: (h) => factory.get(h), emit: log.emit, ...o });
     return { exitCode: r.exitCode, log, plan };
   } finally {
     await factory.closeAll();
@@ -85,28 +79,6 @@ async function exists(host: string, file: string): Promise<boolean> {
 async function lines(host: string, file: string): Promise<number> {
   const out = await onHost(host, `cat ${file} 2>/dev/null | wc -l`);
   return Number(out);
-}
-
-function captureIo(isTTY = false, answer?: string): Io & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (s) => void (out += s),
-    err: (s) => void (err += s),
-    isTTY,
-    ...(answer !== undefined ? { prompt: () => Promise.resolve(answer) } : {}),
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
-
-function tcpOpen(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: address, port });
-    s.setTimeout(500, () => (s.destroy(), resolve(false)));
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
 }
 
 describe('executor e2e (lab, 127.0.0.31-33)', function () {
@@ -130,12 +102,7 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
   describe('executePlan on real hosts', () => {
 
     it('runs a task on all hosts in parallel (their sleep 1 intervals overlap)', async () => {
-      const r = await run(`
-  - name: parallel
-    hosts: etcd
-    tasks:
-      - shell: date +%s.%N > /root/par-start; sleep 1; date +%s.%N > /root/par-end
-  `);
+      const r = await run(playbookText('exec-parallel'));
       assert.equal(r.exitCode, 0);
       const starts = await Promise.all(HOSTS.map(async (h) => Number(await onHost(h, 'cat /root/par-start'))));
       const ends = await Promise.all(HOSTS.map(async (h) => Number(await onHost(h, 'cat /root/par-end'))));
@@ -143,13 +110,7 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
     });
 
     it('runs serial: 1 batches one host at a time (intervals do not overlap)', async () => {
-      const r = await run(`
-  - name: serial
-    hosts: etcd
-    serial: 1
-    tasks:
-      - shell: date +%s.%N > /root/ser-start; sleep 0.3; date +%s.%N > /root/ser-end
-  `);
+      const r = await run(playbookText('exec-serial'));
       assert.equal(r.exitCode, 0);
       const spans = await Promise.all(HOSTS.map(async (h) => ({ h, start: Number(await onHost(h, 'cat /root/ser-start')), end: Number(await onHost(h, 'cat /root/ser-end')) })));
       spans.sort((a, b) => a.start - b.start);
@@ -159,17 +120,7 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
     });
 
     it('run_once runs on exactly one host and its registered value reaches every host', async () => {
-      const r = await run(`
-  - name: once
-    hosts: etcd
-    tasks:
-      - name: once
-        shell: touch /root/once-marker; echo "ran on $(hostname)"
-        run_once: true
-        register: once
-      - name: everyone sees it
-        shell: echo {{once.stdout}} > /root/once-seen
-  `);
+      const r = await run(playbookText('exec-once'));
       assert.equal(r.exitCode, 0);
       assert.deepEqual(await Promise.all(HOSTS.map((h) => exists(h, '/root/once-marker'))), [true, false, false]);
       assert.deepEqual(await Promise.all(HOSTS.map((h) => onHost(h, 'cat /root/once-seen'))), ['ran on etcd-1', 'ran on etcd-1', 'ran on etcd-1']);
@@ -177,18 +128,7 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
 
     it('delegate_to runs on the delegate (another host, or the controller), registering for the host', async () => {
       const local = path.join(tmp, 'delegated-local');
-      const r = await run(`
-  - name: delegate
-    hosts: etcd-1
-    tasks:
-      - shell: touch /root/delegated-from-{{inventory_hostname}}; hostname
-        delegate_to: etcd-3
-        register: where
-      - assert:
-          that: ["where.stdout == 'etcd-3'"]
-      - shell: echo {{inventory_hostname}} > ${local}
-        delegate_to: localhost
-  `);
+      const r = await run(playbookText('exec-delegate'), { extraVars: [`local_file=${local}`] });
       assert.equal(r.exitCode, 0);
       assert.equal(await exists('etcd-3', '/root/delegated-from-etcd-1'), true);
       assert.equal(await exists('etcd-1', '/root/delegated-from-etcd-1'), false);
@@ -196,45 +136,21 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
     });
 
     it('register + when decides at run time, per host', async () => {
-      const r = await run(`
-  - name: when
-    hosts: etcd
-    tasks:
-      - shell: "[ \\"$(hostname)\\" = etcd-2 ] && echo yes || echo no"
-        register: flag
-      - shell: touch /root/when-ran
-        when: flag.stdout == 'yes'
-  `);
+      const r = await run(playbookText('exec-when'));
       assert.equal(r.exitCode, 0);
       assert.deepEqual(await Promise.all(HOSTS.map((h) => exists(h, '/root/when-ran'))), [false, true, false]);
       assert.equal(r.log.stepEnd('1.2@etcd-1')?.result.status, 'skipped');
     });
 
     it('retries until the condition holds (a counter on the host reaches 3)', async () => {
-      const r = await run(`
-  - name: until
-    hosts: etcd
-    tasks:
-      - shell: echo x >> /root/counter; wc -l < /root/counter
-        register: c
-        until: c.stdout | int >= 3
-        retries: 5
-        delay: 0
-  `);
+      const r = await run(playbookText('exec-until'));
       assert.equal(r.exitCode, 0);
       assert.deepEqual(await Promise.all(HOSTS.map((h) => lines(h, '/root/counter'))), [3, 3, 3]);
       assert.equal(r.log.of('step.retry').length, 6);
     });
 
     it('a timeout stops the remote command (gone afterwards), the step is unknown and the host stops', async () => {
-      const r = await run(`
-  - name: timeout
-    hosts: etcd-1
-    tasks:
-      - shell: sleep 97; touch /root/timeout-after
-        timeout: 1
-      - shell: touch /root/timeout-next
-  `);
+      const r = await run(playbookText('exec-timeout'));
       assert.equal(r.exitCode, 1);
       const end = r.log.stepEnd('1.1@etcd-1');
       assert.equal(end?.result.status, 'unknown');
@@ -249,13 +165,7 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
         t.replace('groups:', `  etcd-4:\n    address: ${DEAD_ADDRESS}\ngroups:`).replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-3, etcd-4]'),
       );
       const r = await run(
-        `
-  - name: unreachable
-    hosts: etcd
-    tasks:
-      - shell: touch /root/unr-1
-      - shell: touch /root/unr-2
-  `,
+        playbookText('exec-unreachable'),
         { inventory },
       );
       assert.equal(r.exitCode, 1);
@@ -266,18 +176,7 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
     });
 
     it('any_errors_fatal: after one host fails, no later task runs anywhere', async () => {
-      const r = await run(`
-  - name: fatal
-    hosts: etcd
-    any_errors_fatal: true
-    tasks:
-      - shell: touch /root/aef-1; [ "$(hostname)" != etcd-2 ]
-      - shell: touch /root/aef-2
-  - name: later
-    hosts: etcd
-    tasks:
-      - shell: touch /root/aef-3
-  `);
+      const r = await run(playbookText('exec-fatal'));
       assert.equal(r.exitCode, 1);
       for (const h of HOSTS) {
         assert.equal(await exists(h, '/root/aef-1'), true, `${h} ran the first task`);
@@ -288,21 +187,7 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
 
     it('check mode runs the probes and changes nothing', async () => {
       const r = await run(
-        `
-  - name: check
-    hosts: etcd
-    tasks:
-      - name: probe
-        shell: hostname > /tmp/check-probe-ran; cat /etc/hostname
-        check_mode: true
-        register: probe
-      - name: change
-        shell: touch /root/check-created; echo made
-        register: made
-      - name: needs the change
-        shell: echo {{made.stdout}} > /tmp/check-dep
-        check_mode: true
-  `,
+        playbookText('exec-check'),
         { check: true },
       );
       assert.equal(r.exitCode, 0);
@@ -367,16 +252,16 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
 
     it('refuses a destructive plan without a terminal and without --yes (exit 4); asks for the cluster name on a terminal', async () => {
       const pb = writePlaybook('- name: wipe\n  hosts: etcd\n  destructive: true\n  tasks:\n    - shell: echo x >> /root/destroyed\n');
-      const noTty = captureIo(false);
+      const noTty = captureIo();
       assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text' }, noTty), EXIT.REFUSED);
       assert.match(noTty.stderr(), /PLAY 1 wipe {2}\[destructive\]/);
       assert.match(noTty.stderr(), /pass --yes/);
-      const wrong = captureIo(true, 'prod');
+      const wrong = captureIo({ isTTY: true, answer: 'prod' });
       assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text' }, wrong), EXIT.REFUSED);
       for (const h of HOSTS) assert.equal(await exists(h, '/root/destroyed'), false);
-      const right = captureIo(true, 'lab');
+      const right = captureIo({ isTTY: true, answer: 'lab' });
       assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text' }, right), EXIT.OK, right.stdout());
-      assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text', yes: true }, captureIo(false)), EXIT.OK);
+      assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'text', yes: true }, captureIo()), EXIT.OK);
       for (const h of HOSTS) assert.equal(await lines(h, '/root/destroyed'), 2);
     });
 
@@ -418,17 +303,7 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
     });
 
     it('resumes an interrupted run (also a resumed one): finished steps are not run again, run.id stays the first run\'s', async () => {
-      const yaml = `
-- name: resumable
-  hosts: etcd
-  tasks:
-    - name: count a
-      shell: echo {{run.id}} >> /root/resume-a
-    - name: slow
-      shell: touch /root/resume-b-started; sleep 3; echo b >> /root/resume-b
-    - name: count c
-      shell: echo {{run.id}} >> /root/resume-c
-`;
+      const yaml = playbookText('exec-resumable');
       const pb = writePlaybook(yaml);
       const counts = async (h: string): Promise<number[]> => [await lines(h, '/root/resume-a'), await lines(h, '/root/resume-b'), await lines(h, '/root/resume-c')];
       /** Starts an apply and interrupts it once the slow task runs on every host. */
@@ -437,7 +312,8 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
         const ac = new AbortController();
         const io = captureIo();
         const running = runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'json', signal: ac.signal, ...(resume ? { resume } : {}) }, io);
-        for (let i = 0; i < 100 && !(await Promise.all(HOSTS.map((h) => exists(h, '/root/resume-b-started')))).every(Boolean); i++) await new Promise((r) => setTimeout(r, 50));
+        const started = async (): Promise<boolean> => (await Promise.all(HOSTS.map((h) => exists(h, '/root/resume-b-started')))).every(Boolean);
+        await waitFor('the slow task started on every host', started, 15_000, 50, () => io.stderr());
         ac.abort();
         assert.equal(await running, EXIT.INTERRUPTED, io.stdout().split('\n').filter((l) => /"(unknown|failed|unreachable)"/.test(l)).join('\n') || io.stderr());
         const runId = (JSON.parse(io.stdout().split('\n')[0] ?? '{}') as { runId?: string }).runId ?? '';
@@ -473,23 +349,14 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
     });
 
     it('--resume without -e and --limit runs with the values the run was given (from its journal); others are refused', async () => {
-      const pb = writePlaybook(`
-- name: resumable with values
-  hosts: etcd
-  tasks:
-    - name: first
-      shell: echo {{word}} >> /root/rv-a
-    - name: needs the go file
-      shell: test -e /root/rv-go
-    - name: last
-      shell: echo {{word}} >> /root/rv-c
-`);
+      const pb = writePlaybook(playbookText('exec-resumable-with-values'));
       await Promise.all(HOSTS.map((h) => hostExec(lab, h, 'rm -f /root/rv-a /root/rv-c /root/rv-go')));
       const io = captureIo();
       assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'json', extraVars: ['word=hello world'], limit: 'etcd-1' }, io), EXIT.FAILED, io.stderr());
       const runId = (JSON.parse(io.stdout().split('\n')[0] ?? '{}') as { runId?: string }).runId ?? '';
-      const start = JSON.parse(readFileSync(path.join(journalDir, `${runId}.jsonl`), 'utf8').split('\n')[1] ?? '{}') as { type?: string; args?: unknown };
-      assert.deepEqual([start.type, start.args], ['run.start', { extraVars: ['word=hello world'], limit: 'etcd-1' }]);
+      const start = readRunJournal(journalDir, runId)[1];
+      assert.ok(start?.type === 'run.start', 'run.start follows the plan record');
+      assert.deepEqual(start.args, { extraVars: ['word=hello world'], limit: 'etcd-1' });
 
       // Different values: refused, nothing run.
       const other = captureIo();

@@ -10,12 +10,14 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hostExec, labAddress, labDown, type Lab } from '../lab/lab.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
-import { executePlan } from '../../engine/execute/execute.js';
 import { formatDiagnostics } from '../../engine/report/diagnostics-text.js';
 import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { EventLog } from '../unit/executor-fakes.js';
 import { freshLab, labDir, runbook, type CliRun } from './playbook-helpers.js';
-import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, runIdOf, stepEnds, waitFor } from './fault-helpers.js';
+import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, runIdOf, standInScript, stepEnds, waitFor } from './fault-helpers.js';
+import { playbookText } from '../support/playbooks.js';
+import { executeForTest } from '../support/execute.js';
+import { tcpOpen } from '../support/wait.js';
 
 const NAME = 'fault-network';
 const PROXY = labAddress(157);
@@ -23,15 +25,6 @@ const MUTE = labAddress(158);
 const DEAD = labAddress(159);
 const CONNECT_TIMEOUT_S = 3;
 const KEEPALIVE_S = 1;
-
-function tcpOpen(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: address, port });
-    s.setTimeout(500, () => (s.destroy(), resolve(false)));
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
-}
 
 function listen(server: net.Server, address: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -86,6 +79,16 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
+  // Each test starts from the same state, whatever ran before it (or alone, with --grep): the proxy
+  // forwards, no proxied connection is left over, and no run lock is left on a host. A run whose
+  // path went silent cannot give back its lock there; removing it is what its message tells the
+  // operator to do.
+  beforeEach(async function () {
+    blackhole = false;
+    for (const s of sockets) s.destroy();
+    await Promise.all(lab.hosts.map((h) => hostExec(lab, h.name, 'rm -rf /run/runbook-lock.lab', { timeoutMs: 10_000 })));
+  });
+
   /** The lab's inventory with keepalive/connect_timeout set, edited further by `edit`. */
   function inventory(name: string, edit: (t: string) => string): string {
     const base = readFileSync(lab.inventoryPath, 'utf8').replace(/^ssh:\n/m, `ssh:\n  keepalive: ${KEEPALIVE_S}\n  connect_timeout: ${CONNECT_TIMEOUT_S}\n`);
@@ -111,6 +114,18 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
     return file;
   }
 
+  /**
+   * Applies fixture playbook `name` with etcd-3 behind the proxy; once a process matching `pattern`
+   * runs on `host`, the path to etcd-3 goes silent. Returns the run and when the hole opened.
+   */
+  async function applyIntoBlackhole(name: string, host: string, pattern: string): Promise<{ r: CliRun; holed: number }> {
+    const running = apply(playbook(`${name}.yml`, playbookText(name)), proxyInventory());
+    await waitFor(`${pattern} on ${host}`, async () => (await hostPids(lab, host, pattern)).length > 0, 20_000);
+    blackhole = true;
+    const holed = Date.now();
+    return { r: await running, holed };
+  }
+
   function apply(pb: string, inv: string): Promise<CliRun> {
     return runbook(['apply', pb, '-i', inv, '--yes', '--output', 'text', '--journal-dir', journalDir]);
   }
@@ -121,15 +136,7 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
         .replace(/^hosts:\n/m, `hosts:\n  dead:\n    address: ${DEAD}\n  mute:\n    address: ${MUTE}\n`)
         .replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-3, dead, mute]'),
     );
-    const pb = playbook('dead-mute.yml', `
-- name: reach
-  hosts: etcd
-  tasks:
-    - name: one
-      shell: echo 1 >> /root/dm-1
-    - name: two
-      shell: echo 1 >> /root/dm-2
-`);
+    const pb = playbook('dead-mute.yml', playbookText('net-dead-mute'));
     const r = await apply(pb, inv);
     assert.equal(r.code, 1, r.all);
     assert.ok(r.ms < (CONNECT_TIMEOUT_S + 4) * 1000, `took ${r.ms} ms with connect_timeout ${CONNECT_TIMEOUT_S} s`);
@@ -154,31 +161,8 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
   });
 
   it('[fault] silent blackhole mid-run (proxy stops forwarding after the first step): detected by keepalive, unreachable, the others finish', async () => {
-    const inv = proxyInventory();
-    const pb = playbook('blackhole.yml', `
-- name: first
-  hosts: etcd
-  tasks:
-    - name: first
-      shell: echo 1 >> /root/bh-1
-- name: meanwhile
-  hosts: etcd:!etcd-3
-  tasks:
-    - name: wait
-      shell: echo 1 >> /root/bh-2; sleep 6
-- name: last
-  hosts: etcd
-  tasks:
-    - name: last
-      shell: echo 1 >> /root/bh-3
-`);
-    blackhole = false;
-    const running = apply(pb, inv);
     // Play 2 runs: the first step is finished everywhere. Now the path to etcd-3 goes silent.
-    await waitFor('play 2 running', async () => (await hostPids(lab, 'etcd-1', 'slee[p] 6')).length > 0, 20_000);
-    blackhole = true;
-    const holed = Date.now();
-    const r = await running;
+    const { r, holed } = await applyIntoBlackhole('net-blackhole', 'etcd-1', 'slee[p] 6');
     const after = Date.now() - holed;
     assert.equal(r.code, 1, r.all);
     // Play 2 lasts 6 s; then etcd-3 must be found dead by keepalive (1 s × 3) or a 3 s handshake timeout.
@@ -197,27 +181,7 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
   });
 
   it('[fault] silent blackhole while a command runs: detected by keepalive, the step is unknown (never ok), the others finish', async () => {
-    const inv = proxyInventory();
-    const pb = playbook('blackhole-mid.yml', `
-- name: first
-  hosts: etcd
-  tasks:
-    - name: first
-      shell: echo 1 >> /root/bm-1
-    - name: long
-      shell: echo 1 >> /root/bm-2; sleep 8; echo 1 >> /root/bm-2-end
-    - name: last
-      shell: echo 1 >> /root/bm-3
-`);
-    blackhole = false;
-    // The run above could not release its run lock on etcd-3 (the path was dead): remove it as its
-    // message says (a no-op if runbook removed it).
-    await hostExec(lab, 'etcd-3', 'rm -rf /run/runbook-lock.lab', { timeoutMs: 10_000 });
-    const running = apply(pb, inv);
-    await waitFor('sleep 8 on etcd-3', async () => (await hostPids(lab, 'etcd-3', 'slee[p] 8')).length > 0, 20_000);
-    blackhole = true;
-    const holed = Date.now();
-    const r = await running;
+    const { r, holed } = await applyIntoBlackhole('net-blackhole-mid', 'etcd-3', 'slee[p] 8');
     assert.equal(r.code, 1, r.all);
     const events = readJournalFile(journalDir, runIdOf(r));
     const ends = stepEnds(events);
@@ -247,15 +211,7 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
     return Object.fromEntries(lab.hosts.map((h) => [h.name, readFileSync(path.join(h.stateDir, 'run-lab/sshd.log')).length]));
   }
 
-  const AUTH_PB = `
-- name: auth
-  hosts: etcd
-  tasks:
-    - name: one
-      shell: echo 1 >> /root/auth-1
-    - name: two
-      shell: echo 1 >> /root/auth-2
-`;
+  const AUTH_PB = playbookText('net-auth');
 
   it('[fault] auth failure (a key the hosts do not accept): one attempt per host, no retry storm, a clear message, nothing ran', async () => {
     const key = path.join(lab.dir, 'stranger_ed25519');
@@ -299,47 +255,19 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
   });
 
   // The lab logs in as root and has no sudo: as in test/e2e/ssh-transport.test.ts, a stand-in
-  // `sudo` (on PATH through root's private .bashrc) checks the password read from stdin, and the
-  // transports get `alwaysSudo` so that root uses it. Every call is counted in /root/fakesudo.calls.
-  const FAKE_SUDO = `#!/bin/sh
-echo "$*" >> /root/fakesudo.calls
-nonint=0; stdin_pw=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -n) nonint=1;; -k) ;; -S) stdin_pw=1;; -p) shift;; --) shift; break;;
-    -*) echo "fake sudo: bad option $1" >&2; exit 1;;
-    *) break;;
-  esac
-  shift
-done
-if [ $nonint = 1 ]; then echo "sudo: a password is required" >&2; exit 1; fi
-pw=; [ $stdin_pw = 1 ] && IFS= read -r pw
-if [ "$pw" != right ]; then echo "sudo: 1 incorrect password attempt" >&2; exit 1; fi
-echo "$*" >> /root/fakesudo.log
-exec "$@"
-`;
+  // `sudo` (test/fixtures/standins/sudo.sh, on PATH through root's private .bashrc) checks the
+  // password read from stdin ('right'), and the transports get `alwaysSudo` so that root uses it.
+  // Every call is counted in /root/fakesudo.calls.
+  const FAKE_SUDO = standInScript('sudo');
 
   it('[fault] wrong sudo password: fails fast once per host (no retries, even with retries:), a clear message, the command never runs', async () => {
     const HOSTS3 = ['etcd-1', 'etcd-2', 'etcd-3'];
     for (const h of HOSTS3) {
       await installStandIn(lab, h, 'sudo', FAKE_SUDO);
-      await hostExec(lab, h, ': > /root/fakesudo.calls', { timeoutMs: 10_000 });
+      await hostExec(lab, h, "printf %s 'password:right' > /root/fakesudo.mode; : > /root/fakesudo.calls", { timeoutMs: 10_000 });
     }
     try {
-      const pb = playbook('sudo.yml', `
-- name: sudo
-  hosts: etcd
-  tasks:
-    - name: as root through sudo
-      shell: echo 1 >> /root/sudo-ran
-      become: true
-      register: res
-      retries: 5
-      delay: 1
-      until: res.rc == 0
-    - name: after
-      shell: echo 1 >> /root/sudo-after
-`);
+      const pb = playbook('sudo.yml', playbookText('net-sudo'));
       const built = buildPlan({ playbook: pb, inventory: lab.inventoryPath });
       assert.ok(built.plan, formatDiagnostics(built.diagnostics, built.texts));
       const plan = built.plan;
@@ -347,11 +275,7 @@ exec "$@"
       const log = new EventLog();
       const t0 = Date.now();
       try {
-        const r = await executePlan(plan, {
-          runId: '20240101T000000Z-fault1',
-          startedAt: new Date(),
-          forks: 10,
-          check: false,
+        const r = await executeForTest(plan, {
           transports: (h) => {
             const c = plan.hosts[h];
             assert.ok(c, h);
@@ -360,15 +284,15 @@ exec "$@"
             return t;
           },
           emit: log.emit,
-          signal: new AbortController().signal,
-          secrets: {},
         });
         assert.equal(r.exitCode, 1);
       } finally {
         await Promise.all(made.map((t) => t.close()));
       }
       const ms = Date.now() - t0;
-      assert.ok(ms < 5000, `took ${ms} ms (retries: 5 with delay: 1 would take > 5 s): ${JSON.stringify(log.stepEnd('1.1@etcd-1')?.result)} ${JSON.stringify(log.of('step.retry'))}`);
+      // Against the thing under test: one retry alone would wait its 30 s delay.
+      const seen = `${JSON.stringify(log.stepEnd('1.1@etcd-1')?.result)} ${JSON.stringify(log.of('step.retry'))}`;
+      assert.ok(ms < 30_000, `took ${ms} ms (a retry waits its delay: 30 s first): ${seen}`);
       for (const h of HOSTS3) {
         const end = log.stepEnd(`1.1@${h}`);
         assert.equal(end?.result.status, 'failed', `${h}: ${JSON.stringify(end?.result)}`);

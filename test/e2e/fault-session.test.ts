@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { freshLab, labDir, runbook, type CliRun } from './playbook-helpers.js';
+import { eventsOf } from '../support/journal.js';
 import { hostPids, lineCount, readJournalFile, runIdOf, stepEnds, waitFor } from './fault-helpers.js';
+import { playbookText } from '../support/playbooks.js';
 
 const NAME = 'fault-session';
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -41,17 +43,7 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
   it('[fault] sshd session killed mid-command: unknown (never ok), exit 1, journalled; --resume re-probes and continues without re-running finished steps', async () => {
     const pb = playbook(
       'killed.yml',
-      `
-- name: killed session
-  hosts: etcd
-  tasks:
-    - name: first
-      shell: echo 1 >> /root/first
-    - name: long
-      shell: echo start >> /root/long-start; sleep 5; echo end >> /root/long-end
-    - name: last
-      shell: echo 1 >> /root/last
-`,
+      playbookText('session-killed'),
     );
     const running = apply(pb);
     // The step is running on etcd-1: find the sshd process serving root's session there and kill it.
@@ -106,15 +98,7 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
   });
 
   it('[fault] --resume refuses while a host does not answer, and runs nothing', async () => {
-    const pb = playbook('probe.yml', `
-- name: probe
-  hosts: etcd
-  tasks:
-    - name: fails on etcd-2
-      shell: echo 1 >> /root/probe-a; test "$(hostname)" != etcd-2
-    - name: after
-      shell: echo 1 >> /root/probe-b
-`);
+    const pb = playbook('probe.yml', playbookText('session-probe'));
     const r = await apply(pb);
     assert.equal(r.code, 1, r.all);
     const id = runIdOf(r);
@@ -136,16 +120,7 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
   it('[fault] command timeout: the remote process is gone, the step is reported (unknown: it was stopped), exit 1', async () => {
     const pb = playbook(
       'timeout.yml',
-      `
-- name: timeout
-  hosts: etcd-2
-  tasks:
-    - name: too slow
-      shell: sleep 30; echo late > /root/late
-      timeout: 2
-    - name: never
-      shell: echo 1 > /root/never
-`,
+      playbookText('session-timeout'),
     );
     const t0 = Date.now();
     const r = await apply(pb);
@@ -195,13 +170,12 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
     // Garbage collection is lazy, so some growth is expected; it must not follow the output size.
     assert.ok(growth < total / 2.5, `rss grew by ${(growth / MB).toFixed(1)} MiB for ${total / MB} MB of output`);
     assert.ok(r.all.length < 4 * MB, `the report holds ${r.all.length} characters`);
-    const events = readJournalFile(journalDir, runIdOf(r));
-    const flood = events.find((e) => e.type === 'step.end' && e.stepId === '1.1@etcd-1');
-    const value = flood?.result?.value as { stdout?: string; stderr?: string; rc?: number } | undefined;
-    assert.equal(flood?.result?.status, 'changed');
+    const flood = eventsOf(readJournalFile(journalDir, runIdOf(r)), 'step.end').find((e) => e.stepId === '1.1@etcd-1');
+    const value = flood?.result.value as { stdout?: string; stderr?: string; rc?: number } | undefined;
+    assert.equal(flood?.result.status, 'changed');
     assert.equal(value?.rc, 0);
     // The journal keeps bounded tails; the command's record ends with the transport's marker.
-    const action = (flood?.result as unknown as { actions: { stdoutTail?: string; stderrTail?: string }[] }).actions[0];
+    const action = flood?.result.actions[0];
     assert.match(action?.stdoutTail ?? '', /\[runbook: output truncated after 1048576 bytes, 208666624 more bytes dropped\]$/);
     assert.match(action?.stderrTail ?? '', /x\n?\[runbook: output truncated after 1048576 bytes, 51380224 more bytes dropped\]$/);
     for (const [stream, text] of [['stdout', value?.stdout ?? ''], ['stderr', value?.stderr ?? '']] as const) assert.ok(text.length < 2 * MB, `${stream}: ${text.length} characters kept`);

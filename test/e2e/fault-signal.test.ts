@@ -5,13 +5,13 @@
 // interrupted run.end, exit code 130, no lock is left; a second SIGINT exits at once.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hostExec, labAddress, labDown, type Lab } from '../lab/lab.js';
 import { freshLab, labDir, REPO } from './playbook-helpers.js';
 import { hostPids, installStandIn, lineCount, readJournalFile, removeStandIns, stepEnds, waitFor } from './fault-helpers.js';
+import { suiteLab } from '../support/lab.js';
 
 const NAME = 'fault-signal';
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -31,15 +31,12 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
   let tmp: string;
   let n = 0;
 
-  before(async function () {
-    lab = await freshLab(NAME, { hosts: 3, etcd: false, firstOctet: 141 });
-    tmp = mkdtempSync(path.join(tmpdir(), 'runbook-fault-signal-'));
+  const up = (): Promise<Lab> => freshLab(NAME, { hosts: 3, etcd: false, firstOctet: 141 });
+  suiteLab({ up, down: () => labDown(labDir(NAME)), tmpPrefix: 'runbook-fault-signal-' }, (l, t) => {
+    lab = l;
+    tmp = t;
   });
 
-  after(async function () {
-    await labDown(labDir(NAME));
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
 
   /** `node bin/runbook.js apply …` with its own journal (and lock) dir. */
   function spawnApply(longCmd: string, inventory = lab.inventoryPath): Child {
@@ -210,7 +207,8 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
     await waitFor('sleep 22 on every host', () => allRunning('slee[p] 22'), 20_000);
     const first = Date.now();
     c.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 100));
+    // The second SIGINT only once the first was handled (two sent at once may arrive as one).
+    await waitFor('the first SIGINT handled', () => /SIGINT: stopping/.test(c.out()), 10_000, 20);
     c.kill('SIGINT');
     const r = await c.done;
     assert.equal(r.code, 130, c.out());

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { main } from '../../engine/cli/main.js';
 import { loadInventory } from '../../engine/inventory/load.js';
 import type { Inventory, SshSettings } from '../../engine/model/types.js';
-import type { Io } from '../../engine/model/io.js';
+import { captureIo } from '../support/io.js';
+import { readRunJournal, runIdOf, type JournalEvent } from '../support/journal.js';
 import { hostExec, labRequest, labUp, operatorSettings, type Lab, type LabTls, type LabUpOptions } from '../lab/lab.js';
 import { SHAPE_C, shapeLab, type Shape } from '../lab/shapes.js';
 
@@ -112,12 +113,10 @@ export interface CliRun {
 
 /** `runbook ARGS...` in-process, output captured. */
 export async function runbook(args: string[]): Promise<CliRun> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (s) => void (out += s), err: (s) => void (err += s), isTTY: false };
+  const io = captureIo();
   const t0 = Date.now();
   const code = await main(['node', 'runbook', ...args], io);
-  return { code, out, err, all: `${out}\n${err}`, ms: Date.now() - t0 };
+  return { code, out: io.stdout(), err: io.stderr(), all: `${io.stdout()}\n${io.stderr()}`, ms: Date.now() - t0 };
 }
 
 /** `runbook apply PLAYBOOK -i INV --yes --output text -v -e k=v...` with the journal in the lab dir. */
@@ -129,22 +128,9 @@ export async function apply(lab: Lab, playbook: string, extra: string[] = [], in
   return r;
 }
 
-export interface JournalEvent {
-  type: string;
-  stepId?: string;
-  host?: string;
-  target?: string;
-  result?: { status: string; value: unknown; message?: string };
-}
-
-/** The journal lines (JSON events) of the run an apply printed. */
+/** The journal records (plan, then events) of the run an apply printed. */
 export function journal(lab: Lab, run: CliRun): JournalEvent[] {
-  const id = /run id: (\S+)/.exec(run.all)?.[1];
-  assert.ok(id, 'no run id in the output');
-  return readFileSync(path.join(lab.dir, 'runs', `${id}.jsonl`), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as JournalEvent);
+  return readRunJournal(path.join(lab.dir, 'runs'), runIdOf(run));
 }
 
 /** An inventory next to the lab's (relative key paths keep working), edited from its text. */

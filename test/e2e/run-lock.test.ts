@@ -3,23 +3,21 @@
 // pid, past expiry) on the controller or on a host are refused unless --break-lock; two inventory
 // hosts on one machine (one /run) do not refuse their own run.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runApply } from '../../engine/cli/apply.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
 import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
+import { captureIo } from '../support/io.js';
+import { waitFor } from '../support/wait.js';
+import { suiteLab } from '../support/lab.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-lock');
 const HOSTS = ['etcd-1', 'etcd-2'];
 const DEAD_PID = 2 ** 22 + 17; // above the default pid_max: never alive
-
-function captureIo(): Io & { all: () => string } {
-  let text = '';
-  return { out: (s) => void (text += s), err: (s) => void (text += s), isTTY: false, all: () => text };
-}
 
 describe('run lock e2e (lab, 127.0.0.171-172)', function () {
   this.timeout(60_000);
@@ -27,16 +25,10 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
   let tmp: string;
   let n = 0;
 
-  before(async function () {
-    this.timeout(60_000);
-    lab = await labUp({ dir: DIR, hosts: 2, etcd: false, firstOctet: 171 });
-    tmp = mkdtempSync(path.join(tmpdir(), 'runbook-lock-'));
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await labDown(DIR);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  const up = (): Promise<Lab> => labUp({ dir: DIR, hosts: 2, etcd: false, firstOctet: 171 });
+  suiteLab({ up, down: () => labDown(DIR), tmpPrefix: 'runbook-lock-' }, (l, t) => {
+    lab = l;
+    tmp = t;
   });
 
   /** A playbook appending `tag` to /root/lock-side on every host (after `sleep`), and a fresh journal dir. */
@@ -144,8 +136,7 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     const running = runApply(slow, { inventory: lab.inventoryPath, journalDir, output: 'text', signal: ac.signal }, io2);
     // Interrupt only once the step runs on both hosts (the lock phase has its own test below).
     const started = async (): Promise<boolean> => (await Promise.all(HOSTS.map(async (h) => (await hostExec(lab, h, 'test -e /run/slow-started', { timeoutMs: 10_000 })).code === 0))).every(Boolean);
-    for (let i = 0; i < 200 && !(await started()); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await started(), true, 'the slow step started on both hosts');
+    await waitFor('the slow step started on both hosts', started, 15_000, 50, () => io2.all());
     assert.equal(existsSync(path.join(d, 'locks', 'lab.lock')), true, 'held while running');
     ac.abort(new Error('SIGINT'));
     assert.equal(await running, EXIT.INTERRUPTED, io2.all());
@@ -163,8 +154,7 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
       const ac = new AbortController();
       const io = captureIo();
       const running = runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', signal: ac.signal }, io);
-      for (let i = 0; i < 100 && !(await remoteLockExists('etcd-1')); i++) await new Promise((r) => setTimeout(r, 20));
-      assert.equal(await remoteLockExists('etcd-1'), true, 'etcd-1 locked while etcd-2 is still being waited on');
+      await waitFor('etcd-1 locked while etcd-2 is still being waited on', () => remoteLockExists('etcd-1'), 2000, 20, () => io.all());
       ac.abort(new Error('SIGINT'));
       assert.equal(await running, EXIT.INTERRUPTED, io.all());
       assert.match(io.all(), /interrupted before any step started; nothing was run/);
@@ -222,7 +212,7 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     writeFileSync(pb, '- name: both\n  hosts: all\n  tasks:\n    - shell: echo {{inventory_hostname}} >> /root/shared-run\n');
     // Wait for the second sshd to listen (observable state, not a sleep).
     const listening = async (): Promise<boolean> => (await hostExec(lab, 'etcd-1', `exec 3<>/dev/tcp/${addr}/2222`, { timeoutMs: 5000 })).code === 0;
-    for (let i = 0; i < 100 && !(await listening()); i++) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(`a second sshd listening on ${addr}:2222`, listening, 5000);
     const io = captureIo();
     const code = await runApply(pb, { inventory: inv, journalDir: path.join(d, 'runs'), output: 'text' }, io);
     assert.equal(code, EXIT.OK, io.all());

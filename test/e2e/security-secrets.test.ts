@@ -17,8 +17,10 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runApply } from '../../engine/cli/apply.js';
 import { main } from '../../engine/cli/main.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
 import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
+import { captureIo } from '../support/io.js';
+import { waitFor } from '../support/wait.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-sec-leak');
@@ -35,11 +37,6 @@ SECRETS.etcd_password.value = `Pw'd "etcd" $x-${SECRETS.etcd_password.marker}`;
 SECRETS.api_token.value = `tok-${SECRETS.api_token.marker}`;
 SECRETS.ssh_passphrase.value = `pass phrase ${SECRETS.ssh_passphrase.marker}`;
 SECRETS.sudo_password.value = `sudo-${SECRETS.sudo_password.marker}`;
-
-function captureIo(): Io & { all: () => string } {
-  let text = '';
-  return { out: (s) => void (text += s), err: (s) => void (text += s), isTTY: false, all: () => text };
-}
 
 function assertNoSecret(where: string, text: string): void {
   for (const [name, s] of Object.entries(SECRETS)) {
@@ -180,7 +177,7 @@ describe('security: secrets appear in no output (lab, 127.0.0.191-192)', functio
     const invNoShell = path.join(lab.dir, 'inventory-secrets-no-shell.yml');
     writeFileSync(invNoShell, readFileSync(inv, 'utf8').replace('  host_key_checking: strict\n', '  host_key_checking: strict\n  session_shell: false\n'));
     assert.match(readFileSync(invNoShell, 'utf8'), /session_shell: false/);
-    const waitFor = (base: string) => `touch ${base}-started; while [ ! -e ${base}-go ]; do sleep 0.1; done`;
+    const blockUntilGo = (base: string) => `touch ${base}-started; while [ ! -e ${base}-go ]; do sleep 0.1; done`;
     const onHost = `/tmp/rb-ps-${tag}`;
     const onController = `${dir}/controller`;
     writeFileSync(
@@ -189,9 +186,9 @@ describe('security: secrets appear in no output (lab, 127.0.0.191-192)', functio
   hosts: etcd
   tasks:
     - name: on the hosts
-      shell: "${waitFor(onHost)}; echo {{secrets.api_token}} {{secrets.etcd_password}} > /dev/null"
+      shell: "${blockUntilGo(onHost)}; echo {{secrets.api_token}} {{secrets.etcd_password}} > /dev/null"
     - name: on the controller
-      shell: "${waitFor(onController)}; echo {{secrets.api_token}} {{secrets.etcd_password}} > /dev/null"
+      shell: "${blockUntilGo(onController)}; echo {{secrets.api_token}} {{secrets.etcd_password}} > /dev/null"
       delegate_to: localhost
       run_once: true
 `,
@@ -201,9 +198,9 @@ describe('security: secrets appear in no output (lab, 127.0.0.191-192)', functio
     let ended: number | undefined;
     const run = runApply(path.join(tmp, 'ps.yml'), { inventory: invNoShell, journalDir, output: 'text' }, io).then((code) => (ended = code));
     const started = async (where: string, exists: () => Promise<boolean>): Promise<void> => {
-      let ok = false;
-      for (let i = 0; i < 300 && !(ok = await exists()) && ended === undefined; i++) await new Promise((r) => setTimeout(r, 100));
-      assert.ok(ok, `the command on ${where} never started (run ${ended === undefined ? 'still running' : `ended: exit ${ended}`}):\n${io.all()}`);
+      // A run that ended cannot start the command any more: stop waiting then, and say so.
+      const seen = await waitFor(`the command on ${where} to start`, async () => (await exists()) || ended !== undefined, 30_000, 100, () => io.all());
+      assert.ok(seen && ended === undefined, `the command on ${where} never started (run ended: exit ${ended}):\n${io.all()}`);
     };
     const hostHas = async (h: string, file: string): Promise<boolean> => (await hostExec(lab, h, `test -e ${file}`, { timeoutMs: 10_000 })).code === 0;
     const samples: Record<string, string> = {};

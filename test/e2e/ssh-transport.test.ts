@@ -14,7 +14,8 @@ import { LocalTransport } from '../../engine/transports/local.js';
 import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { UnreachableError } from '../../engine/transports/transport.js';
 import { hostExec, labAddress, labDown, labUp, type Lab } from '../lab/lab.js';
-import { installStandIn, removeStandIns } from './fault-helpers.js';
+import { hostPids, installStandIn, removeStandIns, standInScript, waitFor } from './fault-helpers.js';
+import { suiteLab } from '../support/lab.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-ssh-test');
@@ -22,6 +23,11 @@ const DIR = path.join(REPO, '.runbook/lab-ssh-test');
 let lab: Lab;
 let tmp: string;
 const open: SshTransport[] = [];
+
+/** A pgrep -f pattern for `marker` that does not match the command line of the pgrep looking for it. */
+function markerPattern(marker: string): string {
+  return `${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}`;
+}
 
 function settings(over: Partial<SshSettings> = {}): SshSettings {
   return {
@@ -77,18 +83,20 @@ function sh(cmd: string, args: string[]): Promise<string> {
 describe('SshTransport (real sshd)', function () {
   this.timeout(60_000);
 
-  before(async function () {
-    this.timeout(120_000);
-    lab = await labUp({ dir: DIR, hosts: 2, etcd: false, firstOctet: 21 });
-    tmp = mkdtempSync(path.join(tmpdir(), 'runbook-ssh-test-'));
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    for (const t of open) await t.close();
-    await labDown(DIR);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  suiteLab(
+    {
+      up: () => labUp({ dir: DIR, hosts: 2, etcd: false, firstOctet: 21 }),
+      down: () => labDown(DIR),
+      tmpPrefix: 'runbook-ssh-test-',
+      beforeDown: async () => {
+        for (const t of open) await t.close();
+      },
+    },
+    (l, t) => {
+      lab = l;
+      tmp = t;
+    },
+  );
 
   describe('exec', () => {
     let t: SshTransport;
@@ -208,7 +216,7 @@ describe('SshTransport (real sshd)', function () {
       assert.equal(r.timedOut, true);
       assert.equal(r.code, null);
       assert.equal(r.stdout, '');
-      const left = await hostExec(lab, 'etcd-1', `pgrep -af '${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}' || true`);
+      const left = await hostExec(lab, 'etcd-1', `pgrep -af '${markerPattern(marker)}' || true`);
       assert.equal(left.stdout.trim(), '', 'no process of the command is left');
     });
 
@@ -225,7 +233,7 @@ describe('SshTransport (real sshd)', function () {
         assert.deepEqual(rs.map((r) => [r.timedOut, r.code, r.stdout]), rs.map(() => [true, null, '']));
         assert.equal(t.stats.shellCommands, 1, 'one in the session shell, the others on channels');
         assert.ok(t.stats.killChannels < 9, `kills share channels (${t.stats.killChannels} for 9 commands)`);
-        const left = await hostExec(lab, 'etcd-1', `pgrep -af '${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}' || true`);
+        const left = await hostExec(lab, 'etcd-1', `pgrep -af '${markerPattern(marker)}' || true`);
         assert.equal(left.stdout.trim(), '', `commands left running; transport log:\n${logs.join('\n')}`);
         await t.close();
       } finally {
@@ -236,13 +244,14 @@ describe('SshTransport (real sshd)', function () {
     it('abort signal stops the remote command too', async () => {
       const marker = `rbabort${randomBytes(4).toString('hex')}`;
       const ac = new AbortController();
-      setTimeout(() => ac.abort(), 400);
-      const r = await t.exec(`sh -c 'sleep 300' ${marker}; echo never`, { signal: ac.signal });
+      const running = t.exec(`sh -c 'sleep 300' ${marker}; echo never`, { signal: ac.signal });
+      await waitFor(`${marker} running on etcd-1`, () => hostPids(lab, 'etcd-1', markerPattern(marker)));
+      ac.abort();
+      const r = await running;
       assert.equal(r.aborted, true);
       assert.equal(r.timedOut, false);
       assert.equal(r.code, null);
-      const left = await hostExec(lab, 'etcd-1', `pgrep -af '${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}' || true`);
-      assert.equal(left.stdout.trim(), '');
+      assert.deepEqual(await hostPids(lab, 'etcd-1', markerPattern(marker)), [], 'the remote command outlived the abort');
       // Already aborted: nothing runs.
       const pre = await t.exec('echo should-not-run', { signal: AbortSignal.abort() });
       assert.equal(pre.aborted, true);
@@ -385,12 +394,17 @@ describe('SshTransport (real sshd)', function () {
         server.listen(22, labAddress(98), () => resolve());
       });
       try {
-        const t = new SshTransport('silent', labAddress(98), settings({ connectTimeoutSec: 1 }));
+        // Measured against the two timeouts in play: this transport's 1 s, and the 5 s of settings()'
+        // default. Not cut short (a lower bound that load cannot break), and not the default's.
+        const connectTimeoutMs = 1000;
+        const t = new SshTransport('silent', labAddress(98), settings({ connectTimeoutSec: connectTimeoutMs / 1000 }));
         open.push(t);
         const t0 = performance.now();
         await rejectsUnreachable(t.connect(), 'timeout');
         const took = performance.now() - t0;
-        assert.ok(took >= 900 && took < 2500, `took ${took} ms`);
+        const defaultMs = settings().connectTimeoutSec * 1000;
+        assert.ok(took >= connectTimeoutMs - 50, `gave up after ${took} ms, before its ${connectTimeoutMs} ms connect timeout`);
+        assert.ok(took < defaultMs, `took ${took} ms: not the ${connectTimeoutMs} ms given, the ${defaultMs} ms default?`);
       } finally {
         for (const s of sockets) s.destroy();
         await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -491,7 +505,7 @@ describe('SshTransport (real sshd)', function () {
       const t = transport(1);
       assert.equal((await t.exec('echo up')).stdout, 'up\n');
       const running = t.exec('sleep 30; echo never');
-      await new Promise((r) => setTimeout(r, 500));
+      await waitFor('sleep 30 running on etcd-2', () => hostPids(lab, 'etcd-2', '^slee[p] 30$'));
       const k = await hostExec(lab, 'etcd-2', "pkill -KILL -f '^sshd: root@notty'");
       assert.equal(k.code, 0, k.stderr);
       const r = await running;
@@ -506,30 +520,11 @@ describe('SshTransport (real sshd)', function () {
   });
 
   describe('become through sudo', () => {
-    // The lab has no sudo and logs in as root: a stand-in `sudo` goes into host 1's private /root
+    // The lab has no sudo and logs in as root: a stand-in `sudo` (test/fixtures/standins/sudo.sh) goes into host 1's private /root
     // (on PATH through its private /root/.bashrc) and `alwaysSudo` makes root use it. It parses
     // -n/-k/-S/-p/--, checks the password read from stdin, and runs the command either in the
     // caller's process group (sudo without use_pty) or in a new session (use_pty).
-    const FAKE_SUDO = `#!/bin/sh
-nonint=0; stdin_pw=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -n) nonint=1;; -k) ;; -S) stdin_pw=1;; -p) shift;; --) shift; break;;
-    -*) echo "fake sudo: bad option $1" >&2; exit 1;;
-    *) break;;
-  esac
-  shift
-done
-mode=$(cat /root/fakesudo.mode)
-case "$mode" in
-  *password:*)
-    if [ $nonint = 1 ]; then echo "sudo: a password is required" >&2; exit 1; fi
-    pw=; [ $stdin_pw = 1 ] && IFS= read -r pw
-    if [ "$pw" != "\${mode#*password:}" ]; then echo "sudo: 1 incorrect password attempt" >&2; exit 1; fi;;
-esac
-echo "$*" >> /root/fakesudo.log
-case "$mode" in pty*) exec setsid -w "$@";; *) exec "$@";; esac
-`;
+    const FAKE_SUDO = standInScript('sudo');
     async function setMode(mode: string): Promise<void> {
       const r = await hostExec(lab, 'etcd-1', `printf %s '${mode}' > /root/fakesudo.mode; : > /root/fakesudo.log`);
       assert.equal(r.code, 0, r.stderr);
@@ -556,7 +551,7 @@ case "$mode" in pty*) exec setsid -w "$@";; *) exec "$@";; esac
         const marker = `rbsudo${randomBytes(4).toString('hex')}`;
         const s = await t.exec(`sh -c 'trap "" TERM; sleep 300' ${marker}; echo never`, { become: true, timeoutMs: 600 });
         assert.equal(s.timedOut, true);
-        const left = await hostExec(lab, 'etcd-1', `pgrep -af '${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}' || true`);
+        const left = await hostExec(lab, 'etcd-1', `pgrep -af '${markerPattern(marker)}' || true`);
         assert.equal(left.stdout.trim(), '');
       });
     }
@@ -600,7 +595,7 @@ case "$mode" in pty*) exec setsid -w "$@";; *) exec "$@";; esac
       const marker = `rbnoisy${randomBytes(4).toString('hex')}`;
       const s = await t.exec(`sh -c 'sleep 300' ${marker}`, { timeoutMs: 500 });
       assert.equal(s.timedOut, true);
-      const left = await hostExec(lab, 'etcd-2', `pgrep -af '${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}' || true`);
+      const left = await hostExec(lab, 'etcd-2', `pgrep -af '${markerPattern(marker)}' || true`);
       assert.equal(left.stdout.trim(), '');
       assert.equal(t.stats.shellCommands, 0);
       await t.close();
@@ -647,7 +642,8 @@ case "$mode" in pty*) exec setsid -w "$@";; *) exec "$@";; esac
       const agent = (await t.exec('echo $$')).stdout.trim();
       const other = transport(1, { sessionShell: false });
       const running = t.exec('sleep 3; echo never');
-      await new Promise((r) => setTimeout(r, 300));
+      // Kill the shell only once the command runs in it (its sleep is a child of that shell).
+      await waitFor('sleep 3 running under the session shell', () => hostPids(lab, 'etcd-2', '^slee[p] 3$'));
       assert.equal((await other.exec(`kill -9 ${agent}`)).code, 0);
       const r = await running;
       assert.equal(r.code, null, 'outcome unknown');
@@ -722,19 +718,21 @@ describe('LocalTransport', function () {
     const r = await lt.exec(`sh -c 'trap "" TERM; sleep 300' ${marker}-a & sh -c 'sleep 300' ${marker}-b; echo never`, { timeoutMs: 500 });
     assert.equal(r.timedOut, true);
     assert.equal(r.code, null);
-    const left = execFileSync('sh', ['-c', `pgrep -af '${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}' || true`], { encoding: 'utf8' });
+    const left = execFileSync('sh', ['-c', `pgrep -af '${markerPattern(marker)}' || true`], { encoding: 'utf8' });
     assert.equal(left.trim(), '');
   });
 
   it('abort kills the process group', async () => {
     const marker = `rblocalab${randomBytes(4).toString('hex')}`;
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 300);
-    const r = await lt.exec(`sh -c 'sleep 300' ${marker}; echo never`, { signal: ac.signal });
+    const local = (): string => execFileSync('sh', ['-c', `pgrep -af '${markerPattern(marker)}' || true`], { encoding: 'utf8' }).trim();
+    const running = lt.exec(`sh -c 'sleep 300' ${marker}; echo never`, { signal: ac.signal });
+    await waitFor(`${marker} running here`, () => local() !== '');
+    ac.abort();
+    const r = await running;
     assert.equal(r.aborted, true);
     assert.equal(r.code, null);
-    const left = execFileSync('sh', ['-c', `pgrep -af '${marker.slice(0, 2)}[${marker[2]}]${marker.slice(3)}' || true`], { encoding: 'utf8' });
-    assert.equal(left.trim(), '');
+    assert.equal(local(), '', 'a process of the group outlived the abort');
   });
 
   it('put/get copy files with hashes, modes and no temp leftovers', async () => {

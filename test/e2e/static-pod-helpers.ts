@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import type { Lab } from '../lab/lab.js';
 import { onHost, type CliRun, journal } from './playbook-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 /** IDs of the host's containers named exactly `name`, newest first (`-a`: exited ones too). */
 export async function containers(lab: Lab, host: string, name: string, all = false): Promise<string[]> {
@@ -41,7 +42,7 @@ export async function apiserverWrites(lab: Lab, host: string): Promise<Apiserver
 
 /** When a host's steps of play `play` ended (last step.end) and began (first step.start), from the run's journal. */
 export function playTimes(lab: Lab, run: CliRun, play: number, host: string): { start: number; end: number } {
-  const ev = journal(lab, run) as (ReturnType<typeof journal>[number] & { at?: string; play?: number })[];
+  const ev = journal(lab, run);
   const mine = ev.filter((e) => e.play === play && e.host === host);
   const starts = mine.filter((e) => e.type === 'step.start').map((e) => Date.parse(e.at ?? ''));
   const ends = mine.filter((e) => e.type === 'step.end').map((e) => Date.parse(e.at ?? ''));
@@ -57,7 +58,7 @@ export async function finishedAt(lab: Lab, host: string, id: string): Promise<nu
 
 /** When task PLAY.TASK began on a host (its step.start in the run's journal). */
 export function stepStart(lab: Lab, run: CliRun, play: number, task: number, host: string): number {
-  const ev = journal(lab, run) as (ReturnType<typeof journal>[number] & { at?: string; play?: number; task?: number })[];
+  const ev = journal(lab, run);
   const e = ev.find((x) => x.type === 'step.start' && x.play === play && x.task === task && x.host === host);
   assert.ok(e?.at, `no start of task ${play}.${task} on ${host} in the journal`);
   return Date.parse(e.at);
@@ -65,9 +66,5 @@ export function stepStart(lab: Lab, run: CliRun, play: number, task: number, hos
 
 /** Wait (observable state, bounded) until `check` holds. */
 export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await waitFor(what, check, timeoutMs, 250);
 }

@@ -5,15 +5,12 @@
 // refused with exit 2, file:line:col, the code and a hint; never a stack trace; nothing written.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { INPUT_LIMITS } from '../../engine/load/limits.js';
+import { BIN, GOOD } from '../support/fixtures.js';
+import { scratchDirEach } from '../support/scratch.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const BIN = join(ROOT, 'bin', 'runbook.js');
-const GOOD = join(ROOT, 'test', 'fixtures', 'good');
 const GOOD_INV = readFileSync(join(GOOD, 'inventory.yml'), 'utf8');
 
 interface Hostile {
@@ -164,8 +161,7 @@ function run(cwd: string, args: string[]): { status: number | null; stdout: stri
 describe('hostile input: refused with exit 2 and a position, never a stack trace (real CLI)', function () {
   this.timeout(180_000);
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-hostile-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-hostile-', (d) => (dir = d));
 
   it('a UTF-8 byte-order mark is accepted, positions counted after it', () => {
     writeFileSync(join(dir, 'bom.yml'), `\uFEFF${PLAY}    - shelx: echo\n`);

@@ -2,27 +2,20 @@
 // files of the corpus: each is refused with exit 2 and a message naming the problem, before any
 // host is contacted (the fixture hosts are 10.0.0.x, never reachable here) or any journal written.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { main } from '../../engine/cli/main.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
+import { captureIo } from '../support/io.js';
+import { GOOD } from '../support/fixtures.js';
+import { scratchDirEach } from '../support/scratch.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const GOOD = join(ROOT, 'test', 'fixtures', 'good');
 const PB = join(GOOD, 'playbook.yml');
 const INV = join(GOOD, 'inventory.yml');
 
-function captureIo(): Io & { all: () => string } {
-  let text = '';
-  return { out: (s) => void (text += s), err: (s) => void (text += s), isTTY: false, all: () => text };
-}
-
 describe('bad input at run time (runbook apply)', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-bad-runtime-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-bad-runtime-', (d) => (dir = d));
 
   /** Runs apply with a private journal dir; asserts exit 2, the message, and nothing started. */
   async function refused(args: string[], message: RegExp, env: Record<string, string | undefined> = {}): Promise<void> {

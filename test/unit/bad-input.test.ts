@@ -5,34 +5,15 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { main } from '../../engine/cli/main.js';
-import type { Io } from '../../engine/model/io.js';
 import { sortDiagnostics } from '../../engine/report/diagnostics-text.js';
+import { captureIo } from '../support/io.js';
+import { BAD, BIN, badCases, CANARY_TOKEN, GOOD, type BadCase } from '../support/fixtures.js';
+import { scratchDirEach } from '../support/scratch.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const BIN = join(ROOT, 'bin', 'runbook.js');
-const BAD = join(ROOT, 'test', 'fixtures', 'bad');
-const GOOD = join(ROOT, 'test', 'fixtures', 'good');
-/** Fixtures name the canary /tmp/runbook-canary-XXXXXXXXXXXX; each run swaps in 12 random hex digits (same length, same columns). */
-const CANARY_TOKEN = 'XXXXXXXXXXXX';
-
-interface BadCase {
-  name: string;
-  playbook?: string;
-  inventory?: string;
-  extraVars?: string[];
-  code: string;
-  line: number;
-  col: number;
-  alsoCodes?: string[];
-  /** A substring the primary diagnostic's hint must contain. */
-  hint?: string;
-}
-
-const CASES = JSON.parse(readFileSync(join(BAD, 'cases.json'), 'utf8')) as BadCase[];
+const CASES = badCases();
 
 function filesOf(c: BadCase): { playbook: string; inventory: string } {
   return {
@@ -97,8 +78,7 @@ describe('bad input corpus', () => {
   describe('through the CLI (runbook plan): exit 2, file:line:col [code], nothing run or written', function () {
     this.timeout(60_000);
     let dir: string;
-    beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-bad-'))));
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    scratchDirEach('runbook-bad-', (d) => (dir = d));
 
     for (const c of CASES) {
       it(c.name, () => {
@@ -143,22 +123,20 @@ describe('bad input corpus', () => {
     });
 
     it('with an inventory (in process, through main)', async () => {
-      const out: string[] = [];
-      const io: Io = { out: (s) => void out.push(s), err: (s) => void out.push(s), isTTY: false };
+      const io = captureIo();
       const pb = join(BAD, 'pb-three-errors.yml');
       const code = await main(['node', 'runbook', 'validate', pb, '-i', join(GOOD, 'inventory.yml')], io);
-      const text = out.join('');
+      const text = io.all();
       assert.equal(code, 2, text);
       for (const e of expected) assert.ok(text.includes(`${join(BAD, e)}`), `missing ${e} in:\n${text}`);
       assert.match(text, /\b3 error\(s\)/);
     });
 
     it('in JSON: three diagnostics with codes and positions', async () => {
-      const out: string[] = [];
-      const io: Io = { out: (s) => void out.push(s), err: (s) => void out.push(s), isTTY: false };
+      const io = captureIo();
       const code = await main(['node', 'runbook', 'validate', join(BAD, 'pb-three-errors.yml'), '--format', 'json'], io);
       assert.equal(code, 2);
-      const r = JSON.parse(out.join('')) as { ok: boolean; diagnostics: { code: string; line: number; col: number }[] };
+      const r = JSON.parse(io.all()) as { ok: boolean; diagnostics: { code: string; line: number; col: number }[] };
       assert.equal(r.ok, false);
       assert.deepEqual(
         sortDiagnostics(r.diagnostics as Parameters<typeof sortDiagnostics>[0]).map((d) => [d.code, d.line, d.col]),

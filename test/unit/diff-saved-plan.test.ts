@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { planToApply } from '../../engine/cli/apply.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
 import { checkPlanFreshness, describeStale, isSavedPlanPath, loadSavedPlan } from '../../engine/cli/saved-plan.js';
 import { stableStringify } from '../../engine/report/stable-json.js';
 import { PACKAGE_ROOT } from '../../engine/package/root.js';
+import { captureIo } from '../support/io.js';
 
 const INVENTORY = readFileSync(join(PACKAGE_ROOT, 'test/fixtures/good/inventory.yml'), 'utf8');
 const PLAYBOOK = `
@@ -116,10 +117,9 @@ describe('saved plans', () => {
   });
 
   it('apply compiles a saved plan\'s recorded inputs again (with its -e values) and accepts it unchanged', () => {
-    let err = '';
-    const io: Io = { out: () => undefined, err: (t) => void (err += t), isTTY: false };
+    const io = captureIo();
     const r = planToApply(savePlan(), {}, io);
-    assert.ok('plan' in r, err);
+    assert.ok('plan' in r, io.stderr());
     assert.deepEqual(r.plan.extraVars, ['@vars.yml', 'greeting=hi']);
   });
 
@@ -130,11 +130,13 @@ describe('saved plans', () => {
     if (!greet?.cmd?.startsWith('echo hi')) assert.fail(`unexpected first action: ${JSON.stringify(greet)}`);
     greet.cmd = 'echo hi; touch /tmp/edited';
     writeFileSync(file, JSON.stringify(plan));
-    let err = '';
-    const io: Io = { out: () => undefined, err: (t) => void (err += t), isTTY: false };
+    const io = captureIo();
     const r = planToApply(file, {}, io);
     assert.deepEqual(r, { code: EXIT.REFUSED });
-    assert.match(err, /refusing to apply plan\.json: it is not the plan its inputs compile to \(first difference at plays\[0\]\.tasks\[1\]\.steps\[0\]\.actions\[0\]\.cmd\)/);
+    assert.match(
+      io.stderr(),
+      /refusing to apply plan\.json: it is not the plan its inputs compile to \(first difference at plays\[0\]\.tasks\[1\]\.steps\[0\]\.actions\[0\]\.cmd\)/,
+    );
   });
 
   it('a saved plan is a .json path', () => {

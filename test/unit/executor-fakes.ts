@@ -86,6 +86,24 @@ export class EventLog {
 
 const src = { file: 'test.yml', line: 1, col: 1 };
 
+/** A planned task's settings when a test names none: what a bare task compiles to (30 s timeout). */
+export function taskDefaults(at: PlannedTask['src']): Omit<PlannedTask, 'index' | 'name' | 'module' | 'steps'> {
+  return {
+    result: null,
+    when: [],
+    runOnce: false,
+    retries: 0,
+    delaySec: 0,
+    until: [],
+    timeoutSec: 30,
+    ignoreErrors: false,
+    tags: [],
+    become: false,
+    checkMode: false,
+    src: at,
+  };
+}
+
 export interface TaskSpec {
   name?: string;
   module?: string;
@@ -109,21 +127,10 @@ export function mkPlay(index: number, hosts: string[], tasks: TaskSpec[], extra:
     tasks: tasks.map((t, i) => {
       const taskHosts = t.hosts ?? (t.extra?.runOnce ? hosts.slice(0, 1) : hosts);
       const task: PlannedTask = {
+        ...taskDefaults(src),
         index: i + 1,
         name: t.name ?? `task ${i + 1}`,
         module: t.module ?? 'shell',
-        result: null,
-        when: [],
-        runOnce: false,
-        retries: 0,
-        delaySec: 0,
-        until: [],
-        timeoutSec: 30,
-        ignoreErrors: false,
-        tags: [],
-        become: false,
-        checkMode: false,
-        src,
         ...t.extra,
         steps: taskHosts.map((h) => ({
           id: `${index}.${i + 1}@${h}`,

@@ -1,9 +1,9 @@
 // A realistic run as data for the reporter tests: 2 plays on 3 hosts, a run_once register, a retry,
 // set_fact, a skipped step, an ignored failure, an unreachable host, a serial play with a failure
 // that aborts it, and secrets in commands, output, messages and nested values.
-import type { Io } from '../../engine/model/io.js';
 import type { Emit, EventMap, EventName, StepResult } from '../../engine/model/events.js';
 import type { Action, Json, Plan, PlannedTask, Step } from '../../engine/model/types.js';
+import { taskDefaults } from './executor-fakes.js';
 
 export const SECRET = 's3cr3t-Pa55';
 export const SHORT_SECRET = 'Q7';
@@ -22,21 +22,12 @@ function step(play: number, task: number, host: string, actions: Action[], skip?
 
 function task(play: number, index: number, name: string, module: string, hosts: string[], actions: Action[], extra: Partial<PlannedTask> = {}): PlannedTask {
   return {
+    ...taskDefaults(src),
     index,
     name,
     module,
-    result: null,
-    when: [],
-    runOnce: false,
-    retries: 0,
-    delaySec: 0,
-    until: [],
     timeoutSec: 60,
-    ignoreErrors: false,
-    tags: [],
     become: true,
-    checkMode: false,
-    src,
     ...extra,
     steps: hosts.map((h) => step(play, index, h, actions)),
   };
@@ -194,17 +185,6 @@ export function play(emit: Emit, calls: Call[]): void {
   for (const [type, data] of calls) (emit as (t: string, d: unknown) => void)(type, data);
 }
 
-export interface Captured extends Io {
-  stdout: string[];
-  stderr: string[];
-  text(): string;
-}
-
-export function captureIo(isTTY: boolean): Captured {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, isTTY, out: (s) => void stdout.push(s), err: (s) => void stderr.push(s), text: () => stdout.join('') + stderr.join('') };
-}
 
 /** A clock that advances 100 ms per call, from a fixed start. */
 export function fakeClock(start = Date.parse('2025-01-02T12:00:00.000Z')): () => Date {

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JOURNAL_VALUE_BYTES, listRuns, readJournal } from '../../engine/report/journal.js';
 import { createReporter } from '../../engine/report/reporters.js';
-import { captureIo, fakeClock, fixtureEvents, fixturePlan, HOSTS, MEMBERS_VALUE, play, SECRETS } from './report-fixture.js';
+import { fakeClock, fixtureEvents, fixturePlan, HOSTS, MEMBERS_VALUE, play, SECRETS } from './report-fixture.js';
+import { captureIo } from '../support/io.js';
+import { readJournalPath } from '../support/journal.js';
 
 describe('report: run journal', () => {
   let root: string;
@@ -15,8 +17,10 @@ describe('report: run journal', () => {
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
+  const base = () => ({ io: captureIo(), verbose: 0, journalDir: dir, plan: fixturePlan(), now: fakeClock() });
+
   async function record(runId: string, opts: { withRunEnd?: boolean; secrets?: string[] } = {}): Promise<string> {
-    const rep = await createReporter({ mode: 'text', io: captureIo(false), verbose: 0, secrets: opts.secrets ?? SECRETS, journalDir: dir, runId, plan: fixturePlan(), now: fakeClock() });
+    const rep = await createReporter({ ...base(), mode: 'text', secrets: opts.secrets ?? SECRETS, runId });
     play(rep.emit, fixtureEvents({ withRunEnd: opts.withRunEnd ?? true }));
     await rep.close();
     return rep.journalPath;
@@ -39,14 +43,14 @@ describe('report: run journal', () => {
 
   it('writes the plan first, then one parseable line per event (streamed output left to the step tails)', async () => {
     const path = await record('r-lines');
-    const lines = readFileSync(path, 'utf8').split('\n');
-    assert.equal(lines.pop(), '');
-    const recs = lines.map((l) => JSON.parse(l) as { type: string; format?: string; runId?: string; plan?: { playbook: string; plays: unknown[] } });
-    assert.equal(recs[0]?.type, 'plan');
-    assert.equal(recs[0]?.format, 'runbook-journal');
-    assert.equal(recs[0]?.runId, 'r-lines');
-    assert.equal(recs[0]?.plan?.playbook, 'playbooks/restart.yml');
-    assert.equal(recs[0]?.plan?.plays.length, 2);
+    assert.ok(readFileSync(path, 'utf8').endsWith('}\n'), 'whole lines, the last one ended');
+    const recs = readJournalPath(path);
+    const first = recs[0];
+    assert.ok(first?.type === 'plan', 'the plan record first');
+    assert.equal(first.format, 'runbook-journal');
+    assert.equal(first.runId, 'r-lines');
+    assert.equal(first.plan.playbook, 'playbooks/restart.yml');
+    assert.equal(first.plan.plays.length, 2);
     const expected = fixtureEvents()
       .map(([t]) => t)
       .filter((t) => t !== 'step.output');
@@ -57,7 +61,7 @@ describe('report: run journal', () => {
   });
 
   it('is written as events happen, not at close', async () => {
-    const rep = await createReporter({ mode: 'text', io: captureIo(false), verbose: 0, secrets: [], journalDir: dir, runId: 'r-live', plan: fixturePlan(), now: fakeClock() });
+    const rep = await createReporter({ ...base(), mode: 'text', secrets: [], runId: 'r-live' });
     play(rep.emit, fixtureEvents().slice(0, 8));
     // Nothing closed or flushed by us: a SIGKILL now would leave this on disk.
     const state = readJournal(dir, 'r-live');
@@ -87,7 +91,7 @@ describe('report: run journal', () => {
 
   it('a resumed run keeps what its predecessor finished (skipped steps register nothing)', async () => {
     await record('r-first', { withRunEnd: false, secrets: [] });
-    const rep = await createReporter({ mode: 'text', io: captureIo(false), verbose: 0, secrets: [], journalDir: dir, runId: 'r-second', plan: fixturePlan(), now: fakeClock() });
+    const rep = await createReporter({ ...base(), mode: 'text', secrets: [], runId: 'r-second' });
     rep.emit('run.start', { runId: 'r-second', playbook: 'playbooks/restart.yml', inventory: 'inventories/three.yml', check: false, hosts: HOSTS, inputs: [], resumedFrom: 'r-first' });
     // What the executor emits for steps the first run finished: skipped, value null.
     for (const [play, task, host] of [[1, 1, 'etcd-1'], [1, 2, 'etcd-2'], [1, 3, 'etcd-2']] as const) {
@@ -116,7 +120,7 @@ describe('report: run journal', () => {
     assert.ok(j.done.has('2.2@etcd-1'));
     assert.ok(!j.done.has('2.2@etcd-2'));
     // A later writer on the same file starts on a fresh line, so the bad line stays the only one.
-    const rep = await createReporter({ mode: 'text', io: captureIo(false), verbose: 0, secrets: [], journalDir: dir, runId: 'r-crash', plan: fixturePlan(), now: fakeClock() });
+    const rep = await createReporter({ ...base(), mode: 'text', secrets: [], runId: 'r-crash' });
     rep.emit('run.end', { runId: 'r-crash', ok: true, interrupted: false, recap: {}, durationMs: 1, exitCode: 0 });
     await rep.close();
     const again = readJournal(dir, 'r-crash');
@@ -125,7 +129,7 @@ describe('report: run journal', () => {
   });
 
   it('does not count a step as done when its value had to be cut', async () => {
-    const rep = await createReporter({ mode: 'json', io: captureIo(false), verbose: 0, secrets: [], journalDir: dir, runId: 'r-big', plan: fixturePlan(), now: fakeClock() });
+    const rep = await createReporter({ ...base(), mode: 'json', secrets: [], runId: 'r-big' });
     const big = 'x'.repeat(JOURNAL_VALUE_BYTES + 10);
     rep.emit('step.end', { play: 1, task: 1, stepId: '1.1@etcd-1', host: 'etcd-1', target: 'etcd-1', result: { status: 'ok', value: { stdout: big }, attempts: 1, durationMs: 1, actions: [{ index: 0, kind: 'exec', cmd: 'cat big', code: 0, durationMs: 1, stdoutTail: big }] } });
     await rep.close();
@@ -156,7 +160,7 @@ describe('report: run journal', () => {
   });
 
   it('rejects run ids that are not plain file names', async () => {
-    await assert.rejects(() => createReporter({ mode: 'text', io: captureIo(false), verbose: 0, secrets: [], journalDir: dir, runId: '../escape', plan: fixturePlan() }), /invalid run id/);
+    await assert.rejects(() => createReporter({ ...base(), mode: 'text', secrets: [], runId: '../escape', now: undefined }), /invalid run id/);
     assert.throws(() => readJournal(dir, 'a/b'), /invalid run id/);
   });
 });

@@ -1,23 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createReporter } from '../../engine/report/reporters.js';
-import { captureIo, fakeClock, fixtureEvents, fixturePlan, play, RECAP, SECRETS } from './report-fixture.js';
+import { fakeClock, fixtureEvents, fixturePlan, play, RECAP, SECRETS } from './report-fixture.js';
+import { captureIo } from '../support/io.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 describe('report: JSON lines', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-report-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-report-', (d) => (dir = d));
 
   async function run(): Promise<{ lines: string[]; objects: Record<string, unknown>[]; stderr: string }> {
-    const io = captureIo(false);
+    const io = captureIo();
     const rep = await createReporter({ mode: 'json', io, verbose: 0, secrets: SECRETS, journalDir: dir, runId: 'run-json', plan: fixturePlan(), now: fakeClock() });
     play(rep.emit, fixtureEvents());
     await rep.close();
-    const lines = io.stdout.join('').split('\n');
+    const lines = io.stdout().split('\n');
     assert.equal(lines.pop(), '', 'ends with a newline');
-    return { lines, objects: lines.map((l) => JSON.parse(l) as Record<string, unknown>), stderr: io.stderr.join('') };
+    return { lines, objects: lines.map((l) => JSON.parse(l) as Record<string, unknown>), stderr: io.stderr() };
   }
 
   it('writes one JSON object per event, in order, with type and at first and the rest sorted', async () => {

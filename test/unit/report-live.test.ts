@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReporter } from '../../engine/report/reporters.js';
-import { captureIo, type Captured, fakeClock, fixtureEvents, fixturePlan, play, SECRETS } from './report-fixture.js';
+import { fakeClock, fixtureEvents, fixturePlan, play, SECRETS } from './report-fixture.js';
+import { captureIo, type CapturedIo } from '../support/io.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g;
@@ -27,11 +27,10 @@ async function leaks(fn: () => Promise<void>): Promise<string> {
 
 describe('report: live tree (listr2) on a terminal', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-report-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-report-', (d) => (dir = d));
 
-  async function run(withRunEnd = true, spread = false): Promise<{ io: Captured; leaked: string }> {
-    const io = captureIo(true);
+  async function run(withRunEnd = true, spread = false): Promise<{ io: CapturedIo; leaked: string }> {
+    const io = captureIo({ isTTY: true });
     const leaked = await leaks(async () => {
       const rep = await createReporter({ mode: 'auto', io, verbose: 0, secrets: SECRETS, journalDir: dir, runId: 'run-live', plan: fixturePlan(), now: fakeClock() });
       const calls = fixtureEvents({ withRunEnd });
@@ -51,7 +50,7 @@ describe('report: live tree (listr2) on a terminal', () => {
     it(`draws the tree through io, then prints failures and the recap plainly (${spread ? 'events over time' : 'events in one burst'})`, async () => {
       const { io, leaked } = await run(true, spread);
       assert.equal(leaked, '', 'nothing bypasses io');
-      const out = io.stdout.join('');
+      const out = io.stdout();
       assert.ok(out.length > 0);
       const plain = out.replace(ANSI, '');
       // The final frame has the tree, with the failed task expanded.
@@ -73,22 +72,22 @@ describe('report: live tree (listr2) on a terminal', () => {
       assert.match(summary, /\nFAILURES\n {2}UNREACHABLE etcd-3 {2}TASK 1\.2 Check health: ssh: connect to 10\.0\.0\.3:22: ECONNREFUSED\n {2}FAILED etcd-2 {2}TASK 2\.1 Stop etcd: rc=1: Failed to stop etcd\.service: Access denied \(token \*{6}\)\n/);
       assert.match(summary, /RECAP {2}run run-live · FAILED · 12\.3s · exit code 1\n {2}etcd-1 {2}ok=6 changed=3 unreachable=0 failed=0 skipped=0 unknown=0 ignored=1\n {2}etcd-2 {2}ok=2 changed=0 unreachable=0 failed=1 skipped=1 unknown=0 ignored=0\n {2}etcd-3 {2}ok=0 changed=0 unreachable=1 failed=0 skipped=0 unknown=0 ignored=0\n/);
       assert.ok(summary.endsWith(`journal: ${join(dir, 'run-live.jsonl')}\n`));
-      assert.deepEqual(io.stderr, []);
+      assert.equal(io.stderr(), '');
     });
   }
 
   it('completes when closed without run.end (executor crashed) and still prints a recap', async () => {
     const { io } = await run(false);
-    const out = io.stdout.join('');
+    const out = io.stdout();
     assert.match(out, /RECAP {2}run run-live · DID NOT FINISH/);
     assert.match(out, /etcd-2 {2}ok=2 changed=0 unreachable=0 failed=1 skipped=1 unknown=0 ignored=0/);
   });
 
   it('completes when closed before anything ran', async () => {
-    const io = captureIo(true);
+    const io = captureIo({ isTTY: true });
     const rep = await createReporter({ mode: 'auto', io, verbose: 0, secrets: [], journalDir: dir, runId: 'run-empty', plan: fixturePlan(), now: fakeClock() });
     await rep.close();
-    const plain = io.stdout.join('').replace(ANSI, '');
+    const plain = io.stdout().replace(ANSI, '');
     assert.match(plain, /PLAY 1 · Check cluster · not run/);
     assert.match(plain, /RECAP {2}run run-empty · DID NOT FINISH/);
   });

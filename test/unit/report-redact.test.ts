@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { makeRedactor, redactJson } from '../../engine/redact/redact.js';
 import { createReporter, type ReporterOptions } from '../../engine/report/reporters.js';
-import { captureIo, fakeClock, FORBIDDEN, fixtureEvents, fixturePlan, PEM, play, SECRET, SECRETS, SHORT_SECRET } from './report-fixture.js';
+import { fakeClock, FORBIDDEN, fixtureEvents, fixturePlan, PEM, play, SECRET, SECRETS, SHORT_SECRET } from './report-fixture.js';
+import { captureIo } from '../support/io.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 describe('report: redaction', () => {
   describe('makeRedactor', () => {
@@ -46,8 +46,7 @@ describe('report: redaction', () => {
 
   describe('nothing secret leaves through any mode or the journal', () => {
     let dir: string;
-    beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-redact-'))));
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    scratchDirEach('runbook-redact-', (d) => (dir = d));
 
     const modes: [ReporterOptions['mode'], boolean, number][] = [
       ['text', false, 0],
@@ -58,7 +57,7 @@ describe('report: redaction', () => {
     ];
     for (const [mode, isTTY, verbose] of modes) {
       it(`${mode}${isTTY ? ' (terminal)' : ''} -v${verbose}`, async () => {
-        const io = captureIo(isTTY);
+        const io = captureIo({ isTTY: isTTY });
         const runId = `r-${mode}-${verbose}`;
         const rep = await createReporter({ mode, io, verbose, secrets: SECRETS, journalDir: dir, runId, plan: fixturePlan(), now: fakeClock() });
         const events = fixtureEvents();
@@ -66,7 +65,7 @@ describe('report: redaction', () => {
         events.push(['host.failed', { host: 'etcd-1', stepId: '2.2@etcd-1', message: `auth failed for ${SECRET}\n${PEM}` }]);
         play(rep.emit, events);
         await rep.close();
-        const printed = io.text();
+        const printed = io.all();
         const journal = readFileSync(rep.journalPath, 'utf8');
         assert.ok(printed.includes('******'), 'secrets were there to redact');
         assert.ok(journal.includes('******'));

@@ -1,21 +1,22 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createReporter, type ReporterOptions } from '../../engine/report/reporters.js';
-import { captureIo, type Captured, fakeClock, fixtureEvents, fixturePlan, play, SECRETS } from './report-fixture.js';
+import { fakeClock, fixtureEvents, fixturePlan, play, SECRETS } from './report-fixture.js';
+import { captureIo, type CapturedIo } from '../support/io.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 describe('report: plain text lines', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-report-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-report-', (d) => (dir = d));
 
-  async function run(opts: Partial<ReporterOptions> & { isTTY?: boolean; withRunEnd?: boolean } = {}): Promise<{ io: Captured; out: string; journalPath: string }> {
-    const io = captureIo(opts.isTTY ?? false);
+  type RunOptions = Partial<ReporterOptions> & { isTTY?: boolean; withRunEnd?: boolean };
+  async function run(opts: RunOptions = {}): Promise<{ io: CapturedIo; out: string; journalPath: string }> {
+    const io = captureIo({ isTTY: opts.isTTY ?? false });
     const rep = await createReporter({ mode: 'text', io, verbose: 0, secrets: SECRETS, journalDir: dir, runId: 'run-text', plan: fixturePlan(), now: fakeClock(), ...opts });
     play(rep.emit, fixtureEvents({ withRunEnd: opts.withRunEnd ?? true }));
     await rep.close();
-    return { io, out: io.stdout.join(''), journalPath: rep.journalPath };
+    return { io, out: io.stdout(), journalPath: rep.journalPath };
   }
 
   it('prints one line per task and per host outcome', async () => {
@@ -36,7 +37,7 @@ describe('report: plain text lines', () => {
     assert.equal(lines.filter((l) => l.includes('UNREACHABLE etcd-3')).length, 2, 'the step line and the failures section');
     // Streamed output only from -vv.
     assert.ok(!out.includes('etcd-1 | '), out);
-    assert.deepEqual(io.stderr, []);
+    assert.equal(io.stderr(), '');
   });
 
   it('ends with failures, the recap table, the run id and the journal path', async () => {
@@ -86,7 +87,7 @@ describe('report: plain text lines', () => {
   });
 
   it('shows an unknown outcome with its reason and the command that was running', async () => {
-    const io = captureIo(false);
+    const io = captureIo();
     const rep = await createReporter({ mode: 'text', io, verbose: 0, secrets: [], journalDir: dir, runId: 'run-unknown', plan: fixturePlan(), now: fakeClock() });
     rep.emit('task.start', { play: 2, task: 1, name: 'Stop etcd', module: 'service', hosts: ['etcd-1'] });
     rep.emit('step.end', {
@@ -98,20 +99,20 @@ describe('report: plain text lines', () => {
       result: { status: 'unknown', value: null, message: 'connection lost mid-command: outcome unknown', attempts: 1, durationMs: 3000, actions: [{ index: 0, kind: 'exec', cmd: 'systemctl stop etcd', code: null, durationMs: 3000 }] },
     });
     await rep.close();
-    const out = io.stdout.join('');
+    const out = io.stdout();
     assert.ok(out.includes('  UNKNOWN  etcd-1  (connection lost mid-command: outcome unknown)\n           $ systemctl stop etcd\n'), out);
     assert.match(out, /UNKNOWN etcd-1 {2}TASK 2\.1 Stop etcd: connection lost mid-command/);
     assert.match(out, /etcd-1 {2}ok=0 changed=0 unreachable=0 failed=0 skipped=0 unknown=1 ignored=0/);
   });
 
   it('emit after close is ignored and close twice is harmless', async () => {
-    const io = captureIo(false);
+    const io = captureIo();
     const rep = await createReporter({ mode: 'text', io, verbose: 0, secrets: [], journalDir: dir, runId: 'run-twice', plan: fixturePlan(), now: fakeClock() });
     await rep.close();
-    const before = io.stdout.join('');
+    const before = io.stdout();
     rep.emit('warning', { message: 'late' });
     await rep.close();
-    assert.equal(io.stdout.join(''), before);
+    assert.equal(io.stdout(), before);
     assert.equal(before.match(/RECAP/g)?.length, 1);
   });
 });

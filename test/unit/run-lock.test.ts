@@ -1,18 +1,18 @@
 // The controller side of the run lock (engine/execute/lock.ts): O_EXCL file, owner-only, holders
 // named, stale locks broken only on request (or by --resume of the run that left it).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { lockOwner, RunLock, staleReason } from '../../engine/execute/lock.js';
 import { FakeTransport } from './executor-fakes.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 const DEAD_PID = 2 ** 22 + 17;
 
 describe('run lock (controller side)', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(path.join(tmpdir(), 'runbook-lock-unit-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-lock-unit-', (d) => (dir = d));
 
   const leftBehind = (runId: string, pid: number, expires: string): void =>
     writeFileSync(path.join(dir, 'locks', 'c1.lock'), `run_id=${runId}\ncontroller=${hostname()}\npid=${pid}\nstarted=2024-01-01T00:00:00.000Z\nexpires=${expires}\n`);

@@ -11,22 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { runSchedule, type ScheduleOptions } from '../../engine/cli/schedule.js';
 import { applyArgs, parseInterval, renderGithubWorkflow, renderSystemd, systemdWord, type ScheduleSpec } from '../../engine/schedule/render.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
+import { captureIo, type CapturedIo } from '../support/io.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const INVENTORY = join(ROOT, 'inventories', 'prod-3-https.yml');
-
-function capture(): Io & { stdout(): string; stderr(): string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (s: string) => void (out += s),
-    err: (s: string) => void (err += s),
-    isTTY: false,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
 
 /**
  * Read ExecStart= the way systemd does, strictly: double-quoted words with \-escapes, where `%%` is
@@ -53,8 +42,8 @@ function elapses(expr: string, n: number): number[] {
   return stamps.map((m) => Date.parse(`${m[1] ?? ''}Z`.replace(' ', 'T')) / 1000);
 }
 
-function schedule(playbook: string, o: Partial<ScheduleOptions> & { inventory?: string }): { code: number; io: ReturnType<typeof capture> } {
-  const io = capture();
+function schedule(playbook: string, o: Partial<ScheduleOptions> & { inventory?: string }): { code: number; io: CapturedIo } {
+  const io = captureIo();
   const code = runSchedule(playbook, { inventory: INVENTORY, every: '2h', target: 'all', extraVars: [], ...o }, io);
   return { code, io };
 }

@@ -7,16 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlan } from '../../engine/cli/inputs.js';
 import { runPlan } from '../../engine/cli/plan.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
+import { EXIT } from '../../engine/model/io.js';
 import type { Action, Plan } from '../../engine/model/types.js';
 import { DERIVE } from '../../engine/modules/derive-table.js';
 import { PACKAGE_ROOT } from '../../engine/package/root.js';
+import { captureIo } from '../support/io.js';
 
 function plan(playbook: string, inventory: string, extra: string[]): { code: number; text: string } {
-  let text = '';
-  const io: Io = { out: (s) => void (text += s), err: (s) => void (text += s), isTTY: false };
+  const io = captureIo();
   const code = runPlan(playbook, { inventory, extraVars: extra }, io);
-  return { code, text };
+  return { code, text: io.all() };
 }
 
 function actions(p: Plan): Action[] {

@@ -2,8 +2,7 @@
 // resumed run must not use them. The read-only step that produced one runs again; a value made by a
 // step that changes things is refused when a step still to run needs it (issue 12.10).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadResume } from '../../engine/cli/apply.js';
 import { buildPlan } from '../../engine/cli/inputs.js';
@@ -13,6 +12,7 @@ import type { Plan } from '../../engine/model/types.js';
 import { createReporter } from '../../engine/report/reporters.js';
 import { PACKAGE_ROOT } from '../../engine/package/root.js';
 import { FakeTransport } from './executor-fakes.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 const SECRET = 'hunter2-very-secret';
 const RUN_ID = '20240101T000000Z-abcdef';
@@ -60,8 +60,7 @@ async function failedRun(dir: string, readOnly: boolean): Promise<Plan> {
 
 describe('resume with values the journal holds redacted', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-resume-redacted-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-resume-redacted-', (d) => (dir = d));
 
   it('[secret-leak] a masked value is not used: the read-only step that registered it runs again', async () => {
     const plan = await failedRun(dir, true);

@@ -4,26 +4,16 @@
 // test/fixtures/bad with injected fields count here too.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { main } from '../../engine/cli/main.js';
-import { EXIT, type Io } from '../../engine/model/io.js';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const BAD = join(ROOT, 'test', 'fixtures', 'bad');
-const GOOD = join(ROOT, 'test', 'fixtures', 'good');
-const CANARY_TOKEN = 'XXXXXXXXXXXX';
-
-interface BadCase {
-  name: string;
-  inventory?: string;
-  code: string;
-}
+import { EXIT } from '../../engine/model/io.js';
+import { captureIo } from '../support/io.js';
+import { BAD, badCases, CANARY_TOKEN, GOOD } from '../support/fixtures.js';
+import { scratchDirEach } from '../support/scratch.js';
 
 /** Corpus inventories whose bad field holds a shell metacharacter, newline or leading dash. */
-const CORPUS = (JSON.parse(readFileSync(join(BAD, 'cases.json'), 'utf8')) as BadCase[]).filter(
+const CORPUS = badCases().filter(
   (c) => c.inventory !== undefined && c.code === 'schema-pattern' && /[$`;|&\n]|: ["']?-|\\n/.test(readFileSync(join(BAD, c.inventory), 'utf8')),
 );
 
@@ -41,15 +31,9 @@ const EDITS: { field: string; edit: (inv: string, canary: string) => string }[] 
   { field: 'host address with a leading dash', edit: (t) => t.replace('    address: 10.0.0.1', '    address: "-oProxyCommand=sh"') },
 ];
 
-function captureIo(): Io & { all: () => string } {
-  let text = '';
-  return { out: (s) => void (text += s), err: (s) => void (text += s), isTTY: false, all: () => text };
-}
-
 describe('security: structured inventory fields with metacharacters are refused by the schema', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'runbook-sec-schema-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  scratchDirEach('runbook-sec-schema-', (d) => (dir = d));
 
   it('the corpus has injection cases in structured fields', () => assert.ok(CORPUS.length >= 5, `only ${CORPUS.length}`));
 

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../engine/cli/main.js';
-import type { Io } from '../../engine/model/io.js';
 import { positionWork } from '../../engine/load/source.js';
 import { generatePlaybook } from '../bench/validate-bench.js';
+import { captureIo } from '../support/io.js';
 
 describe('validation work grows linearly with the number of tasks', () => {
   let dir: string;
@@ -19,10 +19,10 @@ describe('validation work grows linearly with the number of tasks', () => {
   async function work(tasks: number, broken: boolean): Promise<number> {
     const file = join(dir, `pb-${tasks}-${String(broken)}.yml`);
     writeFileSync(file, generatePlaybook(tasks, broken));
-    let text = '';
-    const io: Io = { out: (s) => void (text += s), err: (s) => void (text += s), isTTY: false };
+    const io = captureIo();
     const before = positionWork.steps;
     const code = await main(['node', 'runbook', 'validate', file], io);
+    const text = io.all();
     assert.equal(code, broken ? 2 : 0, text.slice(0, 2000));
     if (broken) assert.equal(text.match(/error \[unknown-module\]/g)?.length, tasks, 'one diagnostic per task');
     return positionWork.steps - before;
