@@ -30,8 +30,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-syntax': [
         'error',
-        { selector: "Property[key.name='cmd'][value.type!='Literal']", message: 'build commands with exec(sh`…`), local(sh`…`) or waitFor(…, sh`…`) from module.ts' },
-        { selector: "CallExpression[callee.name='raw'][arguments.0.type!='Literal']", message: 'raw() takes a string literal here: interpolate values with sh`…` so they are quoted' },
+        {
+          selector: "Property[key.name='cmd'][value.type!='Literal']",
+          message: 'build commands with exec(sh`…`), local(sh`…`) or waitFor(…, sh`…`) from module.ts',
+        },
+        {
+          selector: "CallExpression[callee.name='raw'][arguments.0.type!='Literal']",
+          message: 'raw() takes a string literal here: interpolate values with sh`…` so they are quoted',
+        },
       ],
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/shell/quote.js'], message: 'quote with sh`…` (engine/shell/sh.ts), not by hand' }] }],
     },

@@ -52,7 +52,8 @@ const SUDO_PASSWORD = 'sudo_password';
 /** Read every inventory secret; the ones the plan needs must exist. */
 export function resolveSecrets(inv: Inventory, plan: Plan, env: NodeJS.ProcessEnv = process.env): { values: Record<string, string>; problems: string[] } {
   const needed = new Set<string>();
-  for (const p of plan.plays) for (const t of p.tasks) for (const s of t.steps) for (const n of s.needs) if (n.startsWith('secrets.')) needed.add(n.split('.')[1] ?? '');
+  for (const p of plan.plays)
+    for (const t of p.tasks) for (const s of t.steps) for (const n of s.needs) if (n.startsWith('secrets.')) needed.add(n.split('.')[1] ?? '');
   const values: Record<string, string> = {};
   const problems: string[] = [];
   for (const [name, src] of Object.entries(inv.secretSources ?? {})) {
@@ -71,17 +72,22 @@ export function resolveSecrets(inv: Inventory, plan: Plan, env: NodeJS.ProcessEn
     if (value !== undefined) values[name] = value;
     else if (needed.has(name)) problems.push(`secret "${name}": ${why}`);
   }
-  for (const n of needed) if (!(n in (inv.secretSources ?? {}))) problems.push(`secret "${n}" is used by the playbook but not declared under secrets: in ${inv.file}`);
+  for (const n of needed)
+    if (!(n in (inv.secretSources ?? {}))) problems.push(`secret "${n}" is used by the playbook but not declared under secrets: in ${inv.file}`);
   return { values, problems };
 }
 
 /** What a destructive plan is about to do, for the confirmation prompt. */
 export function planSummary(plan: Plan): string {
-  const lines = [`This plan changes cluster "${plan.cluster}" (playbook ${plan.playbook}, inventory ${plan.inventory}${plan.limit ? `, limit ${plan.limit}` : ''}):`];
+  const lines = [
+    `This plan changes cluster "${plan.cluster}" (playbook ${plan.playbook}, inventory ${plan.inventory}${plan.limit ? `, limit ${plan.limit}` : ''}):`,
+  ];
   for (const p of plan.plays) {
     const steps = p.tasks.reduce((n, t) => n + t.steps.filter((s) => s.skip === undefined).length, 0);
     lines.push(`  PLAY ${p.index} ${p.name}${p.destructive ? '  [destructive]' : ''}`);
-    lines.push(`    hosts ${p.hosts.join(', ') || '(none)'}${p.batches.length > 1 ? ` in ${p.batches.length} batches` : ''} · ${p.tasks.length} task(s), ${steps} step(s)`);
+    lines.push(
+      `    hosts ${p.hosts.join(', ') || '(none)'}${p.batches.length > 1 ? ` in ${p.batches.length} batches` : ''} · ${p.tasks.length} task(s), ${steps} step(s)`,
+    );
     for (const t of p.tasks) lines.push(`      ${p.index}.${t.index} ${t.name}`);
   }
   return `${lines.join('\n')}\n`;
@@ -92,7 +98,8 @@ function inputsMismatch(journalPlan: Plan, plan: Plan): string[] {
   const before = new Map(journalPlan.inputs.map((i) => [key(i), i.sha256]));
   const now = new Map(plan.inputs.map((i) => [key(i), i.sha256]));
   const out: string[] = [];
-  for (const [k, sha] of before) if (now.get(k) !== sha) out.push(now.has(k) ? `${k} changed (sha256 ${sha.slice(0, 12)} → ${(now.get(k) ?? '').slice(0, 12)})` : `${k} is no longer given`);
+  for (const [k, sha] of before)
+    if (now.get(k) !== sha) out.push(now.has(k) ? `${k} changed (sha256 ${sha.slice(0, 12)} → ${(now.get(k) ?? '').slice(0, 12)})` : `${k} is no longer given`);
   for (const k of now.keys()) if (!before.has(k)) out.push(`${k} was not an input of that run`);
   return out;
 }
@@ -108,7 +115,7 @@ export function loadResume(runId: string, journalDir: string, plan: Plan, read?:
   const refuse = (refusal: string, code: number = EXIT.INVALID): ResumeLoad => ({ refusal: `runbook: ${refusal}\n`, code });
   if (!RUN_ID_PATTERN.test(runId)) return refuse(`--resume: "${runId}" is not a run id (YYYYMMDDTHHMMSSZ-xxxxxx)`);
   const chain: JournalState[] = [];
-  for (let id: string | undefined = runId; id !== undefined; ) {
+  for (let id: string | undefined = runId; id !== undefined;) {
     if (chain.length > 100) return refuse(`--resume ${runId}: the chain of resumed runs is too long`);
     let j: JournalState;
     try {
@@ -118,13 +125,16 @@ export function loadResume(runId: string, journalDir: string, plan: Plan, read?:
     }
     chain.unshift(j);
     const start = j.events.find((e) => e.type === 'run.start');
-    if (start?.type === 'run.start' && start.check && id === runId) return refuse(`run ${runId} was a --check run: it changed nothing, so there is nothing to resume; start a new run`);
+    if (start?.type === 'run.start' && start.check && id === runId)
+      return refuse(`run ${runId} was a --check run: it changed nothing, so there is nothing to resume; start a new run`);
     id = start?.type === 'run.start' ? start.resumedFrom : undefined;
   }
   const last = chain[chain.length - 1] as JournalState;
   const changed = inputsMismatch(last.plan, plan);
   if (changed.length) {
-    return refuse(`refusing to resume run ${runId}: its inputs changed since:\n${changed.map((c) => `  ${c}\n`).join('')}Resume needs the same playbook, inventory, -e values and limit (without -e and --limit it uses the run's own); start a new run instead.`);
+    return refuse(
+      `refusing to resume run ${runId}: its inputs changed since:\n${changed.map((c) => `  ${c}\n`).join('')}Resume needs the same playbook, inventory, -e values and limit (without -e and --limit it uses the run's own); start a new run instead.`,
+    );
   }
   const lastEnd = [...last.events].reverse().find((e) => e.type === 'run.end');
   if (lastEnd?.type === 'run.end' && lastEnd.ok) return refuse(`run ${runId} finished successfully; nothing to resume`, EXIT.OK);
@@ -138,7 +148,10 @@ export function loadResume(runId: string, journalDir: string, plan: Plan, read?:
   }
   const known = new Set(plan.plays.flatMap((p) => p.tasks.flatMap((t) => t.steps.map((s) => s.id))));
   const unknownIds = [...done].filter((id) => !known.has(id));
-  if (unknownIds.length) return refuse(`refusing to resume run ${runId}: the plan no longer has step(s) ${unknownIds.slice(0, 5).join(', ')} (runbook version or working directory changed?)`);
+  if (unknownIds.length)
+    return refuse(
+      `refusing to resume run ${runId}: the plan no longer has step(s) ${unknownIds.slice(0, 5).join(', ')} (runbook version or working directory changed?)`,
+    );
   const masked = redactedValues(plan, done, registered, facts);
   if ('refusal' in masked) return refuse(`refusing to resume run ${runId}: ${masked.refusal}`);
   const first = chain[0] as JournalState;
@@ -148,7 +161,13 @@ export function loadResume(runId: string, journalDir: string, plan: Plan, read?:
 }
 
 const holdsMask = (v: unknown): boolean =>
-  typeof v === 'string' ? v.includes(REDACTED) : Array.isArray(v) ? v.some(holdsMask) : v !== null && typeof v === 'object' ? Object.entries(v).some(([k, x]) => k.includes(REDACTED) || holdsMask(x)) : false;
+  typeof v === 'string'
+    ? v.includes(REDACTED)
+    : Array.isArray(v)
+      ? v.some(holdsMask)
+      : v !== null && typeof v === 'object'
+        ? Object.entries(v).some(([k, x]) => k.includes(REDACTED) || holdsMask(x))
+        : false;
 
 /**
  * The journal stores registered values and facts redacted: one that held a secret comes back as
@@ -157,17 +176,34 @@ const holdsMask = (v: unknown): boolean =>
  * step that changes things is not made again: refused when a step still to run needs it.
  * Changes `done`, `registered` and `facts` in place.
  */
-function redactedValues(plan: Plan, done: Set<string>, registered: Record<string, Record<string, Json>>, facts: Record<string, Record<string, Json>>): { notes: string[] } | { refusal: string } {
+function redactedValues(
+  plan: Plan,
+  done: Set<string>,
+  registered: Record<string, Record<string, Json>>,
+  facts: Record<string, Record<string, Json>>,
+): { notes: string[] } | { refusal: string } {
   const notes: string[] = [];
   const problems: string[] = [];
-  for (const [kind, table] of [['registered', registered], ['fact', facts]] as const) {
+  for (const [kind, table] of [
+    ['registered', registered],
+    ['fact', facts],
+  ] as const) {
     for (const [host, values] of Object.entries(table)) {
       for (const [name, value] of Object.entries(values)) {
         if (!holdsMask(value)) continue;
         delete values[name];
-        const producers = plan.plays.flatMap((p) => p.tasks.filter((t) => (kind === 'registered' ? t.register === name : t.module === 'set_fact' && t.steps.some((s) => s.actions.some((a) => a.kind === 'set_fact' && name in a.facts)))).flatMap((t) => t.steps.filter((s) => t.runOnce || s.host === host).map((s) => ({ t, s }))));
+        const producers = plan.plays.flatMap((p) =>
+          p.tasks
+            .filter((t) =>
+              kind === 'registered'
+                ? t.register === name
+                : t.module === 'set_fact' && t.steps.some((s) => s.actions.some((a) => a.kind === 'set_fact' && name in a.facts)),
+            )
+            .flatMap((t) => t.steps.filter((s) => t.runOnce || s.host === host).map((s) => ({ t, s }))),
+        );
         const word = new RegExp(`\\b${name}\\b`);
-        const uses = (t: PlannedTask, s: Step): boolean => s.needs.some((n) => n === name || n.startsWith(`${name}.`)) || [...t.when, ...(s.when ?? [])].some((c) => word.test(c));
+        const uses = (t: PlannedTask, s: Step): boolean =>
+          s.needs.some((n) => n === name || n.startsWith(`${name}.`)) || [...t.when, ...(s.when ?? [])].some((c) => word.test(c));
         const needed = plan.plays.some((p) => p.tasks.some((t) => t.steps.some((s) => !done.has(s.id) && (s.host === host || t.runOnce) && uses(t, s))));
         for (const { t, s } of producers) {
           if (!done.has(s.id)) continue;
@@ -175,7 +211,9 @@ function redactedValues(plan: Plan, done: Set<string>, registered: Record<string
             done.delete(s.id);
             notes.push(`step ${s.id} (${t.name}) runs again: the ${kind} value "${name}" of ${host} is redacted in the journal (it held a secret)`);
           } else if (needed) {
-            problems.push(`the ${kind} value "${name}" of ${host} is redacted in the journal (it held a secret), a step still to run needs it, and step ${s.id} (${t.name}) that made it changes things, so it is not run again`);
+            problems.push(
+              `the ${kind} value "${name}" of ${host} is redacted in the journal (it held a secret), a step still to run needs it, and step ${s.id} (${t.name}) that made it changes things, so it is not run again`,
+            );
           }
         }
       }
@@ -213,14 +251,22 @@ export function planToApply(playbook: string, opts: ApplyOptions, io: Io): { pla
     // Compile the recorded inputs again: a plan whose commands (or hosts, or anything) were edited
     // after it was written is not what was reviewed, and is refused.
     const p = saved.plan;
-    const again = buildPlan({ playbook: p.playbook, inventory: p.inventory, ...(p.limit ? { limit: p.limit } : {}), extraVars: p.extraVars ?? [], ...(p.tags ? { tags: p.tags } : {}) });
+    const again = buildPlan({
+      playbook: p.playbook,
+      inventory: p.inventory,
+      ...(p.limit ? { limit: p.limit } : {}),
+      extraVars: p.extraVars ?? [],
+      ...(p.tags ? { tags: p.tags } : {}),
+    });
     if (!again.plan || !again.inventory) {
       io.err(`runbook: refusing to apply ${playbook}: its inputs no longer compile:\n${formatDiagnostics(again.diagnostics, again.texts)}`);
       return { code: EXIT.REFUSED };
     }
     const edited = firstDifference(p, JSON.parse(stableStringify(again.plan)));
     if (edited) {
-      io.err(`runbook: refusing to apply ${playbook}: it is not the plan its inputs compile to (first difference at ${edited}); was it edited after it was written?\nRender it again (runbook plan … --out ${playbook}), review it, and apply the new plan.\n`);
+      io.err(
+        `runbook: refusing to apply ${playbook}: it is not the plan its inputs compile to (first difference at ${edited}); was it edited after it was written?\nRender it again (runbook plan … --out ${playbook}), review it, and apply the new plan.\n`,
+      );
       return { code: EXIT.REFUSED };
     }
     return { plan: p, inv: again.inventory };
@@ -333,7 +379,12 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     if (lock) {
       let holders: Holder[];
       try {
-        holders = await lock.takeRemote(targets.map((h) => ({ name: h, transport: factory.get(h), become: true })), opts.breakLock === true, opts.resume, stop.signal);
+        holders = await lock.takeRemote(
+          targets.map((h) => ({ name: h, transport: factory.get(h), become: true })),
+          opts.breakLock === true,
+          opts.resume,
+          stop.signal,
+        );
       } catch (e) {
         if (stop.signal.aborted) return interrupted();
         io.err(`runbook: ${e instanceof Error ? e.message : String(e)}\nNothing was run.\n`);
@@ -348,7 +399,15 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     if (stop.signal.aborted) return interrupted();
 
     try {
-      reporter = await createReporter({ mode: opts.output ?? 'auto', io, verbose: opts.verbose ?? 0, secrets: Object.values(secrets.values), journalDir, runId, plan });
+      reporter = await createReporter({
+        mode: opts.output ?? 'auto',
+        io,
+        verbose: opts.verbose ?? 0,
+        secrets: Object.values(secrets.values),
+        journalDir,
+        runId,
+        plan,
+      });
     } catch (e) {
       io.err(`runbook: cannot start the run journal in ${journalDir}: ${e instanceof Error ? e.message : String(e)}\n`);
       return EXIT.INVALID;
@@ -379,7 +438,10 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     // Still under the signal handlers: a Ctrl-C here must not kill runbook before the locks are given back.
     if (lock) {
       const problems = await lock.releaseRemote();
-      if (problems.length) io.err(`runbook: could not remove the run lock on: ${problems.join('; ')} (remove ${remoteLockDir(plan.cluster)} there, or pass --break-lock once it is stale)\n`);
+      if (problems.length)
+        io.err(
+          `runbook: could not remove the run lock on: ${problems.join('; ')} (remove ${remoteLockDir(plan.cluster)} there, or pass --break-lock once it is stale)\n`,
+        );
     }
     await factory.closeAll();
     lock?.releaseLocal();
@@ -482,7 +544,9 @@ function lockRefusal(cluster: string, holders: Holder[]): string {
   const lines = [`runbook: refusing to run: cluster "${cluster}" is locked by another run; nothing was run.`];
   for (const h of holders) lines.push(`  held by ${describeHolder(h)}${h.stale !== undefined ? ` — stale: ${h.stale}` : ''}`);
   if (stale.length === holders.length) {
-    lines.push('The lock looks stale (its run is gone or it expired). Make sure no other runbook run is working on this cluster, then run again with --break-lock.');
+    lines.push(
+      'The lock looks stale (its run is gone or it expired). Make sure no other runbook run is working on this cluster, then run again with --break-lock.',
+    );
   } else lines.push('Wait for that run to finish (or stop it); a lock whose run has died can be taken over with --break-lock once it is stale.');
   return `${lines.join('\n')}\n`;
 }

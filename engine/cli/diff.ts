@@ -57,7 +57,13 @@ function secretValues(inv: Inventory | undefined, realPath: (p: string) => strin
 }
 
 function request(playbook: string, opts: DiffOptions): PlanRequest {
-  return { playbook, inventory: opts.inventory ?? '', extraVars: opts.extraVars ?? [], ...(opts.limit ? { limit: opts.limit } : {}), ...(opts.tags ? { tags: opts.tags } : {}) };
+  return {
+    playbook,
+    inventory: opts.inventory ?? '',
+    extraVars: opts.extraVars ?? [],
+    ...(opts.limit ? { limit: opts.limit } : {}),
+    ...(opts.tags ? { tags: opts.tags } : {}),
+  };
 }
 
 function workingTreeSide(req: PlanRequest): Side {
@@ -67,7 +73,13 @@ function workingTreeSide(req: PlanRequest): Side {
 
 function revisionSide(rev: string, req: PlanRequest): Side {
   const r = buildPlanAtRevision(rev, req);
-  return { source: `git:${rev}`, diagnostics: r.diagnostics, texts: r.texts, secrets: secretValues(r.inventory, r.realPath), ...(r.plan ? { plan: r.plan } : {}) };
+  return {
+    source: `git:${rev}`,
+    diagnostics: r.diagnostics,
+    texts: r.texts,
+    secrets: secretValues(r.inventory, r.realPath),
+    ...(r.plan ? { plan: r.plan } : {}),
+  };
 }
 
 function savedSide(path: string): Side {
@@ -78,7 +90,12 @@ function savedSide(path: string): Side {
   return { source: path, plan: r.plan, diagnostics: [], texts: {}, secrets: secretValues(inv) };
 }
 
-const USAGE = ['usage:', '  runbook diff OLD.json NEW.json', '  runbook diff OLD.json PLAYBOOK -i INVENTORY', '  runbook diff --base REF PLAYBOOK -i INVENTORY [-l LIMIT] [-e k=v]...'].join('\n');
+const USAGE = [
+  'usage:',
+  '  runbook diff OLD.json NEW.json',
+  '  runbook diff OLD.json PLAYBOOK -i INVENTORY',
+  '  runbook diff --base REF PLAYBOOK -i INVENTORY [-l LIMIT] [-e k=v]...',
+].join('\n');
 
 export function runDiff(args: string[], opts: DiffOptions, io: Io): number {
   const usage = (msg: string): number => {
@@ -105,7 +122,10 @@ export function runDiff(args: string[], opts: DiffOptions, io: Io): number {
   const redact = makeRedactor([...sides[0].secrets, ...sides[1].secrets]);
   const [oldSide, newSide] = sides;
   if (!oldSide.plan || !newSide.plan) {
-    for (const [name, s] of [['old', oldSide], ['new', newSide]] as const) {
+    for (const [name, s] of [
+      ['old', oldSide],
+      ['new', newSide],
+    ] as const) {
       if (!s.plan) io.err(redact(`runbook diff: the ${name} side (${s.source}) does not load:\n${formatDiagnostics(s.diagnostics, s.texts)}`));
     }
     return EXIT.INVALID;

@@ -83,8 +83,10 @@ export function parseExtraVars(list: string[]): { vars: JsonObject; diagnostics:
 /** Copy own keys one by one: Object.assign would call the __proto__ setter for a parsed "__proto__" key. */
 function assignVars(vars: JsonObject, from: JsonObject, item: string, diagnostics: Diagnostic[]): void {
   for (const [k, x] of Object.entries(from)) {
-    if (!IDENT.test(k) || FORBIDDEN_NAMES.has(k)) diagnostics.push(diag('bad-extra-var', `-e ${item}: "${k}" is not a valid variable name`, { file: '-e', line: 1, col: 1 }));
-    else if (isBuiltinName(k)) diagnostics.push(diag('reserved-name', builtinNameMessage(k, `with -e ${item}`), { file: '-e', line: 1, col: 1 }, { hint: BUILTIN_HINT }));
+    if (!IDENT.test(k) || FORBIDDEN_NAMES.has(k))
+      diagnostics.push(diag('bad-extra-var', `-e ${item}: "${k}" is not a valid variable name`, { file: '-e', line: 1, col: 1 }));
+    else if (isBuiltinName(k))
+      diagnostics.push(diag('reserved-name', builtinNameMessage(k, `with -e ${item}`), { file: '-e', line: 1, col: 1 }, { hint: BUILTIN_HINT }));
     else vars[k] = x;
   }
 }

@@ -25,11 +25,15 @@ function text(inv: Inventory): string {
   const c = inv.cluster;
   const out: string[] = [];
   out.push(`cluster ${c.name}: etcd ${c.etcdVersion}, ${c.deployment}, ${c.scheme}${c.tls ? ' (TLS)' : ''}`);
-  out.push(`  members ${f.size} · quorum ${f.quorum} · tolerates ${f.faultTolerance} failure(s)${f.size % 2 === 0 ? ' · even size: adds no tolerance over ' + (f.size - 1) : ''}`);
+  out.push(
+    `  members ${f.size} · quorum ${f.quorum} · tolerates ${f.faultTolerance} failure(s)${f.size % 2 === 0 ? ' · even size: adds no tolerance over ' + (f.size - 1) : ''}`,
+  );
   out.push(`  initial_cluster ${f.initialCluster}`);
   out.push(`  endpoints       ${f.endpoints}`);
   out.push(`  etcdctl         ${f.etcdctl}`);
-  out.push(`  snapshot tool   ${f.snapshotTool}${f.supportsBumpRevision ? ' (supports --bump-revision)' : ''}${f.supportsLearner ? ' · learners supported' : ''}`);
+  out.push(
+    `  snapshot tool   ${f.snapshotTool}${f.supportsBumpRevision ? ' (supports --bump-revision)' : ''}${f.supportsLearner ? ' · learners supported' : ''}`,
+  );
   out.push(`  data_dir ${c.dataDir} · backup_dir ${c.backupDir} · controller backups ${c.controllerBackupDir} (keep ${c.backupRetention})`);
   if (c.dependents.length) out.push(`  dependents ${c.dependents.map((d) => `${d.group}: ${d.services.join(', ')}`).join('; ')}`);
   out.push('');
@@ -40,7 +44,9 @@ function text(inv: Inventory): string {
   for (const name of inv.hostOrder) {
     const h = inv.hosts[name];
     if (!h) continue;
-    out.push(`  ${name}  ${h.ssh.user}@${h.address}:${h.ssh.port}  [${h.groups.join(', ')}]  host keys: ${h.ssh.hostKeyChecking}${h.ssh.jump ? ` · via ${h.ssh.jump}` : ''}`);
+    out.push(
+      `  ${name}  ${h.ssh.user}@${h.address}:${h.ssh.port}  [${h.groups.join(', ')}]  host keys: ${h.ssh.hostKeyChecking}${h.ssh.jump ? ` · via ${h.ssh.jump}` : ''}`,
+    );
     if (h.etcd) out.push(`    member ${h.etcd.name}  peer ${h.etcd.peerUrl}  client ${h.etcd.clientUrl}  data ${h.etcd.dataDir}`);
     for (const k of Object.keys(h.vars).sort()) {
       const secret = inv.secretVars.includes(k);
@@ -58,7 +64,8 @@ export function runInventory(opts: { inventory: string; graph?: boolean; format?
     return EXIT.INVALID;
   }
   if (opts.graph) io.out(graph(r.inventory));
-  else if (opts.format === 'json') io.out(stableStringify({ cluster: r.inventory.cluster, facts: r.inventory.facts, groups: r.inventory.groups, hosts: r.inventory.hosts }));
+  else if (opts.format === 'json')
+    io.out(stableStringify({ cluster: r.inventory.cluster, facts: r.inventory.facts, groups: r.inventory.groups, hosts: r.inventory.hosts }));
   else io.out(text(r.inventory));
   return EXIT.OK;
 }

@@ -34,21 +34,53 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(new Option('--format <format>', 'output format (default: text, or json with --out)').choices(['text', 'json']))
     .option('-o, --out <file>', 'write the plan to a file (JSON unless --format text)')
     .action(async (playbook: string, o: { inventory: string; limit?: string; extraVars: string[]; tags?: string; format?: string; out?: string }) =>
-      setCode((await import('./plan.js')).runPlan(playbook, { inventory: o.inventory, extraVars: o.extraVars, format: o.format ?? (o.out ? 'json' : 'text'), ...(o.limit ? { limit: o.limit } : {}), ...(o.tags ? { tags: o.tags.split(',') } : {}), ...(o.out ? { out: o.out } : {}) }, io)),
+      setCode(
+        (await import('./plan.js')).runPlan(
+          playbook,
+          {
+            inventory: o.inventory,
+            extraVars: o.extraVars,
+            format: o.format ?? (o.out ? 'json' : 'text'),
+            ...(o.limit ? { limit: o.limit } : {}),
+            ...(o.tags ? { tags: o.tags.split(',') } : {}),
+            ...(o.out ? { out: o.out } : {}),
+          },
+          io,
+        ),
+      ),
     );
 
   program
     .command('diff')
-    .description('what changes between two plans: saved plans, or a playbook + inventory at --base REF against the working tree (exit 0 no change, 3 changes, 2 invalid)')
+    .description(
+      'what changes between two plans: saved plans, or a playbook + inventory at --base REF against the working tree (exit 0 no change, 3 changes, 2 invalid)',
+    )
     .argument('<sides...>', 'OLD.json NEW.json (saved plans), OLD.json PLAYBOOK, or with --base one PLAYBOOK')
     .option('--base <ref>', 'render the old side from the files as they are at this git revision (read with git show, no checkout)')
     .option('-i, --inventory <file>', 'the inventory (with --base, or when a side is a playbook)')
     .option('-l, --limit <pattern>', 'only these hosts/groups (both sides)')
     .option('-e, --extra-vars <key=value>', 'extra variable (repeatable; @file.yml or JSON too; both sides)', collect, [])
     .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated)')
-    .addOption(new Option('--format <format>', 'text (coloured on a terminal), markdown (a pull-request comment) or json').choices(['text', 'markdown', 'json']).default('text'))
+    .addOption(
+      new Option('--format <format>', 'text (coloured on a terminal), markdown (a pull-request comment) or json')
+        .choices(['text', 'markdown', 'json'])
+        .default('text'),
+    )
     .action(async (sides: string[], o: { base?: string; inventory?: string; limit?: string; extraVars: string[]; tags?: string; format: string }) =>
-      setCode((await import('./diff.js')).runDiff(sides, { extraVars: o.extraVars, format: o.format, ...(o.base !== undefined ? { base: o.base } : {}), ...(o.inventory ? { inventory: o.inventory } : {}), ...(o.limit ? { limit: o.limit } : {}), ...(o.tags ? { tags: o.tags.split(',') } : {}) }, io)),
+      setCode(
+        (await import('./diff.js')).runDiff(
+          sides,
+          {
+            extraVars: o.extraVars,
+            format: o.format,
+            ...(o.base !== undefined ? { base: o.base } : {}),
+            ...(o.inventory ? { inventory: o.inventory } : {}),
+            ...(o.limit ? { limit: o.limit } : {}),
+            ...(o.tags ? { tags: o.tags.split(',') } : {}),
+          },
+          io,
+        ),
+      ),
     );
 
   program
@@ -61,7 +93,9 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
 
   program
     .command('status')
-    .description('read-only table of the members (name, ID, leader, revision, raft index, DB size, health), asked over SSH on the first reachable member; exit 1 unless all are healthy')
+    .description(
+      'read-only table of the members (name, ID, leader, revision, raft index, DB size, health), asked over SSH on the first reachable member; exit 1 unless all are healthy',
+    )
     .requiredOption('-i, --inventory <file>', 'the inventory')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (o: { inventory: string; format: string }) => setCode(await (await import('./status.js')).runStatus(o, io)));
@@ -70,18 +104,26 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .command('snapshot')
     .description('snapshot tools')
     .command('verify')
-    .description('restore a snapshot into a scratch dir and serve it with a throwaway etcd on 127.0.0.1 (free ports): report revision and key count, check FILE.manifest.json if present')
+    .description(
+      'restore a snapshot into a scratch dir and serve it with a throwaway etcd on 127.0.0.1 (free ports): report revision and key count, check FILE.manifest.json if present',
+    )
     .argument('<file>', 'the snapshot (.db)')
     .option('--skip-hash-check', 'for a raw member/snap/db copy (it has no snapshot hash)')
     .option('--timeout <seconds>', 'how long to wait for the throwaway etcd to serve', (v) => Number(v), 60)
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (file: string, o: { skipHashCheck?: boolean; timeout: number; format: string }) =>
-      setCode(await (await import('./snapshot.js')).runSnapshotVerify(file, { format: o.format, timeout: o.timeout, ...(o.skipHashCheck ? { skipHashCheck: true } : {}) }, io)),
+      setCode(
+        await (
+          await import('./snapshot.js')
+        ).runSnapshotVerify(file, { format: o.format, timeout: o.timeout, ...(o.skipHashCheck ? { skipHashCheck: true } : {}) }, io),
+      ),
     );
 
   program
     .command('schedule')
-    .description('print (or --install) what runs a playbook periodically: a systemd service + timer, a Kubernetes CronJob or a GitHub Actions workflow; overlapping runs are refused by the run lock')
+    .description(
+      'print (or --install) what runs a playbook periodically: a systemd service + timer, a Kubernetes CronJob or a GitHub Actions workflow; overlapping runs are refused by the run lock',
+    )
     .argument('<playbook>', 'a playbook path or a shipped name such as backup')
     .requiredOption('-i, --inventory <file>', 'the inventory')
     .requiredOption('--every <interval>', 'how often: 5m … 30m (dividing an hour), 1h … 12h (dividing a day), or 1d')
@@ -89,8 +131,25 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('-e, --extra-vars <key=value>', 'extra variable passed to every run (repeatable)', collect, [])
     .option('--install <dir>', 'write the files into this directory (an existing different file is moved aside) instead of printing them')
     .option('--image <image>', 'container image holding runbook and the ops repository at /ops (cronjob)')
-    .action(async (playbook: string, o: { inventory: string; every: string; target: 'systemd' | 'cronjob' | 'github' | 'all'; extraVars: string[]; install?: string; image?: string }) =>
-      setCode((await import('./schedule.js')).runSchedule(playbook, { inventory: o.inventory, every: o.every, target: o.target, extraVars: o.extraVars, ...(o.install !== undefined ? { install: o.install } : {}), ...(o.image !== undefined ? { image: o.image } : {}) }, io)),
+    .action(
+      async (
+        playbook: string,
+        o: { inventory: string; every: string; target: 'systemd' | 'cronjob' | 'github' | 'all'; extraVars: string[]; install?: string; image?: string },
+      ) =>
+        setCode(
+          (await import('./schedule.js')).runSchedule(
+            playbook,
+            {
+              inventory: o.inventory,
+              every: o.every,
+              target: o.target,
+              extraVars: o.extraVars,
+              ...(o.install !== undefined ? { install: o.install } : {}),
+              ...(o.image !== undefined ? { image: o.image } : {}),
+            },
+            io,
+          ),
+        ),
     );
 
   addApply(program, io, setCode);
@@ -115,26 +174,44 @@ function addApply(program: Command, io: Io, setCode: (c: number) => void): void 
     .option('--journal-dir <dir>', 'where run journals are written', DEFAULT_JOURNAL_DIR)
     .option('--break-lock', 'take over a stale run lock of the cluster (its run died or it expired)')
     .option('-v, --verbose', 'more detail (repeat for streamed output)', (_v: string, prev: number) => prev + 1, 0)
-    .action(async (playbook: string, o: { inventory?: string; limit?: string; extraVars: string[]; forks: number; check?: boolean; yes?: boolean; output: 'auto' | 'text' | 'json'; resume?: string; journalDir: string; verbose: number; breakLock?: boolean }) =>
-      setCode(
-        await (await import('./apply.js')).runApply(
-          playbook,
-          {
-            ...(o.inventory ? { inventory: o.inventory } : {}),
-            extraVars: o.extraVars,
-            forks: o.forks,
-            check: o.check === true,
-            yes: o.yes === true,
-            output: o.output,
-            journalDir: o.journalDir,
-            verbose: o.verbose,
-            ...(o.limit ? { limit: o.limit } : {}),
-            ...(o.resume ? { resume: o.resume } : {}),
-            ...(o.breakLock ? { breakLock: true } : {}),
-          },
-          io,
+    .action(
+      async (
+        playbook: string,
+        o: {
+          inventory?: string;
+          limit?: string;
+          extraVars: string[];
+          forks: number;
+          check?: boolean;
+          yes?: boolean;
+          output: 'auto' | 'text' | 'json';
+          resume?: string;
+          journalDir: string;
+          verbose: number;
+          breakLock?: boolean;
+        },
+      ) =>
+        setCode(
+          await (
+            await import('./apply.js')
+          ).runApply(
+            playbook,
+            {
+              ...(o.inventory ? { inventory: o.inventory } : {}),
+              extraVars: o.extraVars,
+              forks: o.forks,
+              check: o.check === true,
+              yes: o.yes === true,
+              output: o.output,
+              journalDir: o.journalDir,
+              verbose: o.verbose,
+              ...(o.limit ? { limit: o.limit } : {}),
+              ...(o.resume ? { resume: o.resume } : {}),
+              ...(o.breakLock ? { breakLock: true } : {}),
+            },
+            io,
+          ),
         ),
-      ),
     );
 }
 

@@ -17,7 +17,13 @@ export interface PlanOptions {
 }
 
 export function runPlan(playbook: string, opts: PlanOptions, io: Io): number {
-  const r = buildPlan({ playbook, inventory: opts.inventory, ...(opts.limit ? { limit: opts.limit } : {}), extraVars: opts.extraVars ?? [], ...(opts.tags ? { tags: opts.tags } : {}) });
+  const r = buildPlan({
+    playbook,
+    inventory: opts.inventory,
+    ...(opts.limit ? { limit: opts.limit } : {}),
+    extraVars: opts.extraVars ?? [],
+    ...(opts.tags ? { tags: opts.tags } : {}),
+  });
   if (!r.plan) {
     io.err(formatDiagnostics(r.diagnostics, r.texts));
     return EXIT.INVALID;

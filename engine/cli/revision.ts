@@ -48,10 +48,18 @@ export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoad
   const at = { file: '--base', line: 1, col: 1 };
   const cwd = process.cwd();
   const top = git(['rev-parse', '--show-toplevel'], cwd);
-  if (!top.ok) return failed(diag('git-error', `--base ${rev}: ${top.err || `${cwd} is not inside a git repository`}`, at, { hint: 'run runbook diff --base from inside the repository that holds the inventory' }));
+  if (!top.ok)
+    return failed(
+      diag('git-error', `--base ${rev}: ${top.err || `${cwd} is not inside a git repository`}`, at, {
+        hint: 'run runbook diff --base from inside the repository that holds the inventory',
+      }),
+    );
   const realTop = realpathSync(top.out.toString('utf8').trim());
   const commit = git(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], realTop);
-  if (!commit.ok) return failed(diag('git-error', `--base ${rev}: no such revision in ${realTop}`, at, { hint: 'fetch it first (in CI: actions/checkout with fetch-depth: 0)' }));
+  if (!commit.ok)
+    return failed(
+      diag('git-error', `--base ${rev}: no such revision in ${realTop}`, at, { hint: 'fetch it first (in CI: actions/checkout with fetch-depth: 0)' }),
+    );
   const sha = commit.out.toString('utf8').trim();
   const realCwd = realpathSync(cwd);
 
@@ -90,7 +98,13 @@ export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoad
       if (existsSync(abs)) copyFileSync(abs, dest);
     } else {
       const content = showAt(rel);
-      if (content === undefined) return diag('not-in-revision', `${rel} does not exist at ${rev}`, { file: p, line: 1, col: 1 }, { hint: 'a file that is new on this branch has no base to compare with' });
+      if (content === undefined)
+        return diag(
+          'not-in-revision',
+          `${rel} does not exist at ${rev}`,
+          { file: p, line: 1, col: 1 },
+          { hint: 'a file that is new on this branch has no base to compare with' },
+        );
       writeFileSync(dest, content);
     }
     if (isAbsolute(p)) return dest;

@@ -30,7 +30,10 @@ function schemaProblems(v: unknown): string[] {
   if (fn(v)) return [];
   const errors = (fn.errors ?? []).filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'const');
   const shown = (errors.length ? errors : (fn.errors ?? [])).slice(0, 3);
-  return shown.map((e) => `${e.instancePath || '/'} ${e.message ?? 'is not valid'}${e.keyword === 'additionalProperties' ? ` ("${String(e.params.additionalProperty)}")` : ''}`);
+  return shown.map(
+    (e) =>
+      `${e.instancePath || '/'} ${e.message ?? 'is not valid'}${e.keyword === 'additionalProperties' ? ` ("${String(e.params.additionalProperty)}")` : ''}`,
+  );
 }
 
 /** Read a saved plan: JSON, format runbook-plan, a version this runbook reads, the expected shape. */
@@ -40,16 +43,36 @@ export function loadSavedPlan(path: string): SavedPlan {
   try {
     // Never a FIFO or device (would block or never end), nor a file beyond any real plan's size.
     const st = statSync(path);
-    if (!st.isFile()) return { diagnostics: [diag('input-limit', `${path} is not a regular file`, at,
-      { hint: 'a saved plan is the file written by `runbook plan … --out plan.json`' })] };
+    if (!st.isFile())
+      return {
+        diagnostics: [
+          diag('input-limit', `${path} is not a regular file`, at, { hint: 'a saved plan is the file written by `runbook plan … --out plan.json`' }),
+        ],
+      };
     if (st.size > INPUT_LIMITS.planBytes) {
-      return { diagnostics: [diag('input-limit',
-        `${path} is ${Math.round(st.size / 1024 / 1024)} MiB, more than the limit of ${INPUT_LIMITS.planBytes / 1024 / 1024} MiB for a saved plan`, at, { hint: 'README "Input limits"' })] };
+      return {
+        diagnostics: [
+          diag(
+            'input-limit',
+            `${path} is ${Math.round(st.size / 1024 / 1024)} MiB, more than the limit of ${INPUT_LIMITS.planBytes / 1024 / 1024} MiB for a saved plan`,
+            at,
+            { hint: 'README "Input limits"' },
+          ),
+        ],
+      };
     }
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return { diagnostics: [diag(code === 'ENOENT' ? 'file-not-found' : 'plan-unreadable', code === 'ENOENT' ? `plan file ${path} does not exist` : `cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`, at)] };
+    return {
+      diagnostics: [
+        diag(
+          code === 'ENOENT' ? 'file-not-found' : 'plan-unreadable',
+          code === 'ENOENT' ? `plan file ${path} does not exist` : `cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`,
+          at,
+        ),
+      ],
+    };
   }
   let v: unknown;
   try {
@@ -57,17 +80,40 @@ export function loadSavedPlan(path: string): SavedPlan {
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     const pos = /position (\d+)/.exec(msg)?.[1];
-    return { diagnostics: [diag('plan-unreadable', `${path} is not valid JSON: ${msg}`, pos !== undefined ? { file: path, ...lineCol(text, Number(pos)) } : at, { hint: 'write plans with `runbook plan PLAYBOOK -i INVENTORY --out plan.json`' })] };
+    return {
+      diagnostics: [
+        diag('plan-unreadable', `${path} is not valid JSON: ${msg}`, pos !== undefined ? { file: path, ...lineCol(text, Number(pos)) } : at, {
+          hint: 'write plans with `runbook plan PLAYBOOK -i INVENTORY --out plan.json`',
+        }),
+      ],
+    };
   }
   if (!isObj(v) || v.format !== PLAN_FORMAT) {
     const found = isObj(v) && typeof v.format === 'string' ? ` (format "${v.format}")` : '';
-    return { diagnostics: [diag('plan-format', `${path} is not a runbook plan${found}`, at, { hint: 'write plans with `runbook plan PLAYBOOK -i INVENTORY --out plan.json`' })] };
+    return {
+      diagnostics: [
+        diag('plan-format', `${path} is not a runbook plan${found}`, at, { hint: 'write plans with `runbook plan PLAYBOOK -i INVENTORY --out plan.json`' }),
+      ],
+    };
   }
   if (v.version !== PLAN_VERSION) {
-    return { diagnostics: [diag('plan-format', `${path} is a ${PLAN_FORMAT} version ${JSON.stringify(v.version)} plan; this runbook reads version ${PLAN_VERSION}`, at, { hint: 'render the plan again with this runbook version' })] };
+    return {
+      diagnostics: [
+        diag('plan-format', `${path} is a ${PLAN_FORMAT} version ${JSON.stringify(v.version)} plan; this runbook reads version ${PLAN_VERSION}`, at, {
+          hint: 'render the plan again with this runbook version',
+        }),
+      ],
+    };
   }
   const problems = schemaProblems(v);
-  if (problems.length) return { diagnostics: [diag('plan-format', `${path} is not a valid runbook plan: ${problems.join('; ')}`, at, { hint: 'write plans with `runbook plan PLAYBOOK -i INVENTORY --out plan.json`; never edit one' })] };
+  if (problems.length)
+    return {
+      diagnostics: [
+        diag('plan-format', `${path} is not a valid runbook plan: ${problems.join('; ')}`, at, {
+          hint: 'write plans with `runbook plan PLAYBOOK -i INVENTORY --out plan.json`; never edit one',
+        }),
+      ],
+    };
   return { plan: v as unknown as Plan, diagnostics: [] };
 }
 
@@ -112,7 +158,11 @@ export function checkPlanFreshness(plan: Plan, opts: { cwd?: string } = {}): Fre
 export function describeStale(planPath: string, f: Freshness): string {
   const lines = [`refusing to apply ${planPath}: it is stale (its inputs changed since it was written)`];
   for (const s of f.stale) {
-    lines.push(s.actual === 'missing' ? `  ${s.role} ${s.path}: missing (sha256 was ${s.expected.slice(0, 12)})` : `  ${s.role} ${s.path}: changed (sha256 ${s.expected.slice(0, 12)} → ${s.actual.slice(0, 12)})`);
+    lines.push(
+      s.actual === 'missing'
+        ? `  ${s.role} ${s.path}: missing (sha256 was ${s.expected.slice(0, 12)})`
+        : `  ${s.role} ${s.path}: changed (sha256 ${s.expected.slice(0, 12)} → ${s.actual.slice(0, 12)})`,
+    );
   }
   lines.push(`render it again (runbook plan … --out ${planPath}), review it, and apply the new plan`);
   return `${lines.join('\n')}\n`;

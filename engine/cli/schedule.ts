@@ -88,7 +88,10 @@ export function runSchedule(playbook: string, opts: ScheduleOptions, io: Io): nu
   }
   const dir = resolve(opts.install);
   mkdirSync(dir, { recursive: true });
-  const stamp = (opts.now ?? new Date()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = (opts.now ?? new Date())
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   for (const a of artefacts) {
     const dest = join(dir, a.file);
     if (existsSync(dest)) {

@@ -48,7 +48,11 @@ export const MAX_TOOL_OUTPUT_BYTES = 1024 * 1024;
 export const MAX_ETCD_LOG_BYTES = 64 * 1024;
 
 /** Run an etcd tool; stdout and stderr each kept up to `maxBytes` (the rest counted and dropped). */
-export function runTool(cmd: string, args: string[], opts: { timeoutMs?: number; cwd?: string; maxBytes?: number } = {}): Promise<Run & { truncated: boolean }> {
+export function runTool(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; cwd?: string; maxBytes?: number } = {},
+): Promise<Run & { truncated: boolean }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     const out = new BoundedOutput(opts.maxBytes ?? MAX_TOOL_OUTPUT_BYTES);
@@ -200,8 +204,8 @@ export async function runSnapshotVerify(file: string, opts: SnapshotVerifyOption
     child.stdout?.on('data', (b: Buffer) => log.push(b));
     child.stderr?.on('data', (b: Buffer) => log.push(b));
     child.on('error', () => undefined);
-    const ctl = (...args: string[]): Promise<Run> => run('etcdctl', [`--endpoints=${clientUrl}`, '--dial-timeout=2s', '--command-timeout=10s', ...args],
-      30_000, scratch);
+    const ctl = (...args: string[]): Promise<Run> =>
+      run('etcdctl', [`--endpoints=${clientUrl}`, '--dial-timeout=2s', '--command-timeout=10s', ...args], 30_000, scratch);
 
     const deadline = Date.now() + (opts.timeout ?? 60) * 1000;
     let served: Run | undefined;

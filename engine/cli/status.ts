@@ -121,7 +121,16 @@ export async function runStatus(opts: StatusOptions, io: Io): Promise<number> {
     const clusterIds = [...new Set(rows.map((r) => r.cluster_id).filter(Boolean))];
     const allHealthy = rows.length > 0 && rows.every((r) => r.health === 'healthy') && clusterIds.length === 1;
     if (opts.format === 'json') {
-      io.out(stableStringify({ format: 'runbook-status/1', cluster: inv.cluster.name, via: host, cluster_ids: clusterIds, healthy: allHealthy, members: rows as unknown as Json }));
+      io.out(
+        stableStringify({
+          format: 'runbook-status/1',
+          cluster: inv.cluster.name,
+          via: host,
+          cluster_ids: clusterIds,
+          healthy: allHealthy,
+          members: rows as unknown as Json,
+        }),
+      );
     } else {
       io.out(`cluster ${inv.cluster.name} · cluster ID ${clusterIds.join(', ') || '-'} · ${rows.length} member(s) · asked through ${host}\n`);
       io.out(formatStatusTable(rows));

@@ -56,7 +56,6 @@ export interface CompileOptions {
 
 export const DEFAULT_TIMEOUT_SEC = 600;
 
-
 class Collector {
   readonly diagnostics: Diagnostic[] = [];
   private seen = new Set<string>();

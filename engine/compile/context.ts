@@ -52,14 +52,28 @@ function hostsTable(inv: Inventory): object {
   const value = Object.fromEntries(
     inv.hostOrder.map((n) => {
       const h = inv.hosts[n] as Host;
-      return [n, { name: n, address: h.address, groups: h.groups, ...(h.etcd ? { member: { name: h.etcd.name, peer_url: h.etcd.peerUrl, client_url: h.etcd.clientUrl, data_dir: h.etcd.dataDir } } : {}) }];
+      return [
+        n,
+        {
+          name: n,
+          address: h.address,
+          groups: h.groups,
+          ...(h.etcd ? { member: { name: h.etcd.name, peer_url: h.etcd.peerUrl, client_url: h.etcd.clientUrl, data_dir: h.etcd.dataDir } } : {}),
+        },
+      ];
     }),
   );
   hostsCache.set(inv, value);
   return value;
 }
 
-export function hostContext(inv: Inventory, host: Host | undefined, playVars: JsonObject, extraVars: JsonObject, runtimeNames: Iterable<string>): Record<string, unknown> {
+export function hostContext(
+  inv: Inventory,
+  host: Host | undefined,
+  playVars: JsonObject,
+  extraVars: JsonObject,
+  runtimeNames: Iterable<string>,
+): Record<string, unknown> {
   const ctx: Record<string, unknown> = { ...(host?.vars ?? inv.vars), ...playVars, ...extraVars };
   for (const name of runtimeNames) ctx[name] = runtimeRef(name);
   ctx.cluster = clusterFacts(inv);

@@ -27,7 +27,8 @@ export function lcsPairs(a: readonly string[], b: readonly string[]): [number, n
     const table = new Uint32Array((n + 1) * w);
     for (let i = n - 1; i >= 0; i--) {
       for (let j = m - 1; j >= 0; j--) {
-        table[i * w + j] = a[start + i] === b[start + j] ? (table[(i + 1) * w + j + 1] ?? 0) + 1 : Math.max(table[(i + 1) * w + j] ?? 0, table[i * w + j + 1] ?? 0);
+        table[i * w + j] =
+          a[start + i] === b[start + j] ? (table[(i + 1) * w + j + 1] ?? 0) + 1 : Math.max(table[(i + 1) * w + j] ?? 0, table[i * w + j + 1] ?? 0);
       }
     }
     let i = 0;

@@ -8,7 +8,20 @@ import type { Plan, PlannedPlay, PlannedTask, Step } from '../model/types.js';
 import { lcsPairs } from './lcs.js';
 import { stepLines } from '../report/plan-text.js';
 import { diffStep, type StepDelta } from './steps.js';
-import { DIFF_FORMAT, DIFF_VERSION, type ActionChange, type DiffCounts, type FieldChange, type HostChange, type PlanDiff, type PlayChange, type SideInfo, type StepGroup, type TaskChange, type WordChange } from './model.js';
+import {
+  DIFF_FORMAT,
+  DIFF_VERSION,
+  type ActionChange,
+  type DiffCounts,
+  type FieldChange,
+  type HostChange,
+  type PlanDiff,
+  type PlayChange,
+  type SideInfo,
+  type StepGroup,
+  type TaskChange,
+  type WordChange,
+} from './model.js';
 
 export interface DiffSources {
   /** Where each side came from, e.g. `git:origin/main`, `plan.json`, `working tree`. */
@@ -91,7 +104,11 @@ function playFields(a: PlannedPlay, b: PlannedPlay): FieldChange[] {
     ['hosts pattern', a.pattern, b.pattern],
     ['serial batches', serial ? batchText(a) : '', serial ? batchText(b) : ''],
     ['any_errors_fatal', yesNo(a.anyErrorsFatal), yesNo(b.anyErrorsFatal)],
-    ['max_fail_percentage', a.maxFailPercentage === undefined ? '' : String(a.maxFailPercentage), b.maxFailPercentage === undefined ? '' : String(b.maxFailPercentage)],
+    [
+      'max_fail_percentage',
+      a.maxFailPercentage === undefined ? '' : String(a.maxFailPercentage),
+      b.maxFailPercentage === undefined ? '' : String(b.maxFailPercentage),
+    ],
     ['destructive', yesNo(a.destructive), yesNo(b.destructive)],
   ]);
 }
@@ -110,7 +127,12 @@ function sameLines(x: StepDelta, y: StepDelta): boolean {
   if (x.actions.length !== y.actions.length) return false;
   return x.actions.every((a, i) => {
     const b = y.actions[i];
-    return b !== undefined && a.context === b.context && a.lines.length === b.lines.length && a.lines.every((l, k) => l.old === b.lines[k]?.old && l.new === b.lines[k]?.new);
+    return (
+      b !== undefined &&
+      a.context === b.context &&
+      a.lines.length === b.lines.length &&
+      a.lines.every((l, k) => l.old === b.lines[k]?.old && l.new === b.lines[k]?.new)
+    );
   });
 }
 
@@ -127,7 +149,10 @@ function short(s: string | undefined): string | number | undefined {
 const HASH = /^[0-9a-f]{12,64},?$/;
 
 function signatureOf(status: string, d: StepDelta): string {
-  const words = (ws: WordChange[]): unknown[] => ws.filter((w) => !(w.old !== undefined && w.new !== undefined && HASH.test(w.old) && HASH.test(w.new))).map((w) => [w.key, short(w.old), short(w.new), w.added?.map(short), w.removed?.map(short)]);
+  const words = (ws: WordChange[]): unknown[] =>
+    ws
+      .filter((w) => !(w.old !== undefined && w.new !== undefined && HASH.test(w.old) && HASH.test(w.new)))
+      .map((w) => [w.key, short(w.old), short(w.new), w.added?.map(short), w.removed?.map(short)]);
   const actions = d.actions.map((a) => ({
     op: a.op,
     lines: a.lines.map((l) => (l.words.length && l.old !== undefined && l.new !== undefined ? { w: words(l.words) } : { o: short(l.old), n: short(l.new) })),
@@ -138,7 +163,11 @@ function signatureOf(status: string, d: StepDelta): string {
 function wholeStep(op: 'added' | 'removed', s: Step): StepDelta {
   const lines = stepLines(s).map((l) => (op === 'added' ? { new: l, words: [] } : { old: l, words: [] }));
   const action: ActionChange = { op, lines };
-  return { fields: s.target !== s.host && !s.skip ? [{ field: 'runs on', old: op === 'removed' ? s.target : '', new: op === 'added' ? s.target : '' }] : [], actions: [action], unchangedActions: 0 };
+  return {
+    fields: s.target !== s.host && !s.skip ? [{ field: 'runs on', old: op === 'removed' ? s.target : '', new: op === 'added' ? s.target : '' }] : [],
+    actions: [action],
+    unchangedActions: 0,
+  };
 }
 
 const byName = (x: string, y: string): number => x.localeCompare(y, 'en', { numeric: true });
@@ -242,16 +271,23 @@ function diffTask(a: PlannedTask, b: PlannedTask, moved: boolean, tally: Tally, 
   if (!fields.length && !entries.size && !moved) return undefined;
   tally.tasks.modified++;
   if (moved) tally.moved++;
-  return { index: b.index, name: b.name, module: b.module, status: 'modified', ...(moved ? { moved: true } : {}), fields, steps: entries.list(), unchangedHosts, unchangedBefore };
+  return {
+    index: b.index,
+    name: b.name,
+    module: b.module,
+    status: 'modified',
+    ...(moved ? { moved: true } : {}),
+    fields,
+    steps: entries.list(),
+    unchangedHosts,
+    unchangedBefore,
+  };
 }
 
 function diffTasks(a: PlannedTask[], b: PlannedTask[], tally: Tally): { tasks: TaskChange[]; unchangedAfter: number } {
   const tasks: TaskChange[] = [];
   let unchanged = 0;
-  for (const al of align(
-    keysOf(a.map((t) => t.name)),
-    keysOf(b.map((t) => t.name)),
-  )) {
+  for (const al of align(keysOf(a.map((t) => t.name)), keysOf(b.map((t) => t.name)))) {
     let change: TaskChange | undefined;
     if (al.kind === 'added') {
       const t = b[al.b];
@@ -301,7 +337,19 @@ function diffPlay(a: PlannedPlay, b: PlannedPlay, moved: boolean, tally: Tally, 
   tally.settings += fields.length;
   tally.plays.modified++;
   if (moved) tally.moved++;
-  return { index: b.index, name: b.name, status: 'modified', ...(moved ? { moved: true } : {}), fields, hostsAdded, hostsRemoved, tasks, taskCount: b.tasks.length, unchangedTasksAfter: unchangedAfter, unchangedBefore };
+  return {
+    index: b.index,
+    name: b.name,
+    status: 'modified',
+    ...(moved ? { moved: true } : {}),
+    fields,
+    hostsAdded,
+    hostsRemoved,
+    tasks,
+    taskCount: b.tasks.length,
+    unchangedTasksAfter: unchangedAfter,
+    unchangedBefore,
+  };
 }
 
 function connectionChanges(a: Plan, b: Plan): HostChange[] {
@@ -353,10 +401,7 @@ export function diffPlans(a: Plan, b: Plan, sources: DiffSources): PlanDiff {
 
   const plays: PlayChange[] = [];
   let unchanged = 0;
-  for (const al of align(
-    keysOf(a.plays.map((p) => p.name)),
-    keysOf(b.plays.map((p) => p.name)),
-  )) {
+  for (const al of align(keysOf(a.plays.map((p) => p.name)), keysOf(b.plays.map((p) => p.name)))) {
     let change: PlayChange | undefined;
     if (al.kind === 'added') {
       const p = b.plays[al.b];

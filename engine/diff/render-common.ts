@@ -98,7 +98,13 @@ export function statusNote(g: StepGroup): string {
 
 /** A task whose only change is that a host left and another came and runs the same steps. */
 export function onlySameStepSwaps(t: TaskChange): boolean {
-  return t.status === 'modified' && !t.moved && t.fields.length === 0 && t.steps.length > 0 && t.steps.every((g) => g.status === 'replaced' && g.actions.length === 0 && g.fields.length === 0);
+  return (
+    t.status === 'modified' &&
+    !t.moved &&
+    t.fields.length === 0 &&
+    t.steps.length > 0 &&
+    t.steps.every((g) => g.status === 'replaced' && g.actions.length === 0 && g.fields.length === 0)
+  );
 }
 
 export function swapsText(t: TaskChange, name: (h: string) => string = (h) => h): string {

@@ -49,7 +49,12 @@ function actionLines(a: ActionChange, lines: string[], details: string[]): void 
 const STYLE: DetailStyle = { name: code, value: code };
 
 function groupMd(g: StepGroup, out: string[]): void {
-  const who = g.status === 'replaced' && g.was ? g.hosts.map((h, i) => `${code(g.was?.[i] ?? '?')} → ${code(h)}`).join(', ') : g.hosts.length <= 12 ? g.hosts.map(code).join(', ') : md(hostsText(g));
+  const who =
+    g.status === 'replaced' && g.was
+      ? g.hosts.map((h, i) => `${code(g.was?.[i] ?? '?')} → ${code(h)}`).join(', ')
+      : g.hosts.length <= 12
+        ? g.hosts.map(code).join(', ')
+        : md(hostsText(g));
   const note = statusNote(g);
   if (g.status === 'replaced' && note === 'same steps') {
     out.push(`${who}: same steps`, '');
@@ -87,7 +92,12 @@ function taskMd(t: TaskChange, playIndex: number, out: string[]): void {
 function playMd(p: PlayChange): string[] {
   const out: string[] = [];
   const changedTasks = p.tasks.length;
-  const what = p.status === 'added' ? 'new play' : p.status === 'removed' ? 'play removed' : `${changedTasks} of ${plural(p.taskCount, 'task')} changed${p.moved ? ', moved' : ''}`;
+  const what =
+    p.status === 'added'
+      ? 'new play'
+      : p.status === 'removed'
+        ? 'play removed'
+        : `${changedTasks} of ${plural(p.taskCount, 'task')} changed${p.moved ? ', moved' : ''}`;
   out.push('<details>', `<summary>PLAY ${p.index} · ${md(p.name)} — ${what}</summary>`, '');
   if (p.status === 'modified' && (p.hostsAdded.length || p.hostsRemoved.length)) {
     out.push(`hosts: ${[...p.hostsAdded.map((h) => `+${code(h)}`), ...p.hostsRemoved.map((h) => `−${code(h)}`)].join(' ')}`, '');
@@ -105,7 +115,10 @@ export function renderDiffMarkdown(d: PlanDiff, opts: { maxChars?: number } = {}
   const out: string[] = [`**${md(d.summary.line)}**`, ''];
   out.push(`<sub>${code(d.old.source)} → ${code(d.new.source)} · playbook ${code(d.new.playbook)} · inventory ${code(d.new.inventory)}</sub>`, '');
   if (!d.changed) return `${out.join('\n')}`.trimEnd() + '\n';
-  const settings = [...d.plan.map((f) => `- plan ${fieldText(f, STYLE)}`), ...d.connections.flatMap((c) => c.fields.map((f) => `- host ${code(c.host)}: ${fieldText(f, STYLE)}`))];
+  const settings = [
+    ...d.plan.map((f) => `- plan ${fieldText(f, STYLE)}`),
+    ...d.connections.flatMap((c) => c.fields.map((f) => `- host ${code(c.host)}: ${fieldText(f, STYLE)}`)),
+  ];
   if (settings.length) out.push(...settings, '');
   let size = out.join('\n').length;
   let unchangedPlays = 0;

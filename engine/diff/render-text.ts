@@ -33,7 +33,12 @@ function lineOut(l: LineChange, indent: string, p: Paint, out: string[]): void {
 }
 
 function actionOut(a: ActionChange, indent: string, p: Paint, out: string[]): void {
-  if (a.context !== undefined) out.push(`${indent}  ${segments(a.context, undefined).map((s) => s.text).join('')}`);
+  if (a.context !== undefined)
+    out.push(
+      `${indent}  ${segments(a.context, undefined)
+        .map((s) => s.text)
+        .join('')}`,
+    );
   for (const l of a.lines) lineOut(l, indent, p, out);
 }
 

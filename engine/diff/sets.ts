@@ -114,7 +114,11 @@ function canonicalJson(v: Json | undefined): Json | undefined {
 
 function sortedSet(v: Json | undefined): Json | undefined {
   if (typeof v === 'string') return v.split(',').filter(Boolean).sort().join(',');
-  if (Array.isArray(v)) return [...v].map((x) => JSON.stringify(x)).sort().map((x) => JSON.parse(x) as Json);
+  if (Array.isArray(v))
+    return [...v]
+      .map((x) => JSON.stringify(x))
+      .sort()
+      .map((x) => JSON.parse(x) as Json);
   return v;
 }
 

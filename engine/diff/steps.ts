@@ -35,7 +35,13 @@ function actionKeys(a: Step, b: Step): [string[], string[]] {
 /** Whether two steps do the same thing (ids and needs are derived, so not compared). */
 function sameStep(a: Step, b: Step, keys: () => [string[], string[]]): boolean {
   if (a.target !== b.target || a.skip !== b.skip || a.actions.length !== b.actions.length) return false;
-  if (list(a.when) !== list(b.when) || list(a.until) !== list(b.until) || list(a.changedWhen) !== list(b.changedWhen) || list(a.failedWhen) !== list(b.failedWhen)) return false;
+  if (
+    list(a.when) !== list(b.when) ||
+    list(a.until) !== list(b.until) ||
+    list(a.changedWhen) !== list(b.changedWhen) ||
+    list(a.failedWhen) !== list(b.failedWhen)
+  )
+    return false;
   if (a.actions.every((x, i) => deepEqual(x, b.actions[i]))) return true;
   const [ka, kb] = keys();
   return ka.every((k, i) => k === kb[i]);
@@ -130,18 +136,20 @@ export function diffStep(a: Step, b: Step): StepDelta | undefined {
       if (j !== undefined && y) {
         usedB.add(j);
         // Added actions before this pair keep their place.
-        for (const jj of e.b) if (jj < j && !usedB.has(jj)) {
-          usedB.add(jj);
-          const z = b.actions[jj];
-          if (z) pending.push(whole('added', z));
-        }
+        for (const jj of e.b)
+          if (jj < j && !usedB.has(jj)) {
+            usedB.add(jj);
+            const z = b.actions[jj];
+            if (z) pending.push(whole('added', z));
+          }
         pending.push(diffAction(x, y));
       } else pending.push(whole('removed', x));
     }
-    for (const j of e.b) if (!usedB.has(j)) {
-      const z = b.actions[j];
-      if (z) pending.push(whole('added', z));
-    }
+    for (const j of e.b)
+      if (!usedB.has(j)) {
+        const z = b.actions[j];
+        if (z) pending.push(whole('added', z));
+      }
     actions.push(...pending);
   }
   if (fields.length === 0 && actions.length === 0) return undefined;

@@ -113,7 +113,10 @@ export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
 
 /** The last non-empty line of a text, trimmed. */
 export function lastLine(s: string): string {
-  const lines = s.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   return lines[lines.length - 1] ?? '';
 }
 
@@ -270,7 +273,12 @@ async function runGet(a: Extract<Action, { kind: 'get' }>, env: ActionEnv, recor
   const transport = await env.target();
   const src = fillRaw(a.src, env.scope);
   const destArg = fillRaw(a.dest, env.scope);
-  const isDir = destArg.endsWith('/') || (await stat(destArg).then((s) => s.isDirectory(), () => false));
+  const isDir =
+    destArg.endsWith('/') ||
+    (await stat(destArg).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ));
   const dest = isDir ? join(destArg, basename(src)) : destArg;
   await mkdir(dirname(dest), { recursive: true });
   const res = await transport.getFile(src, dest, { signal: env.signal, become: env.task.become });

@@ -22,7 +22,10 @@ export interface RunInfo {
 
 /** 2024-05-01T12:03:04.567Z → "20240501T120304Z" (UTC). */
 export function runStamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** A run id: `YYYYMMDDTHHMMSSZ-<6 hex>`, sortable by start time. */

@@ -36,7 +36,6 @@ export interface StepOutcome {
   unreachable?: UnreachableError;
 }
 
-
 /** The first condition of a list that does not hold (or throws), for messages. */
 function firstFalse(conds: string[], scope: ReturnType<typeof conditionScope>): { cond: string; error?: string } | undefined {
   for (const c of conds) {

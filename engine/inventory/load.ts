@@ -21,7 +21,7 @@ import { deriveFacts } from './facts.js';
 type Raw = Record<string, Json | undefined>;
 
 function obj(v: Json | undefined): Raw {
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v) : {};
+  return v && typeof v === 'object' && !Array.isArray(v) ? v : {};
 }
 
 function resolvePath(base: string, p: string): string {
@@ -55,8 +55,8 @@ function clusterSettings(base: string, c: Raw): ClusterSettings {
   const tls = obj(c.tls);
   const deployment = c.deployment === 'static-pod' ? 'static-pod' : 'systemd';
   const scheme = c.scheme === 'http' || c.scheme === 'https' ? c.scheme : c.tls ? 'https' : 'http';
-  const s = (k: string, d: string): string => (typeof c[k] === 'string' ? (c[k]) : d);
-  const n = (k: string, d: number): number => (typeof c[k] === 'number' ? (c[k]) : d);
+  const s = (k: string, d: string): string => (typeof c[k] === 'string' ? c[k] : d);
+  const n = (k: string, d: number): number => (typeof c[k] === 'number' ? c[k] : d);
   const settings: ClusterSettings = {
     name: s('name', 'etcd'),
     etcdVersion: s('etcd_version', '3.4.23'),
@@ -72,12 +72,15 @@ function clusterSettings(base: string, c: Raw): ClusterSettings {
     clientPort: n('client_port', 2379),
     peerPort: n('peer_port', 2380),
     etcdUser: s('etcd_user', deployment === 'static-pod' ? 'root' : 'etcd'),
-    dependents: (Array.isArray(c.dependents) ? c.dependents : []).map((d) => ({ group: jsonText(obj(d).group), services: (obj(d).services as string[] | undefined) ?? [] })),
+    dependents: (Array.isArray(c.dependents) ? c.dependents : []).map((d) => ({
+      group: jsonText(obj(d).group),
+      services: (obj(d).services as string[] | undefined) ?? [],
+    })),
     // Kubernetes clusters restore with a bumped revision so watchers notice (when the tool can).
     bumpRevision: n('bump_revision', deployment === 'static-pod' ? 1_000_000_000 : 0),
   };
   if (c.tls) {
-    const t = (k: string): string | undefined => (typeof tls[k] === 'string' ? (tls[k]) : undefined);
+    const t = (k: string): string | undefined => (typeof tls[k] === 'string' ? tls[k] : undefined);
     settings.tls = { ca: t('ca') ?? '', cert: t('cert') ?? '', key: t('key') ?? '' };
     for (const [k, prop] of [
       ['server_cert', 'serverCert'],
@@ -111,8 +114,10 @@ function hostCountProblem(source: Source): Diagnostic | undefined {
 function schemeTlsProblem(source: Source, c: Raw): Diagnostic | undefined {
   if (c.scheme !== 'http' || c.tls === undefined) return undefined;
   const at = locate(source, ['cluster', 'scheme']);
-  return diag('scheme-tls-conflict', 'scheme: http with a tls: block: the certificates would not be used', at, { length: at.length,
-    hint: 'use scheme: https, or remove the tls: block for a plain-HTTP cluster' });
+  return diag('scheme-tls-conflict', 'scheme: http with a tls: block: the certificates would not be used', at, {
+    length: at.length,
+    hint: 'use scheme: https, or remove the tls: block for a plain-HTTP cluster',
+  });
 }
 
 /**
@@ -139,8 +144,15 @@ function jumpLoopProblems(source: Source, hosts: Record<string, Host>, hostOrder
     const own = obj(obj(rawHosts[last]).ssh).jump !== undefined;
     const at = locate(source, own ? ['hosts', last, 'ssh', 'jump'] : ['ssh', 'jump']);
     const chain = [...loop, cur].join(' → ');
-    out.push(diag('jump-loop', `jump hosts form a loop: ${chain}`, at, { length: at.length,
-      hint: loop.length === 1 ? `set ssh: {jump: none} on ${last}: the jump host itself connects directly` : 'one host in the chain must connect directly (ssh: {jump: none})' }));
+    out.push(
+      diag('jump-loop', `jump hosts form a loop: ${chain}`, at, {
+        length: at.length,
+        hint:
+          loop.length === 1
+            ? `set ssh: {jump: none} on ${last}: the jump host itself connects directly`
+            : 'one host in the chain must connect directly (ssh: {jump: none})',
+      }),
+    );
   }
   return out;
 }
@@ -169,7 +181,12 @@ function duplicateProblems(source: Source, hosts: Record<string, Host>, hostOrde
     const other = seen.get(`${kind}:${key}`);
     if (other) {
       const at = locate(source, path);
-      out.push(diag(kind, `${what} "${key}" is used by both "${other}" and "${host}"`, at, { length: at.length, hint: 'each host needs its own address and each member its own name and URLs' }));
+      out.push(
+        diag(kind, `${what} "${key}" is used by both "${other}" and "${host}"`, at, {
+          length: at.length,
+          hint: 'each host needs its own address and each member its own name and URLs',
+        }),
+      );
     } else seen.set(`${kind}:${key}`, host);
   };
   for (const name of hostOrder) {
@@ -214,7 +231,12 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
     list.forEach((h, i) => {
       if (!(h in rawHosts)) {
         const at = locate(source, ['groups', g, 'hosts', i]);
-        out.push(diag('unknown-host', `group "${g}" lists "${h}", which is not in hosts`, at, { length: at.length, hint: `define it under hosts: or remove it from the group` }));
+        out.push(
+          diag('unknown-host', `group "${g}" lists "${h}", which is not in hosts`, at, {
+            length: at.length,
+            hint: `define it under hosts: or remove it from the group`,
+          }),
+        );
       }
     });
     groups[g] = list.filter((h) => h in rawHosts);
@@ -223,7 +245,9 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
   groups.all = hostOrder;
 
   // Group membership as sets: scanning each group's list per host was quadratic on a large inventory.
-  const groupSets = Object.keys(groups).filter((g) => g !== 'all').map((g) => [g, new Set(groups[g])] as const);
+  const groupSets = Object.keys(groups)
+    .filter((g) => g !== 'all')
+    .map((g) => [g, new Set(groups[g])] as const);
   const inventoryVars = obj(root.vars) as JsonObject;
   out.push(...reservedNameProblems(source, inventoryVars, rawGroups, rawHosts));
   const hosts: Record<string, Host> = {};
@@ -298,7 +322,10 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
         .sort()
         .map((k) => {
           const src = obj(obj(root.secrets)[k]);
-          return [k, { ...(typeof src.env === 'string' ? { env: src.env } : {}), ...(typeof src.file === 'string' ? { file: resolvePath(base, src.file) } : {}) }];
+          return [
+            k,
+            { ...(typeof src.env === 'string' ? { env: src.env } : {}), ...(typeof src.file === 'string' ? { file: resolvePath(base, src.file) } : {}) },
+          ];
         }),
     ),
     facts: deriveFacts(cluster, members),

@@ -71,18 +71,20 @@ export function readInputText(file: string, displayPath = file): ReadResult {
   let buf: Buffer;
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) return refuse(`${displayPath} is not a regular file`,
-      'runbook reads playbooks and inventories from regular files (not directories, pipes or devices)');
+    if (!st.isFile())
+      return refuse(`${displayPath} is not a regular file`, 'runbook reads playbooks and inventories from regular files (not directories, pipes or devices)');
     if (st.size > INPUT_LIMITS.fileBytes) {
-      return refuse(`${displayPath} is ${MiB(st.size)}, more than the limit of ${MiB(INPUT_LIMITS.fileBytes)}`,
-        'split it into smaller playbooks or inventories (README "Input limits")');
+      return refuse(
+        `${displayPath} is ${MiB(st.size)}, more than the limit of ${MiB(INPUT_LIMITS.fileBytes)}`,
+        'split it into smaller playbooks or inventories (README "Input limits")',
+      );
     }
     // Read at most one byte past the limit: a file that grows while it is read is still bounded.
     buf = Buffer.alloc(Math.min(st.size, INPUT_LIMITS.fileBytes) + 1);
     let n = 0;
     for (let r = -1; r !== 0 && n < buf.length; n += r) r = readSync(fd, buf, n, buf.length - n, null);
-    if (n > INPUT_LIMITS.fileBytes) return refuse(`${displayPath} grew past the limit of ${MiB(INPUT_LIMITS.fileBytes)} while it was read`,
-      'read a file that is not being written to');
+    if (n > INPUT_LIMITS.fileBytes)
+      return refuse(`${displayPath} grew past the limit of ${MiB(INPUT_LIMITS.fileBytes)} while it was read`, 'read a file that is not being written to');
     buf = buf.subarray(0, n);
   } catch (e) {
     return { diagnostics: [diag('file-not-found', `cannot read ${displayPath}: ${String((e as NodeJS.ErrnoException).code ?? e)}`, at())] };
@@ -97,14 +99,22 @@ export function readInputText(file: string, displayPath = file): ReadResult {
   if (nul >= 0) {
     const p = lineColOf(text, nul);
     const utf16 = buf.length > 1 && (buf[0] === 0 || buf[1] === 0);
-    return refuse(`a NUL byte${utf16 ? ': the file looks like UTF-16' : ''}; YAML files are text`,
-      utf16 ? 'save the file as UTF-8' : 'is this a binary file?', p.line, p.col);
+    return refuse(
+      `a NUL byte${utf16 ? ': the file looks like UTF-16' : ''}; YAML files are text`,
+      utf16 ? 'save the file as UTF-8' : 'is this a binary file?',
+      p.line,
+      p.col,
+    );
   }
   const bad = firstInvalidUtf8(buf, text);
   if (bad !== undefined) {
     const p = lineColOf(text, bad);
-    return refuse('bytes that are not UTF-8 (is the file Latin-1 or another legacy encoding?)', 'save the file as UTF-8; runbook does not guess encodings',
-      p.line, p.col);
+    return refuse(
+      'bytes that are not UTF-8 (is the file Latin-1 or another legacy encoding?)',
+      'save the file as UTF-8; runbook does not guess encodings',
+      p.line,
+      p.col,
+    );
   }
   return { text };
 }
@@ -133,14 +143,21 @@ export function checkDocumentLimits(file: string, doc: Document, lineCounter: Li
   while (stack.length > 0) {
     const { node, depth } = stack.pop()!;
     if (depth > INPUT_LIMITS.depth) {
-      return [diag('input-limit', `nested more than ${INPUT_LIMITS.depth} levels deep`, posOf(node),
-        { hint: 'runbook files nest a few levels; this looks generated or corrupt (README "Input limits")' })];
+      return [
+        diag('input-limit', `nested more than ${INPUT_LIMITS.depth} levels deep`, posOf(node), {
+          hint: 'runbook files nest a few levels; this looks generated or corrupt (README "Input limits")',
+        }),
+      ];
     }
     if (isAlias(node)) {
       aliases.push({ alias: node, target: anchors.get(node.source) });
       if (aliases.length > INPUT_LIMITS.aliases) {
-        return [diag('input-limit', `more than ${INPUT_LIMITS.aliases} aliases`, posOf(node), { length: node.source.length + 1,
-          hint: 'write the values out; aliases at this scale look like a resource-exhaustion attack (README "Input limits")' })];
+        return [
+          diag('input-limit', `more than ${INPUT_LIMITS.aliases} aliases`, posOf(node), {
+            length: node.source.length + 1,
+            hint: 'write the values out; aliases at this scale look like a resource-exhaustion attack (README "Input limits")',
+          }),
+        ];
       }
       continue;
     }
@@ -193,18 +210,30 @@ function checkAliasExpansion(
   let expanded = 0;
   for (const { alias, target } of aliases) {
     if (target === undefined) {
-      return [diag('yaml-syntax', `the alias *${alias.source} names no anchor (&${alias.source}) defined before it`, posOf(alias),
-        { length: alias.source.length + 1, hint: 'an anchor must come before its aliases' })];
+      return [
+        diag('yaml-syntax', `the alias *${alias.source} names no anchor (&${alias.source}) defined before it`, posOf(alias), {
+          length: alias.source.length + 1,
+          hint: 'an anchor must come before its aliases',
+        }),
+      ];
     }
     const s = sizeOf(alias);
     if (typeof s === 'object') {
-      return [diag('input-limit', `the alias *${alias.source} refers to a node that contains it (a cycle)`, posOf(alias), { length: alias.source.length + 1,
-        hint: 'an alias must not point at one of its own parents' })];
+      return [
+        diag('input-limit', `the alias *${alias.source} refers to a node that contains it (a cycle)`, posOf(alias), {
+          length: alias.source.length + 1,
+          hint: 'an alias must not point at one of its own parents',
+        }),
+      ];
     }
     expanded += s;
     if (expanded > INPUT_LIMITS.aliasExpansion) {
-      return [diag('input-limit', `aliases stand for more than ${INPUT_LIMITS.aliasExpansion.toLocaleString('en')} nodes`, posOf(alias),
-        { length: alias.source.length + 1, hint: 'aliases of aliases multiply; write the values out (README "Input limits")' })];
+      return [
+        diag('input-limit', `aliases stand for more than ${INPUT_LIMITS.aliasExpansion.toLocaleString('en')} nodes`, posOf(alias), {
+          length: alias.source.length + 1,
+          hint: 'aliases of aliases multiply; write the values out (README "Input limits")',
+        }),
+      ];
     }
   }
   return [];

@@ -175,8 +175,11 @@ export function parseYaml(file: string, raw: string): { source?: Source; diagnos
     // yaml reports its parser's stack overflow only in the message (it has no code of its own).
     if (/Maximum call stack size exceeded/.test(message)) {
       // The parser recursed once per level until the stack ran out: report the limit, not the crash.
-      diagnostics.push(diag('input-limit', `nested more than ${INPUT_LIMITS.depth} levels deep`, at,
-        { hint: 'runbook files nest a few levels; this looks generated or corrupt (README "Input limits")' }));
+      diagnostics.push(
+        diag('input-limit', `nested more than ${INPUT_LIMITS.depth} levels deep`, at, {
+          hint: 'runbook files nest a few levels; this looks generated or corrupt (README "Input limits")',
+        }),
+      );
       break;
     }
     const what =

@@ -62,7 +62,7 @@ export interface EventMap {
   'task.end': { play: number; task: number };
   'play.end': { play: number; aborted?: string };
   'run.end': { runId: string; ok: boolean; interrupted: boolean; recap: Record<string, Recap>; durationMs: number; exitCode: number };
-  'warning': { message: string; host?: string };
+  warning: { message: string; host?: string };
 }
 
 export interface Recap {

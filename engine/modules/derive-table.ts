@@ -38,7 +38,8 @@ export const DERIVE: Record<string, DeriveFn> = {
   member_id_by_peer: (list, url) => memberIdByPeer(list, t(url)),
   member_to_replace: (list, h, name, peer) => memberToReplace(list, h, t(name), t(peer)),
   initial_cluster_after_add: (list, name, url) => initialClusterAfterAdd(list, t(name), t(url)),
-  snapshot_manifest: (status, file, path, endpoint, version, count, names) => snapshotManifest(status, file, t(path), t(endpoint), t(version), count ?? null, names ?? null),
+  snapshot_manifest: (status, file, path, endpoint, version, count, names) =>
+    snapshotManifest(status, file, t(path), t(endpoint), t(version), count ?? null, names ?? null),
   members: (list) => members(list) as unknown as Json,
   has_peer: (list, url) => members(list).some((m) => m.peerUrls.includes(t(url))),
   require_healthy: (h) => requireHealthy(h),

@@ -39,7 +39,8 @@ export function toUrl(v: Json | undefined): string {
 /** A whole number read from host output (a revision, a count): anything else fails the step. */
 export function toInt(v: Json | undefined, what: string): number {
   const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new DeriveError(`${what}: expected a whole number, got ${JSON.stringify(v) ?? 'nothing'}`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throw new DeriveError(`${what}: expected a whole number, got ${JSON.stringify(v) ?? 'nothing'}`);
   return n;
 }
 
@@ -93,7 +94,11 @@ export function memberId(list: Json, name: string): string {
  * after a successful swap cannot remove the new member.
  */
 export function memberToReplace(list: Json, h: Json, name: string, newPeer: string): string {
-  const healthy = new Set(healthList(h).filter((e) => e.health === true).map((e) => e.endpoint ?? ''));
+  const healthy = new Set(
+    healthList(h)
+      .filter((e) => e.health === true)
+      .map((e) => e.endpoint ?? ''),
+  );
   const named = members(list).filter((m) => m.name === name);
   if (named.length === 0) throw new DeriveError(`no member named "${name}" in the member list`);
   const candidates = named.filter((m) => !(m.peerUrls.includes(newPeer) && m.clientUrls.some((u) => healthy.has(u))));
@@ -129,7 +134,15 @@ export interface SnapshotStatus {
  * `endpoint` is the client URL the snapshot was read from; `names` maps the cluster's client URLs
  * to member names (from the inventory), so the manifest names the member, not only its URL.
  */
-export function snapshotManifest(status: Json, file: Json, path: string, endpoint: string, version: string, count: Json = null, names: Json = null): JsonObject {
+export function snapshotManifest(
+  status: Json,
+  file: Json,
+  path: string,
+  endpoint: string,
+  version: string,
+  count: Json = null,
+  names: Json = null,
+): JsonObject {
   const s = status as unknown as SnapshotStatus;
   const f = file as { sha256?: string; size?: number };
   const live = (count as { count?: number } | null)?.count;
@@ -181,7 +194,19 @@ export interface EndpointStatus {
 export function endpointStatus(list: Json): EndpointStatus[] {
   const arr = Array.isArray(list) ? list : [];
   return arr.map((e) => {
-    const x = e as { Endpoint?: string; Status?: { header?: { member_id?: Json; revision?: number; cluster_id?: Json }; leader?: Json; raftIndex?: number; raftTerm?: number; dbSize?: number; dbSizeInUse?: number; errors?: string[]; isLearner?: boolean } };
+    const x = e as {
+      Endpoint?: string;
+      Status?: {
+        header?: { member_id?: Json; revision?: number; cluster_id?: Json };
+        leader?: Json;
+        raftIndex?: number;
+        raftTerm?: number;
+        dbSize?: number;
+        dbSizeInUse?: number;
+        errors?: string[];
+        isLearner?: boolean;
+      };
+    };
     const st = x.Status ?? {};
     const id = toHexId(st.header?.member_id ?? '0');
     return {
@@ -221,7 +246,11 @@ export function requireHealthy(h: Json): JsonObject {
 
 /** The live membership with each member's health, from `member list` and `endpoint health --cluster`. */
 function liveMembers(list: Json, h: Json): { name: string; url: string; healthy: boolean }[] {
-  const healthy = new Set(healthList(h).filter((e) => e.health === true).map((e) => e.endpoint ?? ''));
+  const healthy = new Set(
+    healthList(h)
+      .filter((e) => e.health === true)
+      .map((e) => e.endpoint ?? ''),
+  );
   return members(list).map((m) => ({ name: m.name, url: m.clientUrls[0] ?? '', healthy: m.clientUrls.some((u) => healthy.has(u)) }));
 }
 
@@ -230,7 +259,8 @@ export function quorumPreflightLive(list: Json, h: Json, removeName: string | nu
   const live = liveMembers(list, h);
   const all = live.map((m) => m.url);
   const removeUrl = removeName === null ? null : (live.find((m) => m.name === removeName)?.url ?? null);
-  if (removeName !== null && removeUrl === null) throw new DeriveError(`refused: no member named "${removeName}" in the cluster (members: ${live.map((m) => m.name).join(', ')})`);
+  if (removeName !== null && removeUrl === null)
+    throw new DeriveError(`refused: no member named "${removeName}" in the cluster (members: ${live.map((m) => m.name).join(', ')})`);
   return quorumPreflight(healthList(h).length ? h : [], all, removeName, removeUrl);
 }
 
@@ -239,7 +269,9 @@ export function requireNoQuorum(h: Json, size: number): JsonObject {
   const healthy = healthList(h).filter((e) => e.health === true).length;
   const quorum = Math.floor(size / 2) + 1;
   if (healthy >= quorum) {
-    throw new DeriveError(`refused: ${healthy} of ${size} members are healthy (quorum ${quorum}); the cluster has not lost quorum and a restore would discard every write since the snapshot. Repair single members with replace-member, or pass -e allow_healthy=true to restore anyway`);
+    throw new DeriveError(
+      `refused: ${healthy} of ${size} members are healthy (quorum ${quorum}); the cluster has not lost quorum and a restore would discard every write since the snapshot. Repair single members with replace-member, or pass -e allow_healthy=true to restore anyway`,
+    );
   }
   return { healthy, quorum };
 }
@@ -258,7 +290,10 @@ export function pickHealthy(h: Json, prefer: string): string {
 /** Defragment followers first and the leader last (rule 6). */
 export function defragOrder(status: Json): string[] {
   const list = endpointStatus(status);
-  const followers = list.filter((s) => s.leader !== true).map((s) => s.endpoint).sort();
+  const followers = list
+    .filter((s) => s.leader !== true)
+    .map((s) => s.endpoint)
+    .sort();
   const leaders = list.filter((s) => s.leader === true).map((s) => s.endpoint);
   return [...followers, ...leaders].map(toUrl);
 }
@@ -357,11 +392,18 @@ export function highestRevisionFrom(hostvars: Json, name: string): JsonObject {
 
 /** Refuse a membership change that would lose quorum, with the arithmetic in the message. */
 export function quorumPreflight(h: Json, all: string[], removeName: string | null, removeUrl: string | null): JsonObject {
-  const healthy = new Set(healthList(h).filter((e) => e.health === true).map((e) => e.endpoint ?? ''));
+  const healthy = new Set(
+    healthList(h)
+      .filter((e) => e.health === true)
+      .map((e) => e.endpoint ?? ''),
+  );
   const n = all.length;
   const quorumNow = Math.floor(n / 2) + 1;
   const healthyNow = all.filter((u) => healthy.has(u)).length;
-  if (healthyNow < quorumNow) throw new DeriveError(`refused: only ${healthyNow} of ${n} members are healthy, quorum is ${quorumNow}; a membership change needs quorum (use restore-all or force-new-cluster)`);
+  if (healthyNow < quorumNow)
+    throw new DeriveError(
+      `refused: only ${healthyNow} of ${n} members are healthy, quorum is ${quorumNow}; a membership change needs quorum (use restore-all or force-new-cluster)`,
+    );
   if (removeName === null) return { members: n, healthy: healthyNow, quorum: quorumNow };
   if (removeUrl === null) throw new DeriveError(`refused: "${removeName}" is not a member in the inventory`);
   const after = n - 1;
@@ -369,7 +411,9 @@ export function quorumPreflight(h: Json, all: string[], removeName: string | nul
   const healthyAfter = all.filter((u) => u !== removeUrl && healthy.has(u)).length;
   if (after < 1) throw new DeriveError(`refused: removing ${removeName} would leave no members`);
   if (healthyAfter < quorumAfter) {
-    throw new DeriveError(`refused: removing ${removeName} leaves ${healthyAfter} healthy of ${after} members, but quorum would be ${quorumAfter}; heal the other members first`);
+    throw new DeriveError(
+      `refused: removing ${removeName} leaves ${healthyAfter} healthy of ${after} members, but quorum would be ${quorumAfter}; heal the other members first`,
+    );
   }
   return { members: n, healthy: healthyNow, quorum: quorumNow, members_after: after, healthy_after: healthyAfter, quorum_after: quorumAfter };
 }
@@ -377,7 +421,10 @@ export function quorumPreflight(h: Json, all: string[], removeName: string | nul
 /** `endpoint status` answers from every running member, with or without quorum: any answer means alive. */
 export function requireDown(status: Json): JsonObject {
   const alive = endpointStatus(status).map((s) => s.endpoint);
-  if (alive.length) throw new DeriveError(`refused: ${alive.join(', ')} still running; force-new-cluster would split the cluster (stop those members first, or use replace-member if quorum is intact)`);
+  if (alive.length)
+    throw new DeriveError(
+      `refused: ${alive.join(', ')} still running; force-new-cluster would split the cluster (stop those members first, or use replace-member if quorum is intact)`,
+    );
   return { alive: 0 };
 }
 
@@ -396,7 +443,7 @@ export function requireMembers(list: Json, expected: Json): JsonObject {
 export function requireData(count: Json, status: Json, manifest: Json, bump: number): JsonObject {
   const keys = (count as { count?: number } | null)?.count ?? 0;
   const st = endpointStatus(status)[0];
-  const rev = (st?.revision) ?? 0;
+  const rev = st?.revision ?? 0;
   const m = manifest as { revision?: number; live_keys?: number | null } | null;
   if (m && typeof m.revision === 'number') {
     if (rev < m.revision) throw new DeriveError(`revision ${rev} is below the snapshot's ${m.revision}: data is missing`);
@@ -410,7 +457,10 @@ export function requireData(count: Json, status: Json, manifest: Json, bump: num
 export function alarms(raw: Json): JsonObject[] {
   const list = (raw as { alarms?: { memberID?: Json; alarm?: number | string }[] } | null)?.alarms ?? [];
   const names: Record<number, string> = { 1: 'NOSPACE', 2: 'CORRUPT' };
-  return list.map((a) => ({ member_id: toHexId(a.memberID ?? '0'), alarm: typeof a.alarm === 'number' ? (names[a.alarm] ?? String(a.alarm)) : String(a.alarm) }));
+  return list.map((a) => ({
+    member_id: toHexId(a.memberID ?? '0'),
+    alarm: typeof a.alarm === 'number' ? (names[a.alarm] ?? String(a.alarm)) : String(a.alarm),
+  }));
 }
 
 /**
@@ -426,7 +476,9 @@ export function addPreflight(list: Json, name: string, peer: string): JsonObject
   const atPeer = all.filter((m) => m.peerUrls.includes(peer));
   const other = atPeer.find((m) => m.name !== '' && m.name !== name);
   if (other) {
-    throw new DeriveError(`refused: peer URL ${peer} is already used by member "${other.name}" (ID ${other.id}); remove that member first or give ${name} another address`);
+    throw new DeriveError(
+      `refused: peer URL ${peer} is already used by member "${other.name}" (ID ${other.id}); remove that member first or give ${name} another address`,
+    );
   }
   const elsewhere = all.find((m) => m.name === name && !m.peerUrls.includes(peer));
   if (elsewhere) {

@@ -37,7 +37,14 @@ export const shell: ModuleDef = {
   argModes: { cmd: 'shell' },
   readOnly: (args) => bool(args, 'read_only'),
   // The user's command is shell text by design: its {{values}} were quoted when it was rendered.
-  plan: (args) => ({ actions: [exec(wrapCmd(args, userCommand(args)), { ...(optStr(args, 'stdin') !== undefined ? { stdin: str(args, 'stdin') } : {}), ...(bool(args, 'read_only') ? { probe: true } : {}) })] }),
+  plan: (args) => ({
+    actions: [
+      exec(wrapCmd(args, userCommand(args)), {
+        ...(optStr(args, 'stdin') !== undefined ? { stdin: str(args, 'stdin') } : {}),
+        ...(bool(args, 'read_only') ? { probe: true } : {}),
+      }),
+    ],
+  }),
 };
 
 export const command: ModuleDef = {
@@ -98,7 +105,18 @@ export const template: ModuleDef = {
     const src = localPath(ctx, str(args, 'src'));
     const content = renderTemplate(ctx.readInput(src), ctx.vars, 'plain');
     const owner = optStr(args, 'owner');
-    return { actions: [{ kind: 'put', dest: str(args, 'dest'), mode: str(args, 'mode', defaultMode(content)), content, sha256: content.includes('⟨') ? '' : sha256(content), ...(owner ? { owner } : {}) }] };
+    return {
+      actions: [
+        {
+          kind: 'put',
+          dest: str(args, 'dest'),
+          mode: str(args, 'mode', defaultMode(content)),
+          content,
+          sha256: content.includes('⟨') ? '' : sha256(content),
+          ...(owner ? { owner } : {}),
+        },
+      ],
+    };
   },
 };
 

@@ -106,7 +106,6 @@ export function waitFor(what: string, timeoutSec: number, cmd: ShellText): Actio
   return { kind: 'wait', what, timeoutSec, cmd: cmd.text };
 }
 
-
 export function str(args: JsonObject, key: string, fallback?: string): string {
   const v = args[key];
   if (v === undefined || v === null) {

@@ -12,7 +12,28 @@ import { etcd_snapshot } from './etcd/snapshot.js';
 
 export const MODULES: Readonly<Record<string, ModuleDef>> = Object.freeze(
   Object.fromEntries(
-    [shell, command, copy, fetch, template, file, service, wait_for, assert, fail, pause, set_fact, etcd_snapshot, etcd_member, etcd_health, etcd_maintenance, etcd_service, etcd_config, etcd_cert, dependents].map((m) => [m.name, m]),
+    [
+      shell,
+      command,
+      copy,
+      fetch,
+      template,
+      file,
+      service,
+      wait_for,
+      assert,
+      fail,
+      pause,
+      set_fact,
+      etcd_snapshot,
+      etcd_member,
+      etcd_health,
+      etcd_maintenance,
+      etcd_service,
+      etcd_config,
+      etcd_cert,
+      dependents,
+    ].map((m) => [m.name, m]),
   ),
 );
 

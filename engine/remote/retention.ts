@@ -62,7 +62,8 @@ export function decideRetention(candidates: readonly Candidate[], rules: Retenti
     if (c.key === newestVerified) return decision.keep.push({ key: c.key, reason: 'the newest verified snapshot is never deleted' });
     if (noRule) return decision.keep.push({ key: c.key, reason: 'no retention rule set' });
     if (rules.count !== undefined && i < rules.count) return decision.keep.push({ key: c.key, reason: `among the newest ${rules.count}` });
-    if (rules.maxAgeSec !== undefined && a <= rules.maxAgeSec) return decision.keep.push({ key: c.key, reason: `${age(a)} old, within max_age ${age(rules.maxAgeSec)}` });
+    if (rules.maxAgeSec !== undefined && a <= rules.maxAgeSec)
+      return decision.keep.push({ key: c.key, reason: `${age(a)} old, within max_age ${age(rules.maxAgeSec)}` });
     const why = [
       ...(rules.count !== undefined ? [`beyond the newest ${rules.count}`] : []),
       ...(rules.maxAgeSec !== undefined ? [`${age(a)} old, over max_age ${age(rules.maxAgeSec)}`] : []),

@@ -154,11 +154,19 @@ export async function uploadVerified(
 ): Promise<UploadResult> {
   const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
   const expected = await expectedOf(file, partSize);
-  if (expected.sha256Hex !== sha256Hex) throw new RemoteError('hash-mismatch', `${file}: sha256 ${expected.sha256Hex} does not match the manifest's ${sha256Hex}; not uploaded`);
+  if (expected.sha256Hex !== sha256Hex)
+    throw new RemoteError('hash-mismatch', `${file}: sha256 ${expected.sha256Hex} does not match the manifest's ${sha256Hex}; not uploaded`);
   const { Upload } = await import('@aws-sdk/lib-storage');
   const upload = new Upload({
     client,
-    params: { Bucket: t.bucket, Key: key, Body: createReadStream(file), ChecksumAlgorithm: 'SHA256', Metadata: { ...metadata, sha256: expected.sha256Hex }, ContentType: opts.contentType ?? 'application/octet-stream' },
+    params: {
+      Bucket: t.bucket,
+      Key: key,
+      Body: createReadStream(file),
+      ChecksumAlgorithm: 'SHA256',
+      Metadata: { ...metadata, sha256: expected.sha256Hex },
+      ContentType: opts.contentType ?? 'application/octet-stream',
+    },
     partSize,
     queueSize: 4,
     leavePartsOnError: false, // abort the multipart upload: no orphaned parts, no partial object
@@ -202,7 +210,8 @@ export async function verifyObject(client: S3Client, t: S3Target, key: string, e
     problems.push(`ETag ${String(head.ETag)} (expected ${expected.etag} or ${expected.etagWhole} from the bytes sent)`);
   }
   if (head.Metadata?.sha256 !== expected.sha256Hex) problems.push(`metadata sha256 ${String(head.Metadata?.sha256)} (expected ${expected.sha256Hex})`);
-  if (head.ChecksumSHA256 !== undefined && head.ChecksumSHA256 !== expected.checksumSha256) problems.push(`checksum ${head.ChecksumSHA256} (expected ${expected.checksumSha256})`);
+  if (head.ChecksumSHA256 !== undefined && head.ChecksumSHA256 !== expected.checksumSha256)
+    problems.push(`checksum ${head.ChecksumSHA256} (expected ${expected.checksumSha256})`);
   if (problems.length) throw new RemoteError('verify-failed', `s3://${t.bucket}/${key} does not match what was uploaded: ${problems.join('; ')}`);
 }
 

@@ -26,7 +26,13 @@ export function describeAction(a: Action): string[] {
       const head = `put ${a.dest} (mode ${a.mode}${owner})${from}${sha}${when}`;
       if (a.content === undefined) return [head];
       if (/^⟨!?_\.[^⟩]+⟩$/.test(a.content)) return [`${head} with content ${a.content}`];
-      return [head, ...a.content.replace(/\n$/, '').split('\n').map((l) => `  | ${l}`)];
+      return [
+        head,
+        ...a.content
+          .replace(/\n$/, '')
+          .split('\n')
+          .map((l) => `  | ${l}`),
+      ];
     }
     case 'get':
       return [`fetch ${a.src} → controller ${a.dest}${when}`];
@@ -83,7 +89,13 @@ export function renderPlanText(plan: Plan): string {
   for (const i of plan.inputs) out.push(`  input ${i.role.padEnd(10)} ${i.path}  sha256:${shortSha(i.sha256)}`);
   const needs = new Set<string>();
   plan.plays.forEach((p) => p.tasks.forEach((t) => t.steps.forEach((s) => s.needs.forEach((n) => needs.add(n)))));
-  if (needs.size) out.push(`  run-time values (filled in when applied): ${[...needs].sort().map((n) => `⟨${n}⟩`).join(' ')}`);
+  if (needs.size)
+    out.push(
+      `  run-time values (filled in when applied): ${[...needs]
+        .sort()
+        .map((n) => `⟨${n}⟩`)
+        .join(' ')}`,
+    );
   for (const play of plan.plays) {
     out.push('');
     const serial = play.batches.length > 1 ? ` · serial batches ${play.batches.map((b) => b.length).join('/')}` : '';

@@ -51,7 +51,11 @@ export interface ScheduleSpec {
 
 /** The base name of every artefact: runbook-<playbook>-<cluster>. */
 export function scheduleName(spec: Pick<ScheduleSpec, 'playbook' | 'cluster'>): string {
-  const pb = spec.playbook.replace(/^.*\//, '').replace(/\.ya?ml$/, '').replace(/[^a-z0-9-]+/gi, '-').toLowerCase();
+  const pb = spec.playbook
+    .replace(/^.*\//, '')
+    .replace(/\.ya?ml$/, '')
+    .replace(/[^a-z0-9-]+/gi, '-')
+    .toLowerCase();
   return `runbook-${pb}-${spec.cluster}`;
 }
 

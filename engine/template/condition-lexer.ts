@@ -67,4 +67,3 @@ export function tokenize(src: string): Tok[] {
   out.push({ k: 'end', v: '', at: src.length });
   return out;
 }
-

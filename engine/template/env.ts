@@ -70,7 +70,8 @@ export const HELPERS: Record<string, (...a: unknown[]) => unknown> = {
   upper: (v: unknown) => (noRuntime('upper', v), str(v).toUpperCase()),
   lower: (v: unknown) => (noRuntime('lower', v), str(v).toLowerCase()),
   without: (list: unknown, ...a: unknown[]) => (
-    noRuntime('without', list), Array.isArray(list) ? (list as unknown[]).filter((x) => !args(a).includes(x)) : list
+    noRuntime('without', list),
+    Array.isArray(list) ? (list as unknown[]).filter((x) => !args(a).includes(x)) : list
   ),
   first: (list: unknown) => (noRuntime('first', list), Array.isArray(list) ? (list as unknown[])[0] : list),
   concat: (...a: unknown[]) => (noRuntime('concat', ...args(a)), args(a).map(str).join('')),

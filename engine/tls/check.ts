@@ -8,7 +8,8 @@ import { isIP } from 'node:net';
 
 export type CertRole = 'server' | 'peer' | 'client';
 
-export type CertProblemCode = 'unreadable' | 'not-signed-by-ca' | 'not-yet-valid' | 'expired' | 'expires-soon' | 'missing-san' | 'missing-usage' | 'key-mismatch';
+export type CertProblemCode =
+  'unreadable' | 'not-signed-by-ca' | 'not-yet-valid' | 'expired' | 'expires-soon' | 'missing-san' | 'missing-usage' | 'key-mismatch';
 
 export interface CertProblem {
   code: CertProblemCode;
@@ -88,7 +89,11 @@ export function checkCertificate(c: CertCheck): CertProblem[] {
   if (now < from) err('not-yet-valid', `not valid before ${new Date(from).toISOString()}`);
   if (now > to) err('expired', `expired on ${new Date(to).toISOString()}`);
   else if (to - now < (c.warnDays ?? 30) * DAY_MS) {
-    problems.push({ code: 'expires-soon', severity: 'warning', message: `${c.file}: expires on ${new Date(to).toISOString()}, in ${Math.floor((to - now) / DAY_MS)} day(s)` });
+    problems.push({
+      code: 'expires-soon',
+      severity: 'warning',
+      message: `${c.file}: expires on ${new Date(to).toISOString()}, in ${Math.floor((to - now) / DAY_MS)} day(s)`,
+    });
   }
   const sans = cert.subjectAltName ?? '(none)';
   for (const host of c.hosts) {

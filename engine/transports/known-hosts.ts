@@ -288,13 +288,7 @@ export function formatKnownHostsLine(host: string, port: number, key: Buffer, op
  * write, so concurrent appends from several connections do not interleave; a new file (and its
  * directory) is created with mode 0600 (0700). Returns the line written.
  */
-export async function appendKnownHost(
-  path: string,
-  host: string,
-  port: number,
-  key: Buffer,
-  opts: { hashed?: boolean } = {},
-): Promise<string> {
+export async function appendKnownHost(path: string, host: string, port: number, key: Buffer, opts: { hashed?: boolean } = {}): Promise<string> {
   let existing = '';
   try {
     existing = await readFile(path, 'utf8');

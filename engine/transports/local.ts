@@ -145,12 +145,7 @@ export class LocalTransport implements Transport {
   }
 
   /** Stream `source` to a temp file next to `dest`, verify its hash, set the mode, rename. */
-  private async copyIn(
-    source: Readable,
-    dest: string,
-    opts: { mode?: string; signal?: AbortSignal },
-    what: string,
-  ): Promise<TransferResult> {
+  private async copyIn(source: Readable, dest: string, opts: { mode?: string; signal?: AbortSignal }, what: string): Promise<TransferResult> {
     const mode = transferMode(source, opts.mode);
     const dir = dirname(dest);
     try {

@@ -122,8 +122,16 @@ export class ShellCommand extends EventEmitter {
     private readonly shell: SessionShell,
   ) {
     super();
-    this.splitOut = new EndMarkerSplitter(mark, (b) => this.emit('data', b), (s) => this.ended('out', s));
-    this.splitErr = new EndMarkerSplitter(mark, (b) => this.stderr.emit('data', b), (s) => this.ended('err', s));
+    this.splitOut = new EndMarkerSplitter(
+      mark,
+      (b) => this.emit('data', b),
+      (s) => this.ended('out', s),
+    );
+    this.splitErr = new EndMarkerSplitter(
+      mark,
+      (b) => this.stderr.emit('data', b),
+      (s) => this.ended('err', s),
+    );
   }
 
   private ended(stream: 'out' | 'err', status: string): void {
@@ -131,7 +139,8 @@ export class ShellCommand extends EventEmitter {
     else this.stderrStatus = status;
     if (this.stdoutStatus === undefined || this.stderrStatus === undefined) return;
     const code = /^[0-9]{1,3}$/.test(this.stdoutStatus) && this.stdoutStatus === this.stderrStatus ? Number(this.stdoutStatus) : null;
-    if (code === null) this.shell.destroy(); // markers that disagree: nothing on this shell can be trusted
+    if (code === null)
+      this.shell.destroy(); // markers that disagree: nothing on this shell can be trusted
     else this.emit('exit', code);
     this.finish();
   }

@@ -106,7 +106,8 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], modules: ModuleCatalog
   if (args && typeof args === 'object' && !Array.isArray(args)) {
     for (const [key, mode] of Object.entries(mod.argModes ?? {})) {
       const text = args[key];
-      if (mode === 'shell' && typeof text === 'string') checkShellContext(src, text, typeof raw[moduleName] === 'string' ? [...path, moduleName] : [...path, moduleName, key], out);
+      if (mode === 'shell' && typeof text === 'string')
+        checkShellContext(src, text, typeof raw[moduleName] === 'string' ? [...path, moduleName] : [...path, moduleName, key], out);
     }
   }
   const task: Task = {
@@ -145,7 +146,7 @@ function loadTask(src: Source, raw: Raw, path: PathSeg[], modules: ModuleCatalog
     checkConditions(src, list, [...path, k], raw[k], out);
   }
   if (moduleName === 'assert' && args && typeof args === 'object' && !Array.isArray(args)) {
-    const that = (args).that;
+    const that = args.that;
     checkConditions(src, conds(that), [...path, moduleName, 'that'], that, out);
   }
   return out.length === before ? task : undefined;
@@ -187,7 +188,12 @@ function foldedPos(src: Source, path: PathSeg[], offset: number): (SourceRef & {
 function checkShellContext(src: Source, text: string, path: PathSeg[], out: Diagnostic[]): void {
   for (const m of misplacedValues(text)) {
     const at = foldedPos(src, path, m.offset) ?? posOfOffset(src, path, text, m.offset);
-    out.push(diag('template-quoting', `${m.text} is inside ${m.context}: its shell quoting does not protect it there`, at, { length: m.text.length, hint: CONTEXT_HINT[m.context](m.text) }));
+    out.push(
+      diag('template-quoting', `${m.text} is inside ${m.context}: its shell quoting does not protect it there`, at, {
+        length: m.text.length,
+        hint: CONTEXT_HINT[m.context](m.text),
+      }),
+    );
   }
 }
 
@@ -224,8 +230,13 @@ function taskCountProblem(src: Source): Diagnostic | undefined {
     if (!Array.isArray(tasks)) continue;
     if (total + tasks.length > INPUT_LIMITS.tasks) {
       const count = src.data.reduce<number>((n, p) => n + (Array.isArray((p as Raw | null)?.tasks) ? ((p as Raw).tasks as Json[]).length : 0), 0);
-      return overLimit('tasks', count, INPUT_LIMITS.tasks, locate(src, [pi, 'tasks', INPUT_LIMITS.tasks - total]),
-        'split the playbook; each apply takes one playbook (README "Input limits")');
+      return overLimit(
+        'tasks',
+        count,
+        INPUT_LIMITS.tasks,
+        locate(src, [pi, 'tasks', INPUT_LIMITS.tasks - total]),
+        'split the playbook; each apply takes one playbook (README "Input limits")',
+      );
     }
     total += tasks.length;
   }
@@ -254,12 +265,13 @@ export function loadPlaybook(path: string, modules: ModuleCatalog, displayPath =
         }
       });
       const rawVars = rawPlay.vars;
-      if (rawVars && typeof rawVars === 'object' && !Array.isArray(rawVars)) for (const k of Object.keys(rawVars)) reserved(source, k, [pi, 'vars', k], true, 'in play vars', out);
+      if (rawVars && typeof rawVars === 'object' && !Array.isArray(rawVars))
+        for (const k of Object.keys(rawVars)) reserved(source, k, [pi, 'vars', k], true, 'in play vars', out);
       const serial = rawPlay.serial;
       plays.push({
         name: typeof rawPlay.name === 'string' ? rawPlay.name : `play ${pi + 1}`,
         hosts: typeof rawPlay.hosts === 'string' ? rawPlay.hosts : '',
-        vars: (rawPlay.vars && typeof rawPlay.vars === 'object' && !Array.isArray(rawPlay.vars) ? rawPlay.vars : {}),
+        vars: rawPlay.vars && typeof rawPlay.vars === 'object' && !Array.isArray(rawPlay.vars) ? rawPlay.vars : {},
         serial: serial === undefined || serial === null ? [] : Array.isArray(serial) ? (serial as (number | string)[]) : [serial as number | string],
         anyErrorsFatal: rawPlay.any_errors_fatal === true,
         ...(typeof rawPlay.max_fail_percentage === 'number' ? { maxFailPercentage: rawPlay.max_fail_percentage } : {}),

@@ -49,9 +49,12 @@ const argPatterns = new Map<string, Record<string, { pattern: string; descriptio
 export function argPattern(schema: string, arg: string): { pattern: string; description: string } | undefined {
   let table = argPatterns.get(schema);
   if (!table) {
-    const s = JSON.parse(readFileSync(join(SCHEMA_DIR, 'modules', `${schema}.schema.json`), 'utf8')) as { properties?: Record<string, { pattern?: string; description?: string }> };
+    const s = JSON.parse(readFileSync(join(SCHEMA_DIR, 'modules', `${schema}.schema.json`), 'utf8')) as {
+      properties?: Record<string, { pattern?: string; description?: string }>;
+    };
     table = {};
-    for (const [k, p] of Object.entries(s.properties ?? {})) if (p.pattern) table[k] = { pattern: p.pattern, description: p.description ?? `text matching ${p.pattern}` };
+    for (const [k, p] of Object.entries(s.properties ?? {}))
+      if (p.pattern) table[k] = { pattern: p.pattern, description: p.description ?? `text matching ${p.pattern}` };
     argPatterns.set(schema, table);
   }
   return Object.prototype.hasOwnProperty.call(table, arg) ? table[arg] : undefined;

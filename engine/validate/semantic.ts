@@ -32,7 +32,7 @@ export function checkRegisterOrder(pb: Playbook, src: Source): Diagnostic[] {
   const out: Diagnostic[] = [];
   const raw = src.data as Json[];
   pb.plays.forEach((play, pi) => {
-    const rawTasks = ((raw[pi] as { tasks?: Json[] } | undefined)?.tasks ?? []);
+    const rawTasks = (raw[pi] as { tasks?: Json[] } | undefined)?.tasks ?? [];
     const indexOfLine = rawTaskLines(src, pi, rawTasks.length);
     play.tasks.forEach((task) => {
       const ti = indexOfLine.get(task.src.line) ?? -1;

@@ -55,7 +55,11 @@ export interface ChildResult {
  * a JSON event stream is a sink here), stderr kept for error messages. Killed (by its own PID)
  * after `timeoutMs`.
  */
-export function runChild(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; keep?: number } = {}): Promise<ChildResult> {
+export function runChild(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; keep?: number } = {},
+): Promise<ChildResult> {
   const keep = opts.keep ?? 64 * 1024;
   return new Promise((resolve, reject) => {
     const t0 = nowMs();
@@ -115,7 +119,12 @@ export function fmtRatio(r: number): string {
 export function table(head: string[], rows: string[][], indent = '  '): string[] {
   const all = [head, ...rows];
   const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]): string => indent + r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+  const line = (r: string[]): string =>
+    indent +
+    r
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [line(head), indent + widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
 }
 

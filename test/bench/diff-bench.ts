@@ -68,7 +68,8 @@ export function benchDiff(rounds = 5): string[] {
     const markdown = measure(['diff', '--base', 'HEAD~1', ...inputs, '--format', 'markdown'], 3);
     const json = measure(['diff', '--base', 'HEAD~1', ...inputs, '--format', 'json'], 3);
     const same = measure(['diff', '--base', 'HEAD', ...inputs], 0);
-    const row = (name: string, m: { ms: number; rss: number }): string => `  ${name.padEnd(52)} ${m.ms.toFixed(0).padStart(6)} ms  ${(m.ms / plan.ms).toFixed(2).padStart(6)}× plan  peak RSS ${m.rss.toFixed(0)} MiB`;
+    const row = (name: string, m: { ms: number; rss: number }): string =>
+      `  ${name.padEnd(52)} ${m.ms.toFixed(0).padStart(6)} ms  ${(m.ms / plan.ms).toFixed(2).padStart(6)}× plan  peak RSS ${m.rss.toFixed(0)} MiB`;
     return [
       `runbook diff --base, restore-all on 1,000 members (median of ${rounds} fresh CLI processes)`,
       row('plan restore-all, 1,000 members: baseline', plan),

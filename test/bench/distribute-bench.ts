@@ -61,7 +61,8 @@ async function checkRemote(lab: Lab, sha: string): Promise<void> {
   await Promise.all(
     lab.hosts.map(async (h) => {
       const r = await hostExec(lab, h.name, `sha256sum ${DEST}`, { timeoutMs: 60_000 });
-      if (!r.stdout.startsWith(sha)) throw new Error(`distribute check: ${h.name}: ${DEST} has sha256 ${r.stdout.slice(0, 64) || '(missing)'}, expected ${sha}`);
+      if (!r.stdout.startsWith(sha))
+        throw new Error(`distribute check: ${h.name}: ${DEST} has sha256 ${r.stdout.slice(0, 64) || '(missing)'}, expected ${sha}`);
     }),
   );
 }
@@ -97,7 +98,15 @@ async function scpAll(lab: Lab, file: string, sha?: string): Promise<void> {
 }
 
 async function transportAll(lab: Lab, file: string, sha: string): Promise<void> {
-  const settings: SshSettings = { user: 'root', port: 22, identityFile: lab.keyPath, knownHosts: lab.knownHostsPath, hostKeyChecking: 'strict', connectTimeoutSec: 10, keepaliveSec: 5 };
+  const settings: SshSettings = {
+    user: 'root',
+    port: 22,
+    identityFile: lab.keyPath,
+    knownHosts: lab.knownHostsPath,
+    hostKeyChecking: 'strict',
+    connectTimeoutSec: 10,
+    keepaliveSec: 5,
+  };
   await Promise.all(
     lab.hosts.map(async (h) => {
       const t = new SshTransport(h.name, h.address, settings);
@@ -113,7 +122,9 @@ async function transportAll(lab: Lab, file: string, sha: string): Promise<void> 
 
 export async function benchDistribute(rounds = 3): Promise<string[]> {
   const tmp = mkdtempSync(join(tmpdir(), 'runbook-bench-distribute-'));
-  const out = [`snapshot distribution: ${SIZE / 1024 / 1024} MiB to 3 lab hosts in parallel (127.0.0.${BENCH_FIRST_OCTET}–${BENCH_FIRST_OCTET + 2}), median of ${rounds} rounds`];
+  const out = [
+    `snapshot distribution: ${SIZE / 1024 / 1024} MiB to 3 lab hosts in parallel (127.0.0.${BENCH_FIRST_OCTET}–${BENCH_FIRST_OCTET + 2}), median of ${rounds} rounds`,
+  ];
   try {
     const file = join(tmp, 'snapshot.db');
     const sha = makeFile(file);
@@ -143,14 +154,23 @@ export async function benchDistribute(rounds = 3): Promise<string[]> {
       const med = times.map((t) => median(t));
       const base = med[0] ?? NaN;
       const mibps = (ms: number): string => `${((3 * SIZE) / 1024 / 1024 / (ms / 1000)).toFixed(0)} MiB/s`;
-      out.push(...table(['transfer (3 × 200 MiB)', 'median', 'aggregate', 'vs scp+hash'], contenders.map(([name], i) => [name, fmtMs(med[i] ?? NaN), mibps(med[i] ?? NaN), fmtRatio((med[i] ?? NaN) / base)])));
+      out.push(
+        ...table(
+          ['transfer (3 × 200 MiB)', 'median', 'aggregate', 'vs scp+hash'],
+          contenders.map(([name], i) => [name, fmtMs(med[i] ?? NaN), mibps(med[i] ?? NaN), fmtRatio((med[i] ?? NaN) / base)]),
+        ),
+      );
       const rbChild = med[2] ?? NaN;
       const raw = med[3] ?? NaN;
-      out.push(`  target at least as fast as scp with the hash checked: executor (child) ${fmtRatio(rbChild / base)} ${verdict(rbChild <= base)}; raw putFile ${fmtRatio(raw / base)} ${verdict(raw <= base)}`);
+      out.push(
+        `  target at least as fast as scp with the hash checked: executor (child) ${fmtRatio(rbChild / base)} ${verdict(rbChild <= base)}; raw putFile ${fmtRatio(raw / base)} ${verdict(raw <= base)}`,
+      );
       const acts = actionTimes(join(tmp, 'runs')).map((t) => fmtMs(median(t)));
-      out.push(`  executor step, per host (median from the journals): mkdir ${acts[0] ?? '?'}, put (stream, then remote sha256 against the manifest's) ${acts[1] ?? '?'}`);
+      out.push(
+        `  executor step, per host (median from the journals): mkdir ${acts[0] ?? '?'}, put (stream, then remote sha256 against the manifest's) ${acts[1] ?? '?'}`,
+      );
       out.push('  runbook, like scp+hash, hashes each copy once on the host after writing it and compares it with the known sha256');
-      out.push('  (the manifest\'s for a snapshot; computed once outside the timing here, for every contender).');
+      out.push("  (the manifest's for a snapshot; computed once outside the timing here, for every contender).");
     } finally {
       await labDown(BENCH_LAB_DIR);
     }

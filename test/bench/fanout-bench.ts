@@ -149,7 +149,15 @@ function ansibleFiles(dir: string, lab: Lab, forks: number): { cfg: string; inve
   const inventory = join(dir, 'hosts.ini');
   writeFileSync(
     inventory,
-    ['[etcd]', ...lab.hosts.map((h) => `${h.name} ansible_host=${h.address}`), '', '[etcd:vars]', 'ansible_user=root', `ansible_ssh_private_key_file=${lab.keyPath}`, ''].join('\n'),
+    [
+      '[etcd]',
+      ...lab.hosts.map((h) => `${h.name} ansible_host=${h.address}`),
+      '',
+      '[etcd:vars]',
+      'ansible_user=root',
+      `ansible_ssh_private_key_file=${lab.keyPath}`,
+      '',
+    ].join('\n'),
   );
   const playbook = join(dir, 'ansible-fanout.yml');
   writeFileSync(playbook, ansiblePlaybook());
@@ -173,7 +181,9 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
   const ansibleRounds = Math.max(3, opts.ansibleRounds ?? 3);
   const haveAnsible = existsSync(ANSIBLE);
   const tmp = mkdtempSync(join(tmpdir(), 'runbook-bench-fanout-'));
-  const out: string[] = [`fan-out: ${COMMANDS} × /bin/true per host over SSH, lab hosts on 127.0.0.${BENCH_FIRST_OCTET}+ (median of ${rounds} rounds; ansible ${ansibleRounds})`];
+  const out: string[] = [
+    `fan-out: ${COMMANDS} × /bin/true per host over SSH, lab hosts on 127.0.0.${BENCH_FIRST_OCTET}+ (median of ${rounds} rounds; ansible ${ansibleRounds})`,
+  ];
   const rows: Row[] = [];
   /** Host counts where `runbook apply` printed Node's MaxListenersExceededWarning (seen in its stderr). */
   const listenerWarnings = new Set<number>();
@@ -188,7 +198,13 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
       try {
         const journalDir = join(tmp, `runs-${n}`);
         const args = ['apply', pb, '-i', lab.inventoryPath, '--forks', String(n), '--output', 'json', '--journal-dir', journalDir];
-        const spec: FloorSpec = { addresses: lab.hosts.map((h) => h.address), user: 'root', keyPath: lab.keyPath, knownHostsPath: lab.knownHostsPath, commands: Array.from({ length: COMMANDS }, () => '/bin/true') };
+        const spec: FloorSpec = {
+          addresses: lab.hosts.map((h) => h.address),
+          user: 'root',
+          keyPath: lab.keyPath,
+          knownHostsPath: lab.knownHostsPath,
+          commands: Array.from({ length: COMMANDS }, () => '/bin/true'),
+        };
         const specPath = join(tmp, `floor-${n}.json`);
         writeFileSync(specPath, JSON.stringify(spec));
         const floorScript = join(import.meta.dirname, 'ssh-floor.js');
@@ -201,7 +217,15 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
         await executorOnly(plan, n);
         await sshFloor(spec);
         await sshFloor(linSpec);
-        const s = { floorIn: [] as number[], linWrap: [] as number[], execOnly: [] as number[], rbIn: [] as number[], floorChild: [] as number[], rbChild: [] as number[], ansible: [] as number[] };
+        const s = {
+          floorIn: [] as number[],
+          linWrap: [] as number[],
+          execOnly: [] as number[],
+          rbIn: [] as number[],
+          floorChild: [] as number[],
+          rbChild: [] as number[],
+          ansible: [] as number[],
+        };
         const cpu = { floorIn: [] as number[], linWrap: [] as number[], execOnly: [] as number[], rbIn: [] as number[] };
         const busy = { floorChild: [] as number[], rbChild: [] as number[] };
         const inProc: [keyof typeof cpu, () => Promise<unknown>][] = [
@@ -299,22 +323,34 @@ export async function benchFanout(opts: FanoutOptions = {}): Promise<string[]> {
     `  machine busy while the child ran (all processes, ${CORES} cores; 100% = every core busy the whole time): ` +
       rows.map((r) => `${r.n} hosts floor ${Math.round(r.busy.floorChild * 100)}%, runbook ${Math.round(r.busy.rbChild * 100)}%`).join('; '),
   );
-  out.push('  in-proc: runbook through main(argv, io) in the bench process; child: a fresh `node bin/runbook.js apply …` (start-up included), ansible/rb uses the child time');
+  out.push(
+    '  in-proc: runbook through main(argv, io) in the bench process; child: a fresh `node bin/runbook.js apply …` (start-up included), ansible/rb uses the child time',
+  );
   if (listenerWarnings.size > 0) {
     out.push(
       `  note: at ${[...listenerWarnings].join(', ')} hosts \`runbook apply\` printed Node's MaxListenersExceededWarning on stderr: every running command adds an` +
-        ' abort listener to the run\'s one AbortSignal (forks > 10 → more than 10); harmless, but shown to users (fix: setMaxListeners on that signal, sized by --forks)',
+        " abort listener to the run's one AbortSignal (forks > 10 → more than 10); harmless, but shown to users (fix: setMaxListeners on that signal, sized by --forks)",
     );
   }
   out.push(
     '  (the floor opens an SSH session per command; runbook runs its commands through one session shell per host, so the',
     '   executor & transport step is a saving: the session shell costs one extra session per host and then little per command)',
   );
-  out.push('', "  where runbook's extra time goes (in-process medians: wall ms / CPU ms of the controller process per run; each step adds to the previous one):");
+  out.push(
+    '',
+    "  where runbook's extra time goes (in-process medians: wall ms / CPU ms of the controller process per run; each step adds to the previous one):",
+  );
   const step = (a: number, b: number): string => `${a >= b ? '+' : '−'}${fmtMs(Math.abs(a - b))}`;
   out.push(
     ...table(
-      ['hosts', 'floor', '+ barrier & PID wrapper', '+ executor & transport (session shell)', '+ plan, lock, JSON view, journal', 'CLI start-up (child − in-proc, vs floor)'],
+      [
+        'hosts',
+        'floor',
+        '+ barrier & PID wrapper',
+        '+ executor & transport (session shell)',
+        '+ plan, lock, JSON view, journal',
+        'CLI start-up (child − in-proc, vs floor)',
+      ],
       rows.map((r) => [
         String(r.n),
         `${fmtMs(r.floorIn)} / ${fmtMs(r.cpu.floorIn)}`,

@@ -35,7 +35,11 @@ interface Sample {
 
 /** Run the CLI once in a child process; wall time and the child's peak RSS (from /proc via a wrapper). */
 function runCli(args: string[]): Sample {
-  const script = `const t=process.hrtime.bigint();process.argv=['node','runbook',...${JSON.stringify(args)}];` + `const m=await import(${JSON.stringify(join(PACKAGE_ROOT, 'dist/engine/cli/main.js'))});` + `const c=await m.main(process.argv,{out:()=>{},err:(s)=>process.stderr.write(s),isTTY:false});` + `process.stdout.write(JSON.stringify({c,ms:Number(process.hrtime.bigint()-t)/1e6,rss:process.resourceUsage().maxRSS}))`;
+  const script =
+    `const t=process.hrtime.bigint();process.argv=['node','runbook',...${JSON.stringify(args)}];` +
+    `const m=await import(${JSON.stringify(join(PACKAGE_ROOT, 'dist/engine/cli/main.js'))});` +
+    `const c=await m.main(process.argv,{out:()=>{},err:(s)=>process.stderr.write(s),isTTY:false});` +
+    `process.stdout.write(JSON.stringify({c,ms:Number(process.hrtime.bigint()-t)/1e6,rss:process.resourceUsage().maxRSS}))`;
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: PACKAGE_ROOT, encoding: 'utf8', maxBuffer: 1 << 26 });
   const wall = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -63,7 +67,8 @@ export function benchPlan(rounds = 5): string[] {
     const small = measure(['plan', 'restore-all.yml', '-i', 'inventories/prod-3-https.yml']);
     const big = measure(['plan', 'restore-all.yml', '-i', inv]);
     const bigJson = measure(['plan', 'restore-all.yml', '-i', inv, '--format', 'json']);
-    const row = (name: string, m: { ms: number; rss: number }): string => `  ${name.padEnd(44)} ${m.ms.toFixed(0).padStart(6)} ms  ${(m.ms / startup.ms).toFixed(2).padStart(6)}× start-up  peak RSS ${m.rss.toFixed(0)} MiB`;
+    const row = (name: string, m: { ms: number; rss: number }): string =>
+      `  ${name.padEnd(44)} ${m.ms.toFixed(0).padStart(6)} ms  ${(m.ms / startup.ms).toFixed(2).padStart(6)}× start-up  peak RSS ${m.rss.toFixed(0)} MiB`;
     return [
       `runbook plan (median of ${rounds} fresh CLI processes)`,
       row('start-up only (runbook --version): baseline', startup),

@@ -27,14 +27,23 @@ async function etcdPost(url: string, path: string, body: object): Promise<unknow
 async function writeCanaries(lab: Lab): Promise<void> {
   const url = lab.clientUrls[0] ?? '';
   for (let i = 0; i < CANARY_KEYS; i += 50) {
-    await Promise.all(Array.from({ length: Math.min(50, CANARY_KEYS - i) }, (_, j) => etcdPost(url, '/v3/kv/put', { key: b64(`/bench/canary/${i + j}`), value: b64(`value-${i + j}-${'x'.repeat(200)}`) })));
+    await Promise.all(
+      Array.from({ length: Math.min(50, CANARY_KEYS - i) }, (_, j) =>
+        etcdPost(url, '/v3/kv/put', { key: b64(`/bench/canary/${i + j}`), value: b64(`value-${i + j}-${'x'.repeat(200)}`) }),
+      ),
+    );
   }
 }
 
 /** Every member healthy and holding every canary key (serializable reads: each member's own data). */
 async function verifyRestored(lab: Lab): Promise<void> {
   for (const url of lab.clientUrls) {
-    const res = (await etcdPost(url, '/v3/kv/range', { key: b64('/bench/canary/'), range_end: b64('/bench/canary0'), count_only: true, serializable: true })) as { count?: string };
+    const res = (await etcdPost(url, '/v3/kv/range', {
+      key: b64('/bench/canary/'),
+      range_end: b64('/bench/canary0'),
+      count_only: true,
+      serializable: true,
+    })) as { count?: string };
     if (Number(res.count ?? 0) !== CANARY_KEYS) throw new Error(`restore check: ${url} has ${res.count ?? 0} canary keys, expected ${CANARY_KEYS}`);
     const h = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5000) });
     if (!h.ok) throw new Error(`restore check: ${url} is not healthy`);
@@ -43,7 +52,8 @@ async function verifyRestored(lab: Lab): Promise<void> {
 
 /** The disaster: etcd killed and stopped on every member, data dir and earlier restore copies gone. */
 async function wipe(lab: Lab): Promise<void> {
-  const cmd = 'systemctl kill -s KILL etcd >/dev/null 2>&1; systemctl stop etcd >/dev/null 2>&1; rm -rf /var/lib/etcd /var/lib/etcd.* /var/backups/etcd/restore-*';
+  const cmd =
+    'systemctl kill -s KILL etcd >/dev/null 2>&1; systemctl stop etcd >/dev/null 2>&1; rm -rf /var/lib/etcd /var/lib/etcd.* /var/backups/etcd/restore-*';
   const rs = await Promise.all(lab.hosts.map((h) => hostExec(lab, h.name, cmd, { timeoutMs: 60_000 })));
   const bad = rs.findIndex((r) => r.code !== 0);
   if (bad >= 0) throw new Error(`wipe failed on ${lab.hosts[bad]?.name ?? '?'}: ${rs[bad]?.stderr ?? ''}`);
@@ -78,7 +88,9 @@ function phases(journal: string): Record<string, number> {
 
 export async function benchRestore(rounds = 5): Promise<string[]> {
   const tmp = mkdtempSync(join(tmpdir(), 'runbook-bench-restore-'));
-  const out = [`restore-all on 3 lab members with etcd 3.4 (127.0.0.${BENCH_FIRST_OCTET}–${BENCH_FIRST_OCTET + 2}), ${CANARY_KEYS} canary keys; median of ${rounds} rounds each, wipe before every round`];
+  const out = [
+    `restore-all on 3 lab members with etcd 3.4 (127.0.0.${BENCH_FIRST_OCTET}–${BENCH_FIRST_OCTET + 2}), ${CANARY_KEYS} canary keys; median of ${rounds} rounds each, wipe before every round`,
+  ];
   try {
     const lab = await labUp({ dir: BENCH_LAB_DIR, hosts: 3, etcd: true, firstOctet: BENCH_FIRST_OCTET });
     try {
@@ -98,13 +110,26 @@ export async function benchRestore(rounds = 5): Promise<string[]> {
       for (let r = 0; r < rounds; r++) {
         await wipe(lab);
         const before = new Set(readdirSync(journalDir));
-        rb.push((await runbookChild(['apply', 'restore-all.yml', '-i', lab.inventoryPath, '--yes', '-e', `snapshot=${snapPath}`, '--output', 'json', '--journal-dir', journalDir], 600_000)).ms);
+        rb.push(
+          (
+            await runbookChild(
+              ['apply', 'restore-all.yml', '-i', lab.inventoryPath, '--yes', '-e', `snapshot=${snapPath}`, '--output', 'json', '--journal-dir', journalDir],
+              600_000,
+            )
+          ).ms,
+        );
         const j = readdirSync(journalDir).find((f) => !before.has(f));
         if (j) ph.push(phases(join(journalDir, j)));
         await verifyRestored(lab);
 
         await wipe(lab);
-        sh.push((await mustRunChild('restore-baseline.sh', '/bin/bash', [BASELINE, lab.keyPath, lab.knownHostsPath, snapPath, 'lab-cluster-restore', ...members], { timeoutMs: 600_000 })).ms);
+        sh.push(
+          (
+            await mustRunChild('restore-baseline.sh', '/bin/bash', [BASELINE, lab.keyPath, lab.knownHostsPath, snapPath, 'lab-cluster-restore', ...members], {
+              timeoutMs: 600_000,
+            })
+          ).ms,
+        );
         await verifyRestored(lab);
       }
       const rbMed = median(rb);
@@ -122,11 +147,19 @@ export async function benchRestore(rounds = 5): Promise<string[]> {
       if (ph.length > 0) {
         const names = Object.keys(ph[0] ?? {});
         out.push('  where runbook spends it (from its journal, median per phase):');
-        out.push(...table(['phase', 'median'], names.map((n) => [n, fmtMs(median(ph.map((p) => p[n] ?? NaN)))]), '    '));
+        out.push(
+          ...table(
+            ['phase', 'median'],
+            names.map((n) => [n, fmtMs(median(ph.map((p) => p[n] ?? NaN)))]),
+            '    ',
+          ),
+        );
         const exec = median(ph.map((p) => p['executor total (run.start → run.end)'] ?? NaN));
         const quorum = median(ph.map((p) => p['quorum-lost check (1.1)'] ?? NaN));
         out.push(`    process start-up, plan and exit (child wall − executor): ${fmtMs(rbMed - exec)}`);
-        out.push(`    without the quorum-lost check (a step the bash script does not have): ${fmtMs(rbMed - quorum)} = ${fmtRatio((rbMed - quorum) / shMed)} bash`);
+        out.push(
+          `    without the quorum-lost check (a step the bash script does not have): ${fmtMs(rbMed - quorum)} = ${fmtRatio((rbMed - quorum) / shMed)} bash`,
+        );
       }
       out.push('  runbook also checks what the bash script does not: quorum really lost, the snapshot against its manifest, `snapshot status` of every copy,');
       out.push('  etcd stopped (port closed), the member list, revision and key count versus the manifest, and it writes a journal.');

@@ -23,7 +23,9 @@ async function fragment(lab: Lab, round: number): Promise<void> {
   const value = b64('x'.repeat(10 * 1024));
   const n = 12_000;
   for (let i = 0; i < n; i += 100) {
-    await Promise.all(Array.from({ length: 100 }, (_, j) => post(url, 'kv/put', { key: b64(`/bench/fill/${round}/${String(i + j).padStart(6, '0')}`), value })));
+    await Promise.all(
+      Array.from({ length: 100 }, (_, j) => post(url, 'kv/put', { key: b64(`/bench/fill/${round}/${String(i + j).padStart(6, '0')}`), value })),
+    );
   }
   for (let i = 0; i < n; i += 3) {
     await Promise.all([1, 2].map((k) => post(url, 'kv/deleterange', { key: b64(`/bench/fill/${round}/${String(i + k).padStart(6, '0')}`) })));
@@ -60,19 +62,45 @@ export async function benchTraffic(): Promise<string[]> {
     const members = ['etcd-1', 'etcd-2', 'etcd-3'];
     const rows: Row[] = [];
     await fragment(lab, 1);
-    rows.push(await underTraffic(lab, 'compact-defrag.yml (leader last)', members, () => runbookChild(['apply', 'compact-defrag.yml', '-i', lab.inventoryPath, '--yes', '--output', 'text'], 600_000)));
+    rows.push(
+      await underTraffic(lab, 'compact-defrag.yml (leader last)', members, () =>
+        runbookChild(['apply', 'compact-defrag.yml', '-i', lab.inventoryPath, '--yes', '--output', 'text'], 600_000),
+      ),
+    );
     await fragment(lab, 2);
     const all = lab.clientUrls.join(',');
     rows.push(
       await underTraffic(lab, 'etcdctl defrag --cluster (all at once)', members, async () => {
         const rev = await hostExec(lab, 'etcd-1', `etcdctl --endpoints=${all} endpoint status -w json`, { timeoutMs: 60_000 });
         const revision = /"revision":(\d+)/.exec(rev.stdout)?.[1] ?? '0';
-        await hostExec(lab, 'etcd-1', `etcdctl --endpoints=${all} compact ${revision} >/dev/null 2>&1; etcdctl --endpoints=${all} --command-timeout=120s defrag --cluster`, { timeoutMs: 300_000 });
+        await hostExec(
+          lab,
+          'etcd-1',
+          `etcdctl --endpoints=${all} compact ${revision} >/dev/null 2>&1; etcdctl --endpoints=${all} --command-timeout=120s defrag --cluster`,
+          { timeoutMs: 300_000 },
+        );
       }),
     );
     const inv = lab.inventoryPath.replace(/\.yml$/, '-replace.yml');
-    writeFileSync(inv, readFileSync(lab.inventoryPath, 'utf8').replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-4]').replace(/ {2}spare:\n {4}hosts: \[etcd-4\]/, '  retired:\n    hosts: [etcd-3]'));
-    rows.push(await underTraffic(lab, 'replace-member.yml', members, () => runbookChild(['apply', 'replace-member.yml', '-i', inv, '--yes', '--output', 'text', '-e', 'old=etcd-3', '-e', 'new=etcd-4', '-e', 'old_host=etcd-3'], 600_000), ['etcd-1', 'etcd-2', 'etcd-4']));
+    writeFileSync(
+      inv,
+      readFileSync(lab.inventoryPath, 'utf8')
+        .replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-4]')
+        .replace(/ {2}spare:\n {4}hosts: \[etcd-4\]/, '  retired:\n    hosts: [etcd-3]'),
+    );
+    rows.push(
+      await underTraffic(
+        lab,
+        'replace-member.yml',
+        members,
+        () =>
+          runbookChild(
+            ['apply', 'replace-member.yml', '-i', inv, '--yes', '--output', 'text', '-e', 'old=etcd-3', '-e', 'new=etcd-4', '-e', 'old_host=etcd-3'],
+            600_000,
+          ),
+        ['etcd-1', 'etcd-2', 'etcd-4'],
+      ),
+    );
     lines.push(
       ...table(
         ['operation', 'took', 'acked writes', 'lost', 'longest stall', 'without writes'],
@@ -81,7 +109,9 @@ export async function benchTraffic(): Promise<string[]> {
     );
     const [leaderLast, allAtOnce] = rows;
     if (leaderLast && allAtOnce) {
-      lines.push(`  defrag order: leader-last's longest stall is ${fmtRatio(leaderLast.report.longestStallMs / Math.max(1, allAtOnce.report.longestStallMs))} the all-at-once one`);
+      lines.push(
+        `  defrag order: leader-last's longest stall is ${fmtRatio(leaderLast.report.longestStallMs / Math.max(1, allAtOnce.report.longestStallMs))} the all-at-once one`,
+      );
     }
     return lines;
   } finally {

@@ -133,11 +133,18 @@ describe('runbook diff --base on a git repository', function () {
     commit('base');
 
     // (1) A member replaced: etcd-3 leaves, etcd-4 (a new address) joins.
-    edit(repo, 'inventories/prod-3-https.yml', (s) => s.replace('  etcd-3:\n    address: 10.0.1.13\n', '  etcd-4:\n    address: 10.0.1.14\n').replace('[etcd-1, etcd-2, etcd-3]', '[etcd-1, etcd-2, etcd-4]'));
+    edit(repo, 'inventories/prod-3-https.yml', (s) =>
+      s.replace('  etcd-3:\n    address: 10.0.1.13\n', '  etcd-4:\n    address: 10.0.1.14\n').replace('[etcd-1, etcd-2, etcd-3]', '[etcd-1, etcd-2, etcd-4]'),
+    );
     commit('replace-member');
 
     // (2) A flag changed in a playbook: defrag gets more time (module arg → --command-timeout, task timeout).
-    edit(repo, 'playbooks/compact-defrag.yml', (s) => s.replace('op: defrag_all\n        timeout: 300\n      run_once: true\n      timeout: 1800', 'op: defrag_all\n        timeout: 600\n      run_once: true\n      timeout: 3600'));
+    edit(repo, 'playbooks/compact-defrag.yml', (s) =>
+      s.replace(
+        'op: defrag_all\n        timeout: 300\n      run_once: true\n      timeout: 1800',
+        'op: defrag_all\n        timeout: 600\n      run_once: true\n      timeout: 3600',
+      ),
+    );
     commit('defrag-timeout');
 
     // (3) A pure reorder: the hosts mapping reversed, and etcd-2/etcd-4 swapped in the etcd group.
@@ -150,7 +157,12 @@ describe('runbook diff --base on a git repository', function () {
     commit('reorder');
 
     // The client certificate moves: every etcdctl command on every member changes the same way.
-    edit(repo, 'inventories/prod-3-https.yml', (s) => s.replace('cert: /etc/etcd/pki/etcdctl.crt\n    key: /etc/etcd/pki/etcdctl.key', 'cert: /etc/etcd/pki/etcdctl-2027.crt\n    key: /etc/etcd/pki/etcdctl-2027.key'));
+    edit(repo, 'inventories/prod-3-https.yml', (s) =>
+      s.replace(
+        'cert: /etc/etcd/pki/etcdctl.crt\n    key: /etc/etcd/pki/etcdctl.key',
+        'cert: /etc/etcd/pki/etcdctl-2027.crt\n    key: /etc/etcd/pki/etcdctl-2027.key',
+      ),
+    );
     commit('cert-rotation');
 
     // The first etcd member moves: run_once tasks now run on another host (a real change).
@@ -184,7 +196,11 @@ describe('runbook diff --base on a git repository', function () {
       // Grouping: the identical change on etcd-1 and etcd-2 is one entry with the host list.
       const restore = r.out.slice(r.out.indexOf('TASK 3.3'));
       assert.match(restore, /\n {4}~ etcd-1, etcd-2 {2}\(shown for etcd-1\)\n/);
-      assert.equal(restore.split('--initial-cluster: +etcd-4=https://10.0.1.14:2380  −etcd-3=https://10.0.1.13:2380').length - 1, 2, 'once for the group, once for etcd-3 → etcd-4');
+      assert.equal(
+        restore.split('--initial-cluster: +etcd-4=https://10.0.1.14:2380  −etcd-3=https://10.0.1.13:2380').length - 1,
+        2,
+        'once for the group, once for etcd-3 → etcd-4',
+      );
       assert.match(restore, /~ etcd-3 → etcd-4 {2}\(replaced host\)[\s\S]*--name: etcd-3 → etcd-4/);
       assert.match(r.out, /--endpoints: \+https:\/\/10\.0\.1\.14:2379 {2}−https:\/\/10\.0\.1\.13:2379/);
       // Unchanged parts are collapsed, and no colour codes when not on a terminal.
@@ -308,7 +324,11 @@ describe('runbook diff --base on a git repository', function () {
       golden('cert-rotation--restore-all.md', r.out);
       const text = await diff('cert-rotation', 'reorder', 'playbooks/restore-all.yml', 'inventories/prod-3-https.yml', 'text');
       assert.match(text.out, /~ etcd-1, etcd-2, etcd-4 {2}\(shown for etcd-1\)/);
-      assert.equal(text.out.split('--cert: /etc/etcd/pki/etcdctl.crt → /etc/etcd/pki/etcdctl-2027.crt').length - 1, 7, 'each changed command names the changed flag');
+      assert.equal(
+        text.out.split('--cert: /etc/etcd/pki/etcdctl.crt → /etc/etcd/pki/etcdctl-2027.crt').length - 1,
+        7,
+        'each changed command names the changed flag',
+      );
     });
   });
 
@@ -384,9 +404,21 @@ describe('runbook diff --base on a git repository', function () {
     it('renders the changed pairs as one comment, lists the others, exit 0', () => {
       at('replace-member');
       const plans = join(repo, 'plans.txt');
-      writeFileSync(plans, ['# pairs', 'playbooks/restore-all.yml inventories/prod-3-https.yml', 'playbooks/backup.yml inventories/prod-5.yml', 'playbooks/compact-defrag.yml inventories/prod-3-https.yml'].join('\n'));
+      writeFileSync(
+        plans,
+        [
+          '# pairs',
+          'playbooks/restore-all.yml inventories/prod-3-https.yml',
+          'playbooks/backup.yml inventories/prod-5.yml',
+          'playbooks/compact-defrag.yml inventories/prod-3-https.yml',
+        ].join('\n'),
+      );
       try {
-        const out = execFileSync('bash', [join(PACKAGE_ROOT, 'docs/ci/plan-diffs.sh'), commits.base ?? '', plans], { cwd: repo, encoding: 'utf8', env: { ...process.env, RUNBOOK: `${process.execPath} ${join(PACKAGE_ROOT, 'bin/runbook.js')}` } });
+        const out = execFileSync('bash', [join(PACKAGE_ROOT, 'docs/ci/plan-diffs.sh'), commits.base ?? '', plans], {
+          cwd: repo,
+          encoding: 'utf8',
+          env: { ...process.env, RUNBOOK: `${process.execPath} ${join(PACKAGE_ROOT, 'bin/runbook.js')}` },
+        });
         const lines = out.split('\n');
         assert.equal(lines[0], '<!-- runbook-plan-diff -->');
         assert.ok(out.includes('**restore-all on prod: 4 hosts,'), out);

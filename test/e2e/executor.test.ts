@@ -100,7 +100,6 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
   });
 
   describe('executePlan on real hosts', () => {
-
     it('runs a task on all hosts in parallel (their sleep 1 intervals overlap)', async () => {
       const r = await run(playbookText('exec-parallel'));
       assert.equal(r.exitCode, 0);
@@ -112,9 +111,15 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
     it('runs serial: 1 batches one host at a time (intervals do not overlap)', async () => {
       const r = await run(playbookText('exec-serial'));
       assert.equal(r.exitCode, 0);
-      const spans = await Promise.all(HOSTS.map(async (h) => ({ h, start: Number(await onHost(h, 'cat /root/ser-start')), end: Number(await onHost(h, 'cat /root/ser-end')) })));
+      const spans = await Promise.all(
+        HOSTS.map(async (h) => ({ h, start: Number(await onHost(h, 'cat /root/ser-start')), end: Number(await onHost(h, 'cat /root/ser-end')) })),
+      );
       spans.sort((a, b) => a.start - b.start);
-      assert.deepEqual(spans.map((s) => s.h), HOSTS, 'batches in inventory order');
+      assert.deepEqual(
+        spans.map((s) => s.h),
+        HOSTS,
+        'batches in inventory order',
+      );
       for (let i = 1; i < spans.length; i++) assert.ok((spans[i - 1]?.end ?? 0) <= (spans[i]?.start ?? 0), `${spans[i - 1]?.h} and ${spans[i]?.h} overlapped`);
       assert.equal(r.log.of('batch.start').length, 3);
     });
@@ -162,16 +167,18 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
 
     it('an unreachable host is reported and leaves; the others run everything', async () => {
       const inventory = writeInventory('inv-unreachable.yml', (t) =>
-        t.replace('groups:', `  etcd-4:\n    address: ${DEAD_ADDRESS}\ngroups:`).replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-3, etcd-4]'),
+        t
+          .replace('groups:', `  etcd-4:\n    address: ${DEAD_ADDRESS}\ngroups:`)
+          .replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-3, etcd-4]'),
       );
-      const r = await run(
-        playbookText('exec-unreachable'),
-        { inventory },
-      );
+      const r = await run(playbookText('exec-unreachable'), { inventory });
       assert.equal(r.exitCode, 1);
       assert.equal(r.log.stepEnd('1.1@etcd-4')?.result.status, 'unreachable');
       assert.equal(r.log.stepEnd('1.2@etcd-4'), undefined);
-      assert.deepEqual(r.log.of('host.unreachable').map((e) => e.host), ['etcd-4']);
+      assert.deepEqual(
+        r.log.of('host.unreachable').map((e) => e.host),
+        ['etcd-4'],
+      );
       for (const h of HOSTS) assert.deepEqual([await exists(h, '/root/unr-1'), await exists(h, '/root/unr-2')], [true, true], h);
     });
 
@@ -186,10 +193,7 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
     });
 
     it('check mode runs the probes and changes nothing', async () => {
-      const r = await run(
-        playbookText('exec-check'),
-        { check: true },
-      );
+      const r = await run(playbookText('exec-check'), { check: true });
       assert.equal(r.exitCode, 0);
       for (const h of HOSTS) {
         assert.equal(await onHost(h, 'cat /tmp/check-probe-ran'), h);
@@ -213,7 +217,10 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
     });
 
     it('refuses a changed host key', async () => {
-      const known = readFileSync(lab.knownHostsPath, 'utf8').trim().split('\n').map((l) => l.split(' '));
+      const known = readFileSync(lab.knownHostsPath, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '));
       // Every address gets the next host's key.
       const rotated = known.map((l, i) => [l[0], ...(known[(i + 1) % known.length] ?? []).slice(1)].join(' ')).join('\n');
       writeFileSync(path.join(lab.dir, 'kh-changed'), `${rotated}\n`);
@@ -229,7 +236,9 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
     it('accept-new records unknown host keys and runs', async () => {
       const kh = path.join(lab.dir, 'kh-accept');
       writeFileSync(kh, '');
-      const inventory = writeInventory('inv-kh-accept.yml', (t) => t.replace('known_hosts: ./known_hosts', 'known_hosts: ./kh-accept').replace('host_key_checking: strict', 'host_key_checking: accept-new'));
+      const inventory = writeInventory('inv-kh-accept.yml', (t) =>
+        t.replace('known_hosts: ./known_hosts', 'known_hosts: ./kh-accept').replace('host_key_checking: strict', 'host_key_checking: accept-new'),
+      );
       const r = await run(`\n- name: hk\n  hosts: etcd\n  tasks:\n    - shell: touch /root/hk-accepted\n`, { inventory });
       assert.equal(r.exitCode, 0);
       const recorded = readFileSync(kh, 'utf8');
@@ -241,10 +250,13 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
   });
 
   describe('runbook apply', () => {
-
     it('exits 2 on invalid input and touches nothing', async () => {
       const io = captureIo();
-      const code = await runApply(writePlaybook('- name: bad\n  hosts: etcd\n  tasks:\n    - shel: touch /root/never\n'), { inventory: lab.inventoryPath, journalDir }, io);
+      const code = await runApply(
+        writePlaybook('- name: bad\n  hosts: etcd\n  tasks:\n    - shel: touch /root/never\n'),
+        { inventory: lab.inventoryPath, journalDir },
+        io,
+      );
       assert.equal(code, EXIT.INVALID);
       assert.match(io.stderr(), /unknown-module/);
       assert.equal(await exists('etcd-1', '/root/never'), false);
@@ -288,7 +300,9 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
       process.env.RUNBOOK_E2E_SECRET = secret;
       try {
         const inventory = writeInventory('inv-secret.yml', (t) => `${t}secrets:\n  token: { env: RUNBOOK_E2E_SECRET }\n`);
-        const pb = writePlaybook('- name: s\n  hosts: etcd\n  tasks:\n    - shell: echo {{secrets.token}} > /root/secret-copy; echo token is {{secrets.token}}\n');
+        const pb = writePlaybook(
+          '- name: s\n  hosts: etcd\n  tasks:\n    - shell: echo {{secrets.token}} > /root/secret-copy; echo token is {{secrets.token}}\n',
+        );
         const io = captureIo();
         const code = await runApply(pb, { inventory, journalDir, output: 'text', verbose: 2 }, io);
         assert.equal(code, EXIT.OK, io.stderr());
@@ -302,10 +316,14 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
       }
     });
 
-    it('resumes an interrupted run (also a resumed one): finished steps are not run again, run.id stays the first run\'s', async () => {
+    it("resumes an interrupted run (also a resumed one): finished steps are not run again, run.id stays the first run's", async () => {
       const yaml = playbookText('exec-resumable');
       const pb = writePlaybook(yaml);
-      const counts = async (h: string): Promise<number[]> => [await lines(h, '/root/resume-a'), await lines(h, '/root/resume-b'), await lines(h, '/root/resume-c')];
+      const counts = async (h: string): Promise<number[]> => [
+        await lines(h, '/root/resume-a'),
+        await lines(h, '/root/resume-b'),
+        await lines(h, '/root/resume-c'),
+      ];
       /** Starts an apply and interrupts it once the slow task runs on every host. */
       const interrupted = async (resume?: string): Promise<string> => {
         await Promise.all(HOSTS.map((h) => hostExec(lab, h, 'rm -f /root/resume-b-started')));
@@ -315,7 +333,15 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
         const started = async (): Promise<boolean> => (await Promise.all(HOSTS.map((h) => exists(h, '/root/resume-b-started')))).every(Boolean);
         await waitFor('the slow task started on every host', started, 15_000, 50, () => io.stderr());
         ac.abort();
-        assert.equal(await running, EXIT.INTERRUPTED, io.stdout().split('\n').filter((l) => /"(unknown|failed|unreachable)"/.test(l)).join('\n') || io.stderr());
+        assert.equal(
+          await running,
+          EXIT.INTERRUPTED,
+          io
+            .stdout()
+            .split('\n')
+            .filter((l) => /"(unknown|failed|unreachable)"/.test(l))
+            .join('\n') || io.stderr(),
+        );
         const runId = (JSON.parse(io.stdout().split('\n')[0] ?? '{}') as { runId?: string }).runId ?? '';
         assert.match(runId, /^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
         return runId;
@@ -352,7 +378,11 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
       const pb = writePlaybook(playbookText('exec-resumable-with-values'));
       await Promise.all(HOSTS.map((h) => hostExec(lab, h, 'rm -f /root/rv-a /root/rv-c /root/rv-go')));
       const io = captureIo();
-      assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'json', extraVars: ['word=hello world'], limit: 'etcd-1' }, io), EXIT.FAILED, io.stderr());
+      assert.equal(
+        await runApply(pb, { inventory: lab.inventoryPath, journalDir, output: 'json', extraVars: ['word=hello world'], limit: 'etcd-1' }, io),
+        EXIT.FAILED,
+        io.stderr(),
+      );
       const runId = (JSON.parse(io.stdout().split('\n')[0] ?? '{}') as { runId?: string }).runId ?? '';
       const start = readRunJournal(journalDir, runId)[1];
       assert.ok(start?.type === 'run.start', 'run.start follows the plan record');
@@ -360,7 +390,10 @@ describe('executor e2e (lab, 127.0.0.31-33)', function () {
 
       // Different values: refused, nothing run.
       const other = captureIo();
-      assert.equal(await runApply(pb, { inventory: lab.inventoryPath, journalDir, extraVars: ['word=bye'], limit: 'etcd-1', resume: runId }, other), EXIT.INVALID);
+      assert.equal(
+        await runApply(pb, { inventory: lab.inventoryPath, journalDir, extraVars: ['word=bye'], limit: 'etcd-1', resume: runId }, other),
+        EXIT.INVALID,
+      );
       assert.match(other.stderr(), /inputs changed/);
 
       await hostExec(lab, 'etcd-1', 'touch /root/rv-go');

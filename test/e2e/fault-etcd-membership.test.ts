@@ -84,7 +84,7 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     return runbook(['apply', playbook, '-i', inventory, '--yes', '--output', 'text', '-v', '--journal-dir', path.join(lab.dir, 'runs'), ...e, '--resume', id]);
   }
 
-  it('[fault] a member\'s etcd SIGKILLed as restore-all starts the restored members: the run stops, journalled; --resume completes, nothing lost', async function () {
+  it("[fault] a member's etcd SIGKILLed as restore-all starts the restored members: the run stops, journalled; --resume completes, nothing lost", async function () {
     this.timeout(80_000);
     const b = await apply(lab, 'backup.yml');
     assert.equal(b.code, 0, b.all);
@@ -100,8 +100,16 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     // was ready; everything before it is done on every member; nothing after it ran.
     const start = ends.filter((e) => e.stepId.startsWith('3.4@'));
     assert.equal(start.find((e) => e.host === 'etcd-2')?.status, 'failed', JSON.stringify(ends));
-    for (const h of OLD) for (const t of ['3.1', '3.2', '3.3']) assert.equal(ends.find((e) => e.stepId === `${t}@${h}`)?.status, 'changed', `${t}@${h}: ${JSON.stringify(ends)}`);
-    assert.deepEqual(ends.filter((e) => /^(3\.[56]|4\.)/.test(e.stepId)).map((e) => e.status).filter((s) => s !== 'skipped'), [], 'steps after the failed start ran');
+    for (const h of OLD)
+      for (const t of ['3.1', '3.2', '3.3']) assert.equal(ends.find((e) => e.stepId === `${t}@${h}`)?.status, 'changed', `${t}@${h}: ${JSON.stringify(ends)}`);
+    assert.deepEqual(
+      ends
+        .filter((e) => /^(3\.[56]|4\.)/.test(e.stepId))
+        .map((e) => e.status)
+        .filter((s) => s !== 'skipped'),
+      [],
+      'steps after the failed start ran',
+    );
     const id = runIdOf(r);
 
     // The stand-in restarts the killed etcd after RestartSec=5s, like Restart=on-failure.
@@ -110,7 +118,8 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     assert.equal(again.code, 0, again.all);
     const rends = stepEnds(readJournalFile(path.join(lab.dir, 'runs'), runIdOf(again)));
     // The data dirs are not moved aside or restored again.
-    for (const h of OLD) for (const t of ['3.2', '3.3']) assert.equal(rends.find((e) => e.stepId === `${t}@${h}`)?.status, 'skipped', `${t}@${h}: ${JSON.stringify(rends)}`);
+    for (const h of OLD)
+      for (const t of ['3.2', '3.3']) assert.equal(rends.find((e) => e.stepId === `${t}@${h}`)?.status, 'skipped', `${t}@${h}: ${JSON.stringify(rends)}`);
 
     await assertCluster(lab, OLD);
     for (const h of OLD) {
@@ -121,7 +130,7 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     }
   });
 
-  it('[fault] the new member\'s etcd SIGKILLed right after replace-member starts it: the run stops, journalled; --resume completes, nothing lost', async function () {
+  it("[fault] the new member's etcd SIGKILLed right after replace-member starts it: the run stops, journalled; --resume completes, nothing lost", async function () {
     this.timeout(80_000);
     const inventory = swapInventory();
     const { clusterId: clusterIdBefore } = await assertCluster(lab, OLD);
@@ -140,7 +149,14 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     for (const t of ['1.3', '1.7']) assert.equal(ends.find((e) => e.stepId === `${t}@etcd-4`)?.status, 'changed', `${t}: ${JSON.stringify(ends)}`);
     const configured = ['1.9', '1.10'].filter((t) => ends.find((e) => e.stepId === `${t}@etcd-4`)?.status === 'changed');
     assert.equal(configured.length, 1, `one config step ran: ${JSON.stringify(ends)}`);
-    assert.deepEqual(ends.filter((e) => /^(1\.1[2-4]|2\.)/.test(e.stepId)).map((e) => e.status).filter((s) => s !== 'skipped'), [], 'steps after the failed start ran');
+    assert.deepEqual(
+      ends
+        .filter((e) => /^(1\.1[2-4]|2\.)/.test(e.stepId))
+        .map((e) => e.status)
+        .filter((s) => s !== 'skipped'),
+      [],
+      'steps after the failed start ran',
+    );
     const list = await memberList(clientUrl(lab, 'etcd-1'));
     assert.deepEqual(
       list.map((m) => `${m.peerURLs.join(',')} learner=${m.isLearner}`).sort(),
@@ -149,7 +165,12 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     );
     const id = runIdOf(r);
 
-    await waitFor('etcd-4 back (as a learner)', async () => (await hostExec(lab, 'etcd-4', 'systemctl is-active --quiet etcd', { timeoutMs: 10_000 })).code === 0, 30_000, 200);
+    await waitFor(
+      'etcd-4 back (as a learner)',
+      async () => (await hostExec(lab, 'etcd-4', 'systemctl is-active --quiet etcd', { timeoutMs: 10_000 })).code === 0,
+      30_000,
+      200,
+    );
     const again = await resume('replace-member.yml', id, SWAP, inventory);
     assert.equal(again.code, 0, again.all);
     const rends = stepEnds(readJournalFile(path.join(lab.dir, 'runs'), runIdOf(again)));
@@ -164,7 +185,7 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     await onHost(lab, 'etcd-3', `test -f ${aside[0] ?? ''}/member/snap/db && test ! -e /var/lib/etcd`);
   });
 
-  it('[fault] the leader\'s etcd SIGKILLed while replace-member promotes the new member: the retries wait for it, the run completes, nothing lost', async function () {
+  it("[fault] the leader's etcd SIGKILLed while replace-member promotes the new member: the retries wait for it, the run completes, nothing lost", async function () {
     this.timeout(160_000);
     // It starts from the membership the test above ends with (etcd-4 in, etcd-3 out and its data
     // dir moved aside); run alone, it makes that swap first.
@@ -215,7 +236,11 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     await watcher;
     assert.ok(killedAt > 0, 'promote never started');
     assert.equal(r.code, 0, r.all);
-    const ends = journal(lab, r).filter((e) => e.type === 'step.end') as unknown as { stepId: string; at: string; result: { status: string; attempts: number } }[];
+    const ends = journal(lab, r).filter((e) => e.type === 'step.end') as unknown as {
+      stepId: string;
+      at: string;
+      result: { status: string; attempts: number };
+    }[];
     const promote = ends.find((e) => e.stepId === '1.12@etcd-3');
     const wait = ends.find((e) => e.stepId === '1.13@etcd-1');
     assert.equal(promote?.result.status, 'changed', JSON.stringify(promote));
@@ -231,6 +256,6 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     for (const h of back) await assertCanaries(clientUrl(lab, h));
     assert.equal((await onHost(lab, 'etcd-4', 'systemctl is-active etcd || true')).trim(), 'inactive');
     await onHost(lab, 'etcd-4', 'test ! -e /var/lib/etcd');
-    assert.equal((await asideDirs(lab, 'etcd-4')).filter((d) => !asideBefore.includes(d)).length, 1, 'etcd-4\'s data dir was not moved aside');
+    assert.equal((await asideDirs(lab, 'etcd-4')).filter((d) => !asideBefore.includes(d)).length, 1, "etcd-4's data dir was not moved aside");
   });
 });

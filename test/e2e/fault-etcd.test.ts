@@ -58,7 +58,9 @@ describe('fault injection: etcd operations (lab, 127.0.0.161-163)', function () 
 
   function controllerSnapshots(): string[] {
     if (!existsSync(backups)) return [];
-    return readdirSync(backups).filter((f) => /^lab-\d{8}T\d{6}Z\.db$/.test(f)).sort();
+    return readdirSync(backups)
+      .filter((f) => /^lab-\d{8}T\d{6}Z\.db$/.test(f))
+      .sort();
   }
 
   it('[fault] a corrupt snapshot (bytes flipped in the controller copy): restore-all is refused before any host is changed', async () => {
@@ -102,7 +104,11 @@ describe('fault injection: etcd operations (lab, 127.0.0.161-163)', function () 
     const bytes = Number((await onHost(lab, host, 'du -sb /var/backups/etcd | cut -f1')).trim());
     // A tmpfs just big enough for the previous backup (4 KiB pages) plus 16 KiB.
     const sizeK = Math.ceil(bytes / 4096) * 4 + holder.files.length * 4 + 16;
-    await onHost(lab, host, `cp -a /var/backups/etcd /root/prev-backup && mount -t tmpfs -o size=${sizeK}k tmpfs /var/backups/etcd && cp -a /root/prev-backup/. /var/backups/etcd/ && chown --reference=/root/prev-backup /var/backups/etcd && chmod --reference=/root/prev-backup /var/backups/etcd`);
+    await onHost(
+      lab,
+      host,
+      `cp -a /var/backups/etcd /root/prev-backup && mount -t tmpfs -o size=${sizeK}k tmpfs /var/backups/etcd && cp -a /root/prev-backup/. /var/backups/etcd/ && chown --reference=/root/prev-backup /var/backups/etcd && chmod --reference=/root/prev-backup /var/backups/etcd`,
+    );
     try {
       const sums = await onHost(lab, host, 'cd /var/backups/etcd && sha256sum * | sort');
       // ~2.5 MB of values: the next snapshot cannot fit.
@@ -117,14 +123,18 @@ describe('fault injection: etcd operations (lab, 127.0.0.161-163)', function () 
       assert.equal(await onHost(lab, host, 'cd /var/backups/etcd && sha256sum * | sort'), sums, 'the previous backup changed, or a partial file is left');
       assert.deepEqual(controllerSnapshots(), before, 'nothing new on the controller');
       const failed = stepEnds(journal(lab, r)).filter((e) => e.status === 'failed');
-      assert.deepEqual(failed.map((e) => e.host), [host], JSON.stringify(failed));
+      assert.deepEqual(
+        failed.map((e) => e.host),
+        [host],
+        JSON.stringify(failed),
+      );
       await assertNothingLost();
     } finally {
       await hostExec(lab, host, 'umount /var/backups/etcd; rm -rf /root/prev-backup', { timeoutMs: 10_000 });
     }
   });
 
-  it('[fault] the leader\'s etcd SIGKILLed while defrag runs: the run stops as the playbook says, journalled; a rerun completes, no data lost', async function () {
+  it("[fault] the leader's etcd SIGKILLed while defrag runs: the run stops as the playbook says, journalled; a rerun completes, no data lost", async function () {
     this.timeout(80_000);
     // Make etcd-1 (where run_once steps run) the leader, so a watcher inside etcd-1 can kill its
     // own etcd the moment an etcdctl defrag process appears there.
@@ -141,7 +151,7 @@ describe('fault injection: etcd operations (lab, 127.0.0.161-163)', function () 
       'etcd-1',
       // Polls every 5 ms for at most ~30 s or until told to stop; kills only if it saw the defrag.
       'rm -f /root/killed /root/stop-watcher; ( i=0; while [ $i -lt 6000 ] && [ ! -e /root/stop-watcher ]; do ' +
-        "if pgrep -f 'etcdct[l].*defrag' >/dev/null; then p=$(pgrep -x etcd); [ -n \"$p\" ] && kill -KILL $p && echo \"$p\" > /root/killed; break; fi; " +
+        'if pgrep -f \'etcdct[l].*defrag\' >/dev/null; then p=$(pgrep -x etcd); [ -n "$p" ] && kill -KILL $p && echo "$p" > /root/killed; break; fi; ' +
         'sleep 0.005; i=$((i+1)); done ) >/dev/null 2>&1 </dev/null & disown',
       { timeoutMs: 10_000 },
     );
@@ -154,7 +164,14 @@ describe('fault injection: etcd operations (lab, 127.0.0.161-163)', function () 
     const ends = stepEnds(events);
     const defrag = ends.find((e) => e.stepId.startsWith('1.3@'));
     assert.equal(defrag?.status, 'failed', JSON.stringify(ends));
-    assert.deepEqual(ends.filter((e) => /^1\.[4-7]@/.test(e.stepId)).map((e) => e.status).filter((s) => s !== 'skipped'), [], 'steps after the failed defrag ran');
+    assert.deepEqual(
+      ends
+        .filter((e) => /^1\.[4-7]@/.test(e.stepId))
+        .map((e) => e.status)
+        .filter((s) => s !== 'skipped'),
+      [],
+      'steps after the failed defrag ran',
+    );
     const end = eventsOf(readRunJournal(path.join(lab.dir, 'runs'), runIdOf(r)), 'run.end')[0];
     assert.equal(end?.exitCode, 1);
 

@@ -15,7 +15,12 @@ export { sleep, waitFor } from '../support/wait.js';
  */
 export async function installStandIn(lab: Lab, host: string, name: string, script: string): Promise<void> {
   const b64 = Buffer.from(script).toString('base64');
-  const r = await hostExec(lab, host, `mkdir -p /root/fakebin && echo ${b64} | base64 -d > /root/fakebin/${name} && chmod 755 /root/fakebin/${name} && echo 'PATH=/root/fakebin:$PATH' > /root/.bashrc`, { timeoutMs: 10_000 });
+  const r = await hostExec(
+    lab,
+    host,
+    `mkdir -p /root/fakebin && echo ${b64} | base64 -d > /root/fakebin/${name} && chmod 755 /root/fakebin/${name} && echo 'PATH=/root/fakebin:$PATH' > /root/.bashrc`,
+    { timeoutMs: 10_000 },
+  );
   assert.equal(r.code, 0, r.stderr);
 }
 
@@ -36,7 +41,10 @@ export async function removeStandIns(lab: Lab, host: string): Promise<void> {
  */
 export async function hostPids(lab: Lab, host: string, pattern: string): Promise<number[]> {
   const r = await hostExec(lab, host, `pgrep -f -- '${pattern}' || true`, { timeoutMs: 10_000 });
-  return r.stdout.split('\n').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 1);
+  return r.stdout
+    .split('\n')
+    .map((s) => Number(s.trim()))
+    .filter((n) => Number.isInteger(n) && n > 1);
 }
 
 /** Lines of a file inside a host (0 if missing). */

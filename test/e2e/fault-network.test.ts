@@ -99,12 +99,13 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
 
   /** etcd-3 reached through the proxy (its host key known under the proxy's address). */
   function proxyInventory(): string {
-    const hostKey = readFileSync(path.join(lab.dir, 'keys', 'etcd-3_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    const hostKey = readFileSync(path.join(lab.dir, 'keys', 'etcd-3_host_ed25519_key.pub'), 'utf8')
+      .split(' ')
+      .slice(0, 2)
+      .join(' ');
     writeFileSync(path.join(lab.dir, 'known_hosts_proxy'), `${readFileSync(lab.knownHostsPath, 'utf8')}${PROXY} ${hostKey}\n`);
     return inventory('inv-blackhole.yml', (t) =>
-      t
-        .replace('known_hosts: ./known_hosts', 'known_hosts: ./known_hosts_proxy')
-        .replace(/(etcd-3:\n {4}address: )\S+/, `$1${PROXY}`),
+      t.replace('known_hosts: ./known_hosts', 'known_hosts: ./known_hosts_proxy').replace(/(etcd-3:\n {4}address: )\S+/, `$1${PROXY}`),
     );
   }
 
@@ -141,16 +142,27 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
     assert.equal(r.code, 1, r.all);
     assert.ok(r.ms < (CONNECT_TIMEOUT_S + 4) * 1000, `took ${r.ms} ms with connect_timeout ${CONNECT_TIMEOUT_S} s`);
     const events = readJournalFile(journalDir, runIdOf(r));
-    const unreachable = events.filter((e) => e.type === 'host.unreachable').map((e) => e.host).sort();
+    const unreachable = events
+      .filter((e) => e.type === 'host.unreachable')
+      .map((e) => e.host)
+      .sort();
     assert.deepEqual(unreachable, ['dead', 'mute'], r.all);
     const ends = stepEnds(events);
     for (const h of ['dead', 'mute']) {
       const mine = ends.filter((e) => e.host === h);
-      assert.deepEqual(mine.map((e) => e.status), ['unreachable'], `${h}: ${JSON.stringify(mine)}`);
+      assert.deepEqual(
+        mine.map((e) => e.status),
+        ['unreachable'],
+        `${h}: ${JSON.stringify(mine)}`,
+      );
     }
     assert.match(ends.find((e) => e.host === 'mute')?.message ?? '', /no SSH handshake .* within 3 s|timed? ?out/i);
     for (const h of ['etcd-1', 'etcd-2', 'etcd-3']) {
-      assert.deepEqual(ends.filter((e) => e.host === h).map((e) => e.status), ['changed', 'changed'], h);
+      assert.deepEqual(
+        ends.filter((e) => e.host === h).map((e) => e.status),
+        ['changed', 'changed'],
+        h,
+      );
       assert.equal(await lineCount(lab, h, '/root/dm-1'), 1);
       assert.equal(await lineCount(lab, h, '/root/dm-2'), 1);
     }
@@ -169,15 +181,29 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
     assert.ok(after < 6000 + (CONNECT_TIMEOUT_S + 3 * KEEPALIVE_S + 3) * 1000, `run ended ${after} ms after the blackhole`);
     const events = readJournalFile(journalDir, runIdOf(r));
     const ends = stepEnds(events);
-    assert.deepEqual(ends.filter((e) => e.host === 'etcd-3').map((e) => e.status), ['changed', 'unreachable'], JSON.stringify(ends));
-    assert.deepEqual(events.filter((e) => e.type === 'host.unreachable').map((e) => e.host), ['etcd-3']);
+    assert.deepEqual(
+      ends.filter((e) => e.host === 'etcd-3').map((e) => e.status),
+      ['changed', 'unreachable'],
+      JSON.stringify(ends),
+    );
+    assert.deepEqual(
+      events.filter((e) => e.type === 'host.unreachable').map((e) => e.host),
+      ['etcd-3'],
+    );
     for (const h of ['etcd-1', 'etcd-2']) {
-      assert.deepEqual(ends.filter((e) => e.host === h).map((e) => e.status), ['changed', 'changed', 'changed'], h);
+      assert.deepEqual(
+        ends.filter((e) => e.host === h).map((e) => e.status),
+        ['changed', 'changed', 'changed'],
+        h,
+      );
       assert.deepEqual([await lineCount(lab, h, '/root/bh-1'), await lineCount(lab, h, '/root/bh-2'), await lineCount(lab, h, '/root/bh-3')], [1, 1, 1], h);
     }
     // etcd-3 did its first step, and nothing after the path went silent.
     assert.deepEqual([await lineCount(lab, 'etcd-3', '/root/bh-1'), await lineCount(lab, 'etcd-3', '/root/bh-3')], [1, 0]);
-    assert.match(ends.find((e) => e.host === 'etcd-3' && e.status === 'unreachable')?.message ?? '', /connection to root@127\.0\.\d+\.157:22 dropped \(Keepalive timeout\)/);
+    assert.match(
+      ends.find((e) => e.host === 'etcd-3' && e.status === 'unreachable')?.message ?? '',
+      /connection to root@127\.0\.\d+\.157:22 dropped \(Keepalive timeout\)/,
+    );
   });
 
   it('[fault] silent blackhole while a command runs: detected by keepalive, the step is unknown (never ok), the others finish', async () => {
@@ -186,12 +212,20 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
     const events = readJournalFile(journalDir, runIdOf(r));
     const ends = stepEnds(events);
     const mine = ends.filter((e) => e.host === 'etcd-3');
-    assert.deepEqual(mine.map((e) => e.status), ['changed', 'unknown'], JSON.stringify(mine));
+    assert.deepEqual(
+      mine.map((e) => e.status),
+      ['changed', 'unknown'],
+      JSON.stringify(mine),
+    );
     assert.match(mine[1]?.message ?? '', /connection may have dropped: whether it took effect is unknown|dropped \(Keepalive timeout\)/);
     const detected = Date.parse(String(events.find((e) => e.type === 'step.end' && e.host === 'etcd-3' && e.result?.status === 'unknown')?.['at'])) - holed;
     assert.ok(detected < (3 * KEEPALIVE_S + 3) * 1000, `the silent path was noticed ${detected} ms after it went silent`);
     for (const h of ['etcd-1', 'etcd-2']) {
-      assert.deepEqual(ends.filter((e) => e.host === h).map((e) => e.status), ['changed', 'changed', 'changed'], h);
+      assert.deepEqual(
+        ends.filter((e) => e.host === h).map((e) => e.status),
+        ['changed', 'changed', 'changed'],
+        h,
+      );
       assert.deepEqual([await lineCount(lab, h, '/root/bm-1'), await lineCount(lab, h, '/root/bm-2-end'), await lineCount(lab, h, '/root/bm-3')], [1, 1, 1], h);
     }
     assert.equal(await lineCount(lab, 'etcd-3', '/root/bm-3'), 0, 'nothing after the unknown step ran on etcd-3');
@@ -229,7 +263,13 @@ describe('fault injection: network (lab, 127.0.0.151-153; listeners on .157-.159
     for (const e of unreachable) assert.match(String(e['message']), /authentication failed/, String(e['message']));
     assert.match(r.all, /authentication failed/);
     for (const h of ['etcd-1', 'etcd-2', 'etcd-3']) {
-      assert.deepEqual(stepEnds(events).filter((e) => e.host === h).map((e) => e.status), ['unreachable'], `${h}: one failure, no more steps`);
+      assert.deepEqual(
+        stepEnds(events)
+          .filter((e) => e.host === h)
+          .map((e) => e.status),
+        ['unreachable'],
+        `${h}: one failure, no more steps`,
+      );
       // Give sshd a moment to log the closed connection, then count connections: exactly one.
       await waitFor(`${h}: sshd logs the attempt`, () => Promise.resolve(sshdConnections(h, before[h] ?? 0).size > 0), 5000);
       assert.equal(sshdConnections(h, before[h] ?? 0).size, 1, `${h}: connections seen by sshd`);

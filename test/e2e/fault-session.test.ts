@@ -41,10 +41,7 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
   }
 
   it('[fault] sshd session killed mid-command: unknown (never ok), exit 1, journalled; --resume re-probes and continues without re-running finished steps', async () => {
-    const pb = playbook(
-      'killed.yml',
-      playbookText('session-killed'),
-    );
+    const pb = playbook('killed.yml', playbookText('session-killed'));
     const running = apply(pb);
     // The step is running on etcd-1: find the sshd process serving root's session there and kill it.
     await waitFor('sleep 5 on etcd-1', async () => (await hostPids(lab, 'etcd-1', 'slee[p] 5')).length > 0);
@@ -61,7 +58,11 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
     assert.equal(e1[0]?.status, 'changed');
     assert.equal(e1[1]?.status, 'unknown', `the killed step: ${JSON.stringify(e1[1])} `);
     for (const h of ['etcd-2', 'etcd-3']) {
-      assert.deepEqual(ends.filter((e) => e.host === h).map((e) => e.status), ['changed', 'changed', 'changed'], `${h} finished`);
+      assert.deepEqual(
+        ends.filter((e) => e.host === h).map((e) => e.status),
+        ['changed', 'changed', 'changed'],
+        `${h} finished`,
+      );
     }
     const end = readJournalFile(journalDir, id).find((e) => e.type === 'run.end');
     assert.equal(end?.['exitCode'], 1);
@@ -118,10 +119,7 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
   });
 
   it('[fault] command timeout: the remote process is gone, the step is reported (unknown: it was stopped), exit 1', async () => {
-    const pb = playbook(
-      'timeout.yml',
-      playbookText('session-timeout'),
-    );
+    const pb = playbook('timeout.yml', playbookText('session-timeout'));
     const t0 = Date.now();
     const r = await apply(pb);
     const ms = Date.now() - t0;
@@ -178,7 +176,11 @@ describe('fault injection: running commands (lab, 127.0.0.131-133)', function ()
     const action = flood?.result.actions[0];
     assert.match(action?.stdoutTail ?? '', /\[runbook: output truncated after 1048576 bytes, 208666624 more bytes dropped\]$/);
     assert.match(action?.stderrTail ?? '', /x\n?\[runbook: output truncated after 1048576 bytes, 51380224 more bytes dropped\]$/);
-    for (const [stream, text] of [['stdout', value?.stdout ?? ''], ['stderr', value?.stderr ?? '']] as const) assert.ok(text.length < 2 * MB, `${stream}: ${text.length} characters kept`);
+    for (const [stream, text] of [
+      ['stdout', value?.stdout ?? ''],
+      ['stderr', value?.stderr ?? ''],
+    ] as const)
+      assert.ok(text.length < 2 * MB, `${stream}: ${text.length} characters kept`);
     assert.ok(value?.stdout?.includes('\ufffd'), 'invalid UTF-8 is replaced, not passed through');
     assert.ok(value?.stderr?.startsWith('xxxxxxxx'), 'the long line is kept up to the limit');
     assert.equal(await lineCount(lab, 'etcd-1', '/root/huge-flood'), 1);

@@ -37,7 +37,6 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
     tmp = t;
   });
 
-
   /** `node bin/runbook.js apply …` with its own journal (and lock) dir. */
   function spawnApply(longCmd: string, inventory = lab.inventoryPath): Child {
     const dir = path.join(tmp, `run-${++n}`);
@@ -58,10 +57,14 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
       shell: echo 1 >> /root/sig-c-${n}
 `,
     );
-    const child = spawn(process.execPath, [path.join(REPO, 'bin/runbook.js'), 'apply', pb, '-i', inventory, '--yes', '--output', 'text', '--journal-dir', journalDir], {
-      cwd: dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [path.join(REPO, 'bin/runbook.js'), 'apply', pb, '-i', inventory, '--yes', '--output', 'text', '--journal-dir', journalDir],
+      {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -110,7 +113,11 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
       assert.equal(long.length, 3, JSON.stringify(ends));
       for (const e of long) assert.notEqual(e.status, 'ok', `${e.host}: a stopped command is never ok`);
       for (const e of long) assert.notEqual(e.status, 'changed', `${e.host}: a stopped command is never changed`);
-      assert.deepEqual(events.filter((e) => e.type === 'step.start' && String(e.stepId).startsWith('1.3@')), [], 'no step started after the signal');
+      assert.deepEqual(
+        events.filter((e) => e.type === 'step.start' && String(e.stepId).startsWith('1.3@')),
+        [],
+        'no step started after the signal',
+      );
       assert.match(c.out(), new RegExp(`${sig}: stopping`));
     });
   }
@@ -160,7 +167,11 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
       const c = spawnApply('true', inv);
       const id = n;
       const locked = async (h: string): Promise<boolean> => (await hostExec(lab, h, 'test -e /run/runbook-lock.lab/owner', { timeoutMs: 10_000 })).code === 0;
-      await waitFor('the run locks on the lab hosts (the mute host still connecting)', async () => (await Promise.all(HOSTS.map(locked))).every(Boolean), 20_000);
+      await waitFor(
+        'the run locks on the lab hosts (the mute host still connecting)',
+        async () => (await Promise.all(HOSTS.map(locked))).every(Boolean),
+        20_000,
+      );
       assert.equal(sockets.size, 1, 'the mute host has its TCP connection, no banner');
       const sent = Date.now();
       c.kill('SIGINT');
@@ -184,7 +195,11 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
     try {
       const c = spawnApply('true');
       const id = n;
-      await waitFor('the release of the run lock on etcd-1', async () => (await hostExec(lab, 'etcd-1', 'test -e /run/release-started', { timeoutMs: 10_000 })).code === 0, 20_000);
+      await waitFor(
+        'the release of the run lock on etcd-1',
+        async () => (await hostExec(lab, 'etcd-1', 'test -e /run/release-started', { timeoutMs: 10_000 })).code === 0,
+        20_000,
+      );
       c.kill('SIGINT');
       const r = await c.done;
       assert.equal(r.signal, null, `runbook was killed by ${String(r.signal)}: ${c.out()}`);
@@ -220,7 +235,10 @@ describe('fault injection: signals to runbook apply (lab, 127.0.0.141-143)', fun
     assert.ok(existsSync(c.journalDir));
     const events = readJournalFile(c.journalDir, onlyJournal(c.journalDir));
     assert.equal(events.filter((e) => e.type === 'step.start' && String(e.stepId).startsWith('1.2@')).length, 3);
-    assert.deepEqual(events.filter((e) => e.type === 'step.start' && String(e.stepId).startsWith('1.3@')), []);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'step.start' && String(e.stepId).startsWith('1.3@')),
+      [],
+    );
     // Leave no remote command or run lock behind for other tests.
     for (const h of HOSTS) {
       for (const pid of await hostPids(lab, h, 'slee[p] 22')) await hostExec(lab, h, `kill -KILL ${pid}`, { timeoutMs: 10_000 });

@@ -71,10 +71,14 @@ describe('test lab (real sshd + etcd in namespaces)', function () {
 
   it('logs in over ssh with the lab key and strict host-key checking', async function () {
     const r = await sh('/usr/bin/ssh', [
-      '-i', lab.keyPath,
-      '-o', 'StrictHostKeyChecking=yes',
-      '-o', `UserKnownHostsFile=${lab.knownHostsPath}`,
-      '-o', 'BatchMode=yes',
+      '-i',
+      lab.keyPath,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${lab.knownHostsPath}`,
+      '-o',
+      'BatchMode=yes',
       `root@${labAddress(11)}`,
       'hostname',
     ]);
@@ -165,16 +169,37 @@ systemctl daemon-reload && systemctl start labdummy`,
     lab = await labUp({ dir: DIR, hosts: 4, members: 3 });
     console.log(`      labUp again (4 hosts, 3 members): ${Date.now() - t0} ms`);
     // (namespace inode numbers get reused, so identify the old inits by PID + start time)
-    assert.deepEqual(oldInits.filter((p) => startTime(p.pid) === p.start), [], 'the previous lab is gone');
+    assert.deepEqual(
+      oldInits.filter((p) => startTime(p.pid) === p.start),
+      [],
+      'the previous lab is gone',
+    );
     assert.deepEqual(
       lab.hosts.map((h) => [h.name, h.address, h.member]),
-      [['etcd-1', labAddress(11), true], ['etcd-2', labAddress(12), true], ['etcd-3', labAddress(13), true], ['etcd-4', labAddress(14), false]],
+      [
+        ['etcd-1', labAddress(11), true],
+        ['etcd-2', labAddress(12), true],
+        ['etcd-3', labAddress(13), true],
+        ['etcd-4', labAddress(14), false],
+      ],
     );
     assert.match(readFileSync(lab.inventoryPath, 'utf8'), /spare:\n {4}hosts: \[etcd-4\]/);
-    const spare = await hostExec(lab, 'etcd-4', 'test -f /etc/systemd/system/etcd.service && test ! -e /etc/etcd/etcd.conf && ls -A /var/lib/etcd | wc -l; systemctl is-active etcd');
+    const spare = await hostExec(
+      lab,
+      'etcd-4',
+      'test -f /etc/systemd/system/etcd.service && test ! -e /etc/etcd/etcd.conf && ls -A /var/lib/etcd | wc -l; systemctl is-active etcd',
+    );
     assert.equal(spare.stdout, '0\ninactive\n');
     const status = await labStatus(DIR);
-    assert.deepEqual(status.map((s) => [s.host, s.sshd, s.etcd]), [['etcd-1', true, true], ['etcd-2', true, true], ['etcd-3', true, true], ['etcd-4', true, false]]);
+    assert.deepEqual(
+      status.map((s) => [s.host, s.sshd, s.etcd]),
+      [
+        ['etcd-1', true, true],
+        ['etcd-2', true, true],
+        ['etcd-3', true, true],
+        ['etcd-4', true, false],
+      ],
+    );
 
     // A joining learner (etcd 3.4 `member add --learner`) can never serve a linearizable read, yet
     // `systemctl start` must return once it is up, as real systemd does for Type=notify.
@@ -195,7 +220,10 @@ systemctl daemon-reload && systemctl start labdummy`,
     console.log(`      systemctl start etcd of a joining learner: ${startMs} ms`);
     assert.equal(started.code, 0, started.stderr);
     const members = await etcdctl(lab, 'member', 'list', '--write-out=json');
-    assert.match(members.stdout, /"name":"etcd-4","peerURLs":\["http:\/\/127\.0\.\d+\.14:2380"\],"clientURLs":\["http:\/\/127\.0\.\d+\.14:2379"\],"isLearner":true/);
+    assert.match(
+      members.stdout,
+      /"name":"etcd-4","peerURLs":\["http:\/\/127\.0\.\d+\.14:2380"\],"clientURLs":\["http:\/\/127\.0\.\d+\.14:2379"\],"isLearner":true/,
+    );
 
     const ns = new Set(lab.hosts.map((h) => pidNsOf(h.initPid)).filter((x): x is string => x !== null));
     const pids = lab.hosts.map((h) => h.initPid);
@@ -206,7 +234,10 @@ systemctl daemon-reload && systemctl start labdummy`,
     for (const p of pids) assert.equal(pidNsOf(p), null, `pid ${p} still exists`);
     const after = await labStatus(DIR);
     assert.equal(after.length, 4);
-    assert.ok(after.every((s) => !s.sshd && !s.etcd), JSON.stringify(after));
+    assert.ok(
+      after.every((s) => !s.sshd && !s.etcd),
+      JSON.stringify(after),
+    );
     assert.throws(() => loadLab(DIR), /down/);
     await labDown(DIR); // idempotent
   });
@@ -240,7 +271,7 @@ describe('test lab in the production shape: etcd 3.5 from Debian + TLS (127.0.0.
       assert.match(await run(lab, h.name, `/proc/${pid}/exe --version`), /^etcd Version: 3\.5\./m);
     }
     const machine = await sh('/usr/bin/etcd', ['--version']);
-    assert.match(machine.stdout, /^etcd Version: 3\.4\./m, 'the machine\'s own etcd is untouched');
+    assert.match(machine.stdout, /^etcd Version: 3\.4\./m, "the machine's own etcd is untouched");
     assert.equal((await sh('/bin/sh', ['-c', 'test -e /usr/bin/etcdutl'])).code, 1, 'no etcdutl installed on the machine');
   });
 
@@ -248,7 +279,10 @@ describe('test lab in the production shape: etcd 3.5 from Debian + TLS (127.0.0.
     const h = lab.hosts[0];
     assert.ok(h);
     const url = `https://${h.address}:2379`;
-    assert.deepEqual(lab.clientUrls, lab.hosts.map((x) => `https://${x.address}:2379`));
+    assert.deepEqual(
+      lab.clientUrls,
+      lab.hosts.map((x) => `https://${x.address}:2379`),
+    );
     const pki = '/etc/etcd/pki';
     const ok = await run(lab, h.name, `curl -sS --cacert ${pki}/ca.crt --cert ${pki}/etcdctl.crt --key ${pki}/etcdctl.key ${url}/health`);
     assert.match(ok, /"health":"true"/);

@@ -41,7 +41,16 @@ describe('packaging: npm pack → npm install -g → runbook (lab, 1 host)', fun
 
   it('the tarball carries LICENSE, the precompiled validators, schemas, playbooks and monitoring, and no tests', () => {
     const pkg = path.join(path.dirname(path.dirname(bin)), 'lib', 'node_modules', 'runbook');
-    for (const f of ['LICENSE', 'README.md', 'bin/runbook.js', 'dist/engine/cli/main.js', 'dist/validators/playbook.cjs', 'schemas/inventory.schema.json', 'playbooks/backup.yml', 'monitoring/etcd-alerts.yml']) {
+    for (const f of [
+      'LICENSE',
+      'README.md',
+      'bin/runbook.js',
+      'dist/engine/cli/main.js',
+      'dist/validators/playbook.cjs',
+      'schemas/inventory.schema.json',
+      'playbooks/backup.yml',
+      'monitoring/etcd-alerts.yml',
+    ]) {
       assert.ok(existsSync(path.join(pkg, f)), `${f} is in the package`);
     }
     assert.equal(existsSync(path.join(pkg, 'dist', 'test')), false, 'no compiled tests');
@@ -79,7 +88,13 @@ describe('packaging: npm pack → npm install -g → runbook (lab, 1 host)', fun
     const r = run('apply', 'backup', '-i', lab.inventoryPath, '--yes', '--output', 'text', '--journal-dir', path.join(lab.dir, 'runs'));
     assert.equal(r.code, 0, r.out);
     const backups = readdirSync(path.join(lab.dir, 'backups'), { recursive: true }).map(String);
-    assert.ok(backups.some((f) => f.endsWith('.db')), `a snapshot was fetched: ${backups.join(', ')}`);
-    assert.ok(backups.some((f) => f.endsWith('.db.manifest.json')), 'with its manifest');
+    assert.ok(
+      backups.some((f) => f.endsWith('.db')),
+      `a snapshot was fetched: ${backups.join(', ')}`,
+    );
+    assert.ok(
+      backups.some((f) => f.endsWith('.db.manifest.json')),
+      'with its manifest',
+    );
   });
 });

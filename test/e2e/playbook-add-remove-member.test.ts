@@ -62,7 +62,10 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
       assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
     }
     // Later restarts agree on the membership: every config names exactly these members.
-    const ic = `ETCD_INITIAL_CLUSTER=${[...members].sort().map((h) => `${h}=${peerUrl(lab, h)}`).join(',')}`;
+    const ic = `ETCD_INITIAL_CLUSTER=${[...members]
+      .sort()
+      .map((h) => `${h}=${peerUrl(lab, h)}`)
+      .join(',')}`;
     for (const h of members) {
       const conf = (await onHost(lab, h, 'cat /etc/etcd/etcd.conf')).split('\n');
       const got = conf.find((l) => l.startsWith('ETCD_INITIAL_CLUSTER='));
@@ -89,7 +92,7 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     await labDown(DIR);
   });
 
-  it("refuses to add etcd-4 while its peer certificate lacks its IP, naming the SAN; nothing changes", async function () {
+  it('refuses to add etcd-4 while its peer certificate lacks its IP, naming the SAN; nothing changes', async function () {
     // Re-issue etcd-4's peer certificate from the lab CA without its address (its name and 127.0.0.1 kept).
     const bad = path.join(lab.dir, 'pki-bad-etcd-4');
     mkdirSync(bad, { recursive: true });
@@ -113,7 +116,10 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     assert.match(r.all, new RegExp(`refused: etcd would reject this member's certificates: /etc/etcd/pki/peer\\.crt: has no IP SAN for ${ip}`));
     assert.doesNotMatch(r.all, /server\.crt: has no/, 'its server certificate is fine');
     assert.deepEqual(await fingerprints(lab, hosts), before, 'a host changed');
-    assert.deepEqual((await memberList(clientUrl(lab, 'etcd-1'))).map((m) => m.name), ['etcd-1', 'etcd-2', 'etcd-3']);
+    assert.deepEqual(
+      (await memberList(clientUrl(lab, 'etcd-1'))).map((m) => m.name),
+      ['etcd-1', 'etcd-2', 'etcd-3'],
+    );
 
     // Its good certificate back (the lab's own, from the same CA).
     await onHost(lab, 'etcd-4', install(path.join(pki, 'etcd-4')));
@@ -134,7 +140,15 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
       await new Promise((res) => setTimeout(res, 500));
     }
     const half = await memberList(clientUrl(lab, 'etcd-1'));
-    assert.deepEqual(half.map((m) => [m.name, m.isLearner]), [['', true], ['etcd-1', false], ['etcd-2', false], ['etcd-3', false]]);
+    assert.deepEqual(
+      half.map((m) => [m.name, m.isLearner]),
+      [
+        ['', true],
+        ['etcd-1', false],
+        ['etcd-2', false],
+        ['etcd-3', false],
+      ],
+    );
     let r = await apply(lab, 'add-member.yml', ['new=etcd-4'], inventory(four));
     assert.equal(r.code, 0, r.all);
     assert.match(r.all, /even number of members: its quorum grows but it tolerates\s+no more failures than before/);
@@ -142,7 +156,10 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     const ran = succeeded(r, 'etcd-4');
     // It continued from the listed learner (no second `member add`), and promoted it.
     assert.ok(!ran.some((c) => / member add /.test(c)), ran.join('\n'));
-    assert.ok(ran.some((c) => / member promote [0-9a-f]+$/.test(c)), ran.join('\n'));
+    assert.ok(
+      ran.some((c) => / member promote [0-9a-f]+$/.test(c)),
+      ran.join('\n'),
+    );
     await assertMembers(four);
     assert.equal((await memberList(clientUrl(lab, 'etcd-1'))).find((m) => m.name === 'etcd-4')?.id, half[0]?.id, 'the learner added before is the member now');
 
@@ -150,8 +167,14 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     assert.equal(r.code, 0, r.all);
     // A fresh add: as a learner, then promoted (what ran, from the run's journal).
     const ran5 = succeeded(r, 'etcd-5');
-    assert.ok(ran5.some((c) => / member add etcd-5 --peer-urls=\S+ --learner$/.test(c)), ran5.join('\n'));
-    assert.ok(ran5.some((c) => / member promote [0-9a-f]+$/.test(c)), ran5.join('\n'));
+    assert.ok(
+      ran5.some((c) => / member add etcd-5 --peer-urls=\S+ --learner$/.test(c)),
+      ran5.join('\n'),
+    );
+    assert.ok(
+      ran5.some((c) => / member promote [0-9a-f]+$/.test(c)),
+      ran5.join('\n'),
+    );
     assert.doesNotMatch(r.all, /even number of members/);
     await assertMembers(ALL);
     // The members that were there keep every operator setting (only membership keys were edited).
@@ -166,7 +189,10 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     assert.equal(r.code, 1, r.all);
     assert.match(r.all, /refused: removing etcd-5 leaves 2 healthy of 4 members, but quorum would be 3/);
     assert.deepEqual(await fingerprints(lab, ALL), before, 'a host changed');
-    assert.deepEqual((await memberList(clientUrl(lab, 'etcd-1'))).map((m) => m.name), ALL);
+    assert.deepEqual(
+      (await memberList(clientUrl(lab, 'etcd-1'))).map((m) => m.name),
+      ALL,
+    );
 
     await onHost(lab, 'etcd-2', 'systemctl start etcd');
     await onHost(lab, 'etcd-3', 'systemctl start etcd');
@@ -240,4 +266,3 @@ describe(`${SHAPE_B.title} playbooks on a real cluster: add-member (127.0.0.216-
     assert.match(m4, /^ {4}- --initial-cluster=.*etcd-4=/m);
   });
 });
-

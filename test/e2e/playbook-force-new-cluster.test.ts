@@ -23,74 +23,79 @@ import {
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
 
-for (const shape of shapesFor('force-new-cluster')) describe(`${shape.title} playbooks on a real cluster: force-new-cluster (127.0.0.61-63)`, function () {
-  this.timeout(90_000);
-  const DIR = labDir(`force-new-cluster-${shape.id}`);
-  let lab: Lab;
-  let clusterIdBefore: string;
-  let keysBefore: number;
+for (const shape of shapesFor('force-new-cluster'))
+  describe(`${shape.title} playbooks on a real cluster: force-new-cluster (127.0.0.61-63)`, function () {
+    this.timeout(90_000);
+    const DIR = labDir(`force-new-cluster-${shape.id}`);
+    let lab: Lab;
+    let clusterIdBefore: string;
+    let keysBefore: number;
 
-  before(async function () {
-    lab = await freshLab('force-new-cluster', { shape, hosts: 3, firstOctet: 61 });
-    await writeCanaries(clientUrl(lab, 'etcd-1'));
-    keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
-    clusterIdBefore = (await assertCluster(lab, HOSTS)).clusterId;
+    before(async function () {
+      lab = await freshLab('force-new-cluster', { shape, hosts: 3, firstOctet: 61 });
+      await writeCanaries(clientUrl(lab, 'etcd-1'));
+      keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
+      clusterIdBefore = (await assertCluster(lab, HOSTS)).clusterId;
+    });
+
+    after(async function () {
+      await labDown(DIR);
+    });
+
+    it('refuses without a survivor, and while the other members are alive; nothing changes', async function () {
+      const before = await fingerprints(lab, HOSTS);
+      const none = await apply(lab, 'force-new-cluster.yml');
+      // A missing survivor is bad input: refused when the plan is built (exit 2), before any host is asked.
+      assert.equal(none.code, 2, none.all);
+      assert.match(none.all, /endpoints: "\{\{survivor\}\}" rendered empty/);
+
+      const alive = await apply(lab, 'force-new-cluster.yml', ['survivor=etcd-1']);
+      assert.equal(alive.code, 1, alive.all);
+      const s = lab.scheme;
+      const others = `${s}://127\\.0\\.\\d+\\.62:2379, ${s}://127\\.0\\.\\d+\\.63:2379`;
+      assert.match(alive.all, new RegExp(`refused: ${others} still running; force-new-cluster would split the cluster`));
+      assert.deepEqual(await fingerprints(lab, HOSTS), before, 'a host changed');
+      await assertCluster(lab, HOSTS);
+    });
+
+    it('-e survivor=etcd-1 after two of three members were destroyed: all three back, same cluster, data intact', async function () {
+      const survivorId = (await status(clientUrl(lab, 'etcd-1'))).memberId;
+      // Disaster: etcd-2 and etcd-3 lose their data (moved out of reach); the rebuilt machines have
+      // a fresh, empty /var/lib/etcd again (a marker shows it is moved aside, not deleted).
+      await Promise.all(
+        ['etcd-2', 'etcd-3'].map((h) =>
+          onHost(
+            lab,
+            h,
+            'systemctl stop etcd && mv /var/lib/etcd /root/lost-etcd && install -d -m 0700 -o etcd -g etcd /var/lib/etcd && echo rebuilt > /var/lib/etcd/rebuilt-by-test',
+          ),
+        ),
+      );
+      assert.equal(await healthy(clientUrl(lab, 'etcd-1')), false, 'etcd-1 alone has no quorum');
+
+      const r = await apply(lab, 'force-new-cluster.yml', ['survivor=etcd-1']);
+      assert.equal(r.code, 0, r.all);
+
+      const { clusterId } = await assertCluster(lab, HOSTS);
+      assert.equal(clusterId, clusterIdBefore, 'force-new-cluster keeps the cluster ID');
+      assert.equal((await status(clientUrl(lab, 'etcd-1'))).memberId, survivorId, 'the survivor keeps its member ID');
+      for (const h of HOSTS) {
+        await assertCanaries(clientUrl(lab, h));
+        assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
+      }
+      // The survivor's data before --force-new-cluster is kept; it runs without the flag now.
+      const [copy] = await asideDirs(lab, 'etcd-1');
+      assert.ok(copy, 'no copy of the survivor data dir');
+      await onHost(lab, 'etcd-1', `test -f ${copy}/member/snap/db`);
+      const env = await onHost(lab, 'etcd-1', 'tr "\\0" "\\n" < /proc/$(systemctl show -p MainPID --value etcd)/environ; cat /etc/etcd/etcd.conf');
+      assert.doesNotMatch(env, /FORCE_NEW_CLUSTER/);
+      for (const h of ['etcd-2', 'etcd-3']) {
+        const aside = await asideDirs(lab, h);
+        assert.equal(aside.length, 1, `${h}: ${aside.join(', ')}`);
+        assert.equal((await onHost(lab, h, `cat ${aside[0] ?? ''}/rebuilt-by-test`)).trim(), 'rebuilt');
+        assert.match(await onHost(lab, h, 'cat /etc/etcd/etcd.conf'), /^ETCD_INITIAL_CLUSTER_STATE=existing$/m);
+      }
+      // The rejoined members' configs were edited, not rewritten: the operator's settings are all still there.
+      for (const h of HOSTS) await assertOperatorSettings(lab, h);
+    });
   });
-
-  after(async function () {
-    await labDown(DIR);
-  });
-
-  it('refuses without a survivor, and while the other members are alive; nothing changes', async function () {
-    const before = await fingerprints(lab, HOSTS);
-    const none = await apply(lab, 'force-new-cluster.yml');
-    // A missing survivor is bad input: refused when the plan is built (exit 2), before any host is asked.
-    assert.equal(none.code, 2, none.all);
-    assert.match(none.all, /endpoints: "\{\{survivor\}\}" rendered empty/);
-
-    const alive = await apply(lab, 'force-new-cluster.yml', ['survivor=etcd-1']);
-    assert.equal(alive.code, 1, alive.all);
-    const s = lab.scheme;
-    const others = `${s}://127\\.0\\.\\d+\\.62:2379, ${s}://127\\.0\\.\\d+\\.63:2379`;
-    assert.match(alive.all, new RegExp(`refused: ${others} still running; force-new-cluster would split the cluster`));
-    assert.deepEqual(await fingerprints(lab, HOSTS), before, 'a host changed');
-    await assertCluster(lab, HOSTS);
-  });
-
-  it('-e survivor=etcd-1 after two of three members were destroyed: all three back, same cluster, data intact', async function () {
-    const survivorId = (await status(clientUrl(lab, 'etcd-1'))).memberId;
-    // Disaster: etcd-2 and etcd-3 lose their data (moved out of reach); the rebuilt machines have
-    // a fresh, empty /var/lib/etcd again (a marker shows it is moved aside, not deleted).
-    await Promise.all(
-      ['etcd-2', 'etcd-3'].map((h) =>
-        onHost(lab, h, 'systemctl stop etcd && mv /var/lib/etcd /root/lost-etcd && install -d -m 0700 -o etcd -g etcd /var/lib/etcd && echo rebuilt > /var/lib/etcd/rebuilt-by-test'),
-      ),
-    );
-    assert.equal(await healthy(clientUrl(lab, 'etcd-1')), false, 'etcd-1 alone has no quorum');
-
-    const r = await apply(lab, 'force-new-cluster.yml', ['survivor=etcd-1']);
-    assert.equal(r.code, 0, r.all);
-
-    const { clusterId } = await assertCluster(lab, HOSTS);
-    assert.equal(clusterId, clusterIdBefore, 'force-new-cluster keeps the cluster ID');
-    assert.equal((await status(clientUrl(lab, 'etcd-1'))).memberId, survivorId, 'the survivor keeps its member ID');
-    for (const h of HOSTS) {
-      await assertCanaries(clientUrl(lab, h));
-      assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
-    }
-    // The survivor's data before --force-new-cluster is kept; it runs without the flag now.
-    const [copy] = await asideDirs(lab, 'etcd-1');
-    assert.ok(copy, 'no copy of the survivor data dir');
-    await onHost(lab, 'etcd-1', `test -f ${copy}/member/snap/db`);
-    const env = await onHost(lab, 'etcd-1', 'tr "\\0" "\\n" < /proc/$(systemctl show -p MainPID --value etcd)/environ; cat /etc/etcd/etcd.conf');
-    assert.doesNotMatch(env, /FORCE_NEW_CLUSTER/);
-    for (const h of ['etcd-2', 'etcd-3']) {
-      const aside = await asideDirs(lab, h);
-      assert.equal(aside.length, 1, `${h}: ${aside.join(', ')}`);
-      assert.equal((await onHost(lab, h, `cat ${aside[0] ?? ''}/rebuilt-by-test`)).trim(), 'rebuilt');
-      assert.match(await onHost(lab, h, 'cat /etc/etcd/etcd.conf'), /^ETCD_INITIAL_CLUSTER_STATE=existing$/m);
-    }
-    // The rejoined members' configs were edited, not rewritten: the operator's settings are all still there.
-    for (const h of HOSTS) await assertOperatorSettings(lab, h);
-  });
-});

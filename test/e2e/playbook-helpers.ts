@@ -196,7 +196,11 @@ export async function put(endpoint: string, key: string, value: string): Promise
 
 /** Keys and values under a prefix, read from this member only (serializable: its own data). */
 export async function readPrefix(endpoint: string, prefix: string): Promise<Map<string, string>> {
-  const r = await rpc<{ kvs?: { key: string; value?: string }[] }>(endpoint, 'kv/range', { key: b64(prefix), range_end: prefixEnd(prefix), serializable: true });
+  const r = await rpc<{ kvs?: { key: string; value?: string }[] }>(endpoint, 'kv/range', {
+    key: b64(prefix),
+    range_end: prefixEnd(prefix),
+    serializable: true,
+  });
   return new Map((r.kvs ?? []).map((kv) => [unb64(kv.key), unb64(kv.value)]));
 }
 
@@ -238,8 +242,23 @@ export interface MemberStatus {
 }
 
 export async function status(endpoint: string): Promise<MemberStatus> {
-  const s = await rpc<{ header: { cluster_id: string; member_id: string; revision: string }; dbSize: string; leader: string; isLearner?: boolean; errors?: string[] }>(endpoint, 'maintenance/status', {});
-  return { endpoint, clusterId: s.header.cluster_id, memberId: s.header.member_id, revision: Number(s.header.revision), dbSize: Number(s.dbSize), leader: s.leader, isLearner: s.isLearner === true, errors: s.errors ?? [] };
+  const s = await rpc<{
+    header: { cluster_id: string; member_id: string; revision: string };
+    dbSize: string;
+    leader: string;
+    isLearner?: boolean;
+    errors?: string[];
+  }>(endpoint, 'maintenance/status', {});
+  return {
+    endpoint,
+    clusterId: s.header.cluster_id,
+    memberId: s.header.member_id,
+    revision: Number(s.header.revision),
+    dbSize: Number(s.dbSize),
+    leader: s.leader,
+    isLearner: s.isLearner === true,
+    errors: s.errors ?? [],
+  };
 }
 
 export interface MemberEntry {
@@ -251,7 +270,11 @@ export interface MemberEntry {
 }
 
 export async function memberList(endpoint: string): Promise<MemberEntry[]> {
-  const r = await rpc<{ members?: { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[]; isLearner?: boolean }[] }>(endpoint, 'cluster/member/list', {});
+  const r = await rpc<{ members?: { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[]; isLearner?: boolean }[] }>(
+    endpoint,
+    'cluster/member/list',
+    {},
+  );
   return (r.members ?? [])
     .map((m) => ({ id: m.ID, name: m.name ?? '', peerURLs: m.peerURLs ?? [], clientURLs: m.clientURLs ?? [], isLearner: m.isLearner === true }))
     .sort((a, b) => a.name.localeCompare(b.name));
@@ -272,9 +295,7 @@ export async function healthy(endpoint: string): Promise<boolean> {
  * Returns the cluster ID and each member's status.
  */
 export async function assertCluster(lab: Lab, hosts: string[]): Promise<{ clusterId: string; statuses: MemberStatus[] }> {
-  const want = hosts
-    .map((h) => ({ name: h, peer: peerUrl(lab, h), client: clientUrl(lab, h) }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+  const want = hosts.map((h) => ({ name: h, peer: peerUrl(lab, h), client: clientUrl(lab, h) })).sort((a, b) => a.name.localeCompare(b.name));
   const statuses: MemberStatus[] = [];
   for (const h of hosts) {
     const ep = clientUrl(lab, h);
@@ -285,7 +306,11 @@ export async function assertCluster(lab: Lab, hosts: string[]): Promise<{ cluste
       want,
       `member list seen by ${h}`,
     );
-    assert.deepEqual(list.filter((m) => m.isLearner).map((m) => m.name), [], `learners seen by ${h}`);
+    assert.deepEqual(
+      list.filter((m) => m.isLearner).map((m) => m.name),
+      [],
+      `learners seen by ${h}`,
+    );
     statuses.push(await status(ep));
   }
   const ids = [...new Set(statuses.map((s) => s.clusterId))];

@@ -156,7 +156,10 @@ for (const shape of shapesFor('static-pod')) {
       assert.equal(r.code, 0, r.all);
       const st = JSON.parse(r.out) as { cluster_ids: string[]; members: { name: string; id: string; leader: boolean; health: string }[] };
       const list = await memberList(clientUrl(lab, 'etcd-1'));
-      assert.deepEqual(st.members.map((m) => [m.name, m.id, m.health]), list.map((m) => [m.name, BigInt(m.id).toString(16), 'healthy']));
+      assert.deepEqual(
+        st.members.map((m) => [m.name, m.id, m.health]),
+        list.map((m) => [m.name, BigInt(m.id).toString(16), 'healthy']),
+      );
       assert.equal(st.members.filter((m) => m.leader).length, 1);
       assert.equal(st.cluster_ids.length, 1);
       const pb = await apply(lab, 'status.yml');
@@ -196,7 +199,10 @@ for (const shape of shapesFor('static-pod')) {
         const started = playTimes(lab, r, 4, h).start;
         await until(`kube-apiserver on ${h} writes again`, async () => (await apiserverWrites(lab, h)).some((w) => w.at > started));
         const writes = await apiserverWrites(lab, h);
-        assert.ok(writes.some((w) => w.at > t0 && w.at < stopped), `${h}: no kube-apiserver write before its stop`);
+        assert.ok(
+          writes.some((w) => w.at > t0 && w.at < stopped),
+          `${h}: no kube-apiserver write before its stop`,
+        );
         const between = writes.filter((w) => w.at > stopped && w.at < started);
         const window = `its stop (${new Date(stopped).toISOString()}) and start (${new Date(started).toISOString()})`;
         assert.deepEqual(between, [], `${h}: kube-apiserver writes between ${window}`);
@@ -353,7 +359,10 @@ for (const shape of shapesFor('static-pod')) {
       await assertCluster(lab, HOSTS);
       for (const e of eps) {
         await assertCanaries(e);
-        assert.ok([...(await readPrefix(e, '/churn/')).values()].every((v) => v.startsWith('7:')), `${e}: churn keys lost their last value`);
+        assert.ok(
+          [...(await readPrefix(e, '/churn/')).values()].every((v) => v.startsWith('7:')),
+          `${e}: churn keys lost their last value`,
+        );
       }
       // kube-apiserver keeps writing meanwhile, so the compaction is at the revision the run read, not older.
       const compacted = journal(lab, r).find((e) => e.type === 'step.end' && e.stepId?.startsWith('1.2@'))?.result?.value;

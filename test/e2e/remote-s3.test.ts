@@ -61,7 +61,10 @@ describe('remote snapshot storage (s3rver + AWS SDK)', function () {
     const r = await uploadVerified(client, target, f, 'etcd/prod/small.db', sha(body), { revision: '42', cluster: 'prod' });
     assert.equal(r.expected.etag, `"${createHash('md5').update(body).digest('hex')}"`);
     const objects = await listObjects(client, target);
-    assert.deepEqual(objects.map((o) => [o.key, o.size]), [['etcd/prod/small.db', body.length]]);
+    assert.deepEqual(
+      objects.map((o) => [o.key, o.size]),
+      [['etcd/prod/small.db', body.length]],
+    );
   });
 
   it('a multipart upload (5 MiB parts) is verified against the ETag the server computed from the parts', async () => {
@@ -71,10 +74,16 @@ describe('remote snapshot storage (s3rver + AWS SDK)', function () {
     assert.match(r.expected.etag, /-5"$/, 'five parts');
     const objects = await listObjects(client, target);
     // s3rver's multipart ETag is the md5 of the whole body (AWS: of the parts' md5s); both come from the server.
-    assert.ok([r.expected.etag, r.expected.etagWhole].includes(objects.find((o) => o.key === 'etcd/prod/big.db')?.etag ?? ''), 'the server computed the ETag we expect');
+    assert.ok(
+      [r.expected.etag, r.expected.etagWhole].includes(objects.find((o) => o.key === 'etcd/prod/big.db')?.etag ?? ''),
+      'the server computed the ETag we expect',
+    );
     // Expectations from other bytes fail verification: the comparison is not vacuous.
     const other = await expectedOf(file('other.db', randomBytes(23 * MiB)), 5 * MiB);
-    await assert.rejects(verifyObject(client, target, 'etcd/prod/big.db', other), (e) => e instanceof RemoteError && e.code === 'verify-failed' && /ETag/.test(e.message));
+    await assert.rejects(
+      verifyObject(client, target, 'etcd/prod/big.db', other),
+      (e) => e instanceof RemoteError && e.code === 'verify-failed' && /ETag/.test(e.message),
+    );
   });
 
   it('a local copy that does not match its manifest is refused before anything is sent', async () => {
@@ -83,7 +92,10 @@ describe('remote snapshot storage (s3rver + AWS SDK)', function () {
       uploadVerified(client, target, f, 'etcd/prod/bad.db', 'f'.repeat(64), {}),
       (e) => e instanceof RemoteError && e.code === 'hash-mismatch' && /not uploaded/.test(e.message),
     );
-    assert.equal((await listObjects(client, target)).some((o) => o.key === 'etcd/prod/bad.db'), false);
+    assert.equal(
+      (await listObjects(client, target)).some((o) => o.key === 'etcd/prod/bad.db'),
+      false,
+    );
   });
 
   it('download checks the sha256: a byte changed in the stored object is refused and leaves no file', async () => {

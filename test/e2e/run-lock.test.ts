@@ -41,7 +41,9 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
   }
 
   async function sideEffects(tag: string): Promise<number[]> {
-    return Promise.all(HOSTS.map(async (h) => Number((await hostExec(lab, h, `grep -cx ${tag} /root/lock-side || true`, { timeoutMs: 10_000 })).stdout.trim())));
+    return Promise.all(
+      HOSTS.map(async (h) => Number((await hostExec(lab, h, `grep -cx ${tag} /root/lock-side || true`, { timeoutMs: 10_000 })).stdout.trim())),
+    );
   }
 
   async function remoteLockExists(host: string): Promise<boolean> {
@@ -83,7 +85,10 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     const lockDir = path.join(path.dirname(c.journalDir), 'locks');
     mkdirSync(lockDir, { recursive: true });
     const future = new Date(Date.now() + 3600_000).toISOString();
-    writeFileSync(path.join(lockDir, 'lab.lock'), `run_id=20240101T000000Z-dead01\ncontroller=${hostname()}\npid=${DEAD_PID}\nstarted=2024-01-01T00:00:00.000Z\nexpires=${future}\n`);
+    writeFileSync(
+      path.join(lockDir, 'lab.lock'),
+      `run_id=20240101T000000Z-dead01\ncontroller=${hostname()}\npid=${DEAD_PID}\nstarted=2024-01-01T00:00:00.000Z\nexpires=${future}\n`,
+    );
     const io = captureIo();
     assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text' }, io), EXIT.REFUSED);
     assert.match(io.all(), /held by run 20240101T000000Z-dead01 \(pid \d+ on .*since 2024-01-01T00:00:00.000Z.*stale: controller pid \d+ is no longer running/);
@@ -97,10 +102,18 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
 
   it('a stale host lock (past expiry) is refused naming it; --break-lock runs; a live lock is not broken by --break-lock', async () => {
     const c = setup('stale-remote');
-    await hostExec(lab, 'etcd-2', `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-old002\\ncontroller=elsewhere\\npid=4242\\nstarted=2024-01-01T00:00:00.000Z\\nexpires=2024-01-01T12:00:00.000Z\\n' > /run/runbook-lock.lab/owner`, { timeoutMs: 10_000 });
+    await hostExec(
+      lab,
+      'etcd-2',
+      `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-old002\\ncontroller=elsewhere\\npid=4242\\nstarted=2024-01-01T00:00:00.000Z\\nexpires=2024-01-01T12:00:00.000Z\\n' > /run/runbook-lock.lab/owner`,
+      { timeoutMs: 10_000 },
+    );
     const io = captureIo();
     assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text' }, io), EXIT.REFUSED);
-    assert.match(io.all(), /run 20240101T000000Z-old002 \(pid 4242 on elsewhere, since 2024-01-01T00:00:00.000Z.*\[etcd-2:\/run\/runbook-lock\.lab\] — stale: expired/);
+    assert.match(
+      io.all(),
+      /run 20240101T000000Z-old002 \(pid 4242 on elsewhere, since 2024-01-01T00:00:00.000Z.*\[etcd-2:\/run\/runbook-lock\.lab\] — stale: expired/,
+    );
     assert.deepEqual(await sideEffects('stale-remote'), [0, 0]);
     assert.equal(await remoteLockExists('etcd-1'), false, 'the lock taken on etcd-1 was given back');
     const io2 = captureIo();
@@ -110,7 +123,12 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
 
     // A live holder (this very process, not expired) is never broken.
     const future = new Date(Date.now() + 3600_000).toISOString();
-    await hostExec(lab, 'etcd-1', `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-live03\\ncontroller=${hostname()}\\npid=${process.pid}\\nstarted=2024-01-01T00:00:00.000Z\\nexpires=${future}\\n' > /run/runbook-lock.lab/owner`, { timeoutMs: 10_000 });
+    await hostExec(
+      lab,
+      'etcd-1',
+      `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-live03\\ncontroller=${hostname()}\\npid=${process.pid}\\nstarted=2024-01-01T00:00:00.000Z\\nexpires=${future}\\n' > /run/runbook-lock.lab/owner`,
+      { timeoutMs: 10_000 },
+    );
     const io3 = captureIo();
     assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', breakLock: true }, io3), EXIT.REFUSED);
     assert.match(io3.all(), /held by run 20240101T000000Z-live03/);
@@ -135,7 +153,8 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     const io2 = captureIo();
     const running = runApply(slow, { inventory: lab.inventoryPath, journalDir, output: 'text', signal: ac.signal }, io2);
     // Interrupt only once the step runs on both hosts (the lock phase has its own test below).
-    const started = async (): Promise<boolean> => (await Promise.all(HOSTS.map(async (h) => (await hostExec(lab, h, 'test -e /run/slow-started', { timeoutMs: 10_000 })).code === 0))).every(Boolean);
+    const started = async (): Promise<boolean> =>
+      (await Promise.all(HOSTS.map(async (h) => (await hostExec(lab, h, 'test -e /run/slow-started', { timeoutMs: 10_000 })).code === 0))).every(Boolean);
     await waitFor('the slow step started on both hosts', started, 15_000, 50, () => io2.all());
     assert.equal(existsSync(path.join(d, 'locks', 'lab.lock')), true, 'held while running');
     ac.abort(new Error('SIGINT'));
@@ -154,13 +173,23 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
       const ac = new AbortController();
       const io = captureIo();
       const running = runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', signal: ac.signal }, io);
-      await waitFor('etcd-1 locked while etcd-2 is still being waited on', () => remoteLockExists('etcd-1'), 2000, 20, () => io.all());
+      await waitFor(
+        'etcd-1 locked while etcd-2 is still being waited on',
+        () => remoteLockExists('etcd-1'),
+        2000,
+        20,
+        () => io.all(),
+      );
       ac.abort(new Error('SIGINT'));
       assert.equal(await running, EXIT.INTERRUPTED, io.all());
       assert.match(io.all(), /interrupted before any step started; nothing was run/);
       assert.deepEqual(await sideEffects('lock-phase'), [0, 0]);
       assert.equal(await remoteLockExists('etcd-1'), false, 'the lock taken on etcd-1 was given back');
-      assert.equal((await hostExec(lab, 'etcd-2', 'test -d /run/runbook-lock.lab && ! test -e /run/runbook-lock.lab/owner', { timeoutMs: 10_000 })).code, 0, "etcd-2's directory (not this run's) is left as it was");
+      assert.equal(
+        (await hostExec(lab, 'etcd-2', 'test -d /run/runbook-lock.lab && ! test -e /run/runbook-lock.lab/owner', { timeoutMs: 10_000 })).code,
+        0,
+        "etcd-2's directory (not this run's) is left as it was",
+      );
       assert.equal(existsSync(path.join(path.dirname(c.journalDir), 'locks', 'lab.lock')), false);
     } finally {
       await hostExec(lab, 'etcd-2', 'rm -rf /run/runbook-lock.lab', { timeoutMs: 10_000 });
@@ -169,7 +198,12 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
 
   it('--check takes no lock (runs while the cluster is locked)', async () => {
     const c = setup('check-only');
-    await hostExec(lab, 'etcd-1', `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-live04\\ncontroller=${hostname()}\\npid=${process.pid}\\nstarted=x\\nexpires=${new Date(Date.now() + 3600_000).toISOString()}\\n' > /run/runbook-lock.lab/owner`, { timeoutMs: 10_000 });
+    await hostExec(
+      lab,
+      'etcd-1',
+      `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-live04\\ncontroller=${hostname()}\\npid=${process.pid}\\nstarted=x\\nexpires=${new Date(Date.now() + 3600_000).toISOString()}\\n' > /run/runbook-lock.lab/owner`,
+      { timeoutMs: 10_000 },
+    );
     const io = captureIo();
     assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', check: true }, io), EXIT.OK, io.all());
     assert.equal(await remoteLockExists('etcd-1'), true, 'the other run’s lock is untouched');
@@ -184,7 +218,12 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     await hostExec(lab, 'etcd-1', `${second} && /usr/sbin/sshd -f /run/lab/ssh/sshd2_config -E /run/lab/sshd2.log`, { timeoutMs: 10_000 });
     const d = path.join(tmp, 'shared-run');
     mkdirSync(d, { recursive: true });
-    const hostKey = readFileSync(lab.knownHostsPath, 'utf8').split('\n').find((l) => l.startsWith(`${addr} `))?.split(' ').slice(1).join(' ');
+    const hostKey = readFileSync(lab.knownHostsPath, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${addr} `))
+      ?.split(' ')
+      .slice(1)
+      .join(' ');
     assert.ok(hostKey, 'etcd-1 in the lab known_hosts');
     writeFileSync(path.join(d, 'known_hosts'), `${addr} ${hostKey}\n[${addr}]:2222 ${hostKey}\n`);
     const inv = path.join(d, 'inventory.yml');

@@ -95,7 +95,9 @@ describe('security: shell injection through vars and -e (lab, 127.0.0.181-182)',
           { name: `local copy ${v}`, copy: { content: `{{${v}}}`, dest: `${tmp}/copy-${v}-{{inventory_hostname}}` }, delegate_to: 'localhost' },
         );
       });
-      NAME_PAYLOADS.forEach((_, i) => hostTasks.push({ name: `file ${varName(src, i, 'n')}`, file: { path: `/root/injf/{{${varName(src, i, 'n')}}}`, state: 'touch' } }));
+      NAME_PAYLOADS.forEach((_, i) =>
+        hostTasks.push({ name: `file ${varName(src, i, 'n')}`, file: { path: `/root/injf/{{${varName(src, i, 'n')}}}`, state: 'touch' } }),
+      );
     }
     const pb = path.join(tmp, 'inject.yml');
     writeFileSync(pb, JSON.stringify([{ name: 'inject', hosts: 'etcd', tasks: [...hostTasks, ...localTasks] }]));
@@ -135,7 +137,7 @@ describe('security: shell injection through vars and -e (lab, 127.0.0.181-182)',
     });
     it(`[injection] ${src} values as file names through the file module: exactly those names, nothing run`, async () => {
       for (const h of HOSTS) {
-        const r = await hostExec(lab, h, "cd /root/injf && for f in * .[!.]*; do [ -e \"$f\" ] && printf '%s\\0' \"$f\"; done; true", { timeoutMs: 10_000 });
+        const r = await hostExec(lab, h, 'cd /root/injf && for f in * .[!.]*; do [ -e "$f" ] && printf \'%s\\0\' "$f"; done; true', { timeoutMs: 10_000 });
         const names = new Set(r.stdout.split('\0').filter(Boolean));
         for (const p of NAME_PAYLOADS) assert.ok(names.has(p.value), `${h}: no file named ${JSON.stringify(p.value)} in ${JSON.stringify([...names])}`);
       }
@@ -144,9 +146,12 @@ describe('security: shell injection through vars and -e (lab, 127.0.0.181-182)',
 
   it('[injection] no canary file exists on any host or on the controller', async () => {
     for (const h of HOSTS) {
-      const r = await hostExec(lab, h, `ls -d ${CANARY} /root/${REL_CANARY} /${REL_CANARY} /tmp/${REL_CANARY} /root/injf/${REL_CANARY} 2>/dev/null; true`, { timeoutMs: 10_000 });
+      const r = await hostExec(lab, h, `ls -d ${CANARY} /root/${REL_CANARY} /${REL_CANARY} /tmp/${REL_CANARY} /root/injf/${REL_CANARY} 2>/dev/null; true`, {
+        timeoutMs: 10_000,
+      });
       assert.equal(r.stdout.trim(), '', `${h}: canary found`);
     }
-    for (const f of [CANARY, path.join(REPO, REL_CANARY), path.join(tmp, REL_CANARY), path.join(process.cwd(), REL_CANARY)]) assert.equal(existsSync(f), false, `controller: ${f}`);
+    for (const f of [CANARY, path.join(REPO, REL_CANARY), path.join(tmp, REL_CANARY), path.join(process.cwd(), REL_CANARY)])
+      assert.equal(existsSync(f), false, `controller: ${f}`);
   });
 });

@@ -40,7 +40,13 @@ SECRETS.sudo_password.value = `sudo-${SECRETS.sudo_password.marker}`;
 
 function assertNoSecret(where: string, text: string): void {
   for (const [name, s] of Object.entries(SECRETS)) {
-    assert.ok(!text.includes(s.marker), `${name} leaked into ${where}:\n${text.split('\n').filter((l) => l.includes(s.marker)).join('\n')}`);
+    assert.ok(
+      !text.includes(s.marker),
+      `${name} leaked into ${where}:\n${text
+        .split('\n')
+        .filter((l) => l.includes(s.marker))
+        .join('\n')}`,
+    );
   }
 }
 
@@ -97,8 +103,13 @@ describe('security: secrets appear in no output (lab, 127.0.0.191-192)', functio
     chmodSync(key, 0o600);
     execFileSync('/usr/bin/ssh-keygen', ['-q', '-p', '-P', '', '-N', SECRETS.ssh_passphrase.value, '-f', key]);
     inv = path.join(lab.dir, 'inventory-secrets.yml');
-    const secrets = Object.entries(SECRETS).map(([n, s]) => `  ${n}: {env: ${s.env}}`).join('\n');
-    writeFileSync(inv, `${readFileSync(lab.inventoryPath, 'utf8').replace('identity_file: ./id_ed25519', 'identity_file: ./id_passphrase')}secrets:\n${secrets}\n`);
+    const secrets = Object.entries(SECRETS)
+      .map(([n, s]) => `  ${n}: {env: ${s.env}}`)
+      .join('\n');
+    writeFileSync(
+      inv,
+      `${readFileSync(lab.inventoryPath, 'utf8').replace('identity_file: ./id_ed25519', 'identity_file: ./id_passphrase')}secrets:\n${secrets}\n`,
+    );
     writeFileSync(path.join(tmp, 'pb.yml'), PLAYBOOK());
     writeFileSync(path.join(tmp, 'pb2.yml'), PLAYBOOK(`    - name: added later\n      shell: echo {{secrets.api_token}} --flag={{secrets.etcd_password}}\n`));
 
@@ -150,7 +161,17 @@ describe('security: secrets appear in no output (lab, 127.0.0.191-192)', functio
     assert.match(outputs['apply --output text -vv'] ?? '', /\*\*\*\*\*\*/);
   });
 
-  for (const where of ['apply --output text -vv', 'apply --output json', 'plan --out old.json', 'plan --out new.json', 'plan text pb.yml', 'plan text pb2.yml', 'diff --format text', 'diff --format markdown', 'diff --format json']) {
+  for (const where of [
+    'apply --output text -vv',
+    'apply --output json',
+    'plan --out old.json',
+    'plan --out new.json',
+    'plan text pb.yml',
+    'plan text pb2.yml',
+    'diff --format text',
+    'diff --format markdown',
+    'diff --format json',
+  ]) {
     it(`[secret-leak] no secret in ${where}`, () => {
       const text = outputs[where];
       assert.ok(text !== undefined && text.length > 0, `nothing captured for ${where}`);
@@ -199,7 +220,13 @@ describe('security: secrets appear in no output (lab, 127.0.0.191-192)', functio
     const run = runApply(path.join(tmp, 'ps.yml'), { inventory: invNoShell, journalDir, output: 'text' }, io).then((code) => (ended = code));
     const started = async (where: string, exists: () => Promise<boolean>): Promise<void> => {
       // A run that ended cannot start the command any more: stop waiting then, and say so.
-      const seen = await waitFor(`the command on ${where} to start`, async () => (await exists()) || ended !== undefined, 30_000, 100, () => io.all());
+      const seen = await waitFor(
+        `the command on ${where} to start`,
+        async () => (await exists()) || ended !== undefined,
+        30_000,
+        100,
+        () => io.all(),
+      );
       assert.ok(seen && ended === undefined, `the command on ${where} never started (run ended: exit ${ended}):\n${io.all()}`);
     };
     const hostHas = async (h: string, file: string): Promise<boolean> => (await hostExec(lab, h, `test -e ${file}`, { timeoutMs: 10_000 })).code === 0;

@@ -36,11 +36,22 @@ describe('snapshot verify: restored data reachable only by runbook, child output
     // A real snapshot with a key in it, from an etcd that itself only listens on a unix socket.
     const src = join(dir, 'src');
     mkdirSync(src, { mode: 0o700 });
-    const etcd: ChildProcess = spawn('etcd', ['--name=s', `--data-dir=${join(src, 'data')}`, '--listen-client-urls=unix://c:1',
-      '--advertise-client-urls=unix://c:1', '--listen-peer-urls=unix://p:2', '--initial-advertise-peer-urls=unix://p:2', '--initial-cluster=s=unix://p:2'], { cwd: src, stdio: 'ignore' });
+    const etcd: ChildProcess = spawn(
+      'etcd',
+      [
+        '--name=s',
+        `--data-dir=${join(src, 'data')}`,
+        '--listen-client-urls=unix://c:1',
+        '--advertise-client-urls=unix://c:1',
+        '--listen-peer-urls=unix://p:2',
+        '--initial-advertise-peer-urls=unix://p:2',
+        '--initial-cluster=s=unix://p:2',
+      ],
+      { cwd: src, stdio: 'ignore' },
+    );
     try {
-      const ctl = (...a: string[]): ReturnType<typeof spawnSync> => spawnSync('etcdctl', ['--endpoints=unix://c:1', '--dial-timeout=2s', ...a], { cwd: src,
-        encoding: 'utf8' });
+      const ctl = (...a: string[]): ReturnType<typeof spawnSync> =>
+        spawnSync('etcdctl', ['--endpoints=unix://c:1', '--dial-timeout=2s', ...a], { cwd: src, encoding: 'utf8' });
       const t0 = Date.now();
       while (ctl('put', 'app/password', SECRET).status !== 0) {
         assert.ok(Date.now() - t0 < 60_000, 'the source etcd did not serve');
@@ -60,7 +71,11 @@ describe('snapshot verify: restored data reachable only by runbook, child output
   // (test/lab: /var/cache/runbook-lab/etcd-3.5.*): both accept unix socket URLs in host:port form.
   const builds: { name: string; bin?: string }[] = [{ name: 'the system etcd' }];
   const cache = '/var/cache/runbook-lab';
-  const cached = existsSync(cache) ? readdirSync(cache).filter((x) => /^etcd-3\.5\./.test(x)).sort() : [];
+  const cached = existsSync(cache)
+    ? readdirSync(cache)
+        .filter((x) => /^etcd-3\.5\./.test(x))
+        .sort()
+    : [];
   for (const d of cached) builds.push({ name: d, bin: join(cache, d, 'usr', 'bin') });
   for (const build of builds) {
     it(`[snapshot-verify] ${build.name}: while it serves no TCP listener; another user cannot read keys; runbook can`, async () => {

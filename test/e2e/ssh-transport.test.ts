@@ -220,7 +220,7 @@ describe('SshTransport (real sshd)', function () {
       assert.equal(left.stdout.trim(), '', 'no process of the command is left');
     });
 
-    it('nine commands timing out at once on one host are all stopped, within sshd\'s default MaxSessions (10)', async () => {
+    it("nine commands timing out at once on one host are all stopped, within sshd's default MaxSessions (10)", async () => {
       // This host's sshd gets the default session limit for the test (the lab allows 100).
       const limit = (n: number): Promise<unknown> =>
         hostExec(lab, 'etcd-1', `sed -i 's/^MaxSessions .*/MaxSessions ${n}/' /run/lab/ssh/sshd_config && kill -HUP "$(cat /run/lab/sshd.pid)" && sleep 0.3`);
@@ -229,8 +229,13 @@ describe('SshTransport (real sshd)', function () {
         const logs: string[] = [];
         const t = transport(0, {}, { log: (m) => logs.push(m) });
         const marker = `rbmany${randomBytes(4).toString('hex')}`;
-        const rs = await Promise.all(Array.from({ length: 9 }, (_, i) => t.exec(`sh -c 'trap "" TERM; sleep 300' ${marker}-${i}; echo never`, { timeoutMs: 600 })));
-        assert.deepEqual(rs.map((r) => [r.timedOut, r.code, r.stdout]), rs.map(() => [true, null, '']));
+        const rs = await Promise.all(
+          Array.from({ length: 9 }, (_, i) => t.exec(`sh -c 'trap "" TERM; sleep 300' ${marker}-${i}; echo never`, { timeoutMs: 600 })),
+        );
+        assert.deepEqual(
+          rs.map((r) => [r.timedOut, r.code, r.stdout]),
+          rs.map(() => [true, null, '']),
+        );
         assert.equal(t.stats.shellCommands, 1, 'one in the session shell, the others on channels');
         assert.ok(t.stats.killChannels < 9, `kills share channels (${t.stats.killChannels} for 9 commands)`);
         const left = await hostExec(lab, 'etcd-1', `pgrep -af '${markerPattern(marker)}' || true`);
@@ -326,7 +331,13 @@ describe('SshTransport (real sshd)', function () {
 
       // Only host 2 known (hashed): accept-new for host 1 writes a hashed line.
       const only2 = path.join(tmp, 'hashed_only2');
-      writeFileSync(only2, readFileSync(lab.knownHostsPath, 'utf8').split('\n').filter((l) => l.startsWith(`${lab.hosts[1]!.address} `)).join('\n') + '\n');
+      writeFileSync(
+        only2,
+        readFileSync(lab.knownHostsPath, 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith(`${lab.hosts[1]!.address} `))
+          .join('\n') + '\n',
+      );
       execFileSync('ssh-keygen', ['-q', '-H', '-f', only2], { stdio: 'ignore' });
       const t2 = transport(0, { knownHosts: only2, hostKeyChecking: 'accept-new' });
       await t2.connect();
@@ -342,7 +353,10 @@ describe('SshTransport (real sshd)', function () {
       const logs: string[] = [];
       const t = transport(0, { knownHosts: kh, hostKeyChecking: 'off' }, { log: (m) => logs.push(m) });
       assert.equal((await t.exec('echo ok')).stdout, 'ok\n');
-      assert.ok(logs.some((l) => /WARNING.*host key checking is OFF/.test(l)), logs.join('\n'));
+      assert.ok(
+        logs.some((l) => /WARNING.*host key checking is OFF/.test(l)),
+        logs.join('\n'),
+      );
       assert.equal(existsSync(kh), false, 'off does not write known_hosts');
     });
 
@@ -423,7 +437,11 @@ describe('SshTransport (real sshd)', function () {
       const r = await t.putContent(content, '/tmp/put test.conf', { mode: '0640' });
       assert.equal(r.bytes, Buffer.byteLength(content));
       assert.equal(r.sha256, createHash('sha256').update(content).digest('hex'));
-      const check = await hostExec(lab, 'etcd-1', "stat -c %a '/tmp/put test.conf'; sha256sum < '/tmp/put test.conf'; ls -a /tmp | grep -c runbook-tmp || true");
+      const check = await hostExec(
+        lab,
+        'etcd-1',
+        "stat -c %a '/tmp/put test.conf'; sha256sum < '/tmp/put test.conf'; ls -a /tmp | grep -c runbook-tmp || true",
+      );
       const [mode, sum, tmps] = check.stdout.trim().split('\n');
       assert.equal(mode, '640');
       assert.equal(sum?.slice(0, 64), r.sha256);
@@ -462,7 +480,10 @@ describe('SshTransport (real sshd)', function () {
       const ok = await t.putFile(local, '/root/expected.bin', { mode: '600', expectedSha256: sha });
       assert.deepEqual(ok, { bytes: data.length, sha256: sha });
       const wrong = 'f'.repeat(64);
-      await assert.rejects(t.putFile(local, '/root/expected-bad.bin', { expectedSha256: wrong }), /checksum mismatch after upload \(expected sha256 f{64}, remote [0-9a-f]{64}\)/);
+      await assert.rejects(
+        t.putFile(local, '/root/expected-bad.bin', { expectedSha256: wrong }),
+        /checksum mismatch after upload \(expected sha256 f{64}, remote [0-9a-f]{64}\)/,
+      );
       const left = await hostExec(lab, 'etcd-1', 'ls -a /root | grep -c "expected-bad" || true');
       assert.equal(left.stdout.trim(), '0', 'neither the file nor its temp copy may remain');
     });
@@ -606,7 +627,13 @@ describe('SshTransport (real sshd)', function () {
       const viaShell = transport(1);
       const viaChannels = transport(1, { sessionShell: false });
       // The same results, but for the login noise, which only a new session per command repeats.
-      const cmds = ['echo real >&2; echo "out $RB_FROM_BASHRC"', 'printf no-newline; exit 7', 'cat; echo "stdin was empty"', 'cd /tmp; pwd', 'trap "echo bye" EXIT; false'];
+      const cmds = [
+        'echo real >&2; echo "out $RB_FROM_BASHRC"',
+        'printf no-newline; exit 7',
+        'cat; echo "stdin was empty"',
+        'cd /tmp; pwd',
+        'trap "echo bye" EXIT; false',
+      ];
       for (const c of cmds) {
         const a = await viaShell.exec(c);
         const b = await viaChannels.exec(c);
@@ -623,7 +650,14 @@ describe('SshTransport (real sshd)', function () {
       // While the shell is busy, another command gets a channel of its own.
       const channelsBefore = viaShell.stats.channels;
       const both = await Promise.all([viaShell.exec('sleep 0.3; echo slow'), viaShell.exec('echo quick')]);
-      assert.deepEqual(both.map((r) => [r.code, r.stdout]), [[0, 'slow\n'], [0, 'bashrc-partialquick\n']], 'the second ran on a channel (a new login shell)');
+      assert.deepEqual(
+        both.map((r) => [r.code, r.stdout]),
+        [
+          [0, 'slow\n'],
+          [0, 'bashrc-partialquick\n'],
+        ],
+        'the second ran on a channel (a new login shell)',
+      );
       assert.equal(viaShell.stats.shellCommands, cmds.length + 5);
       assert.equal(viaShell.stats.channels, channelsBefore + 1);
       assert.equal(viaChannels.stats.shellCommands, 0);

@@ -66,11 +66,19 @@ describe(`[traffic] ${SHAPE_A.title} maintenance under live client traffic (lab,
 
   it('[traffic] replace-member (etcd-3 → etcd-4): 0 acknowledged writes lost on the new membership', async () => {
     const inventory = writeInventory(lab, 'inventory-traffic-replace.yml', (t) =>
-      t.replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-4]').replace(/ {2}spare:\n {4}hosts: \[etcd-4\]/, '  retired:\n    hosts: [etcd-3]'),
+      t
+        .replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-4]')
+        .replace(/ {2}spare:\n {4}hosts: \[etcd-4\]/, '  retired:\n    hosts: [etcd-3]'),
     );
     const prefix = '/traffic/replace/';
     // Clients know the old members; writes to etcd-3 fail once it is removed and go to the next.
-    const traffic = startTraffic({ endpoints: ['etcd-1', 'etcd-2', 'etcd-3'].map((h) => clientUrl(lab, h)), tls: tls(lab), prefix, ratePerSec: 40, maxMs: 150_000 });
+    const traffic = startTraffic({
+      endpoints: ['etcd-1', 'etcd-2', 'etcd-3'].map((h) => clientUrl(lab, h)),
+      tls: tls(lab),
+      prefix,
+      ratePerSec: 40,
+      maxMs: 150_000,
+    });
     await new Promise((res) => setTimeout(res, 1000));
     const r = await apply(lab, 'replace-member.yml', ['old=etcd-3', 'new=etcd-4', 'old_host=etcd-3'], inventory);
     const report = await traffic.stop();
@@ -85,11 +93,15 @@ describe(`[traffic] ${SHAPE_A.title} maintenance under live client traffic (lab,
   it('[traffic] force-new-cluster (survivor etcd-1, etcd-2 and etcd-4 destroyed): every write acknowledged by the survivor is on every re-added member', async () => {
     const members = ['etcd-1', 'etcd-2', 'etcd-4'];
     const inventory = writeInventory(lab, 'inventory-traffic-fnc.yml', (t) =>
-      t.replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-4]').replace(/ {2}spare:\n {4}hosts: \[etcd-4\]/, '  retired:\n    hosts: [etcd-3]'),
+      t
+        .replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-4]')
+        .replace(/ {2}spare:\n {4}hosts: \[etcd-4\]/, '  retired:\n    hosts: [etcd-3]'),
     );
     // The disaster: two of three members gone (quorum lost), their machines rebuilt empty.
     await Promise.all(
-      ['etcd-2', 'etcd-4'].map((h) => onHost(lab, h, 'systemctl stop etcd && mv /var/lib/etcd /root/lost-etcd && install -d -m 0700 -o etcd -g etcd /var/lib/etcd')),
+      ['etcd-2', 'etcd-4'].map((h) =>
+        onHost(lab, h, 'systemctl stop etcd && mv /var/lib/etcd /root/lost-etcd && install -d -m 0700 -o etcd -g etcd /var/lib/etcd'),
+      ),
     );
     const prefix = '/traffic/fnc/';
     // Clients keep writing to the survivor: nothing is acknowledged until it serves alone, then every

@@ -38,7 +38,15 @@ describe('a put onto an existing directory is refused (regression: SSH moved the
     const h = lab.hosts[0];
     assert.ok(h);
     await hostExec(lab, h.name, 'mkdir -p /root/dest.db');
-    const t = new SshTransport(h.name, h.address, { user: 'root', port: 22, identityFile: lab.keyPath, knownHosts: lab.knownHostsPath, hostKeyChecking: 'strict', connectTimeoutSec: 5, keepaliveSec: 15 });
+    const t = new SshTransport(h.name, h.address, {
+      user: 'root',
+      port: 22,
+      identityFile: lab.keyPath,
+      knownHosts: lab.knownHostsPath,
+      hostKeyChecking: 'strict',
+      connectTimeoutSec: 5,
+      keepaliveSec: 15,
+    });
     try {
       let put: unknown;
       try {

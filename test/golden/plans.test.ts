@@ -10,8 +10,12 @@ import { PACKAGE_ROOT } from '../../engine/package/root.js';
 import { extraVarsFor } from './extra-vars.js';
 
 const GOLDEN = join(PACKAGE_ROOT, 'test', 'golden');
-const playbooks = readdirSync(join(PACKAGE_ROOT, 'playbooks')).filter((f) => f.endsWith('.yml')).sort();
-const inventories = readdirSync(join(PACKAGE_ROOT, 'inventories')).filter((f) => f.endsWith('.yml')).sort();
+const playbooks = readdirSync(join(PACKAGE_ROOT, 'playbooks'))
+  .filter((f) => f.endsWith('.yml'))
+  .sort();
+const inventories = readdirSync(join(PACKAGE_ROOT, 'inventories'))
+  .filter((f) => f.endsWith('.yml'))
+  .sort();
 
 describe('golden plans', function () {
   const cwd = process.cwd();
@@ -39,7 +43,11 @@ describe('golden plans', function () {
   it('has a golden file for every playbook × inventory and no stale ones', () => {
     const expected = new Set(playbooks.flatMap((pb) => inventories.map((inv) => `${pb.replace(/\.yml$/, '')}--${inv.replace(/\.yml$/, '')}.txt`)));
     const actual = readdirSync(GOLDEN).filter((f) => f.endsWith('.txt'));
-    assert.deepEqual(actual.filter((f) => !expected.has(f)), [], 'stale golden files');
+    assert.deepEqual(
+      actual.filter((f) => !expected.has(f)),
+      [],
+      'stale golden files',
+    );
     assert.equal(actual.length, expected.size);
   });
 });

@@ -572,7 +572,9 @@ async function makePki(dir: string, hosts: { name: string; address: string }[]):
 }
 
 function etcdIds(): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('etcd:'));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('etcd:'));
   const [, , uid, gid] = (line ?? '').split(':');
   if (uid === undefined || gid === undefined) throw new Error('lab: no etcd user on this machine (install etcd-server)');
   return { uid: Number(uid), gid: Number(gid) };
@@ -622,8 +624,7 @@ async function prepareHost(
   pod?: { version: string; etcdRoot: string; tls: boolean },
 ): Promise<void> {
   const s = h.stateDir;
-  const mk = (p: string, mode = 0o755): Promise<void> =>
-    fs.mkdir(path.join(s, p), { recursive: true }).then(() => fs.chmod(path.join(s, p), mode));
+  const mk = (p: string, mode = 0o755): Promise<void> => fs.mkdir(path.join(s, p), { recursive: true }).then(() => fs.chmod(path.join(s, p), mode));
   await Promise.all([
     mk('etc-etcd'),
     mk('etc-kubernetes'),
@@ -638,8 +639,7 @@ async function prepareHost(
   ]);
   await fs.chmod(path.join(s, 'run-lab'), 0o755);
   const members = all.filter((m) => m.member);
-  const hostsFile =
-    '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' + all.map((x) => `${x.address}\t${x.name}`).join('\n') + '\n';
+  const hostsFile = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' + all.map((x) => `${x.address}\t${x.name}`).join('\n') + '\n';
   await Promise.all([
     fs.writeFile(path.join(s, 'etc-hosts'), hostsFile),
     fs.writeFile(path.join(s, 'etc-hostname'), `${h.name}\n`),
@@ -894,7 +894,9 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
       );
       const bad = results.filter((x) => x.r.code !== 0);
       if (bad.length > 0) {
-        const details = await Promise.all(bad.map(async (x) => `${x.h.name}: ${x.r.stderr.trim()}\n${await tail(path.join(x.h.stateDir, 'run-lab/etcd.log'))}`));
+        const details = await Promise.all(
+          bad.map(async (x) => `${x.h.name}: ${x.r.stderr.trim()}\n${await tail(path.join(x.h.stateDir, 'run-lab/etcd.log'))}`),
+        );
         throw new Error(`lab: etcd failed to start\n${details.join('\n')}`);
       }
       const deadline = Date.now() + 15_000;
@@ -924,7 +926,8 @@ export async function labDown(dir?: string): Promise<void> {
     while (pending().length > 0 && Date.now() < deadline) {
       await sleep(5);
       // unshare exits as soon as its child (the init) dies; only if it lingers, end it too.
-      if (Date.now() > deadline - 8000) for (const h of pending()) if (!isOurs(h.initPid, h.initStart) && isOurs(h.unsharePid, h.unshareStart)) process.kill(h.unsharePid, 'SIGKILL');
+      if (Date.now() > deadline - 8000)
+        for (const h of pending()) if (!isOurs(h.initPid, h.initStart) && isOurs(h.unsharePid, h.unshareStart)) process.kill(h.unsharePid, 'SIGKILL');
     }
     const left = pending();
     if (left.length > 0) throw new Error(`lab: processes still alive after SIGKILL: ${left.map((h) => h.initPid).join(', ')}`);
@@ -957,7 +960,7 @@ export async function labStatus(dir?: string): Promise<{ host: string; address: 
     st.hosts.map(async (h) => {
       const alive = isOurs(h.initPid, h.initStart);
       const sshd = alive && (await tcpOpen(h.address, 22, 1000));
-      const probe = st.deployment === 'static-pod' ? "test -n \"$(crictl ps -q --name '^etcd$')\"" : 'systemctl is-active --quiet etcd';
+      const probe = st.deployment === 'static-pod' ? 'test -n "$(crictl ps -q --name \'^etcd$\')"' : 'systemctl is-active --quiet etcd';
       const etcd = alive && (await hostExec(lab, h.name, probe, { timeoutMs: 10_000 }).catch(() => ({ code: 1 }))).code === 0;
       return { host: h.name, address: h.address, sshd, etcd };
     }),
@@ -984,13 +987,20 @@ export function sshArgs(lab: Lab, host: string): string[] {
   const h = lab.hosts.find((x) => x.name === host || x.address === host);
   if (!h) throw new Error(`lab: no host ${host}`);
   return [
-    '-i', lab.keyPath,
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', `UserKnownHostsFile=${lab.knownHostsPath}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'BatchMode=yes',
-    '-o', 'ConnectTimeout=5',
+    '-i',
+    lab.keyPath,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${lab.knownHostsPath}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=5',
     `root@${h.address}`,
   ];
 }

@@ -51,7 +51,10 @@ export async function installKubeadmPki(pki: string, h: { name: string; stateDir
   };
   const t = KUBEADM_TLS;
   await copy('ca.crt', t.ca, 0o644);
-  for (const [crt, key] of [[t.cert, t.key], [t.apiserverCert, t.apiserverKey]] as const) {
+  for (const [crt, key] of [
+    [t.cert, t.key],
+    [t.apiserverCert, t.apiserverKey],
+  ] as const) {
     await copy('etcdctl.crt', crt, 0o644);
     await copy('etcdctl.key', key, 0o600);
   }
@@ -245,7 +248,7 @@ export async function prepareStaticPodHost(o: {
   });
   const apiserver = apiserverManifest({ host: o.host, scheme: o.scheme, tls: o.tls });
   const images = [
-    '# IMAGE-PREFIX<TAB>ROOT: the kubelet stand-in runs an image\'s command from ROOT/usr/local/bin, ROOT/usr/bin or ROOT/bin',
+    "# IMAGE-PREFIX<TAB>ROOT: the kubelet stand-in runs an image's command from ROOT/usr/local/bin, ROOT/usr/bin or ROOT/bin",
     `${etcdImage(o.version).replace(/-0$/, '-')}\t${o.etcdRoot}`,
     `registry.k8s.io/kube-apiserver:\t${apiRoot}`,
   ].join('\n');

@@ -75,7 +75,11 @@ export function gateway<T>(endpoint: string, api: string, body: unknown, a: Agen
   return new Promise<T>((resolve, reject) => {
     const url = new URL(`${endpoint}/v3/${api}`);
     const payload = JSON.stringify(body);
-    const opts: https.RequestOptions = { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }, timeout: timeoutMs };
+    const opts: https.RequestOptions = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      timeout: timeoutMs,
+    };
     if (url.protocol === 'https:' && a.tls) Object.assign(opts, a.tls);
     const req = (url.protocol === 'https:' ? https : http).request(url, opts, (res) => {
       let text = '';
@@ -105,7 +109,13 @@ function watchPrefix(o: TrafficOptions, a: Agents, stats: TrafficReport['watch']
     if (stopped()) return;
     const endpoint = o.endpoints[i++ % o.endpoints.length] ?? '';
     const url = new URL(`${endpoint}/v3/watch`);
-    const create = { create_request: { key: b64(o.prefix), range_end: prefixEnd(o.prefix), ...(stats.lastRevision > 0 ? { start_revision: String(stats.lastRevision + 1) } : {}) } };
+    const create = {
+      create_request: {
+        key: b64(o.prefix),
+        range_end: prefixEnd(o.prefix),
+        ...(stats.lastRevision > 0 ? { start_revision: String(stats.lastRevision + 1) } : {}),
+      },
+    };
     const opts: https.RequestOptions = { method: 'POST', headers: { 'content-type': 'application/json' } };
     if (url.protocol === 'https:' && a.tls) Object.assign(opts, a.tls);
     req = (url.protocol === 'https:' ? https : http).request(url, opts, (res) => {
@@ -119,7 +129,8 @@ function watchPrefix(o: TrafficOptions, a: Agents, stats: TrafficReport['watch']
           buf = buf.slice(nl + 1);
           if (!line) continue;
           try {
-            const r = (JSON.parse(line) as { result?: { compact_revision?: string; canceled?: boolean; events?: { kv?: { mod_revision?: string } }[] } }).result;
+            const r = (JSON.parse(line) as { result?: { compact_revision?: string; canceled?: boolean; events?: { kv?: { mod_revision?: string } }[] } })
+              .result;
             if (r?.compact_revision !== undefined && Number(r.compact_revision) > 0) {
               // Asked for history that is compacted away (after a compaction, or a restore with
               // --mark-compacted): a real client relists; this one resumes from the compaction.
@@ -158,7 +169,17 @@ export function startTraffic(o: TrafficOptions): { stop: () => Promise<TrafficRe
   const maxMs = o.maxMs ?? 300_000;
   const timeout = o.requestTimeoutMs ?? 2000;
   const t0 = Date.now();
-  const report: TrafficReport = { attempts: 0, acked: [], unacked: 0, reads: 0, staleReads: [], longestStallMs: 0, unavailableMs: 0, watch: { events: 0, lastRevision: 0, compacted: false, restarts: 0 }, durationMs: 0 };
+  const report: TrafficReport = {
+    attempts: 0,
+    acked: [],
+    unacked: 0,
+    reads: 0,
+    staleReads: [],
+    longestStallMs: 0,
+    unavailableMs: 0,
+    watch: { events: 0, lastRevision: 0, compacted: false, restarts: 0 },
+    durationMs: 0,
+  };
   let stopping = false;
   const stopWatch = watchPrefix(o, a, report.watch, () => stopping);
   let lastAck = t0;
@@ -194,7 +215,13 @@ export function startTraffic(o: TrafficOptions): { stop: () => Promise<TrafficRe
     const w = report.acked[Math.floor(Math.random() * report.acked.length)];
     if (!w) return;
     try {
-      const r = await gateway<{ kvs?: { value?: string; mod_revision?: string }[] }>(o.endpoints[ep % o.endpoints.length] ?? '', 'kv/range', { key: b64(w.key) }, a, timeout);
+      const r = await gateway<{ kvs?: { value?: string; mod_revision?: string }[] }>(
+        o.endpoints[ep % o.endpoints.length] ?? '',
+        'kv/range',
+        { key: b64(w.key) },
+        a,
+        timeout,
+      );
       report.reads++;
       const kv = r.kvs?.[0];
       // A later acknowledged write never overwrites this key (keys are unique): any other value is wrong.
@@ -241,7 +268,15 @@ export function startTraffic(o: TrafficOptions): { stop: () => Promise<TrafficRe
  */
 export async function missingOn(endpoint: string, report: TrafficReport, prefix: string, tls?: TrafficTls, upToRevision = Infinity): Promise<string[]> {
   const a = agentsFor(tls);
-  const r = await gateway<{ kvs?: { key: string; value?: string }[] }>(endpoint, 'kv/range', { key: b64(prefix), range_end: prefixEnd(prefix), serializable: true }, a, 10_000);
+  const r = await gateway<{ kvs?: { key: string; value?: string }[] }>(
+    endpoint,
+    'kv/range',
+    { key: b64(prefix), range_end: prefixEnd(prefix), serializable: true },
+    a,
+    10_000,
+  );
   const have = new Map((r.kvs ?? []).map((kv) => [unb64(kv.key), unb64(kv.value)]));
-  return report.acked.filter((w) => w.revision <= upToRevision && have.get(w.key) !== w.value).map((w) => `${w.key}@${w.revision}: ${have.has(w.key) ? `holds ${String(have.get(w.key))}` : 'missing'}`);
+  return report.acked
+    .filter((w) => w.revision <= upToRevision && have.get(w.key) !== w.value)
+    .map((w) => `${w.key}@${w.revision}: ${have.has(w.key) ? `holds ${String(have.get(w.key))}` : 'missing'}`);
 }

@@ -58,11 +58,15 @@ function runMocha(files: string[]): MochaReport {
   const report = path.join(out, 'report.json');
   try {
     const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
-    const r = spawnSync(npx, ['mocha', '--no-config', '--reporter', 'json', '--reporter-option', `output=${report}`, '--timeout', '300000', '--exit', ...files], {
-      cwd: ROOT,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
+    const r = spawnSync(
+      npx,
+      ['mocha', '--no-config', '--reporter', 'json', '--reporter-option', `output=${report}`, '--timeout', '300000', '--exit', ...files],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: { ...process.env, NO_COLOR: '1' },
+      },
+    );
     if (!existsSync(report)) throw new Error(`mocha wrote no report (exit ${String(r.status)}${r.error ? `: ${r.error.message}` : ''})`);
     return JSON.parse(readFileSync(report, 'utf8')) as MochaReport;
   } finally {
@@ -122,14 +126,25 @@ function main(): number {
   const verifyFailed = verify.filter((t) => !passed.has(t.fullTitle)).length;
 
   // Anything else that failed (a hook, an untagged test) means the counts above cannot be trusted.
-  const counted = new Set([...faults, ...traffic, ...corpusTests, ...runtimeBad, ...injections, ...secretTests, ...limits, ...linear, ...lockRaces,
-    ...verify].map((t) => t.fullTitle));
+  const counted = new Set(
+    [...faults, ...traffic, ...corpusTests, ...runtimeBad, ...injections, ...secretTests, ...limits, ...linear, ...lockRaces, ...verify].map(
+      (t) => t.fullTitle,
+    ),
+  );
   const otherFailures = report.failures.filter((t) => !counted.has(t.fullTitle));
 
   const rows: [string, string, boolean][] = [
     ['faults injected / survived, nothing lost', `${faults.length} / ${faultsPassed}`, faultsPassed === faults.length],
-    ['playbooks under live traffic / with 0 acknowledged writes lost', `${traffic.length} / ${trafficPassed}`, traffic.length > 0 && trafficPassed === traffic.length],
-    [`bad inputs tried / clear errors (corpus ${corpusTried.size} + runtime ${runtimeBad.length})`, `${badTried} / ${badClear}`, badClear === badTried && badTried >= MIN_BAD_INPUTS && corpusTried.size === caseNames.size],
+    [
+      'playbooks under live traffic / with 0 acknowledged writes lost',
+      `${traffic.length} / ${trafficPassed}`,
+      traffic.length > 0 && trafficPassed === traffic.length,
+    ],
+    [
+      `bad inputs tried / clear errors (corpus ${corpusTried.size} + runtime ${runtimeBad.length})`,
+      `${badTried} / ${badClear}`,
+      badClear === badTried && badTried >= MIN_BAD_INPUTS && corpusTried.size === caseNames.size,
+    ],
     ['injection attempts / executed', `${injections.length} / ${injectionsExecuted}`, injections.length > 0 && injectionsExecuted === 0],
     [
       `injection coverage: ${coverage ? coverage.title.slice('[injection] coverage: '.length) : 'no coverage suite ran'}; executed`,
@@ -137,12 +152,18 @@ function main(): number {
       coverage !== undefined && passed.has(coverage.fullTitle) && coverageExecuted === 0,
     ],
     [`secret leaks found (in ${secretTests.length} checks, ${psChecks} of ps on a host and the controller)`, `${leaks}`, psChecks > 0 && leaks === 0],
-    ['hostile inputs (limits) tried / refused with exit 2, position, no stack', `${limits.length} / ${limitsClear}`,
-      limits.length > 0 && limitsClear === limits.length],
+    [
+      'hostile inputs (limits) tried / refused with exit 2, position, no stack',
+      `${limits.length} / ${limitsClear}`,
+      limits.length > 0 && limitsClear === limits.length,
+    ],
     [`validation work linear in tasks (${linear.length} checks)`, linearOk ? 'yes' : 'no', linearOk],
     [`concurrent --break-lock races with two winners (in ${lockRaces.length} tests)`, `${lockRacesLost}`, lockRaces.length > 0 && lockRacesLost === 0],
-    [`snapshot verify: data only on a private socket, output bounded (checks failed of ${verify.length})`, `${verifyFailed}`,
-      verify.length > 0 && verifyFailed === 0],
+    [
+      `snapshot verify: data only on a private socket, output bounded (checks failed of ${verify.length})`,
+      `${verifyFailed}`,
+      verify.length > 0 && verifyFailed === 0,
+    ],
     ['other failures (hooks, untagged tests)', `${otherFailures.length}`, otherFailures.length === 0],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));

@@ -16,7 +16,10 @@ async function runAssert(that: string[], extraVars: string[] = []): Promise<{ ex
   const dir = mkdtempSync(join(tmpdir(), 'runbook-assert-'));
   try {
     const pb = join(dir, 'pb.yml');
-    writeFileSync(pb, `- name: p\n  hosts: etcd\n  vars:\n    wanted: etcd-2\n  tasks:\n    - assert:\n        that: ${JSON.stringify(that)}\n      run_once: true\n`);
+    writeFileSync(
+      pb,
+      `- name: p\n  hosts: etcd\n  vars:\n    wanted: etcd-2\n  tasks:\n    - assert:\n        that: ${JSON.stringify(that)}\n      run_once: true\n`,
+    );
     const built = buildPlan({ playbook: pb, inventory: join(PACKAGE_ROOT, 'inventories/prod-3-https.yml'), extraVars });
     assert.ok(built.plan, formatDiagnostics(built.diagnostics, built.texts));
     const log = new EventLog();

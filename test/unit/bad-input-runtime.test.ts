@@ -52,10 +52,13 @@ describe('bad input at run time (runbook apply)', () => {
   it('[bad-input] --forks 0', () => refused([PB, '-i', INV, '--forks', '0'], /--forks must be a whole number >= 1, got 0/));
   it('[bad-input] --forks not a number', () => refused([PB, '-i', INV, '--forks', 'many'], /--forks must be a whole number >= 1, got NaN/));
   it('[bad-input] --resume with something that is not a run id', () => refused([PB, '-i', INV, '--resume', '../../etc/passwd'], /is not a run id/));
-  it('[bad-input] --resume with a run id that has no journal', () => refused([PB, '-i', INV, '--resume', '20240101T000000Z-abcdef'], /cannot read the journal of run 20240101T000000Z-abcdef/));
+  it('[bad-input] --resume with a run id that has no journal', () =>
+    refused([PB, '-i', INV, '--resume', '20240101T000000Z-abcdef'], /cannot read the journal of run 20240101T000000Z-abcdef/));
   it('[bad-input] a secret the playbook needs whose environment variable is not set', () => {
     const f = withSecret(true);
-    return refused([f.pb, '-i', f.inv], /secret "db_password": environment variable RUNBOOK_TEST_UNSET_SECRET is not set/, { RUNBOOK_TEST_UNSET_SECRET: undefined });
+    return refused([f.pb, '-i', f.inv], /secret "db_password": environment variable RUNBOOK_TEST_UNSET_SECRET is not set/, {
+      RUNBOOK_TEST_UNSET_SECRET: undefined,
+    });
   });
   it('[bad-input] a secret the playbook uses that the inventory does not declare', () => {
     const f = withSecret(false);

@@ -69,7 +69,11 @@ describe('bad input corpus', () => {
         assert.deepEqual({ code: first.code, line: first.line, col: first.col }, { code: c.code, line: c.line, col: c.col }, shown);
         assert.equal(first.severity, 'error');
         if (c.hint !== undefined) assert.ok(first.hint?.includes(c.hint), `hint ${JSON.stringify(first.hint)} should contain ${JSON.stringify(c.hint)}`);
-        for (const code of c.alsoCodes ?? []) assert.ok(ds.some((d) => d.code === code), `also expected [${code}]:\n${shown}`);
+        for (const code of c.alsoCodes ?? [])
+          assert.ok(
+            ds.some((d) => d.code === code),
+            `also expected [${code}]:\n${shown}`,
+          );
         for (const d of ds) assert.ok(d.line >= 1 && d.col >= 1 && d.message.length > 0, `bad position or message: ${JSON.stringify(d)}`);
       });
     }
@@ -97,7 +101,10 @@ describe('bad input corpus', () => {
         const before = readdirSync(dir).sort();
         const r = run(dir, ['plan', pb, '-i', inv, ...(c.extraVars ?? []).flatMap((e) => ['-e', e])]);
         assert.equal(r.status, 2, r.output);
-        assert.ok(r.output.includes(`${displayFile(c)}:${c.line}:${c.col}: error [${c.code}]`), `expected ${displayFile(c)}:${c.line}:${c.col} [${c.code}] in:\n${r.output}`);
+        assert.ok(
+          r.output.includes(`${displayFile(c)}:${c.line}:${c.col}: error [${c.code}]`),
+          `expected ${displayFile(c)}:${c.line}:${c.col} [${c.code}] in:\n${r.output}`,
+        );
         assert.ok(!existsSync(canary), `${canary} was created: something ran`);
         assert.deepEqual(readdirSync(dir).sort(), before, 'no plan file, journal or .runbook dir is written');
       });
@@ -105,7 +112,11 @@ describe('bad input corpus', () => {
   });
 
   describe('runbook validate reports every problem at once', () => {
-    const expected = ['pb-three-errors.yml:5:7: error [unknown-module]', 'pb-three-errors.yml:8:16: error [schema-range]', 'pb-three-errors.yml:11:24: error [condition-syntax]'];
+    const expected = [
+      'pb-three-errors.yml:5:7: error [unknown-module]',
+      'pb-three-errors.yml:8:16: error [schema-range]',
+      'pb-three-errors.yml:11:24: error [condition-syntax]',
+    ];
 
     it('without an inventory (child process)', function () {
       this.timeout(30_000);

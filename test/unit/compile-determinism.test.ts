@@ -14,8 +14,12 @@ import { stableStringify } from '../../engine/report/stable-json.js';
 import { extraVarsFor } from '../golden/extra-vars.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PLAYBOOKS = readdirSync(join(ROOT, 'playbooks')).filter((f) => f.endsWith('.yml')).sort();
-const INVENTORIES = readdirSync(join(ROOT, 'inventories')).filter((f) => f.endsWith('.yml')).sort();
+const PLAYBOOKS = readdirSync(join(ROOT, 'playbooks'))
+  .filter((f) => f.endsWith('.yml'))
+  .sort();
+const INVENTORIES = readdirSync(join(ROOT, 'inventories'))
+  .filter((f) => f.endsWith('.yml'))
+  .sort();
 
 /** The extra vars an operator passes per playbook and inventory (as in the golden plans). */
 
@@ -121,7 +125,21 @@ describe('compile determinism', function () {
   }
 
   it('two separate CLI processes print the same plan bytes', () => {
-    const run = (): string => execFileSync(process.execPath, [join(ROOT, 'bin', 'runbook.js'), 'plan', 'playbooks/restore-all.yml', '-i', 'inventories/prod-3-https.yml', ...extraVarsFor('restore-all.yml', 'prod-3-https.yml').flatMap((e) => ['-e', e]), '--format', 'json'], { cwd: ROOT, encoding: 'utf8' });
+    const run = (): string =>
+      execFileSync(
+        process.execPath,
+        [
+          join(ROOT, 'bin', 'runbook.js'),
+          'plan',
+          'playbooks/restore-all.yml',
+          '-i',
+          'inventories/prod-3-https.yml',
+          ...extraVarsFor('restore-all.yml', 'prod-3-https.yml').flatMap((e) => ['-e', e]),
+          '--format',
+          'json',
+        ],
+        { cwd: ROOT, encoding: 'utf8' },
+      );
     const first = run();
     assert.equal(run(), first);
     process.chdir(ROOT);

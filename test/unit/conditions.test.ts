@@ -163,13 +163,19 @@ describe('conditions: evaluation', () => {
   }
 
   it('reading an undefined name throws (guard it with "is defined")', () => {
-    assert.throws(() => ev('nosuch == 1'), (e: unknown) => e instanceof ConditionError && /"nosuch" is not defined/.test(e.message));
+    assert.throws(
+      () => ev('nosuch == 1'),
+      (e: unknown) => e instanceof ConditionError && /"nosuch" is not defined/.test(e.message),
+    );
     assert.throws(() => ev('rc0.nosuch == 1'), ConditionError);
     assert.throws(() => ev('names[9] == 1'), ConditionError);
   });
 
   it('ordering values of different kinds is an error, not a guess', () => {
-    assert.throws(() => ev('names < 3'), (e: unknown) => e instanceof ConditionError && /cannot compare/.test(e.message));
+    assert.throws(
+      () => ev('names < 3'),
+      (e: unknown) => e instanceof ConditionError && /cannot compare/.test(e.message),
+    );
     assert.throws(() => ev('obj > "a"'), ConditionError);
     assert.throws(() => ev('nothing < 1'), ConditionError);
   });
@@ -231,7 +237,13 @@ describe('conditions: no code execution, no prototype access', () => {
   afterEach(() => delete g.__runbookPwned);
 
   it('a call expression is a syntax error, not a call', () => {
-    for (const src of ["constructor.constructor('x')", "constructor.constructor('globalThis.__runbookPwned = 1')()", "rc0.stdout.constructor.constructor('globalThis.__runbookPwned = 1')()", 'process.exit(1)', "require('child_process')"]) {
+    for (const src of [
+      "constructor.constructor('x')",
+      "constructor.constructor('globalThis.__runbookPwned = 1')()",
+      "rc0.stdout.constructor.constructor('globalThis.__runbookPwned = 1')()",
+      'process.exit(1)',
+      "require('child_process')",
+    ]) {
       assert.throws(() => parseCondition(src), ConditionError, src);
       assert.throws(() => ev(src), ConditionError, src);
     }
@@ -239,7 +251,15 @@ describe('conditions: no code execution, no prototype access', () => {
   });
 
   it('__proto__, constructor and prototype are never looked up inside values', () => {
-    for (const src of ['obj.__proto__ is defined', 'obj.constructor is defined', 'obj["__proto__"] is defined', "obj['constructor'] is defined", 'names.constructor is defined', 'obj.prototype is defined', 'rc0.stdout.constructor is defined']) {
+    for (const src of [
+      'obj.__proto__ is defined',
+      'obj.constructor is defined',
+      'obj["__proto__"] is defined',
+      "obj['constructor'] is defined",
+      'names.constructor is defined',
+      'obj.prototype is defined',
+      'rc0.stdout.constructor is defined',
+    ]) {
       assert.equal(ev(src), false, src);
     }
     assert.throws(() => ev('obj.__proto__ == none'), ConditionError);
@@ -347,10 +367,27 @@ describe('conditions: printCondition round-trip', () => {
   }
 
   it('bakes known values in as literals that parse back to the same value', () => {
-    const values: Json[] = ['plain', 'with "double" and \'single\' quotes', 'back\\slash', 'new\nline\ttab', 'unicode ✓ é', '', 0, -12.5, true, null, [1, 'two'], { k: 'v' }];
+    const values: Json[] = [
+      'plain',
+      'with "double" and \'single\' quotes',
+      'back\\slash',
+      'new\nline\ttab',
+      'unicode ✓ é',
+      '',
+      0,
+      -12.5,
+      true,
+      null,
+      [1, 'two'],
+      { k: 'v' },
+    ];
     for (const v of values) {
       const text = printCondition(parseCondition('x == y'), (p) => (p.root === 'x' ? { known: true, value: v } : { known: false }));
-      assert.equal(evalCondition(text, (root) => (root === 'y' ? v : undefined)), true, `${JSON.stringify(v)} → ${text}`);
+      assert.equal(
+        evalCondition(text, (root) => (root === 'y' ? v : undefined)),
+        true,
+        `${JSON.stringify(v)} → ${text}`,
+      );
     }
   });
 

@@ -94,7 +94,11 @@ describe("add-member's certificate preflight (derive member_certs)", function ()
     ssl('x509', '-req', '-in', `${name}.csr`, ...ca, '-out', `${name}.crt`, '-days', '365', '-extfile', `${name}.ext`);
   };
   const pub = (name: string): string => ssl('pkey', '-in', `${name}.key`, '-pubout');
-  const stamp = (d: Date): string => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = (d: Date): string =>
+    d
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
   const certs = (server: string, peer: string, now = new Date(Date.now() + 2000)): Json =>
     memberCerts({
       ca: read('ca.crt'),

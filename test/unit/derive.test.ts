@@ -65,13 +65,21 @@ function refused(fn: () => unknown, msg: RegExp): void {
 }
 
 /** A synthetic `endpoint health` answer for some endpoints. */
-const health = (ok: string[], down: string[] = []): Json => [...ok.map((endpoint) => ({ endpoint, health: true, took: '1ms' })), ...down.map((endpoint) => ({ endpoint, health: false, took: '5s', error: 'context deadline exceeded' }))];
+const health = (ok: string[], down: string[] = []): Json => [
+  ...ok.map((endpoint) => ({ endpoint, health: true, took: '1ms' })),
+  ...down.map((endpoint) => ({ endpoint, health: false, took: '5s', error: 'context deadline exceeded' })),
+];
 
 /** A synthetic `member list` with n members etcd-1..n on 10.0.0.1..n. */
 function memberList(n: number): Json {
   return {
     header: { cluster_id: '11857311091599420523' },
-    members: Array.from({ length: n }, (_, i) => ({ ID: String(10n ** 18n + BigInt(i)), name: `etcd-${i + 1}`, peerURLs: [`https://10.0.0.${i + 1}:2380`], clientURLs: [`https://10.0.0.${i + 1}:2379`] })),
+    members: Array.from({ length: n }, (_, i) => ({
+      ID: String(10n ** 18n + BigInt(i)),
+      name: `etcd-${i + 1}`,
+      peerURLs: [`https://10.0.0.${i + 1}:2380`],
+      clientURLs: [`https://10.0.0.${i + 1}:2379`],
+    })),
   };
 }
 const url = (i: number): string => `https://10.0.0.${i}:2379`;
@@ -98,7 +106,10 @@ describe('derive: parseEtcdJson keeps uint64 IDs exact', () => {
   it('leaves strings that contain long digit runs alone', () => {
     assert.deepEqual(parseEtcdJson('{"a":"x:12345678901234567890,","b":12345678901234567890}'), { a: 'x:12345678901234567890,', b: '12345678901234567890' });
     assert.deepEqual(parseEtcdJson('[18446744073709551615, 1, -9223372036854775808]'), ['18446744073709551615', 1, '-9223372036854775808']);
-    assert.deepEqual(parseEtcdJson('{"e":"he said \\"x\\":12345678901234567890}","f":0.30000000000000004}'), { e: 'he said "x":12345678901234567890}', f: 0.30000000000000004 });
+    assert.deepEqual(parseEtcdJson('{"e":"he said \\"x\\":12345678901234567890}","f":0.30000000000000004}'), {
+      e: 'he said "x":12345678901234567890}',
+      f: 0.30000000000000004,
+    });
   });
 
   it('toHexId: decimal strings, small numbers and hex strings', () => {
@@ -144,7 +155,10 @@ describe('derive: member lookups by exact name', () => {
   });
 
   it('initialClusterAfterAdd lists every member plus the new one', () => {
-    assert.equal(initialClusterAfterAdd(MEMBERS, 'etcd-3', 'http://127.0.0.80:2380').split(',').sort().join(','), ['etcd-1=http://127.0.0.77:2380', 'etcd-11=http://127.0.0.78:2380', 'etcd-2=http://127.0.0.79:2380', 'etcd-3=http://127.0.0.80:2380'].sort().join(','));
+    assert.equal(
+      initialClusterAfterAdd(MEMBERS, 'etcd-3', 'http://127.0.0.80:2380').split(',').sort().join(','),
+      ['etcd-1=http://127.0.0.77:2380', 'etcd-11=http://127.0.0.78:2380', 'etcd-2=http://127.0.0.79:2380', 'etcd-3=http://127.0.0.80:2380'].sort().join(','),
+    );
   });
 });
 
@@ -188,12 +202,26 @@ describe('derive: memberToReplace', () => {
 
 describe('derive: quorum arithmetic', () => {
   it('3 healthy members: removing one keeps quorum', () => {
-    assert.deepEqual(quorumPreflightLive(MEMBERS, HEALTH, 'etcd-11'), { members: 3, healthy: 3, quorum: 2, members_after: 2, healthy_after: 2, quorum_after: 2 });
+    assert.deepEqual(quorumPreflightLive(MEMBERS, HEALTH, 'etcd-11'), {
+      members: 3,
+      healthy: 3,
+      quorum: 2,
+      members_after: 2,
+      healthy_after: 2,
+      quorum_after: 2,
+    });
     assert.deepEqual(quorumPreflightLive(MEMBERS, HEALTH, null), { members: 3, healthy: 3, quorum: 2 });
   });
 
   it('3 members, one down: removing the down one is allowed', () => {
-    assert.deepEqual(quorumPreflightLive(MEMBERS, HEALTH_ONE_DOWN, 'etcd-11'), { members: 3, healthy: 2, quorum: 2, members_after: 2, healthy_after: 2, quorum_after: 2 });
+    assert.deepEqual(quorumPreflightLive(MEMBERS, HEALTH_ONE_DOWN, 'etcd-11'), {
+      members: 3,
+      healthy: 2,
+      quorum: 2,
+      members_after: 2,
+      healthy_after: 2,
+      quorum_after: 2,
+    });
   });
 
   it('3 members, one down: removing a healthy one is refused, with the arithmetic', () => {
@@ -213,7 +241,14 @@ describe('derive: quorum arithmetic', () => {
   describe('5 members', () => {
     const m5 = memberList(5);
     it('all healthy: removing one leaves 4 of 4 (quorum 3)', () => {
-      assert.deepEqual(quorumPreflightLive(m5, health([1, 2, 3, 4, 5].map(url)), 'etcd-5'), { members: 5, healthy: 5, quorum: 3, members_after: 4, healthy_after: 4, quorum_after: 3 });
+      assert.deepEqual(quorumPreflightLive(m5, health([1, 2, 3, 4, 5].map(url)), 'etcd-5'), {
+        members: 5,
+        healthy: 5,
+        quorum: 3,
+        members_after: 4,
+        healthy_after: 4,
+        quorum_after: 3,
+      });
     });
     it('one down: removing a healthy one leaves 3 of 4 (quorum 3): allowed', () => {
       assert.equal(quorumPreflightLive(m5, health([1, 2, 3, 4].map(url), [url(5)]), 'etcd-1').healthy_after, 3);
@@ -247,7 +282,7 @@ describe('derive: quorum arithmetic', () => {
     refused(() => requireHealthy([]), /no endpoint answered/);
   });
 
-  it('requireHealthy keeps etcd 3.4\'s meaning on 3.5: a NOSPACE alarm alone is healthy, CORRUPT is not', () => {
+  it("requireHealthy keeps etcd 3.4's meaning on 3.5: a NOSPACE alarm alone is healthy, CORRUPT is not", () => {
     // etcdctl 3.5.30 `endpoint health -w json` on a 3-member TLS lab whose quota was filled (e2e compact-defrag).
     const nospace = sample('endpoint-health-3.5-nospace.json');
     assert.deepEqual(requireHealthy(nospace), { healthy: 3 });
@@ -364,7 +399,10 @@ describe('derive: snapshots and restored data', () => {
     const at = (revision: number): Json => ({ ...(SNAP_STATUS as Record<string, Json>), revision });
     assert.deepEqual(highestRevisionFrom({ 'etcd-1': { db: at(7) }, 'etcd-2': { db: at(9) }, 'etcd-3': { db: at(8) } }, 'db'), { host: 'etcd-2', revision: 9 });
     // Ties go to the first host in name order; hosts without the value are skipped.
-    assert.deepEqual(highestRevisionFrom({ 'etcd-3': { db: at(9) }, 'etcd-1': { db: at(9) }, 'etcd-2': { other: at(99) } }, 'db'), { host: 'etcd-1', revision: 9 });
+    assert.deepEqual(highestRevisionFrom({ 'etcd-3': { db: at(9) }, 'etcd-1': { db: at(9) }, 'etcd-2': { other: at(99) } }, 'db'), {
+      host: 'etcd-1',
+      revision: 9,
+    });
     refused(() => highestRevisionFrom({ 'etcd-1': {}, 'etcd-2': { db: null } }, 'db'), /no host has a readable/);
     assert.deepEqual(highestRevision({ a: at(1), b: { revision: 'x' } }), { host: 'a', revision: 1 });
   });

@@ -17,7 +17,10 @@ function pairs(): { playbook: string; inventory: string; extraVars: string[] }[]
     .map((l) => {
       const [playbook = '', inventory = '', ...rest] = l.split(/\s+/);
       const extraVars = rest.filter((_, i) => i % 2 === 1);
-      assert.ok(rest.every((w, i) => (i % 2 === 0 ? w === '-e' : true)), `extra vars are "-e k=v" pairs: ${l}`);
+      assert.ok(
+        rest.every((w, i) => (i % 2 === 0 ? w === '-e' : true)),
+        `extra vars are "-e k=v" pairs: ${l}`,
+      );
       return { playbook, inventory, extraVars };
     });
 }

@@ -91,7 +91,10 @@ describe('diff: matching plans', () => {
       diff(plan(BASE), plan(removed)).plays[0]?.tasks.map((t) => [t.name, t.status, t.index]),
       [['Two', 'removed', 2]],
     );
-    const swapped = BASE.replace('    - name: One\n      shell: echo one {{member.name}}\n    - name: Two\n      shell: echo two\n      timeout: 60\n', '    - name: Two\n      shell: echo two\n      timeout: 60\n    - name: One\n      shell: echo one {{member.name}}\n');
+    const swapped = BASE.replace(
+      '    - name: One\n      shell: echo one {{member.name}}\n    - name: Two\n      shell: echo two\n      timeout: 60\n',
+      '    - name: Two\n      shell: echo two\n      timeout: 60\n    - name: One\n      shell: echo one {{member.name}}\n',
+    );
     const d = diff(plan(BASE), plan(swapped));
     assert.deepEqual(
       d.plays[0]?.tasks.map((t) => [t.name, t.status, t.moved, t.steps.length]),
@@ -132,7 +135,10 @@ describe('diff: matching plans', () => {
   it('a change on some hosts only: the other hosts are counted, not listed', () => {
     const d = diff(plan(BASE), plan(BASE.replace('echo one {{member.name}}', 'echo one {{member.name}}{{#if (eq member.name "etcd-2")}} twice{{/if}}')));
     const t = d.plays[0]?.tasks[0];
-    assert.deepEqual(t?.steps.map((g) => g.hosts), [['etcd-2']]);
+    assert.deepEqual(
+      t?.steps.map((g) => g.hosts),
+      [['etcd-2']],
+    );
     assert.equal(t?.unchangedHosts, 2);
   });
 

@@ -29,7 +29,13 @@ describe('diff: rendering', () => {
       return r.plan;
     };
     const a = plan('a.yml', PROD3);
-    const b = plan('b.yml', PROD3.replace('  etcd-3:\n    address: 10.0.1.13\n', '  etcd-4:\n    address: 10.0.1.14\n').replace('[etcd-1, etcd-2, etcd-3]', '[etcd-1, etcd-2, etcd-4]'));
+    const b = plan(
+      'b.yml',
+      PROD3.replace('  etcd-3:\n    address: 10.0.1.13\n', '  etcd-4:\n    address: 10.0.1.14\n').replace(
+        '[etcd-1, etcd-2, etcd-3]',
+        '[etcd-1, etcd-2, etcd-4]',
+      ),
+    );
     replaced = diffPlans(a, b, { old: 'git:main', new: 'working tree' });
     none = diffPlans(a, a, { old: 'git:main', new: 'working tree' });
   });
@@ -42,9 +48,15 @@ describe('diff: rendering', () => {
     assert.equal(lines[1], `git:main → working tree · playbook ${replaced.new.playbook} · inventory ${replaced.new.inventory}`);
     assert.ok(lines.includes('PLAY 3 · Restore every member from the snapshot'));
     assert.ok(lines.includes('  … 2 unchanged tasks'));
-    assert.ok(lines.some((l) => /^ {2}TASK 3\.2 · Move the old data dir aside .* — etcd-3 → etcd-4: same steps$/.test(l)), out);
+    assert.ok(
+      lines.some((l) => /^ {2}TASK 3\.2 · Move the old data dir aside .* — etcd-3 → etcd-4: same steps$/.test(l)),
+      out,
+    );
     assert.ok(!out.includes('\x1b['));
-    assert.equal(renderDiffText(none), `restore-all on prod: no changes\ngit:main → working tree · playbook ${none.new.playbook} · inventory ${none.new.inventory}\n`);
+    assert.equal(
+      renderDiffText(none),
+      `restore-all on prod: no changes\ngit:main → working tree · playbook ${none.new.playbook} · inventory ${none.new.inventory}\n`,
+    );
   });
 
   it('text with colour: red/green lines, changed stretches in reverse video, everything reset', () => {

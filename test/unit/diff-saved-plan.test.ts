@@ -116,7 +116,7 @@ describe('saved plans', () => {
     check('extra.json', JSON.stringify(extraKey), 'plan-format', /not a valid runbook plan/);
   });
 
-  it('apply compiles a saved plan\'s recorded inputs again (with its -e values) and accepts it unchanged', () => {
+  it("apply compiles a saved plan's recorded inputs again (with its -e values) and accepts it unchanged", () => {
     const io = captureIo();
     const r = planToApply(savePlan(), {}, io);
     assert.ok('plan' in r, io.stderr());

@@ -8,12 +8,16 @@ import type { Action } from '../../engine/model/types.js';
 const IC3 = 'etcd-1=https://10.0.1.11:2380,etcd-2=https://10.0.1.12:2380,etcd-3=https://10.0.1.13:2380';
 const IC3_REORDERED = 'etcd-1=https://10.0.1.11:2380,etcd-3=https://10.0.1.13:2380,etcd-2=https://10.0.1.12:2380';
 const IC_REPLACED = 'etcd-1=https://10.0.1.11:2380,etcd-2=https://10.0.1.12:2380,etcd-4=https://10.0.1.14:2380';
-const restore = (ic: string, name = 'etcd-1'): string => `$ etcdutl snapshot restore /b/r.db --name=${name} --initial-cluster=${ic} --initial-cluster-token=t --data-dir=/var/lib/etcd`;
+const restore = (ic: string, name = 'etcd-1'): string =>
+  `$ etcdutl snapshot restore /b/r.db --name=${name} --initial-cluster=${ic} --initial-cluster-token=t --data-dir=/var/lib/etcd`;
 
 describe('diff: member lists are sets', () => {
   it('a reordered --initial-cluster, --endpoints or ETCD_INITIAL_CLUSTER has the same canonical text', () => {
     assert.equal(canonicalText(restore(IC3)), canonicalText(restore(IC3_REORDERED)));
-    assert.equal(canonicalText('etcdctl --endpoints=https://a:2379,https://b:2379 endpoint health'), canonicalText('etcdctl --endpoints=https://b:2379,https://a:2379 endpoint health'));
+    assert.equal(
+      canonicalText('etcdctl --endpoints=https://a:2379,https://b:2379 endpoint health'),
+      canonicalText('etcdctl --endpoints=https://b:2379,https://a:2379 endpoint health'),
+    );
     const sed = (ic: string): string => `sed -i 's|^ETCD_INITIAL_CLUSTER=.*$|ETCD_INITIAL_CLUSTER=${ic}|' /etc/etcd/etcd.conf`;
     assert.equal(canonicalText(sed(IC3)), canonicalText(sed(IC3_REORDERED)));
     assert.notEqual(canonicalText(restore(IC3)), canonicalText(restore(IC_REPLACED)));
@@ -64,7 +68,15 @@ describe('diff: words of a line', () => {
 
   it('a member replaced: the --initial-cluster word lists the member added and the one removed', () => {
     const l = diffLine(restore(IC3), restore(IC_REPLACED));
-    assert.deepEqual(l.words, [{ key: '--initial-cluster', old: `--initial-cluster=${IC3}`, new: `--initial-cluster=${IC_REPLACED}`, added: ['etcd-4=https://10.0.1.14:2380'], removed: ['etcd-3=https://10.0.1.13:2380'] }]);
+    assert.deepEqual(l.words, [
+      {
+        key: '--initial-cluster',
+        old: `--initial-cluster=${IC3}`,
+        new: `--initial-cluster=${IC_REPLACED}`,
+        added: ['etcd-4=https://10.0.1.14:2380'],
+        removed: ['etcd-3=https://10.0.1.13:2380'],
+      },
+    ]);
     // Only the changed members are highlighted, not the whole 3-member value.
     assert.deepEqual(
       (l.newSpans ?? []).map(([a, b]) => (l.new ?? '').slice(a, b)),
@@ -85,7 +97,10 @@ describe('diff: words of a line', () => {
     const l = diffLine('$ etcdctl endpoint health', '$ etcdctl endpoint health --cluster');
     assert.deepEqual(l.words, [{ new: '--cluster' }]);
     const m = diffLine('$ a --x=1 b', '$ a b --y=2');
-    assert.deepEqual(m.words, [{ key: '--x', old: '--x=1' }, { key: '--y', new: '--y=2' }]);
+    assert.deepEqual(m.words, [
+      { key: '--x', old: '--x=1' },
+      { key: '--y', new: '--y=2' },
+    ]);
     const n = diffLine('$ systemctl stop etcd', '$ systemctl restart etcd');
     assert.deepEqual(n.words, [{ old: 'stop', new: 'restart' }]);
   });

@@ -156,7 +156,12 @@ export function mkPlan(plays: PlannedPlay[]): Plan {
     inventory: 'inv.yml',
     cluster: 'test',
     inputs: [],
-    hosts: Object.fromEntries(hosts.map((h) => [h, { address: '127.0.0.1', ssh: { user: 'root', port: 22, knownHosts: 'kh', hostKeyChecking: 'strict', connectTimeoutSec: 1, keepaliveSec: 1 } }])),
+    hosts: Object.fromEntries(
+      hosts.map((h) => [
+        h,
+        { address: '127.0.0.1', ssh: { user: 'root', port: 22, knownHosts: 'kh', hostKeyChecking: 'strict', connectTimeoutSec: 1, keepaliveSec: 1 } },
+      ]),
+    ),
     secretVars: [],
     destructive: plays.some((p) => p.destructive),
     plays,

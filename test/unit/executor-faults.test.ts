@@ -6,10 +6,22 @@ import { executePlan } from '../../engine/execute/execute.js';
 import { BecomeError } from '../../engine/transports/transport.js';
 import { EventLog, exec, FakeTransport, mkPlan, mkPlay } from './executor-fakes.js';
 
-function run(reply: ConstructorParameters<typeof FakeTransport>[1], plan: ReturnType<typeof mkPlan>): { log: EventLog; t: FakeTransport; done: ReturnType<typeof executePlan> } {
+function run(
+  reply: ConstructorParameters<typeof FakeTransport>[1],
+  plan: ReturnType<typeof mkPlan>,
+): { log: EventLog; t: FakeTransport; done: ReturnType<typeof executePlan> } {
   const log = new EventLog();
   const t = new FakeTransport('h1', reply);
-  const done = executePlan(plan, { runId: '20240101T000000Z-aaaaaa', startedAt: new Date('2024-01-01T00:00:00Z'), forks: 10, check: false, transports: () => t, emit: log.emit, signal: new AbortController().signal, secrets: {} });
+  const done = executePlan(plan, {
+    runId: '20240101T000000Z-aaaaaa',
+    startedAt: new Date('2024-01-01T00:00:00Z'),
+    forks: 10,
+    check: false,
+    transports: () => t,
+    emit: log.emit,
+    signal: new AbortController().signal,
+    secrets: {},
+  });
   return { log, t, done };
 }
 
@@ -51,7 +63,13 @@ describe('executePlan: faults (fake transports)', () => {
     assert.equal(r.exitCode, 0);
     assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
     const out = log.of('step.output');
-    assert.ok(out.every((o) => o.text.length <= 256 * 1024 + 1), 'a line longer than the limit was emitted');
-    assert.deepEqual(out.map((o) => o.text.trim()), ['[runbook: further output not shown]']);
+    assert.ok(
+      out.every((o) => o.text.length <= 256 * 1024 + 1),
+      'a line longer than the limit was emitted',
+    );
+    assert.deepEqual(
+      out.map((o) => o.text.trim()),
+      ['[runbook: further output not shown]'],
+    );
   });
 });

@@ -8,7 +8,10 @@ import { EventLog, exec, FakeTransport, mkPlan, mkPlay } from './executor-fakes.
 
 const H = ['h1', 'h2', 'h3'];
 
-function setup(reply: (host: string, cmd: string, opts: ExecOptions) => Partial<ExecResult> | Promise<Partial<ExecResult>> = () => ({}), unreachable: Record<string, string> = {}) {
+function setup(
+  reply: (host: string, cmd: string, opts: ExecOptions) => Partial<ExecResult> | Promise<Partial<ExecResult>> = () => ({}),
+  unreachable: Record<string, string> = {},
+) {
   const transports = new Map<string, FakeTransport>();
   const log = new EventLog();
   const get = (h: string): FakeTransport => {
@@ -19,9 +22,20 @@ function setup(reply: (host: string, cmd: string, opts: ExecOptions) => Partial<
     }
     return t;
   };
-  const calls = (): { host: string; cmd: string; start: number; end: number }[] => [...transports.values()].flatMap((t) => t.calls).sort((a, b) => a.start - b.start);
+  const calls = (): { host: string; cmd: string; start: number; end: number }[] =>
+    [...transports.values()].flatMap((t) => t.calls).sort((a, b) => a.start - b.start);
   const run = (plan: Plan, extra: Partial<ExecuteOptions> = {}) =>
-    executePlan(plan, { runId: '20240101T000000Z-aaaaaa', startedAt: new Date('2024-01-01T00:00:00Z'), forks: 10, check: false, transports: get, emit: log.emit, signal: new AbortController().signal, secrets: {}, ...extra });
+    executePlan(plan, {
+      runId: '20240101T000000Z-aaaaaa',
+      startedAt: new Date('2024-01-01T00:00:00Z'),
+      forks: 10,
+      check: false,
+      transports: get,
+      emit: log.emit,
+      signal: new AbortController().signal,
+      secrets: {},
+      ...extra,
+    });
   return { transports, log, calls, run, get };
 }
 
@@ -65,39 +79,66 @@ describe('executePlan (fake transports)', () => {
     });
     await s.run(mkPlan([mkPlay(1, H, [{ actions: [exec('a')] }, { actions: [exec('b')] }], { batches: [['h1'], ['h2', 'h3']] })]));
     assert.deepEqual(
-      s.calls().map((c) => `${c.cmd}@${c.host}`).slice(0, 2),
+      s
+        .calls()
+        .map((c) => `${c.cmd}@${c.host}`)
+        .slice(0, 2),
       ['a@h1', 'b@h1'],
     );
-    assert.deepEqual(s.log.of('batch.start').map((b) => b.hosts), [['h1'], ['h2', 'h3']]);
+    assert.deepEqual(
+      s.log.of('batch.start').map((b) => b.hosts),
+      [['h1'], ['h2', 'h3']],
+    );
   });
 
   it('runs a run_once step once and gives its registered value to every host of the play', async () => {
     const s = setup((h, cmd) => ({ stdout: cmd === 'who' ? `I am ${h}\n` : '' }));
-    const plan = mkPlan([
-      mkPlay(1, H, [
-        { actions: [exec('who')], extra: { runOnce: true, register: 'w' } },
-        { actions: [exec('echo ⟨w.stdout⟩')] },
-      ]),
-    ]);
+    const plan = mkPlan([mkPlay(1, H, [{ actions: [exec('who')], extra: { runOnce: true, register: 'w' } }, { actions: [exec('echo ⟨w.stdout⟩')] }])]);
     const r = await s.run(plan);
     assert.equal(r.exitCode, 0);
     assert.equal(s.calls().filter((c) => c.cmd === 'who').length, 1);
-    assert.deepEqual(s.calls().filter((c) => c.cmd.startsWith('echo')).map((c) => c.cmd), ["echo 'I am h1'", "echo 'I am h1'", "echo 'I am h1'"]);
+    assert.deepEqual(
+      s
+        .calls()
+        .filter((c) => c.cmd.startsWith('echo'))
+        .map((c) => c.cmd),
+      ["echo 'I am h1'", "echo 'I am h1'", "echo 'I am h1'"],
+    );
   });
 
   it('runs delegated steps on the target (also one resolved at run time), registering for the host', async () => {
     const s = setup((h, cmd) => ({ stdout: cmd === 'pick' ? 'h3' : h }));
     const plan = mkPlan([
-      mkPlay(1, ['h1', 'h2', 'h3'], [
-        { actions: [exec('pick')], extra: { register: 'chosen' } },
-        { actions: [exec('where')], extra: { register: 'where' }, stepExtra: () => ({ target: '⟨!chosen.stdout⟩' }) },
-        { actions: [exec('local')], stepExtra: () => ({ target: 'localhost' }) },
-      ]),
+      mkPlay(
+        1,
+        ['h1', 'h2', 'h3'],
+        [
+          { actions: [exec('pick')], extra: { register: 'chosen' } },
+          { actions: [exec('where')], extra: { register: 'where' }, stepExtra: () => ({ target: '⟨!chosen.stdout⟩' }) },
+          { actions: [exec('local')], stepExtra: () => ({ target: 'localhost' }) },
+        ],
+      ),
     ]);
     const r = await s.run(plan);
     assert.equal(r.exitCode, 0);
-    assert.deepEqual(s.calls().filter((c) => c.cmd === 'where').map((c) => c.host), ['h3', 'h3', 'h3']);
-    assert.deepEqual(s.log.of('step.end').filter((e) => e.task === 2).map((e) => [e.host, e.target]), [['h1', 'h3'], ['h2', 'h3'], ['h3', 'h3']]);
+    assert.deepEqual(
+      s
+        .calls()
+        .filter((c) => c.cmd === 'where')
+        .map((c) => c.host),
+      ['h3', 'h3', 'h3'],
+    );
+    assert.deepEqual(
+      s.log
+        .of('step.end')
+        .filter((e) => e.task === 2)
+        .map((e) => [e.host, e.target]),
+      [
+        ['h1', 'h3'],
+        ['h2', 'h3'],
+        ['h3', 'h3'],
+      ],
+    );
     assert.equal(s.calls().filter((c) => c.cmd === 'local' && c.host === 'localhost').length, 3);
   });
 
@@ -111,8 +152,21 @@ describe('executePlan (fake transports)', () => {
       ]),
     ]);
     await s.run(plan);
-    assert.deepEqual(s.calls().filter((c) => c.cmd === 'act').map((c) => c.host), ['h2']);
-    assert.deepEqual(s.calls().filter((c) => c.cmd === 'baked').map((c) => c.host).sort(), ['h1', 'h2']);
+    assert.deepEqual(
+      s
+        .calls()
+        .filter((c) => c.cmd === 'act')
+        .map((c) => c.host),
+      ['h2'],
+    );
+    assert.deepEqual(
+      s
+        .calls()
+        .filter((c) => c.cmd === 'baked')
+        .map((c) => c.host)
+        .sort(),
+      ['h1', 'h2'],
+    );
     assert.equal(s.log.stepEnd('1.2@h1')?.result.status, 'skipped');
     assert.equal(s.log.stepEnd('1.2@h1')?.result.message, 'when: p.stdout == "yes"');
     assert.equal(s.log.stepEnd('1.1@h1')?.result.status, 'ok', 'a probe alone is ok, not changed');
@@ -139,10 +193,14 @@ describe('executePlan (fake transports)', () => {
   it('failed_when replaces the exit-code check; changed_when decides changed', async () => {
     const s = setup(() => ({ code: 1, stdout: 'fine' }));
     const plan = mkPlan([
-      mkPlay(1, ['h1'], [
-        { actions: [exec('grep')], extra: { register: 'g', failedWhen: ['g.rc > 1'], changedWhen: ['false'] } },
-        { actions: [exec('grep')], extra: { register: 'g2', failedWhen: ['"fine" in g2.stdout'] } },
-      ]),
+      mkPlay(
+        1,
+        ['h1'],
+        [
+          { actions: [exec('grep')], extra: { register: 'g', failedWhen: ['g.rc > 1'], changedWhen: ['false'] } },
+          { actions: [exec('grep')], extra: { register: 'g2', failedWhen: ['"fine" in g2.stdout'] } },
+        ],
+      ),
     ]);
     const r = await s.run(plan);
     assert.equal(s.log.stepEnd('1.1@h1')?.result.status, 'ok');
@@ -156,7 +214,13 @@ describe('executePlan (fake transports)', () => {
     const r = await s.run(plan);
     assert.equal(r.exitCode, 1);
     assert.equal(s.log.stepEnd('1.1@h2')?.result.status, 'unknown');
-    assert.deepEqual(s.calls().filter((c) => c.host === 'h2').map((c) => c.cmd), ['a']);
+    assert.deepEqual(
+      s
+        .calls()
+        .filter((c) => c.host === 'h2')
+        .map((c) => c.cmd),
+      ['a'],
+    );
     assert.equal(s.calls().filter((c) => c.cmd === 'c').length, 2);
     assert.equal(s.log.of('host.failed')[0]?.host, 'h2');
     assert.equal(r.recap.h2?.unknown, 1);
@@ -189,7 +253,9 @@ describe('executePlan (fake transports)', () => {
       await sleep(20);
       return {};
     });
-    const r = await s.run(mkPlan([mkPlay(1, H, [{ actions: [exec('a')] }, { actions: [exec('b')] }], { anyErrorsFatal: true }), mkPlay(2, H, [{ actions: [exec('c')] }])]));
+    const r = await s.run(
+      mkPlan([mkPlay(1, H, [{ actions: [exec('a')] }, { actions: [exec('b')] }], { anyErrorsFatal: true }), mkPlay(2, H, [{ actions: [exec('c')] }])]),
+    );
     assert.equal(r.exitCode, 1);
     assert.equal(s.calls().filter((c) => c.cmd === 'a').length, 3);
     assert.equal(s.calls().filter((c) => c.cmd !== 'a').length, 0);
@@ -209,23 +275,33 @@ describe('executePlan (fake transports)', () => {
   it('stops a serial play when every host of a batch failed', async () => {
     const s = setup((h) => (h === 'h1' ? { code: 1 } : {}));
     await s.run(mkPlan([mkPlay(1, H, [{ actions: [exec('a')] }], { batches: [['h1'], ['h2'], ['h3']] })]));
-    assert.deepEqual(s.calls().map((c) => c.host), ['h1']);
+    assert.deepEqual(
+      s.calls().map((c) => c.host),
+      ['h1'],
+    );
   });
 
   it('check mode: only read-only tasks run; the rest, and what needs their values, would run', async () => {
     const s = setup(() => ({ stdout: 'v' }));
     const plan = mkPlan([
-      mkPlay(1, ['h1'], [
-        { actions: [exec('probe', { probe: true })], extra: { checkMode: true, register: 'p' } },
-        { actions: [exec('change')], extra: { register: 'c' } },
-        { actions: [exec('probe2 ⟨c.stdout⟩', { probe: true })], extra: { checkMode: true }, stepExtra: () => ({ needs: ['c.stdout'] }) },
-        { actions: [exec('probe3')], extra: { checkMode: true, when: ['c.rc == 0'] } },
-        { actions: [exec('probe4 ⟨p.stdout⟩')], extra: { checkMode: true }, stepExtra: () => ({ needs: ['p.stdout'] }) },
-      ]),
+      mkPlay(
+        1,
+        ['h1'],
+        [
+          { actions: [exec('probe', { probe: true })], extra: { checkMode: true, register: 'p' } },
+          { actions: [exec('change')], extra: { register: 'c' } },
+          { actions: [exec('probe2 ⟨c.stdout⟩', { probe: true })], extra: { checkMode: true }, stepExtra: () => ({ needs: ['c.stdout'] }) },
+          { actions: [exec('probe3')], extra: { checkMode: true, when: ['c.rc == 0'] } },
+          { actions: [exec('probe4 ⟨p.stdout⟩')], extra: { checkMode: true }, stepExtra: () => ({ needs: ['p.stdout'] }) },
+        ],
+      ),
     ]);
     const r = await s.run(plan, { check: true });
     assert.equal(r.exitCode, 0);
-    assert.deepEqual(s.calls().map((c) => c.cmd), ['probe', 'probe4 v']);
+    assert.deepEqual(
+      s.calls().map((c) => c.cmd),
+      ['probe', 'probe4 v'],
+    );
     for (const id of ['1.2@h1', '1.3@h1', '1.4@h1']) {
       assert.equal(s.log.stepEnd(id)?.result.status, 'skipped');
       assert.equal(s.log.stepEnd(id)?.result.message, CHECK_MODE_SKIP);
@@ -235,23 +311,37 @@ describe('executePlan (fake transports)', () => {
   it('check mode: a probe that fails after a change check mode skipped would run, it is not a failure', async () => {
     const s = setup((_h, cmd) => (cmd === 'verify copy' ? { code: 1, stderr: 'no such file\n' } : {}));
     const plan = mkPlan([
-      mkPlay(1, ['h1'], [
-        { actions: [exec('preflight', { probe: true })], extra: { checkMode: true } },
-        { actions: [exec('copy')] },
-        { actions: [exec('verify copy', { probe: true })], extra: { checkMode: true } },
-      ]),
+      mkPlay(
+        1,
+        ['h1'],
+        [
+          { actions: [exec('preflight', { probe: true })], extra: { checkMode: true } },
+          { actions: [exec('copy')] },
+          { actions: [exec('verify copy', { probe: true })], extra: { checkMode: true } },
+        ],
+      ),
     ]);
     const r = await s.run(plan, { check: true });
     assert.equal(r.exitCode, 0);
     assert.equal(s.log.stepEnd('1.3@h1')?.result.status, 'skipped');
-    assert.match(s.log.stepEnd('1.3@h1')?.result.message ?? '', /^would run \(check mode\): cannot be checked before the changes it follows are made \(exit code 1: no such file\)$/);
+    assert.match(
+      s.log.stepEnd('1.3@h1')?.result.message ?? '',
+      /^would run \(check mode\): cannot be checked before the changes it follows are made \(exit code 1: no such file\)$/,
+    );
     const failing = setup(() => ({ code: 1 }));
-    assert.equal((await failing.run(mkPlan([mkPlay(1, ['h1'], [{ actions: [exec('preflight', { probe: true })], extra: { checkMode: true } }])]), { check: true })).exitCode, 1, 'a probe before any skipped change fails for real');
+    assert.equal(
+      (await failing.run(mkPlan([mkPlay(1, ['h1'], [{ actions: [exec('preflight', { probe: true })], extra: { checkMode: true } }])]), { check: true }))
+        .exitCode,
+      1,
+      'a probe before any skipped change fails for real',
+    );
   });
 
   it('masks secrets in everything emitted while running the real value', async () => {
     const s = setup((_h, cmd) => ({ stdout: `${cmd}\n`, stderr: 'pw is hunter2\n' }));
-    const r = await s.run(mkPlan([mkPlay(1, ['h1'], [{ actions: [exec('login --pw ⟨secrets.pw⟩')], extra: { register: 'x' } }])]), { secrets: { pw: 'hunter2' } });
+    const r = await s.run(mkPlan([mkPlay(1, ['h1'], [{ actions: [exec('login --pw ⟨secrets.pw⟩')], extra: { register: 'x' } }])]), {
+      secrets: { pw: 'hunter2' },
+    });
     assert.equal(r.exitCode, 0);
     assert.equal(s.calls()[0]?.cmd, 'login --pw hunter2');
     assert.ok(!JSON.stringify(s.log.all).includes('hunter2'), 'a secret value was emitted');
@@ -261,9 +351,14 @@ describe('executePlan (fake transports)', () => {
   it('resume: done steps are not run, their registered values come from the journal, run.id stays', async () => {
     const s = setup((_h, cmd) => ({ stdout: cmd }));
     const plan = mkPlan([mkPlay(1, ['h1'], [{ actions: [exec('first')], extra: { register: 'f' } }, { actions: [exec('second ⟨f.stdout⟩ ⟨run.id⟩')] }])]);
-    const r = await s.run(plan, { resume: { runId: '20231231T235959Z-bbbbbb', done: new Set(['1.1@h1']), registered: { h1: { f: { rc: 0, stdout: 'from-journal' } } }, facts: {} } });
+    const r = await s.run(plan, {
+      resume: { runId: '20231231T235959Z-bbbbbb', done: new Set(['1.1@h1']), registered: { h1: { f: { rc: 0, stdout: 'from-journal' } } }, facts: {} },
+    });
     assert.equal(r.exitCode, 0);
-    assert.deepEqual(s.calls().map((c) => c.cmd), ['second from-journal 20231231T235959Z-bbbbbb']);
+    assert.deepEqual(
+      s.calls().map((c) => c.cmd),
+      ['second from-journal 20231231T235959Z-bbbbbb'],
+    );
     assert.equal(s.log.stepEnd('1.1@h1')?.result.message, 'done in run 20231231T235959Z-bbbbbb');
     assert.equal(s.log.of('run.start')[0]?.resumedFrom, '20231231T235959Z-bbbbbb');
   });
@@ -282,7 +377,10 @@ describe('executePlan (fake transports)', () => {
     assert.equal(s.calls().filter((c) => c.cmd === 'after').length, 0);
     assert.equal(s.log.stepEnd('1.1@h1')?.result.status, 'unknown');
     assert.equal(s.log.of('run.end')[0]?.interrupted, true);
-    assert.ok([...s.transports.values()].every((t) => t.closed), 'transports closed');
+    assert.ok(
+      [...s.transports.values()].every((t) => t.closed),
+      'transports closed',
+    );
   });
 
   it('pause prompts: refused without a way to ask, asked once per task, --yes skips', async () => {
@@ -303,7 +401,9 @@ describe('executePlan (fake transports)', () => {
 
   it('fails a step whose value is missing at run time with a clear message', async () => {
     const s = setup((_h, cmd) => (cmd === 'a' ? { code: 1 } : {}));
-    const plan = mkPlan([mkPlay(1, ['h1', 'h2'], [{ actions: [exec('a')], extra: { register: 'r', ignoreErrors: true }, hosts: ['h1'] }, { actions: [exec('b ⟨q.stdout⟩')] }])]);
+    const plan = mkPlan([
+      mkPlay(1, ['h1', 'h2'], [{ actions: [exec('a')], extra: { register: 'r', ignoreErrors: true }, hosts: ['h1'] }, { actions: [exec('b ⟨q.stdout⟩')] }]),
+    ]);
     const r = await s.run(plan);
     assert.equal(r.exitCode, 1);
     assert.match(s.log.stepEnd('1.2@h2')?.result.message ?? '', /⟨q.stdout⟩ is not available/);

@@ -83,7 +83,9 @@ describe('executor scope', () => {
 
 describe('executor actions (with a fake transport)', () => {
   it('passes one-token derive args as values (IDs beyond 2^53 stay exact) and binds the result', async () => {
-    const local: Record<string, Json> = { list: { json: parseEtcdJson('{"members":[{"ID":10276657743932975437,"name":"etcd-2","peerURLs":["http://b:2380"]}]}') } };
+    const local: Record<string, Json> = {
+      list: { json: parseEtcdJson('{"members":[{"ID":10276657743932975437,"name":"etcd-2","peerURLs":["http://b:2380"]}]}') },
+    };
     const e = env(local, {});
     const o = await runAction({ kind: 'derive', fn: 'member_id', args: ['⟨!_.list.json⟩', 'etcd-2'], bind: 'id' }, 0, e);
     assert.equal(o.status, 'ok');
@@ -92,7 +94,11 @@ describe('executor actions (with a fake transport)', () => {
 
   it('reports a DeriveError (a refusal) verbatim', async () => {
     const local: Record<string, Json> = { h: [{ endpoint: 'http://a:2379', health: true }] };
-    const o = await runAction({ kind: 'derive', fn: 'quorum_preflight', args: ['⟨!_.h⟩', ['http://a:2379', 'http://b:2379', 'http://c:2379'], null, null] }, 0, env(local, {}));
+    const o = await runAction(
+      { kind: 'derive', fn: 'quorum_preflight', args: ['⟨!_.h⟩', ['http://a:2379', 'http://b:2379', 'http://c:2379'], null, null] },
+      0,
+      env(local, {}),
+    );
     assert.equal(o.status, 'failed');
     assert.equal(o.message, 'refused: only 1 of 3 members are healthy, quorum is 2; a membership change needs quorum (use restore-all or force-new-cluster)');
   });
@@ -146,7 +152,11 @@ describe('executor actions (with a fake transport)', () => {
   });
 
   it('set_fact resolves one-token values to values', async () => {
-    const o = await runAction({ kind: 'set_fact', facts: { a: '⟨!r.json⟩', b: 'x-⟨!r.stdout⟩', c: 3 } }, 0, env({}, { r: { json: { k: [1] }, stdout: 'out' } }));
+    const o = await runAction(
+      { kind: 'set_fact', facts: { a: '⟨!r.json⟩', b: 'x-⟨!r.stdout⟩', c: 3 } },
+      0,
+      env({}, { r: { json: { k: [1] }, stdout: 'out' } }),
+    );
     assert.deepEqual(o.facts, { a: { k: [1] }, b: 'x-out', c: 3 });
   });
 });

@@ -30,7 +30,10 @@ function problems(file: string, code: string): string[] {
 describe('lint: the layer order of engine/', () => {
   it('refuses an import from a higher layer (report → cli, load → validate)', () => {
     assert.match(problems('engine/report/x.ts', "import type { Io } from '../cli/output.js';").join('\n'), /engine\/report may not import from engine\/cli/);
-    assert.match(problems('engine/load/x.ts', "import { schemaDiagnostics } from '../validate/schema.js';").join('\n'), /engine\/load may not import from engine\/validate/);
+    assert.match(
+      problems('engine/load/x.ts', "import { schemaDiagnostics } from '../validate/schema.js';").join('\n'),
+      /engine\/load may not import from engine\/validate/,
+    );
   });
 
   it('refuses an import between two helpers of the same layer and a dynamic import upward', () => {
@@ -44,7 +47,10 @@ describe('lint: the layer order of engine/', () => {
   });
 
   it("refuses re-exports of another folder's names, but not of its own", () => {
-    assert.match(problems('engine/compile/x.ts', "import { controllerPath } from '../load/paths.js';\nexport { controllerPath };").join('\n'), /comes from engine\/load/);
+    assert.match(
+      problems('engine/compile/x.ts', "import { controllerPath } from '../load/paths.js';\nexport { controllerPath };").join('\n'),
+      /comes from engine\/load/,
+    );
     assert.match(problems('engine/diff/x.ts', "export { stepLines } from '../report/plan-text.js';").join('\n'), /no re-exports/);
     assert.match(problems('engine/diff/x.ts', "export * from './steps.js';").join('\n'), /no re-exports/);
     assert.deepEqual(problems('engine/cli/x.ts', "import { DEFAULT_FORKS } from './output.js';\nexport { DEFAULT_FORKS };"), []);

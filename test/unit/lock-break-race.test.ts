@@ -97,7 +97,10 @@ async function race(kind: 'controller' | 'host'): Promise<void> {
               .map((f) => readFileSync(join(lockDir, f), 'utf8').split('\n').slice(0, 2).join(' '))
               .join(' | ')
           : '';
-      const state = (): string => `${readdirSync(lockDir).filter((f) => f.includes(cluster)).join(' ')}; owner: ${existsSync(ownerFile) ? readFileSync(ownerFile, 'utf8').split('\n')[0] : 'none'}; markers: ${markers()}`;
+      const state = (): string =>
+        `${readdirSync(lockDir)
+          .filter((f) => f.includes(cluster))
+          .join(' ')}; owner: ${existsSync(ownerFile) ? readFileSync(ownerFile, 'utf8').split('\n')[0] : 'none'}; markers: ${markers()}`;
       assert.equal(winners.length, 1, `round ${round}: exactly one breaker wins, got ${winners.length}: ${JSON.stringify(results)}; ${state()}`);
       assert.match(readFileSync(ownerFile, 'utf8'), new RegExp(`^run_id=${winners[0]!.runId}$`, 'm'), `round ${round}: the lock names the winner`);
       // The winner's run ends: its lock goes (as release does), ready for the next round.

@@ -35,7 +35,10 @@ function promtool(...args: string[]): { code: number | null; out: string } {
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-const testFiles = (dir = TESTS): string[] => readdirSync(dir).filter((f) => f.endsWith('.test.yml')).map((f) => join(dir, f));
+const testFiles = (dir = TESTS): string[] =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.test.yml'))
+    .map((f) => join(dir, f));
 
 /** A copy of monitoring/ in a temp dir with `edit` applied to the rules file. */
 function mutatedCopy(edit: (rules: string) => string): string {
@@ -76,7 +79,10 @@ describe('monitoring: alert rules and dashboard (promtool)', function () {
     const missing = rules.map((r) => `${r.alert}/${r.labels?.severity ?? '?'}`).filter((k) => !fired.has(k));
     assert.deepEqual(missing, []);
     for (const name of ['EtcdBackupTooOld', 'EtcdBackupFailed', 'etcdNoLeader', 'etcdInsufficientMembers', 'etcdDatabaseHighFragmentationRatio']) {
-      assert.ok(rules.some((r) => r.alert === name), `${name} is shipped`);
+      assert.ok(
+        rules.some((r) => r.alert === name),
+        `${name} is shipped`,
+      );
     }
   });
 
@@ -108,7 +114,8 @@ describe('monitoring: alert rules and dashboard (promtool)', function () {
     for (const want of [/leader/i, /DB size/, /WAL fsync/, /Peer RTT/, /Backup age/]) assert.match(titles, want);
     const vars = new Set(dash.templating.list.map((v) => v.name));
     const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
-    for (const e of exprs) for (const [, v] of e.matchAll(/\$(\w+)/g)) assert.ok(v === '__rate_interval' || vars.has(v as string), `$${v} is a dashboard variable`);
+    for (const e of exprs)
+      for (const [, v] of e.matchAll(/\$(\w+)/g)) assert.ok(v === '__rate_interval' || vars.has(v as string), `$${v} is a dashboard variable`);
     const concrete = exprs.map((e) => e.replaceAll('$__rate_interval', '5m').replaceAll('$backup_cluster', 'prod').replaceAll('$cluster', 'etcd'));
     const dir = mkdtempSync(join(tmpdir(), 'runbook-dash-'));
     try {

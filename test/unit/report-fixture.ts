@@ -58,7 +58,12 @@ export function fixturePlan(): Plan {
         destructive: false,
         tasks: [
           task(1, 1, 'Read member list', 'command', ['etcd-1'], [{ kind: 'exec', cmd: 'etcdctl member list -w json' }], { runOnce: true, register: 'members' }),
-          task(1, 2, 'Check health', 'etcd_health', HOSTS, [{ kind: 'exec', cmd: 'etcdctl endpoint health' }], { register: 'health', retries: 3, delaySec: 2, until: ['health.rc == 0'] }),
+          task(1, 2, 'Check health', 'etcd_health', HOSTS, [{ kind: 'exec', cmd: 'etcdctl endpoint health' }], {
+            register: 'health',
+            retries: 3,
+            delaySec: 2,
+            until: ['health.rc == 0'],
+          }),
           task(1, 3, 'Remember leader', 'set_fact', ['etcd-1', 'etcd-2'], [{ kind: 'set_fact', facts: { leader: 'etcd-1' } }]),
           task(1, 4, 'Compact on leader', 'shell', ['etcd-1', 'etcd-2'], [{ kind: 'exec', cmd: 'etcdctl compact 42' }], { when: ['is_leader'] }),
           task(1, 5, 'Optional probe', 'command', ['etcd-1'], [{ kind: 'exec', cmd: 'false' }], { ignoreErrors: true }),
@@ -85,7 +90,12 @@ function result(status: StepResult['status'], value: Json, extra: Partial<StepRe
   return { status, value, attempts: 1, actions: [], durationMs: 400, ...extra };
 }
 
-export const MEMBERS_VALUE: Json = { rc: 0, stdout: '{"members":[]}', stderr: '', json: { members: [{ name: 'etcd-1' }], auth: { password: SECRET, key: [PEM_LINE] } } };
+export const MEMBERS_VALUE: Json = {
+  rc: 0,
+  stdout: '{"members":[]}',
+  stderr: '',
+  json: { members: [{ name: 'etcd-1' }], auth: { password: SECRET, key: [PEM_LINE] } },
+};
 
 export const RECAP = {
   'etcd-1': { ok: 6, changed: 3, failed: 0, unreachable: 0, skipped: 0, unknown: 0, ignored: 1 },
@@ -112,7 +122,18 @@ export function fixtureEvents(opts: { withRunEnd?: boolean } = {}): Call[] {
         stepId: '1.1@etcd-1',
         host: 'etcd-1',
         target: 'etcd-1',
-        result: result('ok', MEMBERS_VALUE, { actions: [{ index: 0, kind: 'exec', cmd: 'etcdctl member list -w json', code: 0, durationMs: 300, stdoutTail: `member etcd-1 started, auth ${SECRET} ok\nsecond line\n` }] }),
+        result: result('ok', MEMBERS_VALUE, {
+          actions: [
+            {
+              index: 0,
+              kind: 'exec',
+              cmd: 'etcdctl member list -w json',
+              code: 0,
+              durationMs: 300,
+              stdoutTail: `member etcd-1 started, auth ${SECRET} ok\nsecond line\n`,
+            },
+          ],
+        }),
       },
     ],
     ['task.end', { play: 1, task: 1 }],
@@ -121,22 +142,72 @@ export function fixtureEvents(opts: { withRunEnd?: boolean } = {}): Call[] {
     ['step.start', { play: 1, task: 2, stepId: '1.2@etcd-2', host: 'etcd-2', target: 'etcd-2', attempt: 1 }],
     ['step.start', { play: 1, task: 2, stepId: '1.2@etcd-3', host: 'etcd-3', target: 'etcd-3', attempt: 1 }],
     ['step.end', { play: 1, task: 2, stepId: '1.2@etcd-1', host: 'etcd-1', target: 'etcd-1', result: result('ok', { rc: 0, stdout: 'healthy', stderr: '' }) }],
-    ['step.end', { play: 1, task: 2, stepId: '1.2@etcd-3', host: 'etcd-3', target: 'etcd-3', result: result('unreachable', null, { message: 'ssh: connect to 10.0.0.3:22: ECONNREFUSED' }) }],
+    [
+      'step.end',
+      {
+        play: 1,
+        task: 2,
+        stepId: '1.2@etcd-3',
+        host: 'etcd-3',
+        target: 'etcd-3',
+        result: result('unreachable', null, { message: 'ssh: connect to 10.0.0.3:22: ECONNREFUSED' }),
+      },
+    ],
     ['host.unreachable', { host: 'etcd-3', message: 'ssh: connect to 10.0.0.3:22: ECONNREFUSED' }],
     ['step.retry', { stepId: '1.2@etcd-2', host: 'etcd-2', attempt: 1, delaySec: 2, reason: 'until not met: health.rc == 0' }],
     ['step.start', { play: 1, task: 2, stepId: '1.2@etcd-2', host: 'etcd-2', target: 'etcd-2', attempt: 2 }],
-    ['step.end', { play: 1, task: 2, stepId: '1.2@etcd-2', host: 'etcd-2', target: 'etcd-2', result: result('ok', { rc: 0, stdout: 'healthy', stderr: '' }, { attempts: 2, durationMs: 2600 }) }],
+    [
+      'step.end',
+      {
+        play: 1,
+        task: 2,
+        stepId: '1.2@etcd-2',
+        host: 'etcd-2',
+        target: 'etcd-2',
+        result: result('ok', { rc: 0, stdout: 'healthy', stderr: '' }, { attempts: 2, durationMs: 2600 }),
+      },
+    ],
     ['task.end', { play: 1, task: 2 }],
     ['task.start', { play: 1, task: 3, name: 'Remember leader', module: 'set_fact', hosts: ['etcd-1', 'etcd-2'] }],
     ['step.end', { play: 1, task: 3, stepId: '1.3@etcd-1', host: 'etcd-1', target: 'etcd-1', result: result('ok', { leader: 'etcd-1' }) }],
     ['step.end', { play: 1, task: 3, stepId: '1.3@etcd-2', host: 'etcd-2', target: 'etcd-2', result: result('ok', { leader: 'etcd-1' }) }],
     ['task.end', { play: 1, task: 3 }],
     ['task.start', { play: 1, task: 4, name: 'Compact on leader', module: 'shell', hosts: ['etcd-1', 'etcd-2'] }],
-    ['step.end', { play: 1, task: 4, stepId: '1.4@etcd-1', host: 'etcd-1', target: 'etcd-1', result: result('changed', { rc: 0, stdout: 'compacted', stderr: '' }, { durationMs: 1200 }) }],
-    ['step.end', { play: 1, task: 4, stepId: '1.4@etcd-2', host: 'etcd-2', target: 'etcd-2', result: result('skipped', null, { message: 'when: is_leader', durationMs: 0 }) }],
+    [
+      'step.end',
+      {
+        play: 1,
+        task: 4,
+        stepId: '1.4@etcd-1',
+        host: 'etcd-1',
+        target: 'etcd-1',
+        result: result('changed', { rc: 0, stdout: 'compacted', stderr: '' }, { durationMs: 1200 }),
+      },
+    ],
+    [
+      'step.end',
+      {
+        play: 1,
+        task: 4,
+        stepId: '1.4@etcd-2',
+        host: 'etcd-2',
+        target: 'etcd-2',
+        result: result('skipped', null, { message: 'when: is_leader', durationMs: 0 }),
+      },
+    ],
     ['task.end', { play: 1, task: 4 }],
     ['task.start', { play: 1, task: 5, name: 'Optional probe', module: 'command', hosts: ['etcd-1'] }],
-    ['step.end', { play: 1, task: 5, stepId: '1.5@etcd-1', host: 'etcd-1', target: 'etcd-1', result: result('failed', { rc: 1, stdout: '', stderr: '' }, { actions: [{ index: 0, kind: 'exec', cmd: 'false', code: 1, durationMs: 5 }] }) }],
+    [
+      'step.end',
+      {
+        play: 1,
+        task: 5,
+        stepId: '1.5@etcd-1',
+        host: 'etcd-1',
+        target: 'etcd-1',
+        result: result('failed', { rc: 1, stdout: '', stderr: '' }, { actions: [{ index: 0, kind: 'exec', cmd: 'false', code: 1, durationMs: 5 }] }),
+      },
+    ],
     ['task.end', { play: 1, task: 5 }],
     ['play.end', { play: 1 }],
     ['play.start', { play: 2, name: 'Restart etcd', hosts: ['etcd-1', 'etcd-2'] }],
@@ -153,7 +224,15 @@ export function fixtureEvents(opts: { withRunEnd?: boolean } = {}): Call[] {
         stepId: '2.2@etcd-1',
         host: 'etcd-1',
         target: 'etcd-1',
-        result: result('changed', { changed: true }, { actions: [{ index: 0, kind: 'exec', cmd: `ETCDCTL_PASSWORD=${SECRET} systemctl start etcd`, code: 0, durationMs: 900, stdoutTail: `started with ${PEM}\n` }] }),
+        result: result(
+          'changed',
+          { changed: true },
+          {
+            actions: [
+              { index: 0, kind: 'exec', cmd: `ETCDCTL_PASSWORD=${SECRET} systemctl start etcd`, code: 0, durationMs: 900, stdoutTail: `started with ${PEM}\n` },
+            ],
+          },
+        ),
       },
     ],
     ['task.end', { play: 2, task: 2 }],
@@ -169,7 +248,22 @@ export function fixtureEvents(opts: { withRunEnd?: boolean } = {}): Call[] {
         stepId: '2.1@etcd-2',
         host: 'etcd-2',
         target: 'etcd-2',
-        result: result('failed', { rc: 1, stdout: '', stderr: `Failed to stop etcd.service: Access denied (token ${SHORT_SECRET})` }, { actions: [{ index: 0, kind: 'exec', cmd: 'systemctl stop etcd', code: 1, durationMs: 80, stderrTail: `Failed to stop etcd.service: Access denied (token ${SHORT_SECRET})\n` }] }),
+        result: result(
+          'failed',
+          { rc: 1, stdout: '', stderr: `Failed to stop etcd.service: Access denied (token ${SHORT_SECRET})` },
+          {
+            actions: [
+              {
+                index: 0,
+                kind: 'exec',
+                cmd: 'systemctl stop etcd',
+                code: 1,
+                durationMs: 80,
+                stderrTail: `Failed to stop etcd.service: Access denied (token ${SHORT_SECRET})\n`,
+              },
+            ],
+          },
+        ),
       },
     ],
     ['host.failed', { host: 'etcd-2', stepId: '2.1@etcd-2', message: `rc=1: Failed to stop etcd.service: Access denied (token ${SHORT_SECRET})` }],
@@ -184,7 +278,6 @@ export function fixtureEvents(opts: { withRunEnd?: boolean } = {}): Call[] {
 export function play(emit: Emit, calls: Call[]): void {
   for (const [type, data] of calls) (emit as (t: string, d: unknown) => void)(type, data);
 }
-
 
 /** A clock that advances 100 ms per call, from a fixed start. */
 export function fakeClock(start = Date.parse('2025-01-02T12:00:00.000Z')): () => Date {

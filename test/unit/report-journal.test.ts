@@ -92,13 +92,46 @@ describe('report: run journal', () => {
   it('a resumed run keeps what its predecessor finished (skipped steps register nothing)', async () => {
     await record('r-first', { withRunEnd: false, secrets: [] });
     const rep = await createReporter({ ...base(), mode: 'text', secrets: [], runId: 'r-second' });
-    rep.emit('run.start', { runId: 'r-second', playbook: 'playbooks/restart.yml', inventory: 'inventories/three.yml', check: false, hosts: HOSTS, inputs: [], resumedFrom: 'r-first' });
+    rep.emit('run.start', {
+      runId: 'r-second',
+      playbook: 'playbooks/restart.yml',
+      inventory: 'inventories/three.yml',
+      check: false,
+      hosts: HOSTS,
+      inputs: [],
+      resumedFrom: 'r-first',
+    });
     // What the executor emits for steps the first run finished: skipped, value null.
-    for (const [play, task, host] of [[1, 1, 'etcd-1'], [1, 2, 'etcd-2'], [1, 3, 'etcd-2']] as const) {
-      rep.emit('step.end', { play, task, stepId: `${play}.${task}@${host}`, host, target: host, result: { status: 'skipped', value: null, message: 'done in run r-first', attempts: 0, actions: [], durationMs: 0 } });
+    for (const [play, task, host] of [
+      [1, 1, 'etcd-1'],
+      [1, 2, 'etcd-2'],
+      [1, 3, 'etcd-2'],
+    ] as const) {
+      rep.emit('step.end', {
+        play,
+        task,
+        stepId: `${play}.${task}@${host}`,
+        host,
+        target: host,
+        result: { status: 'skipped', value: null, message: 'done in run r-first', attempts: 0, actions: [], durationMs: 0 },
+      });
     }
-    rep.emit('step.end', { play: 2, task: 1, stepId: '2.1@etcd-2', host: 'etcd-2', target: 'etcd-2', result: { status: 'changed', value: { changed: true }, attempts: 1, actions: [], durationMs: 5 } });
-    rep.emit('step.end', { play: 1, task: 2, stepId: '1.2@etcd-3', host: 'etcd-3', target: 'etcd-3', result: { status: 'ok', value: { rc: 0, stdout: 'healthy now', stderr: '' }, attempts: 1, actions: [], durationMs: 5 } });
+    rep.emit('step.end', {
+      play: 2,
+      task: 1,
+      stepId: '2.1@etcd-2',
+      host: 'etcd-2',
+      target: 'etcd-2',
+      result: { status: 'changed', value: { changed: true }, attempts: 1, actions: [], durationMs: 5 },
+    });
+    rep.emit('step.end', {
+      play: 1,
+      task: 2,
+      stepId: '1.2@etcd-3',
+      host: 'etcd-3',
+      target: 'etcd-3',
+      result: { status: 'ok', value: { rc: 0, stdout: 'healthy now', stderr: '' }, attempts: 1, actions: [], durationMs: 5 },
+    });
     await rep.close();
     const j = readJournal(dir, 'r-second');
     for (const id of ['1.1@etcd-1', '1.2@etcd-2', '2.2@etcd-1', '2.1@etcd-2', '1.2@etcd-3']) assert.ok(j.done.has(id), id);
@@ -131,7 +164,20 @@ describe('report: run journal', () => {
   it('does not count a step as done when its value had to be cut', async () => {
     const rep = await createReporter({ ...base(), mode: 'json', secrets: [], runId: 'r-big' });
     const big = 'x'.repeat(JOURNAL_VALUE_BYTES + 10);
-    rep.emit('step.end', { play: 1, task: 1, stepId: '1.1@etcd-1', host: 'etcd-1', target: 'etcd-1', result: { status: 'ok', value: { stdout: big }, attempts: 1, durationMs: 1, actions: [{ index: 0, kind: 'exec', cmd: 'cat big', code: 0, durationMs: 1, stdoutTail: big }] } });
+    rep.emit('step.end', {
+      play: 1,
+      task: 1,
+      stepId: '1.1@etcd-1',
+      host: 'etcd-1',
+      target: 'etcd-1',
+      result: {
+        status: 'ok',
+        value: { stdout: big },
+        attempts: 1,
+        durationMs: 1,
+        actions: [{ index: 0, kind: 'exec', cmd: 'cat big', code: 0, durationMs: 1, stdoutTail: big }],
+      },
+    });
     await rep.close();
     const line = readFileSync(join(dir, 'r-big.jsonl'), 'utf8')
       .split('\n')

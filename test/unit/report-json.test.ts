@@ -10,7 +10,16 @@ describe('report: JSON lines', () => {
 
   async function run(): Promise<{ lines: string[]; objects: Record<string, unknown>[]; stderr: string }> {
     const io = captureIo();
-    const rep = await createReporter({ mode: 'json', io, verbose: 0, secrets: SECRETS, journalDir: dir, runId: 'run-json', plan: fixturePlan(), now: fakeClock() });
+    const rep = await createReporter({
+      mode: 'json',
+      io,
+      verbose: 0,
+      secrets: SECRETS,
+      journalDir: dir,
+      runId: 'run-json',
+      plan: fixturePlan(),
+      now: fakeClock(),
+    });
     play(rep.emit, fixtureEvents());
     await rep.close();
     const lines = io.stdout().split('\n');

@@ -32,7 +32,16 @@ describe('report: live tree (listr2) on a terminal', () => {
   async function run(withRunEnd = true, spread = false): Promise<{ io: CapturedIo; leaked: string }> {
     const io = captureIo({ isTTY: true });
     const leaked = await leaks(async () => {
-      const rep = await createReporter({ mode: 'auto', io, verbose: 0, secrets: SECRETS, journalDir: dir, runId: 'run-live', plan: fixturePlan(), now: fakeClock() });
+      const rep = await createReporter({
+        mode: 'auto',
+        io,
+        verbose: 0,
+        secrets: SECRETS,
+        journalDir: dir,
+        runId: 'run-live',
+        plan: fixturePlan(),
+        now: fakeClock(),
+      });
       const calls = fixtureEvents({ withRunEnd });
       if (spread) {
         // As in a real run: events arrive over time, while the renderer is drawing.
@@ -69,8 +78,14 @@ describe('report: live tree (listr2) on a terminal', () => {
       const lastEscape = out.lastIndexOf('\u001b[');
       const summary = out.slice(out.indexOf('\n', lastEscape));
       assert.ok(!summary.includes('\u001b'), 'summary has no escape codes');
-      assert.match(summary, /\nFAILURES\n {2}UNREACHABLE etcd-3 {2}TASK 1\.2 Check health: ssh: connect to 10\.0\.0\.3:22: ECONNREFUSED\n {2}FAILED etcd-2 {2}TASK 2\.1 Stop etcd: rc=1: Failed to stop etcd\.service: Access denied \(token \*{6}\)\n/);
-      assert.match(summary, /RECAP {2}run run-live · FAILED · 12\.3s · exit code 1\n {2}etcd-1 {2}ok=6 changed=3 unreachable=0 failed=0 skipped=0 unknown=0 ignored=1\n {2}etcd-2 {2}ok=2 changed=0 unreachable=0 failed=1 skipped=1 unknown=0 ignored=0\n {2}etcd-3 {2}ok=0 changed=0 unreachable=1 failed=0 skipped=0 unknown=0 ignored=0\n/);
+      assert.match(
+        summary,
+        /\nFAILURES\n {2}UNREACHABLE etcd-3 {2}TASK 1\.2 Check health: ssh: connect to 10\.0\.0\.3:22: ECONNREFUSED\n {2}FAILED etcd-2 {2}TASK 2\.1 Stop etcd: rc=1: Failed to stop etcd\.service: Access denied \(token \*{6}\)\n/,
+      );
+      assert.match(
+        summary,
+        /RECAP {2}run run-live · FAILED · 12\.3s · exit code 1\n {2}etcd-1 {2}ok=6 changed=3 unreachable=0 failed=0 skipped=0 unknown=0 ignored=1\n {2}etcd-2 {2}ok=2 changed=0 unreachable=0 failed=1 skipped=1 unknown=0 ignored=0\n {2}etcd-3 {2}ok=0 changed=0 unreachable=1 failed=0 skipped=0 unknown=0 ignored=0\n/,
+      );
       assert.ok(summary.endsWith(`journal: ${join(dir, 'run-live.jsonl')}\n`));
       assert.equal(io.stderr(), '');
     });

@@ -24,7 +24,7 @@ describe('report: redaction', () => {
     });
 
     it('catches the value shell-quoted and JSON-escaped', () => {
-      const q = makeRedactor(["it's \"x\""]);
+      const q = makeRedactor(['it\'s "x"']);
       assert.equal(q(`echo 'it'\\''s "x"'`), "echo '******'");
       assert.equal(q(JSON.stringify({ v: `it's "x"` })), '{"v":"******"}');
     });

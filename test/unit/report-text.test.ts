@@ -13,7 +13,17 @@ describe('report: plain text lines', () => {
   type RunOptions = Partial<ReporterOptions> & { isTTY?: boolean; withRunEnd?: boolean };
   async function run(opts: RunOptions = {}): Promise<{ io: CapturedIo; out: string; journalPath: string }> {
     const io = captureIo({ isTTY: opts.isTTY ?? false });
-    const rep = await createReporter({ mode: 'text', io, verbose: 0, secrets: SECRETS, journalDir: dir, runId: 'run-text', plan: fixturePlan(), now: fakeClock(), ...opts });
+    const rep = await createReporter({
+      mode: 'text',
+      io,
+      verbose: 0,
+      secrets: SECRETS,
+      journalDir: dir,
+      runId: 'run-text',
+      plan: fixturePlan(),
+      now: fakeClock(),
+      ...opts,
+    });
     play(rep.emit, fixtureEvents({ withRunEnd: opts.withRunEnd ?? true }));
     await rep.close();
     return { io, out: io.stdout(), journalPath: rep.journalPath };
@@ -22,7 +32,10 @@ describe('report: plain text lines', () => {
   it('prints one line per task and per host outcome', async () => {
     const { out, io } = await run();
     const lines = out.split('\n');
-    assert.ok(lines.some((l) => /^\[\d\d:\d\d:\d\d\] TASK 2\.1 Stop etcd$/.test(l)), out);
+    assert.ok(
+      lines.some((l) => /^\[\d\d:\d\d:\d\d\] TASK 2\.1 Stop etcd$/.test(l)),
+      out,
+    );
     assert.ok(lines.includes('  ok       etcd-1  (0.4s)'), out);
     assert.ok(lines.includes('  changed  etcd-1  (1.2s)'), out);
     assert.ok(lines.includes('  skipped  etcd-2  (when: is_leader)'), out);
@@ -31,8 +44,14 @@ describe('report: plain text lines', () => {
     assert.ok(lines.includes('  FAILED   etcd-1  rc=1  (ignored)'), out);
     assert.ok(lines.includes('  retry    etcd-2  (attempt 1, again in 2s): until not met: health.rc == 0'), out);
     assert.ok(lines.includes('  ok       etcd-2  (2.6s, 2 attempts)'), out);
-    assert.ok(lines.some((l) => l.endsWith('PLAY 2 aborted: any_errors_fatal: etcd-2 failed')), out);
-    assert.ok(lines.some((l) => l.endsWith('BATCH 2/3 · hosts etcd-2')), out);
+    assert.ok(
+      lines.some((l) => l.endsWith('PLAY 2 aborted: any_errors_fatal: etcd-2 failed')),
+      out,
+    );
+    assert.ok(
+      lines.some((l) => l.endsWith('BATCH 2/3 · hosts etcd-2')),
+      out,
+    );
     // host.unreachable after the step already said so is not repeated.
     assert.equal(lines.filter((l) => l.includes('UNREACHABLE etcd-3')).length, 2, 'the step line and the failures section');
     // Streamed output only from -vv.
@@ -88,7 +107,16 @@ describe('report: plain text lines', () => {
 
   it('shows an unknown outcome with its reason and the command that was running', async () => {
     const io = captureIo();
-    const rep = await createReporter({ mode: 'text', io, verbose: 0, secrets: [], journalDir: dir, runId: 'run-unknown', plan: fixturePlan(), now: fakeClock() });
+    const rep = await createReporter({
+      mode: 'text',
+      io,
+      verbose: 0,
+      secrets: [],
+      journalDir: dir,
+      runId: 'run-unknown',
+      plan: fixturePlan(),
+      now: fakeClock(),
+    });
     rep.emit('task.start', { play: 2, task: 1, name: 'Stop etcd', module: 'service', hosts: ['etcd-1'] });
     rep.emit('step.end', {
       play: 2,
@@ -96,7 +124,14 @@ describe('report: plain text lines', () => {
       stepId: '2.1@etcd-1',
       host: 'etcd-1',
       target: 'etcd-1',
-      result: { status: 'unknown', value: null, message: 'connection lost mid-command: outcome unknown', attempts: 1, durationMs: 3000, actions: [{ index: 0, kind: 'exec', cmd: 'systemctl stop etcd', code: null, durationMs: 3000 }] },
+      result: {
+        status: 'unknown',
+        value: null,
+        message: 'connection lost mid-command: outcome unknown',
+        attempts: 1,
+        durationMs: 3000,
+        actions: [{ index: 0, kind: 'exec', cmd: 'systemctl stop etcd', code: null, durationMs: 3000 }],
+      },
     });
     await rep.close();
     const out = io.stdout();

@@ -24,7 +24,10 @@ describe('backup retention (count and age)', () => {
 
   it('age only: keeps everything within max_age (seed 000: two days)', () => {
     const d = decideRetention(every2h(30), { maxAgeSec: 48 * H }, NOW);
-    assert.deepEqual(keys(d.keep), every2h(25).map((c) => c.key)); // 0 … 48 h old
+    assert.deepEqual(
+      keys(d.keep),
+      every2h(25).map((c) => c.key),
+    ); // 0 … 48 h old
     assert.deepEqual(keys(d.delete), ['s25', 's26', 's27', 's28', 's29']);
     assert.equal(d.delete[0]?.reason, '2d 2h old, over max_age 2d');
   });
@@ -34,7 +37,11 @@ describe('backup retention (count and age)', () => {
     assert.deepEqual(keys(d.keep), ['s0', 's1', 's2', 's3', 's4', 's5']); // 3 newest, then ≤ 10 h old
     assert.equal(d.delete.length, 24);
     assert.equal(d.delete[0]?.reason, 'beyond the newest 3 and 12h old, over max_age 10h');
-    const fewOld = decideRetention(every2h(3).map((c) => ({ ...c, time: c.time - 100 * H })), { count: 3, maxAgeSec: 10 * H }, NOW);
+    const fewOld = decideRetention(
+      every2h(3).map((c) => ({ ...c, time: c.time - 100 * H })),
+      { count: 3, maxAgeSec: 10 * H },
+      NOW,
+    );
     assert.deepEqual(fewOld.delete, [], 'old, but not beyond the count: kept');
   });
 

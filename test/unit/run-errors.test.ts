@@ -28,7 +28,10 @@ describe('run-time errors have codes', () => {
   });
 
   it('a bad file mode and a closed transport', async () => {
-    assert.equal(code(() => normalizeMode('u+x')), 'BAD_FILE_MODE');
+    assert.equal(
+      code(() => normalizeMode('u+x')),
+      'BAD_FILE_MODE',
+    );
     const t = new LocalTransport();
     await t.close();
     await assert.rejects(t.exec('true'), (e: unknown) => e instanceof RunError && e.code === 'TRANSPORT_CLOSED');

@@ -15,7 +15,10 @@ describe('run lock (controller side)', () => {
   scratchDirEach('runbook-lock-unit-', (d) => (dir = d));
 
   const leftBehind = (runId: string, pid: number, expires: string): void =>
-    writeFileSync(path.join(dir, 'locks', 'c1.lock'), `run_id=${runId}\ncontroller=${hostname()}\npid=${pid}\nstarted=2024-01-01T00:00:00.000Z\nexpires=${expires}\n`);
+    writeFileSync(
+      path.join(dir, 'locks', 'c1.lock'),
+      `run_id=${runId}\ncontroller=${hostname()}\npid=${pid}\nstarted=2024-01-01T00:00:00.000Z\nexpires=${expires}\n`,
+    );
 
   it('takes the lock owner-only, refuses a second taker naming the first, and releases', () => {
     const a = new RunLock('c1', lockOwner('20240101T000000Z-aaaaaa'), path.join(dir, 'locks'));

@@ -1,7 +1,16 @@
 // Run-time placeholders: ⟨x⟩ is filled shell-quoted, ⟨!x⟩ raw; a missing value is an error, never ''.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { fillPlaceholders, isRuntimeRef, MissingRuntimeValueError, placeholder, placeholdersIn, refPath, resolvePath, runtimeRef } from '../../engine/template/runtime.js';
+import {
+  fillPlaceholders,
+  isRuntimeRef,
+  MissingRuntimeValueError,
+  placeholder,
+  placeholdersIn,
+  refPath,
+  resolvePath,
+  runtimeRef,
+} from '../../engine/template/runtime.js';
 
 const sh = (cmd: string): string => execFileSync('/bin/sh', ['-c', cmd], { encoding: 'utf8' });
 

@@ -90,7 +90,12 @@ describe('runbook schedule', function () {
   it('--install writes a service and timer that systemd-analyze verify accepts, a CronJob and a workflow that parse', () => {
     const { code, io } = schedule('backup', { install: dir });
     assert.equal(code, EXIT.OK, io.stderr());
-    assert.deepEqual(readdirSync(dir).sort(), ['runbook-backup-prod.cronjob.yaml', 'runbook-backup-prod.service', 'runbook-backup-prod.timer', 'runbook-backup-prod.yml']);
+    assert.deepEqual(readdirSync(dir).sort(), [
+      'runbook-backup-prod.cronjob.yaml',
+      'runbook-backup-prod.service',
+      'runbook-backup-prod.timer',
+      'runbook-backup-prod.yml',
+    ]);
     const v = spawnSync('systemd-analyze', ['verify', join(dir, 'runbook-backup-prod.service'), join(dir, 'runbook-backup-prod.timer')], { encoding: 'utf8' });
     assert.equal(v.status, 0, `${v.stdout}${v.stderr}`);
     assert.doesNotMatch(`${v.stdout}${v.stderr}`, /runbook-backup-prod/, 'no warning about our units');
@@ -103,13 +108,25 @@ describe('runbook schedule', function () {
 
     const cron = parse(readFileSync(join(dir, 'runbook-backup-prod.cronjob.yaml'), 'utf8')) as {
       kind: string;
-      spec: { schedule: string; concurrencyPolicy: string; jobTemplate: { spec: { backoffLimit: number; template: { spec: { containers: { args: string[] }[] } } } } };
+      spec: {
+        schedule: string;
+        concurrencyPolicy: string;
+        jobTemplate: { spec: { backoffLimit: number; template: { spec: { containers: { args: string[] }[] } } } };
+      };
     };
     assert.equal(cron.kind, 'CronJob');
     assert.equal(cron.spec.schedule, '0 */2 * * *');
     assert.equal(cron.spec.concurrencyPolicy, 'Forbid');
     assert.equal(cron.spec.jobTemplate.spec.backoffLimit, 0);
-    assert.deepEqual(cron.spec.jobTemplate.spec.template.spec.containers[0]?.args, ['apply', 'backup', '-i', 'inventories/prod-3-https.yml', '--yes', '--output', 'text']);
+    assert.deepEqual(cron.spec.jobTemplate.spec.template.spec.containers[0]?.args, [
+      'apply',
+      'backup',
+      '-i',
+      'inventories/prod-3-https.yml',
+      '--yes',
+      '--output',
+      'text',
+    ]);
 
     const wf = parse(readFileSync(join(dir, 'runbook-backup-prod.yml'), 'utf8')) as {
       on: { schedule: { cron: string }[] };
@@ -140,7 +157,9 @@ describe('runbook schedule', function () {
     assert.throws(() => systemdWord('a\nb'), /newline/);
     const wf = parse(renderGithubWorkflow({ ...spec, inventory: 'inv.yml', workDir: '.' })) as { jobs: { run: { steps: { run?: string }[] } } };
     const line = wf.jobs.run.steps.at(-1)?.run ?? '';
-    const argv = execFileSync('/bin/bash', ['-c', `set -- ${line}; printf '%s\\0' "$@"`], { encoding: 'utf8' }).split('\0').slice(0, -1);
+    const argv = execFileSync('/bin/bash', ['-c', `set -- ${line}; printf '%s\\0' "$@"`], { encoding: 'utf8' })
+      .split('\0')
+      .slice(0, -1);
     assert.deepEqual(argv, ['npx', 'runbook', ...applyArgs({ ...spec, inventory: 'inv.yml' })]);
     assert.equal(existsSync('/tmp/p'), false);
   });

@@ -24,7 +24,10 @@ const EDITS: { field: string; edit: (inv: string, canary: string) => string }[] 
   { field: 'cluster.token with $(…)', edit: (t, c) => t.replace('  scheme: http', `  scheme: http\n  token: "a$(touch ${c})"`) },
   { field: 'cluster.data_dir with ;', edit: (t, c) => t.replace('  scheme: http', `  scheme: http\n  data_dir: "/var/lib/etcd; touch ${c}"`) },
   { field: 'cluster.backup_dir with |', edit: (t, c) => t.replace('  scheme: http', `  scheme: http\n  backup_dir: "/var/backups | touch ${c}"`) },
-  { field: 'host etcd.peer_url with backticks', edit: (t, c) => t.replace('    address: 10.0.0.1', `    address: 10.0.0.1\n    etcd: {peer_url: "http://10.0.0.1:2380\`touch ${c}\`"}`) },
+  {
+    field: 'host etcd.peer_url with backticks',
+    edit: (t, c) => t.replace('    address: 10.0.0.1', `    address: 10.0.0.1\n    etcd: {peer_url: "http://10.0.0.1:2380\`touch ${c}\`"}`),
+  },
   { field: 'host etcd.name with &&', edit: (t, c) => t.replace('    address: 10.0.0.1', `    address: 10.0.0.1\n    etcd: {name: "etcd-1&&touch ${c}"}`) },
   { field: 'ssh.user with $(…)', edit: (t, c) => `${t}ssh:\n  user: "root$(touch ${c})"\n` },
   { field: 'ssh.identity_file with a newline', edit: (t, c) => `${t}ssh:\n  identity_file: "/root/.ssh/id\\ntouch ${c}"\n` },

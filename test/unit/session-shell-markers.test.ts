@@ -8,7 +8,11 @@ const MARK = Buffer.from('\x1e\x1fRUNBOOK-END:0123456789abcdef-7:', 'latin1');
 function split(chunks: Buffer[]): { out: string; status: string[] } {
   const out: Buffer[] = [];
   const status: string[] = [];
-  const s = new EndMarkerSplitter(MARK, (b) => out.push(Buffer.from(b)), (st) => status.push(st));
+  const s = new EndMarkerSplitter(
+    MARK,
+    (b) => out.push(Buffer.from(b)),
+    (st) => status.push(st),
+  );
   for (const c of chunks) s.push(c);
   return { out: Buffer.concat(out).toString('latin1'), status };
 }
@@ -37,7 +41,11 @@ describe('session shell end markers', () => {
 
   it('holds back only what could still be the marker, so ordinary output is not delayed', () => {
     const out: string[] = [];
-    const s = new EndMarkerSplitter(MARK, (b) => out.push(b.toString('latin1')), () => undefined);
+    const s = new EndMarkerSplitter(
+      MARK,
+      (b) => out.push(b.toString('latin1')),
+      () => undefined,
+    );
     s.push(Buffer.from('PID line\n'));
     assert.deepEqual(out, ['PID line\n'], 'a trailing newline is not held');
     s.push(Buffer.from('abc\x1e\x1fRUN'));
@@ -48,7 +56,11 @@ describe('session shell end markers', () => {
 
   it('reports nothing until the status line is complete', () => {
     const status: string[] = [];
-    const s = new EndMarkerSplitter(MARK, () => undefined, (st) => status.push(st));
+    const s = new EndMarkerSplitter(
+      MARK,
+      () => undefined,
+      (st) => status.push(st),
+    );
     s.push(Buffer.concat([MARK, Buffer.from('12')]));
     assert.deepEqual(status, []);
     s.push(Buffer.from('7\n'));

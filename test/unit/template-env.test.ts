@@ -71,7 +71,10 @@ describe('template env: shell mode quotes every {{value}}', () => {
   }
 
   it('leaves safe words as they are and quotes the rest', () => {
-    assert.equal(renderTemplate('etcdctl --endpoints={{e}} member remove {{id}}', { e: 'https://10.0.0.1:2379', id: '8e9e05c52164694d' }, 'shell'), 'etcdctl --endpoints=https://10.0.0.1:2379 member remove 8e9e05c52164694d');
+    assert.equal(
+      renderTemplate('etcdctl --endpoints={{e}} member remove {{id}}', { e: 'https://10.0.0.1:2379', id: '8e9e05c52164694d' }, 'shell'),
+      'etcdctl --endpoints=https://10.0.0.1:2379 member remove 8e9e05c52164694d',
+    );
     assert.equal(renderTemplate('echo {{x}}', { x: 'a b' }, 'shell'), "echo 'a b'");
   });
 
@@ -131,7 +134,8 @@ describe('template env: plain mode', () => {
 describe('template env: undefined variables are errors with line and column', () => {
   it('in a plain mustache', () => templateError(() => renderTemplate('echo {{nope}}', {}, 'shell'), 'undefined-variable', 1, 8, /undefined variable "nope"/));
   it('on a later line', () => templateError(() => renderTemplate('a\n  {{nope}}', {}, 'shell'), 'undefined-variable', 2, 5));
-  it('in a nested path (names the missing part)', () => templateError(() => renderTemplate('{{x.y.z}}', { x: { y: 1 } }, 'plain'), 'undefined-variable', 1, 3, /"x\.y\.z"/));
+  it('in a nested path (names the missing part)', () =>
+    templateError(() => renderTemplate('{{x.y.z}}', { x: { y: 1 } }, 'plain'), 'undefined-variable', 1, 3, /"x\.y\.z"/));
   it('in a helper parameter', () => templateError(() => renderTemplate('{{join nope ","}}', {}, 'shell'), 'undefined-variable', 1, 8));
   it('in a subexpression', () => templateError(() => renderTemplate('{{upper (concat "a" nope)}}', {}, 'plain'), 'undefined-variable', 1, 21));
   it('in #if', () => templateError(() => renderTemplate('x {{#if nope}}y{{/if}}', {}, 'shell'), 'undefined-variable', 1, 9));
@@ -177,7 +181,10 @@ describe('template env: syntax errors', () => {
     assert.throws(() => renderTemplate('{{nosuchhelper x}}', { x: 1 }, 'shell'), TemplateError);
   });
   it('the log helper is not available (it would write to the terminal)', () => {
-    assert.throws(() => renderTemplate('{{log "x"}}', {}, 'shell'), (e: unknown) => e instanceof TemplateError && /log/.test(e.message));
+    assert.throws(
+      () => renderTemplate('{{log "x"}}', {}, 'shell'),
+      (e: unknown) => e instanceof TemplateError && /log/.test(e.message),
+    );
   });
 });
 
@@ -197,7 +204,8 @@ describe('template env: run-time values', () => {
   });
 
   it('object internals of a placeholder are refused, not rendered', () => {
-    for (const t of ['{{rev.constructor}}', '{{rev.toString}}', '{{rev.constructor.constructor}}', '{{rev.constructor.name}}', '{{rev.x.__proto__}}']) assert.throws(() => renderTemplate(t, ctx, 'shell'), TemplateError, t);
+    for (const t of ['{{rev.constructor}}', '{{rev.toString}}', '{{rev.constructor.constructor}}', '{{rev.constructor.name}}', '{{rev.x.__proto__}}'])
+      assert.throws(() => renderTemplate(t, ctx, 'shell'), TemplateError, t);
   });
 
   for (const [tpl, helper] of [

@@ -14,14 +14,46 @@ const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
 
 /** A CA named `name` (key + self-signed cert). */
 function ca(name: string): void {
-  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '3650', '-subj', `/CN=${name}`);
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '3650',
+    '-subj',
+    `/CN=${name}`,
+  );
 }
 
 /** A leaf certificate signed by `by`, with `san` and `eku`, valid for `days`. */
 function leaf(name: string, by: string, san: string, eku: string, days = 365): void {
   ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
   writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=${eku}\n`);
-  ssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${by}.crt`, '-CAkey', `${by}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', String(days), '-extfile', `${name}.ext`);
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${by}.crt`,
+    '-CAkey',
+    `${by}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    String(days),
+    '-extfile',
+    `${name}.ext`,
+  );
 }
 
 const pub = (name: string): string => ssl('pkey', '-in', `${name}.key`, '-pubout');
@@ -50,14 +82,30 @@ describe('TLS certificate checks (engine/tls/check.ts)', function () {
   });
 
   it("names the missing IP SAN (the new member's address) and lists the SANs it has", () => {
-    const p = checkCertificate({ file: '/etc/etcd/pki/peer.crt', role: 'peer', certPem: read('no-ip.crt'), caPem: read('ca.crt'), hosts: ['10.0.1.11', '10.0.1.12'], now: NOW });
-    assert.deepEqual(p.map((x) => x.code), ['missing-san']);
-    assert.match(p[0]?.message ?? '', /^\/etc\/etcd\/pki\/peer\.crt: has no IP SAN for 10\.0\.1\.11 \(its SANs: .*IP Address:10\.0\.1\.12.*\); etcd rejects it there$/);
+    const p = checkCertificate({
+      file: '/etc/etcd/pki/peer.crt',
+      role: 'peer',
+      certPem: read('no-ip.crt'),
+      caPem: read('ca.crt'),
+      hosts: ['10.0.1.11', '10.0.1.12'],
+      now: NOW,
+    });
+    assert.deepEqual(
+      p.map((x) => x.code),
+      ['missing-san'],
+    );
+    assert.match(
+      p[0]?.message ?? '',
+      /^\/etc\/etcd\/pki\/peer\.crt: has no IP SAN for 10\.0\.1\.11 \(its SANs: .*IP Address:10\.0\.1\.12.*\); etcd rejects it there$/,
+    );
   });
 
   it('a certificate from another CA is refused, naming both', () => {
     const p = checkCertificate({ file: 'peer.crt', role: 'peer', certPem: read('foreign.crt'), caPem: read('ca.crt'), hosts: ['10.0.1.11'], now: NOW });
-    assert.deepEqual(p.map((x) => x.code), ['not-signed-by-ca']);
+    assert.deepEqual(
+      p.map((x) => x.code),
+      ['not-signed-by-ca'],
+    );
     assert.match(p[0]?.message ?? '', /issued by "CN=other-ca", not signed by the cluster CA "CN=ca"/);
   });
 

@@ -25,7 +25,10 @@ export const dependents: ModuleDef = {
         const away = `${parked}/${file}`;
         if (state === 'stopped') {
           // Moving the manifest only asks kubelet: wait until the container is really gone.
-          actions.push(exec(sh`if [ -e ${live} ]; then mkdir -p ${parked} && mv -n ${live} ${away}; fi`), waitFor(`the ${name} container is gone`, 120, podGone(name, [], 120)));
+          actions.push(
+            exec(sh`if [ -e ${live} ]; then mkdir -p ${parked} && mv -n ${live} ${away}; fi`),
+            waitFor(`the ${name} container is gone`, 120, podGone(name, [], 120)),
+          );
         } else actions.push(exec(sh`if [ -e ${away} ]; then mv -n ${away} ${live}; fi`));
       } else if (state === 'stopped') {
         actions.push(exec(sh`systemctl stop ${s} && ! systemctl is-active --quiet ${s}`));

@@ -13,10 +13,20 @@ function defragAll(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const all = f.endpoints;
   const actions: Action[] = [statusOf(ctx, all, 'before'), { kind: 'derive', fn: 'defrag_order', args: [ref('before.json')], bind: 'order' }];
   for (let i = 0; i < f.size; i++) {
-    actions.push(exec(sh`${ctl(ctx, `⟨_.order.${i}⟩`)} --command-timeout=${timeout(args)}s defrag`, { note: i === f.size - 1 ? 'the leader goes last' : `member ${i + 1} of ${f.size} in follower-first order` }));
+    actions.push(
+      exec(sh`${ctl(ctx, `⟨_.order.${i}⟩`)} --command-timeout=${timeout(args)}s defrag`, {
+        note: i === f.size - 1 ? 'the leader goes last' : `member ${i + 1} of ${f.size} in follower-first order`,
+      }),
+    );
     // Parsed, not the exit code: etcd 3.5 fails `endpoint health` on a NOSPACE alarm (facts.ts healthyDespiteAlarms).
     actions.push(
-      exec(sh`${ctl(ctx, all, true)} endpoint health --write-out=json`, { parse: 'json', probe: true, okCodes: [0, 1], bind: 'between', note: 'every member healthy before the next' }),
+      exec(sh`${ctl(ctx, all, true)} endpoint health --write-out=json`, {
+        parse: 'json',
+        probe: true,
+        okCodes: [0, 1],
+        bind: 'between',
+        note: 'every member healthy before the next',
+      }),
       { kind: 'derive', fn: 'require_healthy', args: [ref('between.json')], bind: 'between_ok' },
     );
   }

@@ -47,7 +47,11 @@ export const etcd_service: ModuleDef = {
     const manifest = c.manifestFile;
     const parked = stoppedManifest(ctx);
     if (stopping) {
-      actions.push(exec(sh`if [ -e ${manifest} ]; then mkdir -p ${parked.slice(0, parked.lastIndexOf('/'))} && mv -n ${manifest} ${parked}; fi && test ! -e ${manifest}`, { note: 'kubelet stops the static pod when its manifest leaves manifests/' }));
+      actions.push(
+        exec(sh`if [ -e ${manifest} ]; then mkdir -p ${parked.slice(0, parked.lastIndexOf('/'))} && mv -n ${manifest} ${parked}; fi && test ! -e ${manifest}`, {
+          note: 'kubelet stops the static pod when its manifest leaves manifests/',
+        }),
+      );
       const urls = [url, peerUrl];
       actions.push(waitFor(`the etcd container is gone and ${urls.join(', ')} are closed`, 120, podGone('etcd', urls, 120)));
     }

@@ -57,7 +57,10 @@ async function loadKey(peer: Peer, path: string, passphrase: string | undefined)
     throw new UnreachableError(h, `${h}: cannot read identity file ${path}: ${(err as Error).message}`, 'auth');
   }
   // Every host of a run uses the same key file: check it once per content and passphrase.
-  const memo = `${path}\u0000${createHash('sha256').update(data).update(passphrase ?? '\u0000none').digest('hex')}`;
+  const memo = `${path}\u0000${createHash('sha256')
+    .update(data)
+    .update(passphrase ?? '\u0000none')
+    .digest('hex')}`;
   if (checkedKeys.has(memo)) return data;
   const parsed = ssh2.utils.parseKey(data, passphrase);
   if (parsed instanceof Error) throw new UnreachableError(h, `${h}: ${unusableKey(path, data, parsed, passphrase)}`, 'auth');

@@ -52,9 +52,7 @@ export async function openConnection(peer: ConnectionPeer, hooks: ConnectionHook
         () => verify(true),
         (err: unknown) => {
           hostKeyFailure =
-            err instanceof UnreachableError
-              ? err
-              : new UnreachableError(peer.host, `${peer.host}: host key verification failed: ${String(err)}`, 'host-key');
+            err instanceof UnreachableError ? err : new UnreachableError(peer.host, `${peer.host}: host key verification failed: ${String(err)}`, 'host-key');
           verify(false);
         },
       );

@@ -66,7 +66,7 @@ export async function verifyHostKey(peer: HostKeyPeer, kh: KnownHosts, key: Buff
         h,
         `${h}: the ${presented} presented by ${name} is marked @revoked in ${path} (line ${check.entry?.line ?? '?'}). ` +
           'Refusing to connect whatever the host key checking mode: the host may be compromised or impersonated; ' +
-            'investigate before removing the @revoked line.',
+          'investigate before removing the @revoked line.',
         'host-key',
       );
     case 'mismatch': {

@@ -61,7 +61,10 @@ export class KillQueue {
       // sudo and non-sudo kills cannot share a script.
       for (const mode of new Set(batch.map((k) => k.sudo))) {
         const part = batch.filter((k) => k.sudo === mode);
-        await this.killNow(part.flatMap((k) => k.pids), mode);
+        await this.killNow(
+          part.flatMap((k) => k.pids),
+          mode,
+        );
         for (const k of part) k.done();
       }
     }
