@@ -7,7 +7,7 @@
 // Then add-member on shape (b), kubeadm's static pods (4 hosts, 127.0.LAB_NET.216-219). About 45 s in all.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A, SHAPE_B } from '../lab/shapes.js';
@@ -103,9 +103,13 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     const pki = path.join(lab.dir, 'pki');
     const ca = ['-CA', path.join(pki, 'ca.crt'), '-CAkey', path.join(pki, 'ca.key'), '-CAcreateserial'];
     ssl('x509', '-req', '-in', 'peer.csr', ...ca, '-days', '30', '-extfile', 'peer.ext', '-out', 'peer.crt');
-    const install = (from: string): string =>
-      `cp ${from}/peer.crt /etc/etcd/pki/peer.crt && cp ${from}/peer.key /etc/etcd/pki/peer.key && ` +
-      'chown etcd:etcd /etc/etcd/pki/peer.* && chmod 600 /etc/etcd/pki/peer.key';
+    // The files go through the host's own /run/lab (its state dir's run-lab): a path below the
+    // controller's /tmp (a checkout there) is hidden inside the host, whose /tmp is its own.
+    const runLab = path.join(lab.hosts.find((h) => h.name === 'etcd-4')?.stateDir ?? '', 'run-lab');
+    const install = (from: string): string => {
+      for (const f of ['peer.crt', 'peer.key']) copyFileSync(path.join(from, f), path.join(runLab, f));
+      return 'mv /run/lab/peer.crt /etc/etcd/pki/peer.crt && mv /run/lab/peer.key /etc/etcd/pki/peer.key && chown etcd:etcd /etc/etcd/pki/peer.* && chmod 600 /etc/etcd/pki/peer.key';
+    };
     await onHost(lab, 'etcd-4', install(bad));
 
     const hosts = ALL.slice(0, 4);

@@ -875,7 +875,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Lab> {
       const lab = toLab(st);
       await Promise.all(
         st.hosts.map(async (h) => {
-          const r = await hostExec(lab, h.name, startKubeletCmd(h.stateDir, kubeletPeriod), { timeoutMs: 10_000 });
+          const r = await hostExec(lab, h.name, startKubeletCmd(kubeletPeriod), { timeoutMs: 10_000 });
           if (r.code !== 0) throw new Error(`lab: ${h.name}: cannot start the kubelet stand-in: ${r.stderr.trim()}`);
         }),
       );

@@ -233,10 +233,12 @@ export async function prepareStaticPodHost(o: {
 }): Promise<void> {
   const s = o.stateDir;
   const k8s = path.join(s, 'etc-kubernetes');
-  const apiRoot = path.join(s, 'images/kube-apiserver');
+  // Everything the host's own processes read lives below run-lab (/run/lab inside the host): a state
+  // dir below the controller's /tmp (a checkout there) is hidden inside the host, whose /tmp is its own.
+  const apiRoot = path.join(s, 'run-lab/images/kube-apiserver');
   await Promise.all([
     fs.mkdir(path.join(k8s, 'manifests'), { recursive: true }),
-    fs.mkdir(path.join(s, 'usr-local-bin'), { recursive: true }),
+    fs.mkdir(path.join(s, 'run-lab/usr-local-bin'), { recursive: true }),
     fs.mkdir(path.join(s, 'run-lab/kubelet'), { recursive: true }),
     fs.mkdir(path.join(apiRoot, 'usr/local/bin'), { recursive: true }),
     o.member ? Promise.resolve() : fs.mkdir(path.join(k8s, 'manifests-stopped-by-runbook'), { recursive: true }),
@@ -250,7 +252,7 @@ export async function prepareStaticPodHost(o: {
   const images = [
     "# IMAGE-PREFIX<TAB>ROOT: the kubelet stand-in runs an image's command from ROOT/usr/local/bin, ROOT/usr/bin or ROOT/bin",
     `${etcdImage(o.version).replace(/-0$/, '-')}\t${o.etcdRoot}`,
-    `registry.k8s.io/kube-apiserver:\t${apiRoot}`,
+    'registry.k8s.io/kube-apiserver:\t/run/lab/images/kube-apiserver',
   ].join('\n');
   const exe = async (src: string, dest: string): Promise<void> => {
     await fs.copyFile(path.join(o.labSrc, src), dest);
@@ -260,8 +262,8 @@ export async function prepareStaticPodHost(o: {
     fs.writeFile(path.join(k8s, o.member ? 'manifests' : 'manifests-stopped-by-runbook', 'etcd.yaml'), etcd),
     o.member ? fs.writeFile(path.join(k8s, 'manifests/kube-apiserver.yaml'), apiserver) : Promise.resolve(),
     fs.writeFile(path.join(s, 'run-lab/kubelet/images.tsv'), images + '\n'),
-    exe('kubelet-standin.py', path.join(s, 'usr-local-bin/kubelet')),
-    exe('crictl-standin.py', path.join(s, 'usr-local-bin/crictl')),
+    exe('kubelet-standin.py', path.join(s, 'run-lab/usr-local-bin/kubelet')),
+    exe('crictl-standin.py', path.join(s, 'run-lab/usr-local-bin/crictl')),
     exe('apiserver-standin.py', path.join(apiRoot, 'usr/local/bin/kube-apiserver')),
   ]);
 }
@@ -271,11 +273,10 @@ export async function prepareStaticPodHost(o: {
  * /usr/local/bin (an overlay: the machine's own files stay visible) and starts the kubelet
  * stand-in detached, its log in /run/lab/kubelet.log. The host's init reaps it.
  */
-export function startKubeletCmd(stateDir: string, periodSec: number): string {
-  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+export function startKubeletCmd(periodSec: number): string {
   return [
     "{ /usr/bin/python3 -c 'import yaml' 2>/dev/null || { echo 'the kubelet stand-in needs /usr/bin/python3 with PyYAML (Debian: python3-yaml)' >&2; exit 1; }; }",
-    `/usr/bin/mount -t overlay overlay -o lowerdir=${q(path.join(stateDir, 'usr-local-bin'))}:/usr/local/bin /usr/local/bin`,
+    '/usr/bin/mount -t overlay overlay -o lowerdir=/run/lab/usr-local-bin:/usr/local/bin /usr/local/bin',
     `/usr/bin/setsid -f /usr/local/bin/kubelet --period=${periodSec} --manifests=${MANIFESTS} </dev/null >>/run/lab/kubelet.log 2>&1`,
   ].join(' && ');
 }
