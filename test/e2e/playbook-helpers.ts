@@ -340,3 +340,52 @@ export async function asideDirs(lab: Lab, host: string): Promise<string[]> {
   const out = await onHost(lab, host, 'ls -d /var/lib/etcd.bak-* 2>/dev/null || true');
   return out.split('\n').filter(Boolean);
 }
+
+// ───────────── checks shared by the systemd and static-pod playbook suites ─────────────
+
+/** The bump restore-all uses on a shape: the lab inventory's bump_revision where the etcd version has it (3.5.10+). */
+export function bumpOf(shape: Shape): number {
+  return shape.etcdVersion === '3.4' ? 0 : 1_000_000_000;
+}
+
+const CHURN_VALUE = 'x'.repeat(64 * 1024);
+
+/** Overwrite /churn/0..19 with 64 KiB values `rounds` times (every overwrite keeps the old revision until compaction). */
+export async function churn(ep: string, rounds: number): Promise<void> {
+  for (let r = 0; r < rounds; r++) await Promise.all(Array.from({ length: 20 }, (_, i) => put(ep, `/churn/${i}`, `${r}:${CHURN_VALUE}`)));
+}
+
+/** The member's active alarms (NOSPACE, CORRUPT). */
+export async function alarms(ep: string): Promise<string[]> {
+  const r = await rpc<{ alarms?: { alarm?: string }[] }>(ep, 'maintenance/alarm', { action: 'GET' });
+  return (r.alarms ?? []).map((a) => a.alarm ?? '');
+}
+
+/** Churn until etcd refuses a write with "database space exceeded" (the quota is full: NOSPACE raised). */
+export async function fillUntilNospace(ep: string): Promise<void> {
+  let refused: unknown;
+  for (let round = 0; round < 40 && refused === undefined; round++) {
+    try {
+      await churn(ep, 1);
+    } catch (e) {
+      refused = e;
+    }
+  }
+  assert.match(String(refused), /database space exceeded/);
+}
+
+/**
+ * After a restore with --bump-revision --mark-compacted: a watch from a revision the snapshot had
+ * (what a kube-apiserver's watch cache resumes from) is cancelled as "compacted", so the client
+ * relists instead of missing events; a read at that revision is refused; new writes land past the bump.
+ */
+export async function assertOldRevisionsCompacted(lab: Lab, shape: Shape, revision: number, tlsFlags: string): Promise<void> {
+  const ep = clientUrl(lab, 'etcd-1');
+  const watch = `timeout 20 etcdctl ${shape.tls ? tlsFlags : ''} --endpoints=${ep} watch --rev=${revision} /canary/1`;
+  const w = await hostExec(lab, 'etcd-1', watch, { timeoutMs: 30_000 });
+  assert.match(`${w.stdout}\n${w.stderr}`, /required revision has been compacted/, `watch exit ${String(w.code)}`);
+  assert.notEqual(w.code, 124, 'the watch was not cancelled (timed out instead)');
+  await assert.rejects(rpc(ep, 'kv/range', { key: Buffer.from('/canary/1').toString('base64'), revision }), /compacted/);
+  const rev = await put(ep, '/after-restore', 'x');
+  assert.ok(rev > revision + bumpOf(shape), `put at revision ${rev}`);
+}

@@ -6,15 +6,17 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { hostExec, labDown, resolveEtcd, type Lab } from '../lab/lab.js';
-import { shapesFor, type Shape } from '../lab/shapes.js';
+import { labDown, resolveEtcd, type Lab } from '../lab/lab.js';
+import { shapesFor } from '../lab/shapes.js';
 import {
   apply,
   asideDirs,
-  assertSameClusterSettings,
-  assertOperatorSettings,
   assertCanaries,
   assertCluster,
+  assertOldRevisionsCompacted,
+  assertOperatorSettings,
+  assertSameClusterSettings,
+  bumpOf,
   CANARIES,
   clientUrl,
   fingerprints,
@@ -25,8 +27,6 @@ import {
   labDir,
   memberList,
   onHost,
-  put,
-  rpc,
   runbook,
   snapshotTool,
   writeCanaries,
@@ -41,11 +41,6 @@ interface Manifest {
   live_keys: number;
   source_member: string;
   source_endpoint: string;
-}
-
-/** The bump restore-all uses on a shape: the lab inventory's bump_revision where the etcd version has it (3.5.10+). */
-function bumpOf(shape: Shape): number {
-  return shape.etcdVersion === '3.4' ? 0 : 1_000_000_000;
 }
 
 for (const shape of shapesFor('restore-all'))
@@ -163,18 +158,12 @@ for (const shape of shapesFor('restore-all'))
 
     if (bumpOf(shape) > 0) {
       it('after the restore, old revisions are compacted: a watch from the snapshot\'s revision is cancelled as "compacted"', async function () {
-        const ep = clientUrl(lab, 'etcd-1');
-        // A watch from a revision the snapshot had (before the bump) — what a kube-apiserver's
-        // watch cache resumes from — must be refused so the client relists instead of missing events.
-        const tls = '--cacert=/etc/etcd/pki/ca.crt --cert=/etc/etcd/pki/etcdctl.crt --key=/etc/etcd/pki/etcdctl.key';
-        const watch = `timeout 20 etcdctl ${shape.tls ? tls : ''} --endpoints=${ep} watch --rev=${manifest.revision} /canary/1`;
-        const w = await hostExec(lab, 'etcd-1', watch, { timeoutMs: 30_000 });
-        assert.match(`${w.stdout}\n${w.stderr}`, /required revision has been compacted/, `watch exit ${String(w.code)}`);
-        assert.notEqual(w.code, 124, 'the watch was not cancelled (timed out instead)');
-        await assert.rejects(rpc(ep, 'kv/range', { key: Buffer.from('/canary/1').toString('base64'), revision: manifest.revision }), /compacted/);
-        // New writes land after the bumped revision.
-        const rev = await put(ep, '/after-restore', 'x');
-        assert.ok(rev > manifest.revision + bumpOf(shape), `put at revision ${rev}`);
+        await assertOldRevisionsCompacted(
+          lab,
+          shape,
+          manifest.revision,
+          '--cacert=/etc/etcd/pki/ca.crt --cert=/etc/etcd/pki/etcdctl.crt --key=/etc/etcd/pki/etcdctl.key',
+        );
       });
     }
 

@@ -8,33 +8,38 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { hostExec, labDown, type Lab } from '../lab/lab.js';
-import { shapesFor, type Shape } from '../lab/shapes.js';
+import { labDown, type Lab } from '../lab/lab.js';
+import { shapesFor } from '../lab/shapes.js';
 import { KUBEADM_TLS } from '../lab/static-pod.js';
 import {
+  alarms,
   apply,
   asideDirs,
-  assertSameClusterSettings,
   assertCanaries,
   assertCluster,
+  assertOldRevisionsCompacted,
+  assertSameClusterSettings,
+  bumpOf,
   CANARIES,
+  churn,
   clientUrl,
+  fillUntilNospace,
   freshLab,
   healthy,
   journal,
   keyCount,
   labDir,
   memberList,
+  type MemberStatus,
   onHost,
-  runbook,
-  put,
   readPrefix,
   rpc,
+  runbook,
   snapshotTool,
   status,
+  put,
   writeCanaries,
   writeInventory,
-  type MemberStatus,
 } from './playbook-helpers.js';
 import { apiserverWrites, containerPid, containers, finishedAt, playTimes, stepStart, until } from './static-pod-helpers.js';
 
@@ -62,11 +67,6 @@ async function loseData(lab: Lab, host: string): Promise<void> {
 async function operatorFlags(lab: Lab, host: string): Promise<string[]> {
   const text = await onHost(lab, host, `cat ${MANIFEST} 2>/dev/null || cat ${PARKED}`);
   return text.split('\n').filter((l) => /^\s*- --/.test(l) && !/--(initial-cluster|initial-cluster-state|force-new-cluster)=?/.test(l));
-}
-
-/** The bump restore-all uses: the inventory's bump_revision (static-pod default) where the etcd version has it (3.5.10+). */
-function bumpOf(shape: Shape): number {
-  return shape.etcdVersion === '3.4' ? 0 : 1_000_000_000;
 }
 
 for (const shape of shapesFor('static-pod')) {
@@ -138,16 +138,7 @@ for (const shape of shapesFor('static-pod')) {
 
     if (bumpOf(shape) > 0) {
       it(`${shape.title} after the restore, old revisions are compacted: a watch from the snapshot's revision is cancelled as "compacted"`, async function () {
-        const ep = clientUrl(lab, 'etcd-1');
-        // What a kube-apiserver's watch cache resumes from must be refused, so it relists.
-        const tls = `--cacert=${KUBEADM_TLS.ca} --cert=${KUBEADM_TLS.cert} --key=${KUBEADM_TLS.key}`;
-        const watch = `timeout 20 etcdctl ${shape.tls ? tls : ''} --endpoints=${ep} watch --rev=${manifest.revision} /canary/1`;
-        const w = await hostExec(lab, 'etcd-1', watch, { timeoutMs: 30_000 });
-        assert.match(`${w.stdout}\n${w.stderr}`, /required revision has been compacted/, `watch exit ${String(w.code)}`);
-        assert.notEqual(w.code, 124, 'the watch was not cancelled (timed out instead)');
-        await assert.rejects(rpc(ep, 'kv/range', { key: Buffer.from('/canary/1').toString('base64'), revision: manifest.revision }), /compacted/);
-        const rev = await put(ep, '/after-restore', 'x');
-        assert.ok(rev > manifest.revision + bumpOf(shape), `put at revision ${rev}`);
+        await assertOldRevisionsCompacted(lab, shape, manifest.revision, `--cacert=${KUBEADM_TLS.ca} --cert=${KUBEADM_TLS.cert} --key=${KUBEADM_TLS.key}`);
       });
     }
 
@@ -323,15 +314,8 @@ for (const shape of shapesFor('static-pod')) {
     this.timeout(180_000);
     const DIR = labDir(`sp-compact-defrag-${shape.id}`);
     const QUOTA = 16 * 1024 * 1024;
-    const BIG = 'x'.repeat(64 * 1024);
     let lab: Lab;
     let eps: string[];
-
-    const churn = async (ep: string, rounds: number): Promise<void> => {
-      for (let r = 0; r < rounds; r++) await Promise.all(Array.from({ length: 20 }, (_, i) => put(ep, `/churn/${i}`, `${r}:${BIG}`)));
-    };
-    const alarms = async (ep: string): Promise<string[]> =>
-      ((await rpc<{ alarms?: { alarm?: string }[] }>(ep, 'maintenance/alarm', { action: 'GET' })).alarms ?? []).map((a) => a.alarm ?? '');
 
     before(async function () {
       lab = await freshLab('sp-compact-defrag', { shape, hosts: 3, firstOctet: 181, quotaBytes: QUOTA });
@@ -374,15 +358,7 @@ for (const shape of shapesFor('static-pod')) {
 
     it(`${shape.title} compact-defrag with a NOSPACE alarm: disarmed, writes work again (kube-apiserver's too), data intact`, async function () {
       const ep = eps[0] ?? '';
-      let refused: unknown;
-      for (let round = 0; round < 40 && refused === undefined; round++) {
-        try {
-          await churn(ep, 1);
-        } catch (e) {
-          refused = e;
-        }
-      }
-      assert.match(String(refused), /database space exceeded/);
+      await fillUntilNospace(ep);
       assert.ok((await alarms(ep)).includes('NOSPACE'));
 
       const r = await apply(lab, 'compact-defrag.yml');

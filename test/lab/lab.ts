@@ -422,23 +422,25 @@ function inventoryYaml(
       '      services: [kube-apiserver]',
     );
   }
-  out.push(
+  out.push(...sshAndHostsYaml(hosts, tls ? ['  connect_timeout: 10', '  keepalive: 5'] : []), 'groups:', '  etcd:', `    hosts: [${members.join(', ')}]`);
+  if (spares.length > 0) out.push('  spare:', `    hosts: [${spares.join(', ')}]`);
+  if (tls) out.push('  kube_control_plane:', '    hosts: []');
+  return out.join('\n') + '\n';
+}
+
+/** The ssh: block (the lab key, strict host-key checking) and hosts: with their addresses, for both lab inventories. */
+function sshAndHostsYaml(hosts: { name: string; address: string }[], extraSsh: string[] = []): string[] {
+  return [
     'ssh:',
     '  user: root',
     '  port: 22',
     '  identity_file: ./id_ed25519',
     '  known_hosts: ./known_hosts',
     '  host_key_checking: strict',
-    ...(tls ? ['  connect_timeout: 10', '  keepalive: 5'] : []),
+    ...extraSsh,
     'hosts:',
     ...hosts.flatMap((h) => [`  ${h.name}:`, `    address: ${h.address}`]),
-    'groups:',
-    '  etcd:',
-    `    hosts: [${members.join(', ')}]`,
-  );
-  if (spares.length > 0) out.push('  spare:', `    hosts: [${spares.join(', ')}]`);
-  if (tls) out.push('  kube_control_plane:', '    hosts: []');
-  return out.join('\n') + '\n';
+  ];
 }
 
 /** The static-pod lab's inventory, shaped like inventories/kubeadm-static-pod.yml (test/unit/lab-static-pod-parity.test.ts). */
@@ -452,14 +454,7 @@ function staticPodInventory(dir: string, hosts: { name: string; address: string;
     'cluster:',
     '  name: lab',
     ...staticPodClusterYaml({ version: etcdVersion, token: TOKEN, scheme: tls ? 'https' : 'http', tls: tls ? KUBEADM_TLS : undefined }),
-    'ssh:',
-    '  user: root',
-    '  port: 22',
-    '  identity_file: ./id_ed25519',
-    '  known_hosts: ./known_hosts',
-    '  host_key_checking: strict',
-    'hosts:',
-    ...hosts.flatMap((h) => [`  ${h.name}:`, `    address: ${h.address}`]),
+    ...sshAndHostsYaml(hosts),
     'groups:',
     '  etcd:',
     `    hosts: [${members.join(', ')}]`,
