@@ -243,9 +243,10 @@ export function startTraffic(o: TrafficOptions): { stop: () => Promise<TrafficRe
       n++;
     }
     const end = Date.now();
-    // Let the watch deliver the last acknowledged writes (up to 3 s) before closing it.
+    // Let the watch deliver the last acknowledged writes before closing it: up to 15 s, since a watch
+    // that lost its member (a restart during the playbook) reconnects every 200 ms and then replays.
     const lastAcked = Math.max(0, ...report.acked.map((w) => w.revision));
-    for (let i = 0; i < 30 && report.watch.lastRevision < lastAcked; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 150 && report.watch.lastRevision < lastAcked; i++) await new Promise((r) => setTimeout(r, 100));
     stopping = true;
     stopWatch();
     noteGap(end);
