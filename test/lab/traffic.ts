@@ -102,7 +102,7 @@ export function gateway<T>(endpoint: string, api: string, body: unknown, a: Agen
 }
 
 /** A watch on the prefix through the gateway's streaming /v3/watch, restarted from the last seen revision. */
-function watchPrefix(o: TrafficOptions, a: Agents, stats: TrafficReport['watch'], stopped: () => boolean): () => void {
+function watchPrefix(o: TrafficOptions, a: Agents, stats: TrafficReport['watch'], stopped: () => boolean, firstAcked: () => number): () => void {
   let req: http.ClientRequest | undefined;
   let i = 0;
   const start = (): void => {
@@ -113,7 +113,9 @@ function watchPrefix(o: TrafficOptions, a: Agents, stats: TrafficReport['watch']
       create_request: {
         key: b64(o.prefix),
         range_end: prefixEnd(o.prefix),
-        ...(stats.lastRevision > 0 ? { start_revision: String(stats.lastRevision + 1) } : {}),
+        // Resume after the last event seen; before any event, from the first acknowledged write (a watch
+        // that could only be created once the cluster served again would otherwise start after it).
+        ...(stats.lastRevision > 0 ? { start_revision: String(stats.lastRevision + 1) } : firstAcked() > 0 ? { start_revision: String(firstAcked()) } : {}),
       },
     };
     const opts: https.RequestOptions = { method: 'POST', headers: { 'content-type': 'application/json' } };
@@ -181,7 +183,13 @@ export function startTraffic(o: TrafficOptions): { stop: () => Promise<TrafficRe
     durationMs: 0,
   };
   let stopping = false;
-  const stopWatch = watchPrefix(o, a, report.watch, () => stopping);
+  const stopWatch = watchPrefix(
+    o,
+    a,
+    report.watch,
+    () => stopping,
+    () => report.acked[0]?.revision ?? 0,
+  );
   let lastAck = t0;
   let ep = 0;
   const noteGap = (now: number): void => {
