@@ -2,7 +2,7 @@
 // after heavy churn every member's DB shrinks; a NOSPACE alarm raised by filling the quota is
 // disarmed and writes work again.
 import assert from 'node:assert/strict';
-import { labDown, type Lab } from '../lab/lab.js';
+import { type Lab } from '../lab/lab.js';
 import { shapesFor } from '../lab/shapes.js';
 import {
   alarms,
@@ -14,16 +14,14 @@ import {
   churn,
   clientUrl,
   fillUntilNospace,
-  freshLab,
   journal,
   keyCount,
-  labDir,
   type MemberStatus,
+  put,
   readPrefix,
   rpc,
+  seededLab,
   status,
-  put,
-  writeCanaries,
 } from './playbook-helpers.js';
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -32,18 +30,12 @@ const QUOTA = 16 * 1024 * 1024;
 for (const shape of shapesFor('compact-defrag'))
   describe(`${shape.title} playbooks on a real cluster: compact-defrag (127.0.0.81-83)`, function () {
     this.timeout(90_000);
-    const DIR = labDir(`compact-defrag-${shape.id}`);
     let lab: Lab;
     let eps: string[];
 
-    before(async function () {
-      lab = await freshLab('compact-defrag', { shape, hosts: 3, firstOctet: 81, quotaBytes: QUOTA });
+    seededLab('compact-defrag', { shape, hosts: 3, firstOctet: 81, quotaBytes: QUOTA }, HOSTS, (s) => {
+      lab = s.lab;
       eps = HOSTS.map((h) => clientUrl(lab, h));
-      await writeCanaries(eps[0] ?? '');
-    });
-
-    after(async function () {
-      await labDown(DIR);
     });
 
     it('after heavy churn: compacts once at the current revision, defrags followers then the leader, every DB shrinks', async function () {

@@ -2,23 +2,21 @@
 // other members live; after two of three members were destroyed, the survivor becomes a
 // one-member cluster and the other two rejoin (learner first) with the data intact.
 import assert from 'node:assert/strict';
-import { labDown, type Lab } from '../lab/lab.js';
+import { type Lab } from '../lab/lab.js';
 import { shapesFor } from '../lab/shapes.js';
 import {
   apply,
   asideDirs,
-  assertOperatorSettings,
   assertCanaries,
   assertCluster,
+  assertOperatorSettings,
   clientUrl,
   fingerprints,
-  freshLab,
   healthy,
   keyCount,
-  labDir,
   onHost,
+  seededLab,
   status,
-  writeCanaries,
 } from './playbook-helpers.js';
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -26,20 +24,14 @@ const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
 for (const shape of shapesFor('force-new-cluster'))
   describe(`${shape.title} playbooks on a real cluster: force-new-cluster (127.0.0.61-63)`, function () {
     this.timeout(90_000);
-    const DIR = labDir(`force-new-cluster-${shape.id}`);
     let lab: Lab;
     let clusterIdBefore: string;
     let keysBefore: number;
 
-    before(async function () {
-      lab = await freshLab('force-new-cluster', { shape, hosts: 3, firstOctet: 61 });
-      await writeCanaries(clientUrl(lab, 'etcd-1'));
-      keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
-      clusterIdBefore = (await assertCluster(lab, HOSTS)).clusterId;
-    });
-
-    after(async function () {
-      await labDown(DIR);
+    seededLab('force-new-cluster', { shape, hosts: 3, firstOctet: 61 }, HOSTS, (s) => {
+      lab = s.lab;
+      keysBefore = s.keysBefore;
+      clusterIdBefore = s.clusterIdBefore;
     });
 
     it('refuses without a survivor, and while the other members are alive; nothing changes', async function () {

@@ -12,7 +12,7 @@ import { loadInventory } from '../../engine/inventory/load.js';
 import type { Inventory, SshSettings } from '../../engine/model/types.js';
 import { captureIo } from '../support/io.js';
 import { readRunJournal, runIdOf, type JournalEvent } from '../support/journal.js';
-import { hostExec, labRequest, labUp, operatorSettings, type Lab, type LabTls, type LabUpOptions } from '../lab/lab.js';
+import { hostExec, labDown, labRequest, labUp, operatorSettings, type Lab, type LabTls, type LabUpOptions } from '../lab/lab.js';
 import { SHAPE_C, shapeLab, type Shape } from '../lab/shapes.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -388,4 +388,74 @@ export async function assertOldRevisionsCompacted(lab: Lab, shape: Shape, revisi
   await assert.rejects(rpc(ep, 'kv/range', { key: Buffer.from('/canary/1').toString('base64'), revision }), /compacted/);
   const rev = await put(ep, '/after-restore', 'x');
   assert.ok(rev > revision + bumpOf(shape), `put at revision ${rev}`);
+}
+
+/** `runbook status --format json` as the restore suites read it. */
+export interface StatusReport {
+  healthy: boolean;
+  cluster_ids: string[];
+  members: { name: string; id: string; leader: boolean; revision: number; raft_index: number; db_size: number; health: string }[];
+}
+
+/** `runbook status`: one row per member of the live member list (ID in hex), all healthy, one leader, one cluster ID. */
+export async function assertStatusReport(lab: Lab): Promise<StatusReport> {
+  const r = await runbook(['status', '-i', lab.inventoryPath, '--format', 'json']);
+  assert.equal(r.code, 0, r.all);
+  const s = JSON.parse(r.out) as StatusReport;
+  const list = await memberList(clientUrl(lab, 'etcd-1'));
+  assert.deepEqual(
+    s.members.map((m) => [m.name, m.id, m.health]),
+    list.map((m) => [m.name, BigInt(m.id).toString(16), 'healthy']),
+  );
+  assert.equal(s.members.filter((m) => m.leader).length, 1);
+  assert.equal(s.cluster_ids.length, 1);
+  return s;
+}
+
+/** A refused run (exit 1, `refusal` in its output) that left every host and the member list as they were. */
+export async function assertRefusedUntouched(
+  lab: Lab,
+  run: CliRun,
+  refusal: RegExp,
+  before: { fingerprints: Record<string, string>; members: string[] },
+): Promise<void> {
+  assert.equal(run.code, 1, run.all);
+  assert.match(run.all, refusal);
+  assert.deepEqual(await fingerprints(lab, Object.keys(before.fingerprints)), before.fingerprints, 'a host changed');
+  assert.deepEqual(
+    (await memberList(clientUrl(lab, 'etcd-1'))).map((m) => m.name),
+    before.members,
+  );
+}
+
+/** The plan printed `count` snapshot restores with the shape's tool, bumping the revision (and marking it compacted) when the shape does. */
+export function assertRestoreCommands(out: string, shape: Shape, count: number): void {
+  const bump = bumpOf(shape);
+  const restores = out.match(/\$ \S+ snapshot restore .*/g) ?? [];
+  assert.equal(restores.length, count, out);
+  for (const line of restores) {
+    assert.ok(line.startsWith(`$ ${snapshotTool(shape)} snapshot restore `), line);
+    if (bump > 0) assert.match(line, new RegExp(`--bump-revision=${bump} --mark-compacted( |$)`));
+    else assert.doesNotMatch(line, /--bump-revision|--mark-compacted/);
+  }
+}
+
+/** A fresh lab with the canaries written, as the playbook suites start: the cluster ID and key count before anything runs. */
+export interface SeededLab {
+  lab: Lab;
+  keysBefore: number;
+  clusterIdBefore: string;
+}
+
+/** Registers the calling describe's before (freshLab + canaries on etcd-1) and after (labDown) hooks; `ready` receives the lab. */
+export function seededLab(name: string, opts: Parameters<typeof freshLab>[1], members: string[], ready: (s: SeededLab) => void): void {
+  before(async function () {
+    const lab = await freshLab(name, opts);
+    await writeCanaries(clientUrl(lab, 'etcd-1'));
+    const keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
+    ready({ lab, keysBefore, clusterIdBefore: (await assertCluster(lab, members)).clusterId });
+  });
+  after(async function () {
+    await labDown(labDir(opts.shape ? `${name}-${opts.shape.id}` : name));
+  });
 }

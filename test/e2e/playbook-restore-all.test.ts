@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { labDown, resolveEtcd, type Lab } from '../lab/lab.js';
+import { resolveEtcd, type Lab } from '../lab/lab.js';
 import { shapesFor } from '../lab/shapes.js';
 import {
   apply,
@@ -15,21 +15,19 @@ import {
   assertCluster,
   assertOldRevisionsCompacted,
   assertOperatorSettings,
+  assertRestoreCommands,
   assertSameClusterSettings,
+  assertStatusReport,
   bumpOf,
   CANARIES,
   clientUrl,
   fingerprints,
-  freshLab,
   healthy,
   journal,
   keyCount,
-  labDir,
-  memberList,
   onHost,
   runbook,
-  snapshotTool,
-  writeCanaries,
+  seededLab,
 } from './playbook-helpers.js';
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -46,22 +44,16 @@ interface Manifest {
 for (const shape of shapesFor('restore-all'))
   describe(`${shape.title} playbooks on a real cluster: backup + restore-all (127.0.0.41-43)`, function () {
     this.timeout(90_000);
-    const DIR = labDir(`restore-all-${shape.id}`);
     let lab: Lab;
     let manifest: Manifest;
     let snapshotFile: string;
     let keysBefore: number;
     let clusterIdBefore: string;
 
-    before(async function () {
-      lab = await freshLab('restore-all', { shape, hosts: 3, firstOctet: 41 });
-      await writeCanaries(clientUrl(lab, 'etcd-1'));
-      keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
-      clusterIdBefore = (await assertCluster(lab, HOSTS)).clusterId;
-    });
-
-    after(async function () {
-      await labDown(DIR);
+    seededLab('restore-all', { shape, hosts: 3, firstOctet: 41 }, HOSTS, (s) => {
+      lab = s.lab;
+      keysBefore = s.keysBefore;
+      clusterIdBefore = s.clusterIdBefore;
     });
 
     const shipped = shape.shipped;
@@ -146,13 +138,7 @@ for (const shape of shapesFor('restore-all'))
         assert.equal((await onHost(lab, h, 'stat -c %U /var/lib/etcd')).trim(), 'etcd');
       }
       assert.match(r.out, /--initial-cluster-token=lab-cluster-restore-/);
-      const restores = r.out.match(/\$ \S+ snapshot restore .*/g) ?? [];
-      assert.equal(restores.length, 3, r.out);
-      for (const line of restores) {
-        assert.ok(line.startsWith(`$ ${snapshotTool(shape)} snapshot restore `), line);
-        if (bump > 0) assert.match(line, new RegExp(`--bump-revision=${bump} --mark-compacted( |$)`));
-        else assert.doesNotMatch(line, /--bump-revision|--mark-compacted/);
-      }
+      assertRestoreCommands(r.out, shape, 3);
       for (const h of HOSTS) await assertOperatorSettings(lab, h);
     });
 
@@ -168,20 +154,7 @@ for (const shape of shapesFor('restore-all'))
     }
 
     it('runbook status: one row per member with ID, leader, revision, raft index, DB size and health', async function () {
-      const r = await runbook(['status', '-i', lab.inventoryPath, '--format', 'json']);
-      assert.equal(r.code, 0, r.all);
-      const s = JSON.parse(r.out) as {
-        healthy: boolean;
-        cluster_ids: string[];
-        members: { name: string; id: string; leader: boolean; revision: number; raft_index: number; db_size: number; health: string }[];
-      };
-      const list = await memberList(clientUrl(lab, 'etcd-1'));
-      assert.deepEqual(
-        s.members.map((m) => [m.name, m.id, m.health]),
-        list.map((m) => [m.name, BigInt(m.id).toString(16), 'healthy']),
-      );
-      assert.equal(s.members.filter((m) => m.leader).length, 1);
-      assert.equal(s.cluster_ids.length, 1);
+      const s = await assertStatusReport(lab);
       for (const m of s.members) assert.ok(m.revision >= manifest.revision && m.raft_index > 0 && m.db_size > 0, JSON.stringify(m));
       const text = await runbook(['status', '-i', lab.inventoryPath]);
       assert.equal(text.code, 0);

@@ -18,7 +18,9 @@ import {
   assertCanaries,
   assertCluster,
   assertOldRevisionsCompacted,
+  assertRestoreCommands,
   assertSameClusterSettings,
+  assertStatusReport,
   bumpOf,
   CANARIES,
   churn,
@@ -32,12 +34,12 @@ import {
   memberList,
   type MemberStatus,
   onHost,
+  put,
   readPrefix,
   rpc,
-  runbook,
+  seededLab,
   snapshotTool,
   status,
-  put,
   writeCanaries,
   writeInventory,
 } from './playbook-helpers.js';
@@ -72,19 +74,13 @@ async function operatorFlags(lab: Lab, host: string): Promise<string[]> {
 for (const shape of shapesFor('static-pod')) {
   describe(`${shape.title} restore-all (127.0.N.151-153)`, function () {
     this.timeout(180_000);
-    const DIR = labDir(`sp-restore-all-${shape.id}`);
     let lab: Lab;
     let clusterIdBefore: string;
     let manifest: { revision: number; live_keys: number };
 
-    before(async function () {
-      lab = await freshLab('sp-restore-all', { shape, hosts: 3, firstOctet: 151 });
-      await writeCanaries(clientUrl(lab, 'etcd-1'));
-      clusterIdBefore = (await assertCluster(lab, HOSTS)).clusterId;
-    });
-
-    after(async function () {
-      await labDown(DIR);
+    seededLab('sp-restore-all', { shape, hosts: 3, firstOctet: 151 }, HOSTS, (s) => {
+      lab = s.lab;
+      clusterIdBefore = s.clusterIdBefore;
     });
 
     const shipped = shape.shipped;
@@ -116,13 +112,7 @@ for (const shape of shapesFor('static-pod')) {
       // etcd 3.5: restored with --bump-revision, so every revision is past the snapshot's plus the bump.
       const bump = bumpOf(shape);
       for (const s of statuses) assert.ok(s.revision >= manifest.revision + bump, `${s.endpoint}: revision ${s.revision} < ${manifest.revision} + ${bump}`);
-      const restores = r.out.match(/\$ \S+ snapshot restore .*/g) ?? [];
-      assert.equal(restores.length, 3, r.out);
-      for (const line of restores) {
-        assert.ok(line.startsWith(`$ ${snapshotTool(shape)} snapshot restore `), line);
-        if (bump > 0) assert.match(line, new RegExp(`--bump-revision=${bump} --mark-compacted( |$)`));
-        else assert.doesNotMatch(line, /--bump-revision|--mark-compacted/);
-      }
+      assertRestoreCommands(r.out, shape, 3);
       for (const [i, h] of HOSTS.entries()) {
         await assertCanaries(clientUrl(lab, h));
         assert.equal(await keyCount(clientUrl(lab, h)), manifest.live_keys, h);
@@ -143,16 +133,7 @@ for (const shape of shapesFor('static-pod')) {
     }
 
     it(`${shape.title} runbook status and status.yml: every member healthy, one leader, one cluster ID`, async function () {
-      const r = await runbook(['status', '-i', lab.inventoryPath, '--format', 'json']);
-      assert.equal(r.code, 0, r.all);
-      const st = JSON.parse(r.out) as { cluster_ids: string[]; members: { name: string; id: string; leader: boolean; health: string }[] };
-      const list = await memberList(clientUrl(lab, 'etcd-1'));
-      assert.deepEqual(
-        st.members.map((m) => [m.name, m.id, m.health]),
-        list.map((m) => [m.name, BigInt(m.id).toString(16), 'healthy']),
-      );
-      assert.equal(st.members.filter((m) => m.leader).length, 1);
-      assert.equal(st.cluster_ids.length, 1);
+      await assertStatusReport(lab);
       const pb = await apply(lab, 'status.yml');
       assert.equal(pb.code, 0, pb.all);
     });
@@ -203,16 +184,10 @@ for (const shape of shapesFor('static-pod')) {
 
   describe(`${shape.title} force-new-cluster (127.0.N.161-163)`, function () {
     this.timeout(180_000);
-    const DIR = labDir(`sp-force-new-cluster-${shape.id}`);
     let lab: Lab;
 
-    before(async function () {
-      lab = await freshLab('sp-force-new-cluster', { shape, hosts: 3, firstOctet: 161 });
-      await writeCanaries(clientUrl(lab, 'etcd-1'));
-    });
-
-    after(async function () {
-      await labDown(DIR);
+    seededLab('sp-force-new-cluster', { shape, hosts: 3, firstOctet: 161 }, HOSTS, (s) => {
+      lab = s.lab;
     });
 
     const fnc = 'force-new-cluster -e survivor=etcd-1 after two members lost their data: all back, same cluster, data and settings intact';
@@ -312,19 +287,13 @@ for (const shape of shapesFor('static-pod')) {
 
   describe(`${shape.title} compact-defrag (127.0.N.181-183)`, function () {
     this.timeout(180_000);
-    const DIR = labDir(`sp-compact-defrag-${shape.id}`);
     const QUOTA = 16 * 1024 * 1024;
     let lab: Lab;
     let eps: string[];
 
-    before(async function () {
-      lab = await freshLab('sp-compact-defrag', { shape, hosts: 3, firstOctet: 181, quotaBytes: QUOTA });
+    seededLab('sp-compact-defrag', { shape, hosts: 3, firstOctet: 181, quotaBytes: QUOTA }, HOSTS, (s) => {
+      lab = s.lab;
       eps = HOSTS.map((h) => clientUrl(lab, h));
-      await writeCanaries(eps[0] ?? '');
-    });
-
-    after(async function () {
-      await labDown(DIR);
     });
 
     it(`${shape.title} compact-defrag after heavy churn: compacted once, every DB shrinks, data intact, no pod restarted`, async function () {
@@ -385,17 +354,11 @@ async function park(lab: Lab, host: string): Promise<void> {
 for (const shape of shapesFor('static-pod-more')) {
   describe(`${shape.title} restore-all-no-backup (127.0.N.156-158)`, function () {
     this.timeout(180_000);
-    const DIR = labDir(`sp-restore-no-backup-${shape.id}`);
     const LATE = 40;
     let lab: Lab;
 
-    before(async function () {
-      lab = await freshLab('sp-restore-no-backup', { shape, hosts: 3, firstOctet: 156 });
-      await writeCanaries(clientUrl(lab, 'etcd-1'));
-    });
-
-    after(async function () {
-      await labDown(DIR);
+    seededLab('sp-restore-no-backup', { shape, hosts: 3, firstOctet: 156 }, HOSTS, (s) => {
+      lab = s.lab;
     });
 
     it(`${shape.title} restore-all-no-backup: every member restored from the member db with the highest revision`, async function () {

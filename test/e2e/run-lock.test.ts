@@ -50,6 +50,13 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
     return (await hostExec(lab, host, 'test -e /run/runbook-lock.lab', { timeoutMs: 10_000 })).code === 0;
   }
 
+  /** Plant a host lock on `host` as another run would have left it. */
+  async function plantHostLock(host: string, runId: string, owner: { controller: string; pid: number; started: string; expires: string }): Promise<void> {
+    const body = `run_id=${runId}\\ncontroller=${owner.controller}\\npid=${owner.pid}\\nstarted=${owner.started}\\nexpires=${owner.expires}\\n`;
+    const r = await hostExec(lab, host, `mkdir -m 0700 /run/runbook-lock.lab && printf '${body}' > /run/runbook-lock.lab/owner`, { timeoutMs: 10_000 });
+    assert.equal(r.code, 0, r.stderr);
+  }
+
   it('two applies at once: exactly one runs, the other is refused naming the holder; no step of it ran; locks are gone after', async () => {
     const a = setup('concurrent-a', 2);
     const b = { ...setup('concurrent-b'), journalDir: a.journalDir }; // same controller lock dir
@@ -102,12 +109,12 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
 
   it('a stale host lock (past expiry) is refused naming it; --break-lock runs; a live lock is not broken by --break-lock', async () => {
     const c = setup('stale-remote');
-    await hostExec(
-      lab,
-      'etcd-2',
-      `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-old002\\ncontroller=elsewhere\\npid=4242\\nstarted=2024-01-01T00:00:00.000Z\\nexpires=2024-01-01T12:00:00.000Z\\n' > /run/runbook-lock.lab/owner`,
-      { timeoutMs: 10_000 },
-    );
+    await plantHostLock('etcd-2', '20240101T000000Z-old002', {
+      controller: 'elsewhere',
+      pid: 4242,
+      started: '2024-01-01T00:00:00.000Z',
+      expires: '2024-01-01T12:00:00.000Z',
+    });
     const io = captureIo();
     assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text' }, io), EXIT.REFUSED);
     assert.match(
@@ -123,12 +130,12 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
 
     // A live holder (this very process, not expired) is never broken.
     const future = new Date(Date.now() + 3600_000).toISOString();
-    await hostExec(
-      lab,
-      'etcd-1',
-      `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-live03\\ncontroller=${hostname()}\\npid=${process.pid}\\nstarted=2024-01-01T00:00:00.000Z\\nexpires=${future}\\n' > /run/runbook-lock.lab/owner`,
-      { timeoutMs: 10_000 },
-    );
+    await plantHostLock('etcd-1', '20240101T000000Z-live03', {
+      controller: hostname(),
+      pid: process.pid,
+      started: '2024-01-01T00:00:00.000Z',
+      expires: future,
+    });
     const io3 = captureIo();
     assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', breakLock: true }, io3), EXIT.REFUSED);
     assert.match(io3.all(), /held by run 20240101T000000Z-live03/);
@@ -198,12 +205,12 @@ describe('run lock e2e (lab, 127.0.0.171-172)', function () {
 
   it('--check takes no lock (runs while the cluster is locked)', async () => {
     const c = setup('check-only');
-    await hostExec(
-      lab,
-      'etcd-1',
-      `mkdir -m 0700 /run/runbook-lock.lab && printf 'run_id=20240101T000000Z-live04\\ncontroller=${hostname()}\\npid=${process.pid}\\nstarted=x\\nexpires=${new Date(Date.now() + 3600_000).toISOString()}\\n' > /run/runbook-lock.lab/owner`,
-      { timeoutMs: 10_000 },
-    );
+    await plantHostLock('etcd-1', '20240101T000000Z-live04', {
+      controller: hostname(),
+      pid: process.pid,
+      started: 'x',
+      expires: new Date(Date.now() + 3600_000).toISOString(),
+    });
     const io = captureIo();
     assert.equal(await runApply(c.pb, { inventory: lab.inventoryPath, journalDir: c.journalDir, output: 'text', check: true }, io), EXIT.OK, io.all());
     assert.equal(await remoteLockExists('etcd-1'), true, 'the other run’s lock is untouched');

@@ -15,7 +15,7 @@ import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { UnreachableError } from '../../engine/transports/transport.js';
 import { hostExec, labAddress, labDown, labUp, type Lab } from '../lab/lab.js';
 import { hostPids, installStandIn, removeStandIns, standInScript, waitFor } from './fault-helpers.js';
-import { suiteLab } from '../support/lab.js';
+import { labSsh, suiteLab } from '../support/lab.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(REPO, '.runbook/lab-ssh-test');
@@ -30,16 +30,7 @@ function markerPattern(marker: string): string {
 }
 
 function settings(over: Partial<SshSettings> = {}): SshSettings {
-  return {
-    user: 'root',
-    port: 22,
-    identityFile: lab.keyPath,
-    knownHosts: lab.knownHostsPath,
-    hostKeyChecking: 'strict',
-    connectTimeoutSec: 5,
-    keepaliveSec: 15,
-    ...over,
-  };
+  return labSsh(lab, over);
 }
 
 function transport(hostIdx: number, over: Partial<SshSettings> = {}, opts: ConstructorParameters<typeof SshTransport>[3] = {}): SshTransport {

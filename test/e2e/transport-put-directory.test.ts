@@ -11,6 +11,7 @@ import { LocalTransport } from '../../engine/transports/local.js';
 import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { freshLab, labDir } from './playbook-helpers.js';
+import { labSsh } from '../support/lab.js';
 
 describe('a put onto an existing directory is refused (regression: SSH moved the file into it)', function () {
   this.timeout(60_000);
@@ -38,15 +39,7 @@ describe('a put onto an existing directory is refused (regression: SSH moved the
     const h = lab.hosts[0];
     assert.ok(h);
     await hostExec(lab, h.name, 'mkdir -p /root/dest.db');
-    const t = new SshTransport(h.name, h.address, {
-      user: 'root',
-      port: 22,
-      identityFile: lab.keyPath,
-      knownHosts: lab.knownHostsPath,
-      hostKeyChecking: 'strict',
-      connectTimeoutSec: 5,
-      keepaliveSec: 15,
-    });
+    const t = new SshTransport(h.name, h.address, labSsh(lab));
     try {
       let put: unknown;
       try {

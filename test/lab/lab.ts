@@ -94,22 +94,14 @@ interface HostState extends LabHost {
   unshareStart: string;
 }
 
-interface LabState {
+/** What lab.json holds: the Lab as returned, with the PIDs that let labDown end exactly what it started. */
+interface LabState extends Omit<Lab, 'hosts' | 'deployment'> {
   version: 1;
   status: 'up' | 'down';
-  dir: string;
   etcd: boolean;
   quotaBytes?: number;
   deployment?: Deployment;
   hosts: HostState[];
-  inventoryPath: string;
-  keyPath: string;
-  knownHostsPath: string;
-  clientUrls: string[];
-  etcdVersion: string;
-  etcdSource: string;
-  scheme: 'http' | 'https';
-  tls?: LabTls;
 }
 
 const STATE_FILE = 'lab.json';

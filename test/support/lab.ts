@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import type { SshSettings } from '../../engine/model/types.js';
 import type { Lab } from '../lab/lab.js';
 
 export interface SuiteLab {
@@ -32,4 +33,18 @@ export function suiteLab(o: SuiteLab, ready: (lab: Lab, tmp: string) => void): v
     await o.down();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
+}
+
+/** SSH settings that reach a lab host: its key, its known_hosts, strict host-key checking. */
+export function labSsh(lab: Lab, over: Partial<SshSettings> = {}): SshSettings {
+  return {
+    user: 'root',
+    port: 22,
+    identityFile: lab.keyPath,
+    knownHosts: lab.knownHostsPath,
+    hostKeyChecking: 'strict',
+    connectTimeoutSec: 5,
+    keepaliveSec: 15,
+    ...over,
+  };
 }

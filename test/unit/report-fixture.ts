@@ -105,6 +105,11 @@ export const RECAP = {
 
 type Call = { [K in EventName]: [K, EventMap[K]] }[EventName];
 
+/** A step.end on `host` (its own target). */
+function stepEnd(play: number, task: number, host: string, r: StepResult): Call {
+  return ['step.end', { play, task, stepId: `${play}.${task}@${host}`, host, target: host, result: r }];
+}
+
 /** The event sequence, as the executor would emit it (hosts interleaved inside a task). */
 export function fixtureEvents(opts: { withRunEnd?: boolean } = {}): Call[] {
   const ev: Call[] = [
@@ -114,158 +119,98 @@ export function fixtureEvents(opts: { withRunEnd?: boolean } = {}): Call[] {
     ['step.start', { play: 1, task: 1, stepId: '1.1@etcd-1', host: 'etcd-1', target: 'etcd-1', attempt: 1 }],
     ['step.output', { stepId: '1.1@etcd-1', host: 'etcd-1', stream: 'stdout', text: 'member etcd-1 started, auth s3cr3' }],
     ['step.output', { stepId: '1.1@etcd-1', host: 'etcd-1', stream: 'stdout', text: 't-Pa55 ok\nsecond line\n' }],
-    [
-      'step.end',
-      {
-        play: 1,
-        task: 1,
-        stepId: '1.1@etcd-1',
-        host: 'etcd-1',
-        target: 'etcd-1',
-        result: result('ok', MEMBERS_VALUE, {
-          actions: [
-            {
-              index: 0,
-              kind: 'exec',
-              cmd: 'etcdctl member list -w json',
-              code: 0,
-              durationMs: 300,
-              stdoutTail: `member etcd-1 started, auth ${SECRET} ok\nsecond line\n`,
-            },
-          ],
-        }),
-      },
-    ],
+    stepEnd(
+      1,
+      1,
+      'etcd-1',
+      result('ok', MEMBERS_VALUE, {
+        actions: [
+          {
+            index: 0,
+            kind: 'exec',
+            cmd: 'etcdctl member list -w json',
+            code: 0,
+            durationMs: 300,
+            stdoutTail: `member etcd-1 started, auth ${SECRET} ok\nsecond line\n`,
+          },
+        ],
+      }),
+    ),
     ['task.end', { play: 1, task: 1 }],
     ['task.start', { play: 1, task: 2, name: 'Check health', module: 'etcd_health', hosts: HOSTS }],
     ['step.start', { play: 1, task: 2, stepId: '1.2@etcd-1', host: 'etcd-1', target: 'etcd-1', attempt: 1 }],
     ['step.start', { play: 1, task: 2, stepId: '1.2@etcd-2', host: 'etcd-2', target: 'etcd-2', attempt: 1 }],
     ['step.start', { play: 1, task: 2, stepId: '1.2@etcd-3', host: 'etcd-3', target: 'etcd-3', attempt: 1 }],
-    ['step.end', { play: 1, task: 2, stepId: '1.2@etcd-1', host: 'etcd-1', target: 'etcd-1', result: result('ok', { rc: 0, stdout: 'healthy', stderr: '' }) }],
-    [
-      'step.end',
-      {
-        play: 1,
-        task: 2,
-        stepId: '1.2@etcd-3',
-        host: 'etcd-3',
-        target: 'etcd-3',
-        result: result('unreachable', null, { message: 'ssh: connect to 10.0.0.3:22: ECONNREFUSED' }),
-      },
-    ],
+    stepEnd(1, 2, 'etcd-1', result('ok', { rc: 0, stdout: 'healthy', stderr: '' })),
+    stepEnd(1, 2, 'etcd-3', result('unreachable', null, { message: 'ssh: connect to 10.0.0.3:22: ECONNREFUSED' })),
     ['host.unreachable', { host: 'etcd-3', message: 'ssh: connect to 10.0.0.3:22: ECONNREFUSED' }],
     ['step.retry', { stepId: '1.2@etcd-2', host: 'etcd-2', attempt: 1, delaySec: 2, reason: 'until not met: health.rc == 0' }],
     ['step.start', { play: 1, task: 2, stepId: '1.2@etcd-2', host: 'etcd-2', target: 'etcd-2', attempt: 2 }],
-    [
-      'step.end',
-      {
-        play: 1,
-        task: 2,
-        stepId: '1.2@etcd-2',
-        host: 'etcd-2',
-        target: 'etcd-2',
-        result: result('ok', { rc: 0, stdout: 'healthy', stderr: '' }, { attempts: 2, durationMs: 2600 }),
-      },
-    ],
+    stepEnd(1, 2, 'etcd-2', result('ok', { rc: 0, stdout: 'healthy', stderr: '' }, { attempts: 2, durationMs: 2600 })),
     ['task.end', { play: 1, task: 2 }],
     ['task.start', { play: 1, task: 3, name: 'Remember leader', module: 'set_fact', hosts: ['etcd-1', 'etcd-2'] }],
-    ['step.end', { play: 1, task: 3, stepId: '1.3@etcd-1', host: 'etcd-1', target: 'etcd-1', result: result('ok', { leader: 'etcd-1' }) }],
-    ['step.end', { play: 1, task: 3, stepId: '1.3@etcd-2', host: 'etcd-2', target: 'etcd-2', result: result('ok', { leader: 'etcd-1' }) }],
+    stepEnd(1, 3, 'etcd-1', result('ok', { leader: 'etcd-1' })),
+    stepEnd(1, 3, 'etcd-2', result('ok', { leader: 'etcd-1' })),
     ['task.end', { play: 1, task: 3 }],
     ['task.start', { play: 1, task: 4, name: 'Compact on leader', module: 'shell', hosts: ['etcd-1', 'etcd-2'] }],
-    [
-      'step.end',
-      {
-        play: 1,
-        task: 4,
-        stepId: '1.4@etcd-1',
-        host: 'etcd-1',
-        target: 'etcd-1',
-        result: result('changed', { rc: 0, stdout: 'compacted', stderr: '' }, { durationMs: 1200 }),
-      },
-    ],
-    [
-      'step.end',
-      {
-        play: 1,
-        task: 4,
-        stepId: '1.4@etcd-2',
-        host: 'etcd-2',
-        target: 'etcd-2',
-        result: result('skipped', null, { message: 'when: is_leader', durationMs: 0 }),
-      },
-    ],
+    stepEnd(1, 4, 'etcd-1', result('changed', { rc: 0, stdout: 'compacted', stderr: '' }, { durationMs: 1200 })),
+    stepEnd(1, 4, 'etcd-2', result('skipped', null, { message: 'when: is_leader', durationMs: 0 })),
     ['task.end', { play: 1, task: 4 }],
     ['task.start', { play: 1, task: 5, name: 'Optional probe', module: 'command', hosts: ['etcd-1'] }],
-    [
-      'step.end',
-      {
-        play: 1,
-        task: 5,
-        stepId: '1.5@etcd-1',
-        host: 'etcd-1',
-        target: 'etcd-1',
-        result: result('failed', { rc: 1, stdout: '', stderr: '' }, { actions: [{ index: 0, kind: 'exec', cmd: 'false', code: 1, durationMs: 5 }] }),
-      },
-    ],
+    stepEnd(
+      1,
+      5,
+      'etcd-1',
+      result('failed', { rc: 1, stdout: '', stderr: '' }, { actions: [{ index: 0, kind: 'exec', cmd: 'false', code: 1, durationMs: 5 }] }),
+    ),
     ['task.end', { play: 1, task: 5 }],
     ['play.end', { play: 1 }],
     ['play.start', { play: 2, name: 'Restart etcd', hosts: ['etcd-1', 'etcd-2'] }],
     ['batch.start', { play: 2, batch: 1, hosts: ['etcd-1'] }],
     ['task.start', { play: 2, task: 1, name: 'Stop etcd', module: 'service', hosts: ['etcd-1'] }],
-    ['step.end', { play: 2, task: 1, stepId: '2.1@etcd-1', host: 'etcd-1', target: 'etcd-1', result: result('changed', { changed: true }) }],
+    stepEnd(2, 1, 'etcd-1', result('changed', { changed: true })),
     ['task.end', { play: 2, task: 1 }],
     ['task.start', { play: 2, task: 2, name: 'Start etcd', module: 'service', hosts: ['etcd-1'] }],
-    [
-      'step.end',
-      {
-        play: 2,
-        task: 2,
-        stepId: '2.2@etcd-1',
-        host: 'etcd-1',
-        target: 'etcd-1',
-        result: result(
-          'changed',
-          { changed: true },
-          {
-            actions: [
-              { index: 0, kind: 'exec', cmd: `ETCDCTL_PASSWORD=${SECRET} systemctl start etcd`, code: 0, durationMs: 900, stdoutTail: `started with ${PEM}\n` },
-            ],
-          },
-        ),
-      },
-    ],
+    stepEnd(
+      2,
+      2,
+      'etcd-1',
+      result(
+        'changed',
+        { changed: true },
+        {
+          actions: [
+            { index: 0, kind: 'exec', cmd: `ETCDCTL_PASSWORD=${SECRET} systemctl start etcd`, code: 0, durationMs: 900, stdoutTail: `started with ${PEM}\n` },
+          ],
+        },
+      ),
+    ),
     ['task.end', { play: 2, task: 2 }],
     ['batch.start', { play: 2, batch: 2, hosts: ['etcd-2'] }],
     ['task.start', { play: 2, task: 1, name: 'Stop etcd', module: 'service', hosts: ['etcd-2'] }],
     ['step.start', { play: 2, task: 1, stepId: '2.1@etcd-2', host: 'etcd-2', target: 'etcd-2', attempt: 1 }],
     ['step.output', { stepId: '2.1@etcd-2', host: 'etcd-2', stream: 'stderr', text: `Failed to stop etcd.service: Access denied (token ${SHORT_SECRET})\n` }],
-    [
-      'step.end',
-      {
-        play: 2,
-        task: 1,
-        stepId: '2.1@etcd-2',
-        host: 'etcd-2',
-        target: 'etcd-2',
-        result: result(
-          'failed',
-          { rc: 1, stdout: '', stderr: `Failed to stop etcd.service: Access denied (token ${SHORT_SECRET})` },
-          {
-            actions: [
-              {
-                index: 0,
-                kind: 'exec',
-                cmd: 'systemctl stop etcd',
-                code: 1,
-                durationMs: 80,
-                stderrTail: `Failed to stop etcd.service: Access denied (token ${SHORT_SECRET})\n`,
-              },
-            ],
-          },
-        ),
-      },
-    ],
+    stepEnd(
+      2,
+      1,
+      'etcd-2',
+      result(
+        'failed',
+        { rc: 1, stdout: '', stderr: `Failed to stop etcd.service: Access denied (token ${SHORT_SECRET})` },
+        {
+          actions: [
+            {
+              index: 0,
+              kind: 'exec',
+              cmd: 'systemctl stop etcd',
+              code: 1,
+              durationMs: 80,
+              stderrTail: `Failed to stop etcd.service: Access denied (token ${SHORT_SECRET})\n`,
+            },
+          ],
+        },
+      ),
+    ),
     ['host.failed', { host: 'etcd-2', stepId: '2.1@etcd-2', message: `rc=1: Failed to stop etcd.service: Access denied (token ${SHORT_SECRET})` }],
     ['task.end', { play: 2, task: 1 }],
     ['play.end', { play: 2, aborted: 'any_errors_fatal: etcd-2 failed' }],
