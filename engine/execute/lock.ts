@@ -231,7 +231,15 @@ export class RunLock {
       `if o=$(cat "$d/owner" 2>/dev/null) || [ -d "$d" ] || [ $n -ge 5 ]; then echo RUNBOOK-LOCK-HELD; printf '%s\n' "$o"; exit 0; fi; n=$((n+1)); done`;
     const take = `d=${dir}; ${body}`;
     const attempt = async (h: { name: string; transport: Transport; become: boolean }, script: string): Promise<Holder | undefined> => {
-      const r = await h.transport.exec(script, { timeoutMs: 30_000, become: h.become, ...(signal ? { signal } : {}) });
+      let r: ExecResult;
+      try {
+        r = await h.transport.exec(script, { timeoutMs: 30_000, become: h.become, ...(signal ? { signal } : {}) });
+      } catch (e) {
+        // Stopped (an interrupt) or cut after the script may have written our owner file and before
+        // its reply arrived: count the lock as ours, so the release below looks (it removes only ours).
+        this.remote.set(h.name, { t: h.transport, become: h.become });
+        throw e;
+      }
       if (r.code === 0 && r.stdout.startsWith('RUNBOOK-LOCK-TAKEN')) {
         this.remote.set(h.name, { t: h.transport, become: h.become });
         return undefined;

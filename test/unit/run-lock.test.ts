@@ -93,4 +93,29 @@ describe('run lock (controller side)', () => {
       process.off('warning', onWarning);
     }
   });
+
+  it('an interrupt that stops the lock command after it took the lock still gives that lock back (owner-checked release)', async () => {
+    const ac = new AbortController();
+    const commands: string[] = [];
+    // h0 takes its lock, then the interrupt lands before its reply is read (h1 is then never tried).
+    const hosts = ['h0', 'h1'].map((name) => ({
+      name,
+      become: true,
+      transport: new FakeTransport(name, async (cmd, opts) => {
+        commands.push(`${name}: ${cmd.includes('RUNBOOK-LOCK-TAKEN') ? 'take' : cmd.includes('rm -rf') ? 'release' : cmd}`);
+        if (name === 'h0' && cmd.includes('RUNBOOK-LOCK-TAKEN')) {
+          ac.abort();
+          await new Promise((r) => setImmediate(r));
+          if (opts.signal?.aborted) throw new Error('interrupted');
+        }
+        return { stdout: 'RUNBOOK-LOCK-TAKEN\n' };
+      }),
+    }));
+    const lock = new RunLock('c1', lockOwner('20240101T000000Z-bbbbbb'), path.join(dir, 'locks'));
+    await assert.rejects(lock.takeRemote(hosts, false, undefined, ac.signal), /interrupted/);
+    assert.deepEqual(
+      commands.filter((c) => c.endsWith('release')),
+      ['h0: release'],
+    );
+  });
 });
