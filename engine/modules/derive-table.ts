@@ -1,9 +1,8 @@
 // The only functions a plan may name in a `derive` action: name → function (the executor looks
-// them up here; README "Modules"). The functions live in derive.ts and derive-certs.ts.
+// them up here; README "Modules"). The functions live in derive.ts, derive-membership.ts and derive-certs.ts.
 import { jsonText as t, type Json } from '../model/types.js';
 import { memberCerts } from './derive-certs.js';
 import {
-  addPreflight,
   alarms,
   checkArg,
   defragOrder,
@@ -15,20 +14,18 @@ import {
   memberToReplace,
   members,
   pickHealthy,
-  quorumPreflight,
-  quorumPreflightLive,
   requireData,
   requireDown,
   requireHealthy,
   requireMembers,
   requireNoQuorum,
   requireOneCluster,
-  shrinkPreflight,
   sizeReport,
   snapshotManifest,
   statusTable,
   toInt,
 } from './derive.js';
+import { addPreflight, quorumPreflight, quorumPreflightLive, shrinkPreflight } from './derive-membership.js';
 
 export type DeriveFn = (...args: Json[]) => Json;
 

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addPreflight, shrinkPreflight } from '../../engine/modules/derive.js';
+import { addPreflight, shrinkPreflight } from '../../engine/modules/derive-membership.js';
 import { memberCerts } from '../../engine/modules/derive-certs.js';
 import { DERIVE } from '../../engine/modules/derive-table.js';
 import type { Json } from '../../engine/model/types.js';

@@ -21,8 +21,6 @@ import {
   memberToReplace,
   parseEtcdJson,
   pickHealthy,
-  quorumPreflight,
-  quorumPreflightLive,
   requireData,
   requireDown,
   requireHealthy,
@@ -33,6 +31,7 @@ import {
   statusTable,
   toHexId,
 } from '../../engine/modules/derive.js';
+import { quorumPreflight, quorumPreflightLive } from '../../engine/modules/derive-membership.js';
 
 const ETCD = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures', 'etcd');
 const raw = (name: string): string => readFileSync(join(ETCD, name), 'utf8');
