@@ -276,6 +276,8 @@ export function loadPlaybook(path: string, modules: ModuleCatalog, displayPath =
         anyErrorsFatal: rawPlay.any_errors_fatal === true,
         ...(typeof rawPlay.max_fail_percentage === 'number' ? { maxFailPercentage: rawPlay.max_fail_percentage } : {}),
         destructive: rawPlay.destructive === true,
+        ...(Array.isArray(rawPlay.vars_required) ? { varsRequired: rawPlay.vars_required.filter((v): v is string => typeof v === 'string') } : {}),
+        ...(rawPlay.quorum_lost === true ? { quorumLost: true } : {}),
         tasks,
         src: locate(source, [pi]),
       });
