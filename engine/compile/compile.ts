@@ -101,7 +101,6 @@ interface PlayCtx {
 
 export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: CompileOptions): { plan?: Plan; diagnostics: Diagnostic[] } {
   const st = newState(pb, pbSrc, inv, opts);
-  // Missing required variables first, alone: the rest would only repeat them as empty values.
   const missing = pb.plays.flatMap((play, pi) => missingVars(play, pi, pbSrc, inv, opts.extraVars));
   if (missing.length) return { diagnostics: missing };
   const plays = pb.plays.map((play, pi) => compilePlay(st, play, pi));
@@ -292,6 +291,7 @@ function compileTask(st: State, pc: PlayCtx, task: Task, ti: number): PlannedTas
     until: task.until,
     timeoutSec: task.timeoutSec ?? DEFAULT_TIMEOUT_SEC,
     ignoreErrors: task.ignoreErrors,
+    ...(task.ignoreUnreachable ? { ignoreUnreachable: true } : {}),
     ...(task.changedWhen ? { changedWhen: task.changedWhen } : {}),
     ...(task.failedWhen ? { failedWhen: task.failedWhen } : {}),
     tags: task.tags,

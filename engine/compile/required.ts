@@ -1,6 +1,7 @@
 // vars_required: the extra vars a play needs (`-e name=…` for remove-member, `-e old= new=` for
 // replace-member). Without one, or with it empty, the plan is refused before anything runs (exit
-// 2 at the entry of vars_required), instead of failing at run time.
+// 2 at the entry of vars_required), instead of failing at run time. Checked before anything else is
+// compiled: the rest would only repeat a missing variable as empty values.
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import type { Inventory, JsonObject, Play } from '../model/types.js';
 import { locate, type Source } from '../load/source.js';

@@ -141,6 +141,8 @@ export interface TaskControl {
   delaySec: number;
   until: string[];
   ignoreErrors: boolean;
+  /** An unreachable host leaves the run without failing it (a machine being retired may be dead). */
+  ignoreUnreachable?: boolean;
   changedWhen?: string[];
   failedWhen?: string[];
   tags: string[];

@@ -66,6 +66,7 @@ function taskHeader(t: PlannedTask, playIndex: number): string {
   if (t.changedWhen) flags.push(`changed_when ${t.changedWhen.join(' and ')}`);
   if (t.failedWhen) flags.push(`failed_when ${t.failedWhen.join(' and ')}`);
   if (t.ignoreErrors) flags.push('ignore_errors');
+  if (t.ignoreUnreachable) flags.push('ignore_unreachable');
   if (t.become) flags.push('become');
   flags.push(`timeout ${t.timeoutSec}s`);
   if (t.checkMode) flags.push('read-only');

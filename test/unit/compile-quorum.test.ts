@@ -159,3 +159,30 @@ describe('compile: the quorum timeline', () => {
     );
   });
 });
+
+describe('replace-member: what happens to the old machine, in the plan', () => {
+  const INV5 = join(PACKAGE_ROOT, 'inventories/prod-5.yml');
+  const retire = (extra: string[]): Record<string, string> => {
+    const r = buildPlan({ playbook: shipped('replace-member.yml'), inventory: INV5, extraVars: extra });
+    assert.deepEqual(r.diagnostics, []);
+    const play = r.plan?.plays[1];
+    assert.ok(play);
+    const out: Record<string, string> = {};
+    for (const t of play.tasks) for (const s of t.steps) if (!s.skip) out[`${t.index}@${s.host}`] = t.name;
+    return out;
+  };
+
+  it('by default, the inventory host named like the old member (outside group etcd) is stopped and its data moved aside', () => {
+    assert.deepEqual(Object.keys(retire(['old=etcd-5-old', 'new=etcd-5'])), ['2@etcd-5-old', '3@etcd-5-old']);
+  });
+
+  it('no such host (the old name is the new member, or not a host): the plan says the old machine is left as it is', () => {
+    const steps = retire(['old=etcd-5', 'new=etcd-5']);
+    assert.deepEqual(Object.keys(steps), ['1@bastion']);
+    assert.match(steps['1@bastion'] ?? '', /^No old machine to retire/);
+  });
+
+  it('-e old_host names it explicitly', () => {
+    assert.deepEqual(Object.keys(retire(['old=etcd-9', 'new=etcd-5', 'old_host=etcd-5-old'])), ['2@etcd-5-old', '3@etcd-5-old']);
+  });
+});
