@@ -168,11 +168,14 @@ export function quorumTimeline(plays: PlannedPlay[], notes: QuorumNotes, inv: In
           out.push(
             diag(
               'quorum-lost',
-              `this step leaves ${low.up} of ${low.voting} voting members running, below the quorum of ${low.quorum} (${mark.change}): the cluster stops serving`,
+              `this step leaves ${low.up} of ${low.voting} voting members running, below the quorum of ${low.quorum} ` +
+                `(${mark.change}): the cluster stops serving`,
               at,
               {
                 length: at.length,
-                hint: 'change one member at a time (serial: 1, health checked in between); a play for a cluster without quorum (a restore) says quorum_lost: true',
+                hint:
+                  'change one member at a time (serial: 1, health checked in between); ' +
+                  'a play for a cluster without quorum (a restore) says quorum_lost: true',
               },
             ),
           );

@@ -62,7 +62,9 @@ export const MEMBERSHIP_REFUSALS: { error: string; always: boolean; why: string 
     // ErrGRPCNotEnoughStartedMembers: the strict reconfiguration check counts too few started members.
     error: 'etcdserver: re-configuration failed due to not enough started members',
     always: true,
-    why: 'etcd refused the change (strict reconfiguration check): too few members are started for the cluster to keep quorum through it; start or heal the others first',
+    why:
+      'etcd refused the change (strict reconfiguration check): too few members are started for the cluster to keep quorum through it; ' +
+      'start or heal the others first',
   },
   {
     // ErrGRPCUnhealthy: a voting member is not connected to the leader (add), or the leader not to a quorum (remove).

@@ -103,7 +103,10 @@ describe('compile: the quorum timeline', () => {
     );
     assert.match(
       renderPlanText(r.plan),
-      /\n {4}quorum: etcd-1 restarted: 3 of 3 voting running \(quorum 2, tolerates 1 more failure\) → while it restarts 2 of 3 voting running \(quorum 2, tolerates 0 more failures\) → 3 of 3 voting running/,
+      new RegExp(
+        '\\n {4}quorum: etcd-1 restarted: 3 of 3 voting running \\(quorum 2, tolerates 1 more failure\\) → ' +
+          'while it restarts 2 of 3 voting running \\(quorum 2, tolerates 0 more failures\\) → 3 of 3 voting running',
+      ),
     );
   });
 

@@ -60,7 +60,8 @@ const FLAG: Record<string, string> = {
 /** kubeadm listens on https://127.0.0.1:2379 too (kube-apiserver's default): a manifest that did keeps it. */
 function keepLoopback(url: string, set: (flag: string, value: string) => ShellText): ShellText {
   const loop = url.replace(/\/\/[^/]+:(\d+)$/, '//127.0.0.1:$1');
-  return sh`if grep -q ${`^[[:space:]]*- --listen-client-urls=.*//127\\.0\\.0\\.1:`} "$m"; then ${set('listen-client-urls', `${loop},${url}`)}; else ${set('listen-client-urls', url)}; fi`;
+  const hasLoopback = `^[[:space:]]*- --listen-client-urls=.*//127\\.0\\.0\\.1:`;
+  return sh`if grep -q ${hasLoopback} "$m"; then ${set('listen-client-urls', `${loop},${url}`)}; else ${set('listen-client-urls', url)}; fi`;
 }
 
 /** A value inside a sed s|…|…| replacement: its own delimiter, & and \ escaped. */
