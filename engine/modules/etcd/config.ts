@@ -3,7 +3,7 @@
 import { jsonText, type JsonObject } from '../../model/types.js';
 import { joinSh, sh, type ShellText } from '../../shell/sh.js';
 import { bool, exec, str, RUN_STAMP, type ModuleDef, type PlanCtx } from '../module.js';
-import { manifestParent, stoppedManifest } from './common.js';
+import { manifestParent, nothing, stoppedManifest } from './common.js';
 
 /** The etcd.conf keys runbook manages for a member, in file order. */
 export function etcdConfLines(ctx: PlanCtx, state: string, initialCluster: string, token: string): string[] {
@@ -62,6 +62,12 @@ function keepLoopback(url: string, set: (flag: string, value: string) => ShellTe
   const loop = url.replace(/\/\/[^/]+:(\d+)$/, '//127.0.0.1:$1');
   const hasLoopback = `^[[:space:]]*- --listen-client-urls=.*//127\\.0\\.0\\.1:`;
   return sh`if grep -q ${hasLoopback} "$m"; then ${set('listen-client-urls', `${loop},${url}`)}; else ${set('listen-client-urls', url)}; fi`;
+}
+
+/** kubeadm's pod annotation naming the client URL (kubeadm reads etcd's endpoints from it): follows the member. */
+function annotation(ctx: PlanCtx): ShellText {
+  const url = sedEscape(ctx.host.etcd?.clientUrl ?? '');
+  return sh`sed -i ${`s|^\\([[:space:]]*kubeadm\\.kubernetes\\.io/etcd\\.advertise-client-urls:\\).*$|\\1 ${url}|`} "$m"`;
 }
 
 /** A value inside a sed s|…|…| replacement: its own delimiter, & and \ escaped. */
@@ -137,7 +143,7 @@ export const etcd_config: ModuleDef = {
           sh`${man}; ${set('initial-cluster', ic)} && ${set('initial-cluster-state', state)}${joinSh(
             urls.map(([k, v]) => sh` && ${k === 'ETCD_LISTEN_CLIENT_URLS' ? keepLoopback(v, set) : set(FLAG[k] ?? k, v)}`),
             '',
-          )}`,
+          )}${urls.length ? sh` && ${annotation(ctx)}` : nothing}`,
         ),
       ],
     };
