@@ -4,10 +4,16 @@
 // etcd-4 is removed. The run completes (exit 0): the member is removed, the others' configs name
 // the three left, every member healthy with one cluster ID and the canaries; the retire step is
 // reported unreachable, ignored, in the output and the journal, saying its next steps did not run.
+// Then etcd's own refusal of a membership change (its strict reconfiguration check: removing etcd-2
+// while etcd-3 is stopped; etcd answers "unhealthy cluster", and etcd-3 is) fails the step at once,
+// naming the unhealthy member, not after its retries.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A } from '../lab/shapes.js';
 import {
+  address,
   apply,
   assertCanaries,
   assertCluster,
@@ -83,5 +89,44 @@ describe(`${shape.title} playbooks on a real cluster: remove-member of an unreac
       results.filter((x) => x.status !== 'skipped').map((x) => [x.status, x.ignored]),
       [['unreachable', true]],
     );
+  });
+
+  it("etcd's refusal of a removal (strict reconfiguration check, a member down) fails at once: one attempt, no retries, nothing changed", async function () {
+    // A bare removal with retries, no preflight: what etcd itself answers is under test.
+    const pb = path.join(lab.dir, 'bare-remove.yml');
+    writeFileSync(
+      pb,
+      [
+        '- name: Remove etcd-2 without a preflight',
+        '  hosts: etcd',
+        '  tasks:',
+        '    - name: Remove it',
+        '      etcd_member: {op: remove, name: etcd-2, endpoints: "etcd-1,etcd-2"}',
+        '      run_once: true',
+        '      retries: 5',
+        '      delay: 10',
+        '',
+      ].join('\n'),
+    );
+    const inventory = path.join(lab.dir, 'inventory-3.yml');
+    await onHost(lab, 'etcd-3', 'systemctl stop etcd');
+    try {
+      const r = await apply(lab, pb, [], inventory);
+      assert.equal(r.code, 1, r.all);
+      const ip = address(lab, 'etcd-3').replace(/\./g, '\\.');
+      assert.match(r.all, new RegExp(`refused: etcd refused the change \\(strict reconfiguration check[^\\n]*unhealthy: https://${ip}:2379`));
+      assert.match(r.all, /\(etcd: Error: etcdserver: unhealthy cluster\)/);
+      // Against the thing under test: 5 retries 10 s apart; none made.
+      assert.equal(journal(lab, r).filter((e) => e.type === 'step.retry').length, 0);
+      const end = journal(lab, r).find((e) => e.type === 'step.end' && e.stepId === '1.1@etcd-1');
+      assert.equal((end?.result as unknown as { attempts?: number } | undefined)?.attempts, 1);
+      assert.deepEqual(
+        (await memberList(clientUrl(lab, 'etcd-1'))).map((m) => m.name),
+        LEFT,
+      );
+    } finally {
+      await onHost(lab, 'etcd-3', 'systemctl start etcd');
+    }
+    await assertCluster(lab, LEFT);
   });
 });
