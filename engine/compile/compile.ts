@@ -39,6 +39,8 @@ import { batches, resolvePattern } from './hosts.js';
 import { hostContext } from './context.js';
 import { SharedRenders, forEachString, own, rawAt, renderDeep } from './render.js';
 import { bakeConditions } from './bake.js';
+import { QuorumNotes, quorumTimeline } from './quorum.js';
+import { missingVars } from './required.js';
 
 export interface CompileOptions {
   limit?: string;
@@ -85,6 +87,8 @@ interface State {
   inputs: PlanInput[];
   readInput: (path: string) => string;
   limitHosts?: Set<string>;
+  /** What each step does to the membership, for the quorum timeline. */
+  quorum: QuorumNotes;
 }
 
 /** One play being compiled: its hosts and each host's template context (cleared when names change). */
@@ -97,7 +101,10 @@ interface PlayCtx {
 
 export function compile(pb: Playbook, pbSrc: Source, inv: Inventory, opts: CompileOptions): { plan?: Plan; diagnostics: Diagnostic[] } {
   const st = newState(pb, pbSrc, inv, opts);
+  const missing = pb.plays.flatMap((play, pi) => missingVars(play, pi, pbSrc, inv, opts.extraVars));
+  if (missing.length) return { diagnostics: missing };
   const plays = pb.plays.map((play, pi) => compilePlay(st, play, pi));
+  for (const d of quorumTimeline(plays, st.quorum, inv, pbSrc, (pi) => pb.plays[pi]?.quorumLost === true)) st.out.add(d);
   if (st.out.diagnostics.length) return { diagnostics: st.out.diagnostics };
   return { plan: assemblePlan(st, plays), diagnostics: [] };
 }
@@ -138,6 +145,7 @@ function newState(pb: Playbook, src: Source, inv: Inventory, opts: CompileOption
     usedHosts: new Set(),
     inputs,
     readInput,
+    quorum: new QuorumNotes(),
     ...(limitHosts ? { limitHosts } : {}),
   };
 }
@@ -283,6 +291,7 @@ function compileTask(st: State, pc: PlayCtx, task: Task, ti: number): PlannedTas
     until: task.until,
     timeoutSec: task.timeoutSec ?? DEFAULT_TIMEOUT_SEC,
     ignoreErrors: task.ignoreErrors,
+    ...(task.ignoreUnreachable ? { ignoreUnreachable: true } : {}),
     ...(task.changedWhen ? { changedWhen: task.changedWhen } : {}),
     ...(task.failedWhen ? { failedWhen: task.failedWhen } : {}),
     tags: task.tags,
@@ -339,6 +348,7 @@ function compileStep(st: State, pc: PlayCtx, si: StepInput): StepOutcome {
       },
     };
   }
+  st.quorum.note(st.inv, pc.pi, ti, task.module, hostName, target, args);
   if (task.module === 'set_fact' && needs.size === 0) {
     // Static facts become plan-time variables; facts that need run-time values stay placeholders.
     st.staticFacts.set(hostName, { ...(st.staticFacts.get(hostName) ?? {}), ...args });

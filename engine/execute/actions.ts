@@ -332,7 +332,9 @@ function runDerive(a: Extract<Action, { kind: 'derive' }>, env: ActionEnv, _reco
     value = fn(...args);
   } catch (e) {
     // Refusals (quorum preflight, members still serving) reach the user verbatim.
-    return done({ status: 'failed', changed: false, message: e instanceof DeriveError ? e.message : `${a.fn}: ${errorText(e)}` });
+    // A refusal marked final (etcd will refuse the same change again) is not retried.
+    const final = e instanceof DeriveError && (e as { final?: boolean }).final === true;
+    return done({ status: 'failed', changed: false, ...(final ? { final } : {}), message: e instanceof DeriveError ? e.message : `${a.fn}: ${errorText(e)}` });
   }
   if (a.bind) env.local[a.bind] = value;
   return done({ status: 'ok', changed: false });

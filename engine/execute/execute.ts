@@ -135,6 +135,8 @@ class Execution {
   private readonly recap: Record<string, Recap>;
   /** Hosts that left the run, and why. */
   private readonly gone = new Map<string, 'failed' | 'unreachable'>();
+  /** Hosts gone unreachable in an ignore_unreachable task: out of the run, not a failure. */
+  private readonly spared = new Set<string>();
   /** Check mode: names a host would have had set by steps that did not run. */
   private readonly notProduced = new Map<string, Set<string>>();
   /** Check mode: hosts where a changing step was not run (later probes may depend on it). */
@@ -220,7 +222,7 @@ class Execution {
     // Steps stopped by an interrupt say so themselves; the play ends as interrupted, not failed.
     if (this.signal.aborted) return;
     const failedNow = steps.filter((_, i) => left[i]).map((s) => s.host);
-    const failedInBatch = live.filter((h) => this.gone.has(h)).length;
+    const failedInBatch = live.filter((h) => this.gone.has(h) && !this.spared.has(h)).length;
     if (play.anyErrorsFatal && failedNow.length > 0) {
       this.stopped = `any_errors_fatal: ${failedNow.join(', ')} failed in task ${play.index}.${task.index}`;
     } else if (play.maxFailPercentage !== undefined && (failedInBatch / live.length) * 100 > play.maxFailPercentage) {
@@ -249,10 +251,11 @@ class Execution {
     };
   }
 
-  private leave(host: string, how: 'failed' | 'unreachable', stepId: string, message: string): void {
+  private leave(host: string, how: 'failed' | 'unreachable', stepId: string, message: string, tolerated = false): void {
     if (this.gone.has(host)) return;
     this.gone.set(host, how);
-    this.anyFailure = true;
+    if (tolerated) this.spared.add(host);
+    else this.anyFailure = true;
     if (how === 'unreachable') this.emit('host.unreachable', { host, message: this.redact.text(message) });
     else this.emit('host.failed', { host, stepId, message: this.redact.text(message) });
   }
@@ -318,11 +321,20 @@ class Execution {
       this.markNotProduced(play, task, step);
     }
     if (task.ignoreErrors && r.status === 'failed') r.ignored = true;
+    if (task.ignoreUnreachable && r.status === 'unreachable') {
+      r = {
+        ...r,
+        ignored: true,
+        message: `${r.message ?? 'unreachable'} (ignore_unreachable: the run goes on without ${step.host}; its next steps do not run)`,
+      };
+    }
     this.end(play, task, step, r, target);
 
     const message = r.message ?? r.status;
-    if (r.status === 'unreachable') this.leave(step.host, 'unreachable', step.id, message);
-    else if (r.status === 'unknown' || (r.status === 'failed' && !r.ignored)) this.leave(step.host, 'failed', step.id, message);
+    if (r.status === 'unreachable') {
+      this.leave(step.host, 'unreachable', step.id, message, r.ignored === true);
+      return r.ignored !== true;
+    } else if (r.status === 'unknown' || (r.status === 'failed' && !r.ignored)) this.leave(step.host, 'failed', step.id, message);
     else return false;
     return true;
   }

@@ -47,6 +47,10 @@ export type DiagnosticCode =
   | 'unknown-member'
   /** A templated module argument that rendered to the empty string (a variable not given). */
   | 'empty-value'
+  /** A step that would leave fewer running voting members than the quorum (engine/compile/quorum.ts). */
+  | 'quorum-lost'
+  /** A variable the playbook lists in vars_required was not given (or is empty). */
+  | 'missing-var'
   | 'invalid-limit'
   /** runbook diff --base: not a git repository, an unknown revision, or git failed. */
   | 'git-error'

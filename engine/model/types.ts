@@ -141,6 +141,8 @@ export interface TaskControl {
   delaySec: number;
   until: string[];
   ignoreErrors: boolean;
+  /** An unreachable host leaves the run without failing it (a machine being retired may be dead). */
+  ignoreUnreachable?: boolean;
   changedWhen?: string[];
   failedWhen?: string[];
   tags: string[];
@@ -165,6 +167,10 @@ export interface Play {
   anyErrorsFatal: boolean;
   maxFailPercentage?: number;
   destructive: boolean;
+  /** Extra vars the play needs (-e NAME=…): missing or empty ones refuse the plan (exit 2). */
+  varsRequired?: string[];
+  /** A play for a cluster without quorum (a restore): its quorum timeline is shown, not enforced. */
+  quorumLost?: boolean;
   tasks: Task[];
   src: SourceRef;
 }
@@ -229,6 +235,30 @@ export interface PlannedTask extends TaskControl {
   /** Read-only tasks also run in --check mode. */
   checkMode: boolean;
   steps: Step[];
+  /** The quorum timeline at this task (engine/compile/quorum.ts): one mark per batch whose steps change membership or stop a member. */
+  quorum?: QuorumMark[];
+}
+
+/** The cluster as the inventory says, around one step: voting members, how many run, quorum, failures still survivable. */
+export interface QuorumState {
+  voting: number;
+  up: number;
+  quorum: number;
+  /** up − quorum: more members that may fail (negative: no quorum). */
+  tolerance: number;
+  learners?: number;
+}
+
+export interface QuorumMark {
+  hosts: string[];
+  /** What the step does to the cluster, in words. */
+  change: string;
+  before: QuorumState;
+  /** While a restart runs. */
+  during?: QuorumState;
+  after: QuorumState;
+  /** Some of its steps only run when a run-time condition holds. */
+  conditional?: boolean;
 }
 
 export interface PlannedPlay {

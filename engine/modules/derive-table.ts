@@ -2,6 +2,7 @@
 // them up here; README "Modules"). The functions live in derive.ts, derive-membership.ts and derive-certs.ts.
 import { jsonText as t, type Json } from '../model/types.js';
 import { memberCerts } from './derive-certs.js';
+import { membershipResult, updatePreflight } from './derive-members.js';
 import {
   alarms,
   checkArg,
@@ -59,6 +60,8 @@ export const DERIVE: Record<string, DeriveFn> = {
   revision: (v) => toInt(v, 'revision'),
   add_preflight: (list, name, peer) => addPreflight(list, t(name), t(peer)),
   shrink_preflight: (list, h, name) => shrinkPreflight(list, h, t(name)),
+  update_preflight: (list, h, name, peer) => updatePreflight(list, h, t(name), t(peer)),
+  membership_result: (result, h) => membershipResult(result, h ?? null),
   member_certs: (ca, server, serverPub, peer, peerPub, files, urls, now) => {
     const f = t(files).split(',');
     const u = t(urls).split(',');

@@ -1,6 +1,7 @@
 // The plan as a reviewer reads it: per play and task, what each host will run. Hosts whose steps
 // are identical are shown once with the host list; per-host differences stay visible.
 import type { Action, Plan, PlannedTask, Step } from '../model/types.js';
+import { quorumLines } from './quorum-text.js';
 
 function shortSha(s: string): string {
   return s.slice(0, 12);
@@ -65,6 +66,7 @@ function taskHeader(t: PlannedTask, playIndex: number): string {
   if (t.changedWhen) flags.push(`changed_when ${t.changedWhen.join(' and ')}`);
   if (t.failedWhen) flags.push(`failed_when ${t.failedWhen.join(' and ')}`);
   if (t.ignoreErrors) flags.push('ignore_errors');
+  if (t.ignoreUnreachable) flags.push('ignore_unreachable');
   if (t.become) flags.push('become');
   flags.push(`timeout ${t.timeoutSec}s`);
   if (t.checkMode) flags.push('read-only');
@@ -109,6 +111,7 @@ export function renderPlanText(plan: Plan): string {
     for (const t of play.tasks) {
       out.push('');
       out.push(taskHeader(t, play.index));
+      out.push(...quorumLines(t));
       // Group hosts with identical steps, keeping the order in which hosts first appear.
       const groups = new Map<string, { hosts: string[]; lines: string[]; via: string }>();
       for (const s of t.steps) {

@@ -85,6 +85,11 @@ export function assertSameClusterSettings(labInventory: string, shipped: string)
   return Object.keys(got);
 }
 
+/** rpc() and healthy() reach a TLS member at another client URL too (update-member moves one). */
+export function trustEndpoint(lab: Lab, url: string): void {
+  if (lab.tls) tlsByOrigin.set(new URL(url).origin, lab.tls);
+}
+
 /** The tool a shape's etcd restores and reads snapshot files with (etcdutl from 3.5 on). */
 export function snapshotTool(shape: Shape): string {
   return shape.etcdVersion === '3.4' ? 'etcdctl' : 'etcdutl';

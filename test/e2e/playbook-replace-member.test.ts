@@ -26,7 +26,8 @@ import {
 
 const OLD = ['etcd-1', 'etcd-2', 'etcd-3'];
 const NEW = ['etcd-1', 'etcd-2', 'etcd-4'];
-const SWAP = ['old=etcd-3', 'new=etcd-4', 'old_host=etcd-3'];
+// No old_host: the old machine is the inventory host named like the old member (issue 14 item 6).
+const SWAP = ['old=etcd-3', 'new=etcd-4'];
 
 for (const shape of shapesFor('replace-member'))
   describe(`${shape.title} playbooks on a real cluster: replace-member (127.0.0.71-74)`, function () {

@@ -16,6 +16,8 @@ export function extraVarsFor(playbook: string, inventory: string): string[] {
   if (playbook === 'add-member.yml') return [`new=${v.new}`];
   // remove-member: a member the inventory no longer lists (prod-5 keeps the retired machine under hosts:).
   if (playbook === 'remove-member.yml') return [`name=${v.oldHost ?? v.removed}`];
+  // update-member: the member the inventory gives a new address (any member stands for it).
+  if (playbook === 'update-member.yml') return [`name=${v.survivor}`];
   if (playbook === 'restore-all.yml' && v.snapshot) return [`snapshot=${v.snapshot}`];
   return [];
 }

@@ -1,9 +1,9 @@
 // etcd_config: write this member's etcd.conf (systemd) or set the membership flags in its
 // static-pod manifest.
 import { jsonText, type JsonObject } from '../../model/types.js';
-import { sh, type ShellText } from '../../shell/sh.js';
+import { joinSh, sh, type ShellText } from '../../shell/sh.js';
 import { bool, exec, str, RUN_STAMP, type ModuleDef, type PlanCtx } from '../module.js';
-import { manifestParent, stoppedManifest } from './common.js';
+import { manifestParent, nothing, stoppedManifest } from './common.js';
 
 /** The etcd.conf keys runbook manages for a member, in file order. */
 export function etcdConfLines(ctx: PlanCtx, state: string, initialCluster: string, token: string): string[] {
@@ -36,6 +36,40 @@ export function etcdConfLines(ctx: PlanCtx, state: string, initialCluster: strin
   return lines;
 }
 
+/** The member's own URL settings, from the inventory (none unless `on`). */
+function urlSettings(ctx: PlanCtx, on: boolean): [string, string][] {
+  const m = ctx.host.etcd;
+  if (!on) return [];
+  if (!m) throw new Error(`${ctx.host.name} is not an etcd member`);
+  return [
+    ['ETCD_LISTEN_PEER_URLS', m.peerUrl],
+    ['ETCD_INITIAL_ADVERTISE_PEER_URLS', m.peerUrl],
+    ['ETCD_LISTEN_CLIENT_URLS', m.clientUrl],
+    ['ETCD_ADVERTISE_CLIENT_URLS', m.clientUrl],
+  ];
+}
+
+/** etcd.conf key → the static-pod manifest's flag. */
+const FLAG: Record<string, string> = {
+  ETCD_LISTEN_PEER_URLS: 'listen-peer-urls',
+  ETCD_INITIAL_ADVERTISE_PEER_URLS: 'initial-advertise-peer-urls',
+  ETCD_LISTEN_CLIENT_URLS: 'listen-client-urls',
+  ETCD_ADVERTISE_CLIENT_URLS: 'advertise-client-urls',
+};
+
+/** kubeadm listens on https://127.0.0.1:2379 too (kube-apiserver's default): a manifest that did keeps it. */
+function keepLoopback(url: string, set: (flag: string, value: string) => ShellText): ShellText {
+  const loop = url.replace(/\/\/[^/]+:(\d+)$/, '//127.0.0.1:$1');
+  const hasLoopback = `^[[:space:]]*- --listen-client-urls=.*//127\\.0\\.0\\.1:`;
+  return sh`if grep -q ${hasLoopback} "$m"; then ${set('listen-client-urls', `${loop},${url}`)}; else ${set('listen-client-urls', url)}; fi`;
+}
+
+/** kubeadm's pod annotation naming the client URL (kubeadm reads etcd's endpoints from it): follows the member. */
+function annotation(ctx: PlanCtx): ShellText {
+  const url = sedEscape(ctx.host.etcd?.clientUrl ?? '');
+  return sh`sed -i ${`s|^\\([[:space:]]*kubeadm\\.kubernetes\\.io/etcd\\.advertise-client-urls:\\).*$|\\1 ${url}|`} "$m"`;
+}
+
 /** A value inside a sed s|…|…| replacement: its own delimiter, & and \ escaped. */
 const sedEscape = (value: string): string => value.replace(/[|&\\]/g, '\\$&');
 
@@ -58,10 +92,12 @@ export const etcd_config: ModuleDef = {
       const conf = c.configFile;
       const set = (key: string, value: string): ShellText =>
         sh`{ grep -q ${`^${key}=`} ${conf} && sed -i ${`s|^${key}=.*$|${key}=${sedEscape(value)}|`} ${conf} || echo ${`${key}=${value}`} >> ${conf}; }`;
+      // urls (update-member): the member moved, so its own listen/advertise URLs follow the inventory.
+      const moved = urlSettings(ctx, bool(args, 'urls')).map(([k, v]) => sh` && ${set(k, v)}`);
       return {
         actions: [
           exec(sh`cp -p ${conf} ${`${c.configFile}.bak-${RUN_STAMP}`}`, { note: 'keep the previous config' }),
-          exec(sh`${set('ETCD_INITIAL_CLUSTER', ic)} && ${set('ETCD_INITIAL_CLUSTER_STATE', state)}`),
+          exec(sh`${set('ETCD_INITIAL_CLUSTER', ic)} && ${set('ETCD_INITIAL_CLUSTER_STATE', state)}${joinSh(moved, '')}`),
         ],
       };
     }
@@ -83,9 +119,14 @@ export const etcd_config: ModuleDef = {
     // restart every other member at once (quorum lost for a moment), and etcd reads
     // --initial-cluster* only while its data dir is empty, so a running member does not need them.
     const liveNote = 'etcd runs from its manifest: left unchanged (a change would restart the pod)';
-    const man = bool(args, 'membership_only')
-      ? sh`if [ -e ${c.manifestFile} ]; then echo ${liveNote}; exit 0; fi; m=${stoppedManifest(ctx)}`
-      : sh`m=${c.manifestFile}; [ -e "$m" ] || m=${stoppedManifest(ctx)}`;
+    // New URLs must reach the manifest: with urls, a live one is an error (update-member stops etcd first).
+    const liveUrls = 'etcd runs from its manifest: stop it before its URLs change';
+    const urls = urlSettings(ctx, bool(args, 'urls'));
+    const man = !bool(args, 'membership_only')
+      ? sh`m=${c.manifestFile}; [ -e "$m" ] || m=${stoppedManifest(ctx)}`
+      : urls.length
+        ? sh`if [ -e ${c.manifestFile} ]; then echo ${liveUrls} >&2; exit 1; fi; m=${stoppedManifest(ctx)}`
+        : sh`if [ -e ${c.manifestFile} ]; then echo ${liveNote}; exit 0; fi; m=${stoppedManifest(ctx)}`;
     const backupDir = `${manifestParent(c.manifestFile)}/runbook-backups`;
     // Replace the flag's line, or add it below `- etcd` (kubeadm's first member has no --initial-cluster-state).
     const set = (flag: string, value: string): ShellText => {
@@ -98,7 +139,12 @@ export const etcd_config: ModuleDef = {
       actions: [
         // Backups go outside manifests/: kubelet would start a second pod from any copy left there.
         exec(sh`${man}; mkdir -p ${backupDir} && cp -p "$m" ${`${backupDir}/etcd.yaml.bak-${RUN_STAMP}`}`, { note: 'keep the previous manifest' }),
-        exec(sh`${man}; ${set('initial-cluster', ic)} && ${set('initial-cluster-state', state)}`),
+        exec(
+          sh`${man}; ${set('initial-cluster', ic)} && ${set('initial-cluster-state', state)}${joinSh(
+            urls.map(([k, v]) => sh` && ${k === 'ETCD_LISTEN_CLIENT_URLS' ? keepLoopback(v, set) : set(FLAG[k] ?? k, v)}`),
+            '',
+          )}${urls.length ? sh` && ${annotation(ctx)}` : nothing}`,
+        ),
       ],
     };
   },

@@ -1,8 +1,22 @@
 // etcd_member: member list (hex IDs), add (learner first where supported), promote, remove/update by name.
 import type { Action, JsonObject } from '../../model/types.js';
-import { raw, sh, type ShellText } from '../../shell/sh.js';
-import { bool, exec, opsModule, optStr, str, type ModulePlan, type Op, type PlanCtx } from '../module.js';
+import { bashScript, raw, sh, type ShellText } from '../../shell/sh.js';
+import { ArgError, bool, exec, opsModule, optStr, str, type ModulePlan, type Op, type PlanCtx } from '../module.js';
 import { ctl, endpointHealth, endpoints, memberList, nothing, ref } from './common.js';
+
+/**
+ * A membership command (add, remove, update) with etcd's refusal read by type: the exit status and
+ * output are kept (okCodes 0, 1), the health is read after a failure, and membership_result fails
+ * the step, at once when etcd will refuse again (derive-members.ts), else as a failure to retry.
+ */
+function change(ctx: PlanCtx, eps: string, cmd: ShellText, when?: string): Action[] {
+  const onFailure = `_.change is defined and _.change.rc != 0`;
+  return [
+    exec(cmd, { okCodes: [0, 1], bind: 'change', ...(when ? { when } : {}) }),
+    { ...endpointHealth(ctx, eps, { cluster: true }), when: onFailure },
+    { kind: 'derive', fn: 'membership_result', args: [ref('change'), `⟨!_.health.json⟩`], bind: 'outcome', when: onFailure },
+  ];
+}
 
 /** What every op starts from: the live member list, and the member's ID looked up by exact name. */
 function basics(args: JsonObject, ctx: PlanCtx): { eps: string; list: Action; name: string; byName: Action } {
@@ -25,7 +39,7 @@ function remove(args: JsonObject, ctx: PlanCtx): ModulePlan {
         { kind: 'derive', fn: 'member_to_replace', args: [ref('list.json'), ref('health.json'), name, keep], bind: 'id' },
       ]
     : [byName];
-  return { actions: [list, ...pick, exec(sh`${ctl(ctx, eps)} member remove ⟨_.id⟩`)], result: ref('id') };
+  return { actions: [list, ...pick, ...change(ctx, eps, sh`${ctl(ctx, eps)} member remove ⟨_.id⟩`)], result: ref('id') };
 }
 
 function add(args: JsonObject, ctx: PlanCtx): ModulePlan {
@@ -37,7 +51,7 @@ function add(args: JsonObject, ctx: PlanCtx): ModulePlan {
       list,
       // Idempotent: a retried add after a reported failure that in fact succeeded does not add twice.
       { kind: 'derive', fn: 'has_peer', args: [ref('list.json'), peer], bind: 'present' },
-      exec(sh`${ctl(ctx, eps)} member add ${name} --peer-urls=${peer}${learner ? raw(' --learner') : nothing}`, { when: 'not _.present' }),
+      ...change(ctx, eps, sh`${ctl(ctx, eps)} member add ${name} --peer-urls=${peer}${learner ? raw(' --learner') : nothing}`, 'not _.present'),
       { ...list, bind: 'after' },
       { kind: 'derive', fn: 'initial_cluster_after_add', args: [ref('after.json'), name, peer], bind: 'initial_cluster' },
       { kind: 'derive', fn: 'member_id_by_peer', args: [ref('after.json'), peer], bind: 'id' },
@@ -46,11 +60,36 @@ function add(args: JsonObject, ctx: PlanCtx): ModulePlan {
   };
 }
 
-/** `member <verb> ⟨_.id⟩ …` on the member looked up by exact name. */
-function onMemberByName(verb: (args: JsonObject) => ShellText): Op['plan'] {
+/** `member <verb> ⟨_.id⟩ …` on the member looked up by exact name (a membership change: its refusal read by change()). */
+function onMemberByName(verb: (args: JsonObject) => ShellText, isChange: boolean): Op['plan'] {
   return (args, ctx) => {
     const { eps, list, byName } = basics(args, ctx);
-    return { actions: [list, byName, exec(sh`${ctl(ctx, eps)} member ${verb(args)}`)], result: ref('id') };
+    const cmd = sh`${ctl(ctx, eps)} member ${verb(args)}`;
+    return { actions: [list, byName, ...(isChange ? change(ctx, eps, cmd) : [exec(cmd)])], result: ref('id') };
+  };
+}
+
+/**
+ * update-member's preflight, on the moving member's host: the live list and health judged by
+ * update_preflight (one voting member of that name, the new peer URL used by no other member, the
+ * others keep quorum while it restarts); unless it has moved already, nothing on this host may
+ * accept connections at the new peer address yet.
+ */
+function checkUpdate(args: JsonObject, ctx: PlanCtx): ModulePlan {
+  const { eps, list, name } = basics(args, ctx);
+  const peer = str(args, 'peer_url');
+  const hp = /^https?:\/\/\[?([^\]]+?)\]?:(\d+)$/.exec(peer);
+  if (!hp) throw new ArgError('peer_url', `${peer} has no host and port`, 'a peer URL like https://10.0.0.1:2380');
+  const inUse = `${peer} already accepts connections on ${ctx.host.name}: another process uses the new peer address`;
+  const free = bashScript(sh`if (exec 3<>/dev/tcp/${hp[1] ?? ''}/${Number(hp[2])}) 2>/dev/null; then echo ${inUse} >&2; exit 1; fi`, 'port-free');
+  return {
+    actions: [
+      list,
+      endpointHealth(ctx, eps, { cluster: true }),
+      { kind: 'derive', fn: 'update_preflight', args: [ref('list.json'), ref('health.json'), name, peer], bind: 'verdict' },
+      exec(free, { probe: true, when: 'not _.verdict.moved', note: 'the new peer address is free' }),
+    ],
+    result: ref('verdict'),
   };
 }
 
@@ -77,7 +116,9 @@ export const etcd_member = opsModule({
       },
     },
     remove: { readOnly: false, plan: remove },
-    promote: { readOnly: false, plan: onMemberByName(() => raw('promote ⟨_.id⟩')) },
-    update: { readOnly: false, plan: onMemberByName((args) => sh`update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`) },
+    promote: { readOnly: false, plan: onMemberByName(() => raw('promote ⟨_.id⟩'), false) },
+    update: { readOnly: false, plan: onMemberByName((args) => sh`update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`, true) },
+    // update-member's preflight: may this member move to this peer URL? (derive update_preflight)
+    check_update: { readOnly: true, plan: checkUpdate },
   },
 });
