@@ -1,7 +1,7 @@
 // The only functions a plan may name in a `derive` action: name → function (the executor looks
 // them up here; README "Modules"). The functions live in derive.ts and derive-certs.ts.
 import { jsonText as t, type Json } from '../model/types.js';
-import { memberCerts } from './derive-certs.js';
+import { memberCerts, servedCerts, tlsCheck, type ServedSpec, type TlsSpec } from './derive-certs.js';
 import {
   addPreflight,
   alarms,
@@ -74,5 +74,7 @@ export const DERIVE: Record<string, DeriveFn> = {
       now: t(now),
     });
   },
+  tls_check: (spec, now) => tlsCheck(spec as unknown as TlsSpec, t(now)),
+  served_certs: (spec) => servedCerts(spec as unknown as ServedSpec),
   check_arg: (schema, arg, value) => checkArg(t(schema), t(arg), value ?? null),
 };
