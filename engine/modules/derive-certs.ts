@@ -1,5 +1,5 @@
 // Derive: will etcd accept a member's certificates? (engine/tls/check.ts on PEM read off the host.)
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPublicKey } from 'node:crypto';
 import type { Json, JsonObject } from '../model/types.js';
 import { checkCertificate, urlHost, type CertProblem, type CertRole } from '../tls/check.js';
 import { DeriveError } from './derive.js';
@@ -166,4 +166,32 @@ export function servedCerts(spec: ServedSpec): JsonObject {
   }
   if (errors.length) throw new DeriveError(`refused: the member does not serve its installed certificates: ${errors.join('; ')}`);
   return { served };
+}
+
+/**
+ * Does the CA key (its public half, printed on the controller from the inventory secret) belong to
+ * the cluster CA certificate on the member? Refuses naming the secret and the file before a
+ * rotation issues anything: a wrong key would fail at the first signature, or worse, sign with
+ * another CA.
+ */
+export function caKeyMatches(caRead: Read, caFile: string, keyRead: Read, secret: string): JsonObject {
+  const ca = readText(caRead, caFile, '');
+  if ('error' in ca) throw new DeriveError(`refused: ${ca.error}`);
+  const key = readText(keyRead, `the secret ${secret}`, '');
+  if ('error' in key) throw new DeriveError(`refused: the secret ${secret} is not a private key openssl can read (${key.error})`);
+  let certSpki: string;
+  try {
+    certSpki = new X509Certificate(ca.text).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+  } catch (e) {
+    throw new DeriveError(`refused: ${caFile}: not a PEM certificate (${e instanceof Error ? e.message : String(e)})`);
+  }
+  let keySpki: string | null;
+  try {
+    keySpki = createPublicKey(key.text).export({ type: 'spki', format: 'der' }).toString('base64');
+  } catch {
+    keySpki = null;
+  }
+  if (keySpki !== certSpki)
+    throw new DeriveError(`refused: the key in secret ${secret} does not belong to the cluster CA ${caFile} (their public keys differ)`);
+  return { ca: caFile, subject: new X509Certificate(ca.text).subject.replace(/\n/g, ', ') };
 }

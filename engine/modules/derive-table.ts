@@ -1,7 +1,7 @@
 // The only functions a plan may name in a `derive` action: name → function (the executor looks
 // them up here; README "Modules"). The functions live in derive.ts and derive-certs.ts.
 import { jsonText as t, type Json } from '../model/types.js';
-import { memberCerts, servedCerts, tlsCheck, type ServedSpec, type TlsSpec } from './derive-certs.js';
+import { caKeyMatches, memberCerts, servedCerts, tlsCheck, type ServedSpec, type TlsSpec } from './derive-certs.js';
 import {
   addPreflight,
   alarms,
@@ -75,6 +75,7 @@ export const DERIVE: Record<string, DeriveFn> = {
     });
   },
   tls_check: (spec, now) => tlsCheck(spec as unknown as TlsSpec, t(now)),
+  ca_key_matches: (ca, file, key, secret) => caKeyMatches(ca as never, t(file), key as never, t(secret)),
   served_certs: (spec) => servedCerts(spec as unknown as ServedSpec),
   check_arg: (schema, arg, value) => checkArg(t(schema), t(arg), value ?? null),
 };

@@ -4,14 +4,15 @@
 // member's address, a missing client key, a CA file etcd cannot read. restore-all.yml (with
 // allow_healthy, so only the certificate preflight stands between it and the cluster) must refuse
 // with the file and the problem named, before any change: no later step started (the journal),
-// etcd's PID, data dir and config on every member unchanged, the member list unchanged.
+// etcd's PID, data dir and config on every member unchanged, the member list unchanged. And
+// certs.yml given a CA key that is not the cluster CA's refuses before issuing anything.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A } from '../lab/shapes.js';
-import { address, apply, assertCluster, clientUrl, fingerprints, freshLab, journal, labDir, memberList, onHost } from './playbook-helpers.js';
+import { address, apply, assertCluster, clientUrl, fingerprints, freshLab, journal, labDir, memberList, onHost, writeInventory } from './playbook-helpers.js';
 
 const shape = SHAPE_A;
 const MEMBERS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -32,7 +33,13 @@ describe(`${shape.title} TLS faults: refused before any change, naming the file 
     const f = path.join(work, `${name}.ext`);
     writeFileSync(
       f,
-      `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${sans}\n`,
+      [
+        'basicConstraints=critical,CA:FALSE',
+        'keyUsage=critical,digitalSignature,keyEncipherment',
+        'extendedKeyUsage=serverAuth,clientAuth',
+        `subjectAltName=${sans}`,
+        '',
+      ].join('\n'),
     );
     return f;
   };
@@ -91,7 +98,9 @@ describe(`${shape.title} TLS faults: refused before any change, naming the file 
     const conf = path.join(work, 'ca.cnf');
     writeFileSync(
       conf,
-      '[ca]\ndefault_ca=c\n[c]\ndatabase=db/index.txt\nnew_certs_dir=db\nserial=db/serial\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n',
+      ['[ca]', 'default_ca=c', '[c]', 'database=db/index.txt', 'new_certs_dir=db', 'serial=db/serial', 'default_md=sha256', 'policy=p', 'unique_subject=no']
+        .concat(['[p]', 'commonName=supplied', ''])
+        .join('\n'),
     );
     const ca = ['-config', conf, '-cert', labPki('ca.crt'), '-keyfile', labPki('ca.key')];
     const dates = ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z'];
@@ -184,6 +193,44 @@ describe(`${shape.title} TLS faults: refused before any change, naming the file 
     } finally {
       await onHost(lab, HOST, `mv /run/lab/etcdctl.key.moved ${PKI}/etcdctl.key`);
     }
+  });
+
+  it("[tls-fault] certs.yml with a CA key that is not the cluster CA's: refused before anything is issued, naming the secret and the CA", async function () {
+    if (!existsSync(path.join(work, 'other-ca.key'))) {
+      ssl(
+        'req',
+        '-x509',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        'other-ca.key',
+        '-out',
+        'other-ca.crt',
+        '-subj',
+        '/CN=other-ca',
+        '-days',
+        '30',
+      );
+    }
+    const inv = writeInventory(lab, 'inventory-wrong-ca-key.yml', (t) => `${t}\nsecrets:\n  etcd_ca_key: {file: ${path.join(work, 'other-ca.key')}}\n`);
+    const before = await fingerprints(lab, MEMBERS);
+    const pki = await Promise.all(MEMBERS.map((h) => onHost(lab, h, `ls -l --time-style=+%s ${PKI}`)));
+    const r = await apply(lab, 'certs.yml', [], inv);
+    assert.equal(r.code, 1, r.all);
+    assert.match(r.all, new RegExp(`refused: the key in secret etcd_ca_key does not belong to the cluster CA ${PKI}/ca\\.crt \\(their public keys differ\\)`));
+    assert.deepEqual(
+      journal(lab, r)
+        .filter((e) => e.type === 'step.start' && (e.play ?? 0) > 1)
+        .map((e) => e.stepId),
+      [],
+      'a rotation step started',
+    );
+    assert.deepEqual(await fingerprints(lab, MEMBERS), before, 'a member changed');
+    assert.deepEqual(await Promise.all(MEMBERS.map((h) => onHost(lab, h, `ls -l --time-style=+%s ${PKI}`))), pki, 'a file under /etc/etcd/pki changed');
   });
 
   it('[tls-fault] a CA file the etcd user cannot read: refused, naming the file, the user and the error', async function () {

@@ -1,5 +1,5 @@
 // e2e: certs.yml on a real lab in the production shape (a) [3.5 tls systemd], 3 members
-// (127.0.LAB_NET.221-223). Every member's server, peer and client certificates are rotated from
+// (127.0.LAB_NET.231-233). Every member's server, peer and client certificates are rotated from
 // the lab CA, whose key the inventory names as a secret. After the run: one cluster ID, the member
 // list equal to the inventory, the canaries on every member; each member's client and peer URLs
 // serve a certificate with a new serial, the one now in the file (checked from the controller
@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import * as tls from 'node:tls';
 import { labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A } from '../lab/shapes.js';
 import {
@@ -27,25 +26,11 @@ import {
   writeCanaries,
   writeInventory,
 } from './playbook-helpers.js';
+import { servedSerial } from './certs-helpers.js';
 
 const shape = SHAPE_A;
 const MEMBERS = ['etcd-1', 'etcd-2', 'etcd-3'];
 const FILES = ['server.crt', 'server.key', 'peer.crt', 'peer.key', 'etcdctl.crt', 'etcdctl.key'];
-
-/** The serial (upper-case hex) of the certificate a TLS server presents, read with the lab's client certificate. */
-export function servedSerial(lab: Lab, host: string, port: number): Promise<string> {
-  const t = lab.tls;
-  assert.ok(t, 'a TLS lab');
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host, port, ca: readFileSync(t.ca), cert: readFileSync(t.cert), key: readFileSync(t.key) }, () => {
-      const serial = s.getPeerCertificate().serialNumber.toUpperCase();
-      s.end();
-      resolve(serial);
-    });
-    s.setTimeout(5000, () => s.destroy(new Error(`${host}:${port}: TLS handshake timed out`)));
-    s.on('error', reject);
-  });
-}
 
 /** Serials served on each member's client and peer port. */
 async function served(lab: Lab): Promise<Record<string, [string, string]>> {
@@ -59,7 +44,7 @@ async function fileSerial(lab: Lab, host: string, file: string): Promise<string>
   return (await onHost(lab, host, `openssl x509 -noout -serial -in ${file}`)).trim().replace(/^serial=/, '');
 }
 
-describe(`${shape.title} certs.yml: rotate every member's certificates one at a time (127.0.0.221-223)`, function () {
+describe(`${shape.title} certs.yml: rotate every member's certificates one at a time (127.0.0.231-233)`, function () {
   this.timeout(600_000);
   const DIR = labDir(`certs-${shape.id}`);
   let lab: Lab;
@@ -69,7 +54,7 @@ describe(`${shape.title} certs.yml: rotate every member's certificates one at a 
   });
 
   it(`${shape.title} certs.yml rotates server, peer and client certificates: new serials served, old files kept, one cluster, data everywhere`, async function () {
-    lab = await freshLab('certs', { shape, hosts: 3, firstOctet: 221 });
+    lab = await freshLab('certs', { shape, hosts: 3, firstOctet: 231 });
     await writeCanaries(clientUrl(lab, 'etcd-1'));
     const keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
     const { clusterId } = await assertCluster(lab, MEMBERS);

@@ -14,6 +14,7 @@
 //         is never on an argv or on disk); the certificate is written back and checked like `check`.
 // install old files copied aside (`<file>.bak-<run stamp>`, never deleted), the new ones renamed
 //         into the paths the inventory and etcd's config name.
+// check_ca_key the CA key secret belongs to the cluster CA on the member (before anything is issued).
 // config  the member's config names exactly those paths (what a rotation rewrites).
 // served  the certificate each of the member's URLs presents is the installed file (serial, expiry).
 import type { Action, JsonObject } from '../../model/types.js';
@@ -150,6 +151,35 @@ export function memberSans(ctx: PlanCtx, extra: string | undefined): string[] {
   return [...new Set(sans)];
 }
 
+/** The inventory secret holding the CA key (refused at the argument when the inventory lacks it). */
+function caKeySecret(args: JsonObject, ctx: PlanCtx): string {
+  const secret = str(args, 'ca_key', 'etcd_ca_key');
+  if (!ctx.inventory.secretVars.includes(secret)) {
+    throw new ArgError(
+      'ca_key',
+      `no secret "${secret}" in ${ctx.inventory.file}`,
+      `declare the cluster CA's key under secrets: (e.g. ${secret}: {file: /path/to/ca.key})`,
+    );
+  }
+  return secret;
+}
+
+/** Does the CA key secret belong to the cluster CA on this member? Its public half is printed on the controller (the key on a pipe). */
+function caKey(args: JsonObject, ctx: PlanCtx): ModulePlan {
+  member(ctx);
+  const f = memberTls(ctx);
+  if (!f) return noTls();
+  const secret = caKeySecret(args, ctx);
+  return {
+    actions: [
+      exec(sh`cat -- ${f.ca}`, { probe: true, okCodes: READ_CODES, bind: 'ca' }),
+      local(sh`printf '%s\\n' ${`⟨!secrets.${secret}⟩`} | openssl pkey -pubout`, { probe: true, bind: 'key' }),
+      { kind: 'derive', fn: 'ca_key_matches', args: [ref('ca'), f.ca, ref('key'), secret], bind: 'ca_key' },
+    ],
+    result: ref('ca_key'),
+  };
+}
+
 function issue(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const m = member(ctx);
   const f = memberTls(ctx);
@@ -269,6 +299,7 @@ export const etcd_cert = opsModule({
   summary: "check, issue and rotate this member's server, peer and client certificates from the cluster CA",
   ops: {
     check: { readOnly: true, plan: check },
+    check_ca_key: { readOnly: true, plan: caKey },
     config: { readOnly: true, plan: config },
     served: { readOnly: true, plan: served },
     issue: { readOnly: false, plan: issue },
