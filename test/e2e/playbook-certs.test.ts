@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { labDown, type Lab } from '../lab/lab.js';
-import { SHAPE_A } from '../lab/shapes.js';
+import { SHAPE_A, SHAPE_B } from '../lab/shapes.js';
 import {
   address,
   freshLab,
@@ -130,5 +130,44 @@ describe(`${shape.title} certs.yml: rotate every member's certificates one at a 
     assert.ok(!r.all.includes(secretLine), 'the CA key is in the output');
     assert.ok(!journalText.includes(secretLine), 'the CA key is in the journal');
     assert.match(journalText, /⟨secrets\.etcd_ca_key⟩|\*\*\*\*\*\*/);
+  });
+});
+
+// The same rotation on kubeadm's static pods (shape b, 127.0.LAB_NET.241-243): certificates under
+// /etc/kubernetes/pki/etcd, each member restarted by parking its manifest and bringing it back.
+describe(`${SHAPE_B.title} certs.yml: rotate every member's certificates one at a time (127.0.0.241-243)`, function () {
+  this.timeout(600_000);
+  const DIR = labDir(`certs-${SHAPE_B.id}`);
+  let lab: Lab;
+  const KPKI = '/etc/kubernetes/pki/etcd';
+  const KFILES = ['server.crt', 'server.key', 'peer.crt', 'peer.key', 'healthcheck-client.crt', 'healthcheck-client.key'];
+
+  after(async function () {
+    await labDown(DIR);
+  });
+
+  it(`${SHAPE_B.title} certs.yml rotates every certificate: new serials served, old files kept aside, one cluster, data everywhere`, async function () {
+    lab = await freshLab('certs', { shape: SHAPE_B, hosts: 3, firstOctet: 241 });
+    await writeCanaries(clientUrl(lab, 'etcd-1'));
+    const { clusterId } = await assertCluster(lab, MEMBERS);
+    const inv = writeInventory(lab, 'inventory-certs.yml', (t) => `${t}\nsecrets:\n  etcd_ca_key: {file: ${path.join(lab.dir, 'pki', 'ca.key')}}\n`);
+    const before = await served(lab);
+    const sums: Record<string, string> = {};
+    for (const h of MEMBERS) sums[h] = await onHost(lab, h, `cd ${KPKI} && sha256sum ${KFILES.join(' ')}`);
+
+    const r = await apply(lab, 'certs.yml', [], inv);
+    assert.equal(r.code, 0, r.all);
+
+    assert.equal((await assertCluster(lab, MEMBERS)).clusterId, clusterId, 'the cluster ID changed');
+    const after = await served(lab);
+    for (const h of MEMBERS) {
+      await assertCanaries(clientUrl(lab, h));
+      assert.notEqual(after[h]?.[0], before[h]?.[0], `${h}: client port serves the old certificate`);
+      assert.notEqual(after[h]?.[1], before[h]?.[1], `${h}: peer port serves the old certificate`);
+      assert.equal(after[h]?.[0], await fileSerial(lab, h, `${KPKI}/server.crt`), h);
+      const aside = await onHost(lab, h, `cd ${KPKI} && for f in ${KFILES.join(' ')}; do sha256sum "$f".bak-* | sed "s/\\.bak-[0-9TZ]*$//"; done`);
+      assert.equal(aside, sums[h], `${h}: the old files are not all kept aside`);
+      assert.equal(await onHost(lab, h, `stat -c "%a %U" ${KPKI}/server.key ${KPKI}/healthcheck-client.key`), '600 root\n600 root\n', h);
+    }
   });
 });
