@@ -1,7 +1,7 @@
 // Derive: will etcd accept a member's certificates? (engine/tls/check.ts on PEM read off the host.)
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import type { Json, JsonObject } from '../model/types.js';
-import { checkCertificate, urlHost, type CertProblem, type CertRole } from '../tls/check.js';
+import { checkCertificate, urlHost, type CertRole } from '../tls/check.js';
 import { DeriveError } from './derive.js';
 
 /** A run stamp (20261101T020000Z) or an ISO date → a Date. */
@@ -23,21 +23,18 @@ export interface MemberCerts {
 }
 
 /**
- * Will etcd accept this member's server and peer certificates? engine/tls/check.ts on the PEM read
- * off the host: each must be signed by the cluster CA, valid now, belong to its key, and name the
- * host of the member's peer and client URLs. Any error refuses (every problem named); warnings
- * (expiring within 30 days) are returned.
+ * Will etcd accept this member's server and peer certificates, given as PEM text? tlsCheck on
+ * them (the CA and each certificate read fine); returns the hosts judged and the warnings.
  */
 export function memberCerts(c: MemberCerts): JsonObject {
   const hosts = [...new Set([urlHost(c.peerUrl), urlHost(c.clientUrl)])];
-  const now = stampDate(c.now);
-  const problems: CertProblem[] = [
-    ...checkCertificate({ file: c.server.file, role: 'server', certPem: c.server.pem, caPem: c.ca, hosts, publicKeyPem: c.server.publicKey, now }),
-    ...checkCertificate({ file: c.peer.file, role: 'peer', certPem: c.peer.pem, caPem: c.ca, hosts, publicKeyPem: c.peer.publicKey, now }),
-  ];
-  const errors = problems.filter((p) => p.severity === 'error').map((p) => p.message);
-  if (errors.length) throw new DeriveError(`refused: etcd would reject this member's certificates: ${errors.join('; ')}`);
-  return { hosts, warnings: problems.filter((p) => p.severity === 'warning').map((p) => p.message) };
+  const read = (text: string): Read => ({ rc: 0, stdout: text, stderr: '' });
+  const cert = (role: CertRole, x: MemberCerts['server']): TlsSpecCert => {
+    const { file, pem, publicKey } = x;
+    return { roles: [role], file, key: `${file} key`, read: read(pem), pub: read(publicKey), ca: 0, as: '' };
+  };
+  const r = tlsCheck({ hosts, cas: [{ file: 'the cluster CA', read: read(c.ca), as: '' }], certs: [cert('server', c.server), cert('peer', c.peer)] }, c.now);
+  return { hosts, warnings: r.warnings ?? [] };
 }
 
 /** What an exec with `bind` stored: {rc, stdout, stderr}. */

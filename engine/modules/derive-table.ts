@@ -1,7 +1,7 @@
 // The only functions a plan may name in a `derive` action: name → function (the executor looks
 // them up here; README "Modules"). The functions live in derive.ts and derive-certs.ts.
 import { jsonText as t, type Json } from '../model/types.js';
-import { caKeyMatches, memberCerts, servedCerts, tlsCheck, type ServedSpec, type TlsSpec } from './derive-certs.js';
+import { caKeyMatches, servedCerts, tlsCheck, type ServedSpec, type TlsSpec } from './derive-certs.js';
 import {
   addPreflight,
   alarms,
@@ -62,18 +62,6 @@ export const DERIVE: Record<string, DeriveFn> = {
   revision: (v) => toInt(v, 'revision'),
   add_preflight: (list, name, peer) => addPreflight(list, t(name), t(peer)),
   shrink_preflight: (list, h, name) => shrinkPreflight(list, h, t(name)),
-  member_certs: (ca, server, serverPub, peer, peerPub, files, urls, now) => {
-    const f = t(files).split(',');
-    const u = t(urls).split(',');
-    return memberCerts({
-      ca: t(ca),
-      server: { file: f[0] ?? 'server certificate', pem: t(server), publicKey: t(serverPub) },
-      peer: { file: f[1] ?? 'peer certificate', pem: t(peer), publicKey: t(peerPub) },
-      peerUrl: u[0] ?? '',
-      clientUrl: u[1] ?? '',
-      now: t(now),
-    });
-  },
   tls_check: (spec, now) => tlsCheck(spec as unknown as TlsSpec, t(now)),
   ca_key_matches: (ca, file, key, secret) => caKeyMatches(ca as never, t(file), key as never, t(secret)),
   served_certs: (spec) => servedCerts(spec as unknown as ServedSpec),
