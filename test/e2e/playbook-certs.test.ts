@@ -5,8 +5,10 @@
 // serve a certificate with a new serial, the one now in the file (checked from the controller
 // with Node's TLS client, not with runbook); the old files still on disk beside the new ones, byte
 // for byte; keys 0600 with the old owner; members restarted one at a time (the journal's order);
-// the CA key nowhere in the output or the journal.
+// the CA key nowhere in the output, the journal or any process's command line on the controller.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { labDown, type Lab } from '../lab/lab.js';
@@ -68,7 +70,27 @@ describe(`${shape.title} certs.yml: rotate every member's certificates one at a 
     const oldSums: Record<string, string> = {};
     for (const h of MEMBERS) oldSums[h] = await sums(h);
 
+    // While it runs, every process's argv on the controller (ps) is read every 20 ms: the CA key
+    // reaches openssl on a pipe, never on a command line.
+    const caKeyLines = readFileSync(caKeyFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.length > 40);
+    let psReads = 0;
+    const leaks: string[] = [];
+    let polling = true;
+    const poll = (async () => {
+      while (polling) {
+        const ps = (await promisify(execFile)('ps', ['-eo', 'args', '--no-headers'], { encoding: 'utf8', maxBuffer: 16 << 20 })).stdout;
+        psReads++;
+        for (const l of caKeyLines) if (ps.includes(l)) leaks.push(l);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    })();
     const r = await apply(lab, 'certs.yml', ['days=30'], inv);
+    polling = false;
+    await poll;
+    assert.ok(psReads > 10, `ps read only ${psReads} times`);
+    assert.deepEqual(leaks, [], 'the CA key was on a command line');
     assert.equal(r.code, 0, r.all);
 
     // One cluster, the same members, the data on every member.
