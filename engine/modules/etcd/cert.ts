@@ -82,7 +82,7 @@ const readAs = (user: string, file: string, bind: string): Action => exec(asUser
 // The key is read as that user too (cat names a missing or unreadable file plainly), then only its
 // public half is printed: the key passes through a shell variable and printf, never an argv.
 const publicHalf = (user: string, key: string, bind: string): Action =>
-  exec(sh`k=$(${asUser(user, sh`cat -- ${key}`)}) && printf '%s\n' "$k" | openssl pkey -pubout`, { probe: true, okCodes: READ_CODES, bind });
+  exec(sh`k=$(${asUser(user, sh`cat -- ${key}`)}) && printf '%s\\n' "$k" | openssl pkey -pubout`, { probe: true, okCodes: READ_CODES, bind });
 
 /** `file` owned like `like` (when it exists), else by `owner`. */
 const sameOwner = (like: string, file: string, owner: string): ShellText =>
