@@ -1,8 +1,8 @@
 // The only functions a plan may name in a `derive` action: name → function (the executor looks
 // them up here; README "Modules"). The functions live in derive.ts, derive-membership.ts and derive-certs.ts.
 import { jsonText as t, type Json } from '../model/types.js';
-import { memberCerts } from './derive-certs.js';
 import { membershipResult, updatePreflight } from './derive-members.js';
+import { caKeyMatches, servedCerts, tlsCheck, type ServedSpec, type TlsSpec } from './derive-certs.js';
 import {
   alarms,
   checkArg,
@@ -62,17 +62,8 @@ export const DERIVE: Record<string, DeriveFn> = {
   shrink_preflight: (list, h, name) => shrinkPreflight(list, h, t(name)),
   update_preflight: (list, h, name, peer) => updatePreflight(list, h, t(name), t(peer)),
   membership_result: (result, h) => membershipResult(result, h ?? null),
-  member_certs: (ca, server, serverPub, peer, peerPub, files, urls, now) => {
-    const f = t(files).split(',');
-    const u = t(urls).split(',');
-    return memberCerts({
-      ca: t(ca),
-      server: { file: f[0] ?? 'server certificate', pem: t(server), publicKey: t(serverPub) },
-      peer: { file: f[1] ?? 'peer certificate', pem: t(peer), publicKey: t(peerPub) },
-      peerUrl: u[0] ?? '',
-      clientUrl: u[1] ?? '',
-      now: t(now),
-    });
-  },
+  tls_check: (spec, now) => tlsCheck(spec as unknown as TlsSpec, t(now)),
+  ca_key_matches: (ca, file, key, secret) => caKeyMatches(ca as never, t(file), key as never, t(secret)),
+  served_certs: (spec) => servedCerts(spec as unknown as ServedSpec),
   check_arg: (schema, arg, value) => checkArg(t(schema), t(arg), value ?? null),
 };

@@ -142,16 +142,16 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     assert.match(killed, /^\d+$/, 'the watcher did not see etcd start on etcd-4');
     assert.equal(r.code, 1, r.all);
     const ends = stepEnds(journal(lab, r));
-    // Play 1 task 11 ("Start it") fails on etcd-4; the member was removed and the new one added
-    // (as a learner) and configured (1.9 sets the membership keys of a config it has, 1.10 writes
+    // Play 1 task 12 ("Start it") fails on etcd-4; the member was removed and the new one added
+    // (as a learner) and configured (1.10 sets the membership keys of a config it has, 1.11 writes
     // one it lacks); neither promote nor anything later ran.
-    assert.equal(ends.find((e) => e.stepId === '1.11@etcd-4')?.status, 'failed', JSON.stringify(ends));
-    for (const t of ['1.3', '1.7']) assert.equal(ends.find((e) => e.stepId === `${t}@etcd-4`)?.status, 'changed', `${t}: ${JSON.stringify(ends)}`);
-    const configured = ['1.9', '1.10'].filter((t) => ends.find((e) => e.stepId === `${t}@etcd-4`)?.status === 'changed');
+    assert.equal(ends.find((e) => e.stepId === '1.12@etcd-4')?.status, 'failed', JSON.stringify(ends));
+    for (const t of ['1.4', '1.8']) assert.equal(ends.find((e) => e.stepId === `${t}@etcd-4`)?.status, 'changed', `${t}: ${JSON.stringify(ends)}`);
+    const configured = ['1.10', '1.11'].filter((t) => ends.find((e) => e.stepId === `${t}@etcd-4`)?.status === 'changed');
     assert.equal(configured.length, 1, `one config step ran: ${JSON.stringify(ends)}`);
     assert.deepEqual(
       ends
-        .filter((e) => /^(1\.1[2-4]|2\.)/.test(e.stepId))
+        .filter((e) => /^(1\.1[3-5]|2\.)/.test(e.stepId))
         .map((e) => e.status)
         .filter((s) => s !== 'skipped'),
       [],
@@ -174,7 +174,7 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     const again = await resume('replace-member.yml', id, SWAP, inventory);
     assert.equal(again.code, 0, again.all);
     const rends = stepEnds(readJournalFile(path.join(lab.dir, 'runs'), runIdOf(again)));
-    for (const t of ['1.3', '1.7']) assert.equal(rends.find((e) => e.stepId === `${t}@etcd-4`)?.status, 'skipped', `${t} ran again: ${JSON.stringify(rends)}`);
+    for (const t of ['1.4', '1.8']) assert.equal(rends.find((e) => e.stepId === `${t}@etcd-4`)?.status, 'skipped', `${t} ran again: ${JSON.stringify(rends)}`);
 
     const { clusterId } = await assertCluster(lab, NEW);
     assert.equal(clusterId, clusterIdBefore);
@@ -212,7 +212,7 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
     const { clusterId: clusterIdBefore } = await assertCluster(lab, NEW);
     const asideBefore = await asideDirs(lab, 'etcd-4');
 
-    // Watch the journal of the run: when promote (1.12) starts on etcd-3, kill etcd-1's etcd.
+    // Watch the journal of the run: when promote (1.13) starts on etcd-3, kill etcd-1's etcd.
     // With etcd-4 removed and etcd-3 a learner, that is a lost quorum until the stand-in restarts
     // it (RestartSec=5s); promote retries 20 times, 3 s apart.
     const runs = path.join(lab.dir, 'runs');
@@ -223,7 +223,7 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
       while (watching) {
         const f = readdirSync(runs).find((x) => x.endsWith('.jsonl') && !known.has(x));
         const text = f ? readFileSync(path.join(runs, f), 'utf8') : '';
-        if (text.split('\n').some((l) => l.includes('"type":"step.start"') && l.includes('"stepId":"1.12@etcd-3"'))) {
+        if (text.split('\n').some((l) => l.includes('"type":"step.start"') && l.includes('"stepId":"1.13@etcd-3"'))) {
           await onHost(lab, 'etcd-1', 'kill -KILL $(pgrep -x etcd)');
           killedAt = Date.now();
           return;
@@ -241,8 +241,8 @@ describe('fault injection: etcd killed during membership playbooks (lab, 127.0.0
       at: string;
       result: { status: string; attempts: number };
     }[];
-    const promote = ends.find((e) => e.stepId === '1.12@etcd-3');
-    const wait = ends.find((e) => e.stepId === '1.13@etcd-1');
+    const promote = ends.find((e) => e.stepId === '1.13@etcd-3');
+    const wait = ends.find((e) => e.stepId === '1.14@etcd-1');
     assert.equal(promote?.result.status, 'changed', JSON.stringify(promote));
     assert.equal(wait?.result.status, 'ok', JSON.stringify(wait));
     // The kill lands inside promote (which then fails with "context deadline exceeded" and is

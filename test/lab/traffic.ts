@@ -105,8 +105,11 @@ export function gateway<T>(endpoint: string, api: string, body: unknown, a: Agen
 function watchPrefix(o: TrafficOptions, a: Agents, stats: TrafficReport['watch'], stopped: () => boolean, firstAcked: () => number): () => void {
   let req: http.ClientRequest | undefined;
   let i = 0;
+  // Each stream's generation: a stream given up on (below) must not restart the watch a second time.
+  let gen = 0;
   const start = (): void => {
     if (stopped()) return;
+    const mine = ++gen;
     const endpoint = o.endpoints[i++ % o.endpoints.length] ?? '';
     const url = new URL(`${endpoint}/v3/watch`);
     const create = {
@@ -139,6 +142,16 @@ function watchPrefix(o: TrafficOptions, a: Agents, stats: TrafficReport['watch']
               stats.compacted = true;
               stats.lastRevision = Math.max(stats.lastRevision, Number(r.compact_revision) - 1);
             }
+            // A watch created "now" (nothing seen, nothing acknowledged when it was asked for) that
+            // was registered only after the first write was acknowledged would never see that write:
+            // give it up uncounted; the restart asks from the first acknowledged write.
+            const first = Number(r?.events?.[0]?.kv?.mod_revision ?? 0);
+            if (mine === gen && !create.create_request.start_revision && stats.lastRevision === 0 && firstAcked() > 0 && first > firstAcked()) {
+              gen++;
+              req?.destroy();
+              restart();
+              return;
+            }
             for (const e of r?.events ?? []) {
               stats.events++;
               stats.lastRevision = Math.max(stats.lastRevision, Number(e.kv?.mod_revision ?? 0));
@@ -148,10 +161,10 @@ function watchPrefix(o: TrafficOptions, a: Agents, stats: TrafficReport['watch']
           }
         }
       });
-      res.on('end', restart);
-      res.on('error', restart);
+      res.on('end', () => mine === gen && restart());
+      res.on('error', () => mine === gen && restart());
     });
-    req.on('error', restart);
+    req.on('error', () => mine === gen && restart());
     req.end(JSON.stringify(create));
   };
   const restart = (): void => {

@@ -15,6 +15,8 @@
 //   validation linear in the number of tasks       tests "[linear] …"             all pass
 //   concurrent --break-lock rounds, two winners    tests "[lock-race] …"          failed (must be 0)
 //   snapshot verify: private socket, bounded output tests "[snapshot-verify] …"   all pass
+//   TLS faults refused before any change          tests "[tls-fault] …"          total / passed (each: the file and
+//                                                  the problem named, no later step started, nothing changed)
 //
 // Exit 1 when a count is off (or any test or hook of those files failed), 0 otherwise.
 import { spawnSync } from 'node:child_process';
@@ -124,10 +126,12 @@ function main(): number {
   const lockRacesLost = lockRaces.filter((t) => !passed.has(t.fullTitle)).length;
   const verify = tagged('[snapshot-verify]');
   const verifyFailed = verify.filter((t) => !passed.has(t.fullTitle)).length;
+  const tlsFaults = tagged('[tls-fault]');
+  const tlsFaultsRefused = tlsFaults.filter((t) => passed.has(t.fullTitle)).length;
 
   // Anything else that failed (a hook, an untagged test) means the counts above cannot be trusted.
   const counted = new Set(
-    [...faults, ...traffic, ...corpusTests, ...runtimeBad, ...injections, ...secretTests, ...limits, ...linear, ...lockRaces, ...verify].map(
+    [...faults, ...traffic, ...corpusTests, ...runtimeBad, ...injections, ...secretTests, ...limits, ...linear, ...lockRaces, ...verify, ...tlsFaults].map(
       (t) => t.fullTitle,
     ),
   );
@@ -163,6 +167,11 @@ function main(): number {
       `snapshot verify: data only on a private socket, output bounded (checks failed of ${verify.length})`,
       `${verifyFailed}`,
       verify.length > 0 && verifyFailed === 0,
+    ],
+    [
+      'TLS faults tried / refused before any change, file and problem named',
+      `${tlsFaults.length} / ${tlsFaultsRefused}`,
+      tlsFaults.length > 0 && tlsFaultsRefused === tlsFaults.length,
     ],
     ['other failures (hooks, untagged tests)', `${otherFailures.length}`, otherFailures.length === 0],
   ];

@@ -41,7 +41,7 @@ describe('security: the five reproductions of issue 12', () => {
     const value = `x"$(touch ${canary})"y`;
     const r = buildPlan({ playbook: 'restore-all', inventory: 'inventories/prod-3-https.yml', extraVars: [`snapshot=${value}`] });
     assert.ok(r.plan, JSON.stringify(r.diagnostics));
-    const choose = r.plan.plays[0]?.tasks[1]?.steps[0]?.actions[0];
+    const choose = r.plan.plays[0]?.tasks.find((t) => t.name.startsWith('Choose the snapshot'))?.steps[0]?.actions[0];
     assert.ok(choose?.kind === 'exec');
     // Run what the plan says, in a real shell, on this machine (it only reads and prints).
     const run = spawnSync('sh', ['-c', choose.cmd], { cwd: tmp, encoding: 'utf8' });
