@@ -17,5 +17,8 @@ export function extraVarsFor(playbook: string, inventory: string): string[] {
   // remove-member: a member the inventory no longer lists (prod-5 keeps the retired machine under hosts:).
   if (playbook === 'remove-member.yml') return [`name=${v.oldHost ?? v.removed}`];
   if (playbook === 'restore-all.yml' && v.snapshot) return [`snapshot=${v.snapshot}`];
+  // upgrade: a release tarball on the controller (systemd), the new image (static pods).
+  if (playbook === 'upgrade.yml')
+    return [inventory === 'kubeadm-static-pod.yml' ? 'etcd_image=registry.k8s.io/etcd:3.5.30-0' : 'etcd_binaries=/srv/etcd/etcd-v3.5.30-linux-amd64.tar.gz'];
   return [];
 }
