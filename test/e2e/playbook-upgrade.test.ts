@@ -9,11 +9,14 @@
 //      cluster version stays 3.4.0), then -e rollback=true puts 3.4.23 back;
 //   3. the whole upgrade: followers first, the leader last, every member at 3.5.30, cluster version
 //      3.5.0, the old binaries kept, the machine's own /usr/bin/etcd untouched;
-//   4. a rollback refused once every member runs 3.5.30 (it says restore-all), cluster untouched.
+//   4. the machine's 3.4 binaries refused on the 3.5.30 cluster (a downgrade), cluster untouched;
+//   5. a rollback refused once every member runs 3.5.30 (it says restore-all), cluster untouched.
 // After each: every member healthy, the member list equal to the inventory, one cluster ID (the
 // first one), the canaries and the key count on every member.
 // Then the static-pod shape [3.4 http static-pod] (127.0.LAB_NET.224-226): the image tag changes
 // to registry.k8s.io/etcd:3.5.30-0 (the kubelet stand-in maps it to the cached 3.5.30 build).
+// Last, [traffic]: the same upgrade on a fresh (d) lab (127.0.LAB_NET.227-229) while clients write, read and
+// watch (test/lab/traffic.ts): no acknowledged write lost on any member, no stale read, the watch keeps up.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -21,6 +24,8 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { labDown, labRequest, resolveEtcd, type Lab } from '../lab/lab.js';
 import { SHAPE_B34, SHAPE_D } from '../lab/shapes.js';
+import { startTraffic } from '../lab/traffic.js';
+import { assertNoLoss, trafficSummary, trafficTls } from './traffic-helpers.js';
 import {
   apply,
   assertCanaries,
@@ -187,6 +192,17 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
     await assertData();
   });
 
+  it(`${SHAPE_D.title} refuses the machine's 3.4 binaries on the ${TARGET} cluster (a downgrade) and leaves it untouched`, async () => {
+    const before = await fingerprints(lab, MEMBERS);
+    // A directory holding etcd and etcdctl: the machine's own /usr/bin (only read: the bundle copies them).
+    const r = await apply(lab, 'upgrade.yml', ['etcd_binaries=/usr/bin']);
+    assert.equal(r.code, 1, r.all);
+    assert.match(r.all, /refused: the offered binaries are etcd 3\.4\.\d+, older than 3\.5\.30 .*a downgrade/);
+    assert.deepEqual(await fingerprints(lab, MEMBERS), before);
+    assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, TARGET])));
+    await assertData();
+  });
+
   it(`${SHAPE_D.title} refuses a rollback once every member runs ${TARGET} (restore-all from the snapshot instead)`, async () => {
     const before = await fingerprints(lab, MEMBERS);
     const r = await apply(lab, 'upgrade.yml', ['rollback=true']);
@@ -232,6 +248,34 @@ describe(`${SHAPE_B34.title} upgrade.yml on kubeadm static pods: the etcd image 
     assert.equal(order[2], leader, `the leader goes last: ${order.join(', ')}`);
     const c = await assertCluster(lab, MEMBERS);
     assert.equal(c.clusterId, clusterId, 'the cluster ID changed');
+    for (const h of MEMBERS) await assertCanaries(clientUrl(lab, h));
+  });
+});
+
+describe(`[traffic] ${SHAPE_D.title} upgrade.yml under live client traffic (127.0.0.227-229)`, function () {
+  this.timeout(600_000);
+  let lab: Lab;
+
+  before(async function () {
+    lab = await freshLab('upgrade-traffic', { shape: SHAPE_D, hosts: 3, firstOctet: 227 });
+    await writeCanaries(clientUrl(lab, 'etcd-1'));
+  });
+  after(async () => {
+    if (process.env.RUNBOOK_KEEP_LAB !== '1') await labDown(lab.dir);
+  });
+
+  it(`[traffic] ${SHAPE_D.title} 3.4 → ${TARGET} one member at a time: 0 acknowledged writes lost, reads consistent, the watch keeps up`, async () => {
+    const build = await resolveEtcd('3.5');
+    assert.ok(build.root);
+    const prefix = '/traffic/upgrade/';
+    const traffic = startTraffic({ endpoints: MEMBERS.map((h) => clientUrl(lab, h)), tls: trafficTls(lab), prefix, ratePerSec: 40, maxMs: 240_000 });
+    const r = await apply(lab, 'upgrade.yml', [`etcd_binaries=${path.join(build.root, 'usr/bin')}`]);
+    const report = await traffic.stop();
+    trafficSummary('upgrade', report);
+    assert.equal(r.code, 0, r.all);
+    assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, TARGET])));
+    await assertNoLoss(lab, MEMBERS, report, prefix);
+    await assertCluster(lab, MEMBERS);
     for (const h of MEMBERS) await assertCanaries(clientUrl(lab, h));
   });
 });
