@@ -13,8 +13,9 @@
 //   5. a rollback refused once every member runs 3.5.30 (it says restore-all), cluster untouched.
 // After each: every member healthy, the member list equal to the inventory, one cluster ID (the
 // first one), the canaries and the key count on every member.
-// Then the static-pod shape [3.4 http static-pod] (127.0.LAB_NET.224-226): the image tag changes
-// to registry.k8s.io/etcd:3.5.30-0 (the kubelet stand-in maps it to the cached 3.5.30 build).
+// Then the static-pod shape [3.4 http static-pod] (127.0.LAB_NET.224-226): a half upgrade (one follower's
+// pod) rolled back to the kept image, then the image tag changes to registry.k8s.io/etcd:3.5.30-0 on every
+// member (the kubelet stand-in maps it to the cached 3.5.30 build).
 // Last, [traffic]: the same upgrade on a fresh (d) lab (127.0.LAB_NET.227-229) while clients write, read and
 // watch (test/lab/traffic.ts): no acknowledged write lost on any member, no stale read, the watch keeps up.
 import assert from 'node:assert/strict';
@@ -45,6 +46,16 @@ import {
 const MEMBERS = ['etcd-1', 'etcd-2', 'etcd-3'];
 const TARGET = '3.5.30';
 
+/** A member that does not lead right now, and the one that does. */
+async function roles(lab: Lab): Promise<{ follower: string; leader: string }> {
+  const leaderId = (await status(clientUrl(lab, 'etcd-1'))).leader;
+  const ids = await Promise.all(MEMBERS.map(async (h) => ({ h, id: (await status(clientUrl(lab, h))).memberId })));
+  const follower = ids.find((x) => x.id !== leaderId)?.h;
+  const leader = ids.find((x) => x.id === leaderId)?.h;
+  assert.ok(follower && leader, `no leader among ${JSON.stringify(ids)}`);
+  return { follower, leader };
+}
+
 /** The server and cluster versions a member reports on /version. */
 async function versions(lab: Lab, host: string): Promise<{ server: string; cluster: string }> {
   const r = await labRequest(lab, `${clientUrl(lab, host)}/version`, undefined, 5000);
@@ -70,6 +81,17 @@ function installs(lab: Lab, r: CliRun): string[] {
       ),
     )
     .map((e) => e.host ?? '');
+}
+
+/** apply limited to some hosts (`--limit`), otherwise as playbook-helpers' apply. */
+async function applyLimited(lab: Lab, extra: string[], limit: string): Promise<CliRun> {
+  const r = await runbook([
+    ...['apply', 'upgrade.yml', '-i', lab.inventoryPath, '--yes', '--output', 'text', '-v', '--journal-dir', path.join(lab.dir, 'runs')],
+    ...['--limit', limit, ...extra.flatMap((x) => ['-e', x])],
+  ]);
+  console.log(`      runbook apply upgrade.yml --limit ${limit} ${extra.join(' ')}: exit ${r.code} in ${(r.ms / 1000).toFixed(1)} s`);
+  if (process.env.RUNBOOK_E2E_SHOW === '1') console.log(r.all);
+  return r;
 }
 
 describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, half upgrade and rollback (127.0.0.221-223)`, function () {
@@ -134,25 +156,11 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
     await assertData();
   });
 
-  /** apply limited to some hosts (`--limit`), otherwise as playbook-helpers' apply. */
-  async function applyLimited(extra: string[], limit: string): Promise<CliRun> {
-    const r = await runbook([
-      ...['apply', 'upgrade.yml', '-i', lab.inventoryPath, '--yes', '--output', 'text', '-v', '--journal-dir', path.join(lab.dir, 'runs')],
-      ...['--limit', limit, ...extra.flatMap((x) => ['-e', x])],
-    ]);
-    console.log(`      runbook apply upgrade.yml --limit ${limit} ${extra.join(' ')}: exit ${r.code} in ${(r.ms / 1000).toFixed(1)} s`);
-    if (process.env.RUNBOOK_E2E_SHOW === '1') console.log(r.all);
-    return r;
-  }
-
   it(`${SHAPE_D.title} a half-upgraded cluster (one follower at ${TARGET}, from a directory) goes back with -e rollback=true`, async () => {
-    const leaderId = (await status(clientUrl(lab, 'etcd-1'))).leader;
-    const ids = await Promise.all(MEMBERS.map(async (h) => ({ h, id: (await status(clientUrl(lab, h))).memberId })));
-    const follower = ids.find((x) => x.id !== leaderId)?.h;
-    assert.ok(follower);
+    const { follower } = await roles(lab);
     // Interrupted after one member: the run is limited to one follower, so its last check (every member at
     // the new version) fails, leaving a mixed cluster, as a run stopped by a fault after that member would.
-    const half = await applyLimited([`etcd_binaries=${binDir}`], follower);
+    const half = await applyLimited(lab, [`etcd_binaries=${binDir}`], follower);
     assert.equal(half.code, 1, half.all);
     assert.match(half.all, /expected etcd 3\.5\.30/);
     const mixed = await serverVersions(lab);
@@ -173,8 +181,7 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
   });
 
   it(`${SHAPE_D.title} upgrades every member to ${TARGET} from a release tarball: followers first, the leader last`, async () => {
-    const leaderId = (await status(clientUrl(lab, 'etcd-1'))).leader;
-    const leader = (await Promise.all(MEMBERS.map(async (h) => ({ h, id: (await status(clientUrl(lab, h))).memberId })))).find((x) => x.id === leaderId)?.h;
+    const { leader } = await roles(lab);
     const r = await apply(lab, 'upgrade.yml', [`etcd_binaries=${tarball}`]);
     assert.equal(r.code, 0, r.all);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, TARGET])));
@@ -230,10 +237,26 @@ describe(`${SHAPE_B34.title} upgrade.yml on kubeadm static pods: the etcd image 
     if (process.env.RUNBOOK_KEEP_LAB !== '1') await labDown(lab.dir);
   });
 
+  it(`${SHAPE_B34.title} a half-upgraded cluster (one follower's pod at ${TARGET}) goes back to the kept image with -e rollback=true`, async () => {
+    const from = (await versions(lab, 'etcd-1')).server;
+    const { follower } = await roles(lab);
+    const half = await applyLimited(lab, [`etcd_image=registry.k8s.io/etcd:${TARGET}-0`], follower);
+    assert.equal(half.code, 1, half.all);
+    assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, h === follower ? TARGET : from])));
+    assert.equal((await versions(lab, follower)).cluster, '3.4.0', 'a mixed cluster speaks the old minor');
+    const back = await apply(lab, 'upgrade.yml', ['rollback=true']);
+    assert.equal(back.code, 0, back.all);
+    assert.deepEqual(installs(lab, back), [follower], 'only the upgraded member goes back');
+    assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, from])));
+    assert.match(await onHost(lab, follower, 'grep "image: registry.k8s.io/etcd:" /etc/kubernetes/manifests/etcd.yaml'), new RegExp(`etcd:${from}-0`));
+    const c = await assertCluster(lab, MEMBERS);
+    assert.equal(c.clusterId, clusterId, 'the cluster ID changed');
+    for (const h of MEMBERS) await assertCanaries(clientUrl(lab, h));
+  });
+
   it(`${SHAPE_B34.title} upgrades every member's pod to registry.k8s.io/etcd:${TARGET}-0, followers first, the leader last`, async () => {
     const from = (await versions(lab, 'etcd-1')).server;
-    const leaderId = (await status(clientUrl(lab, 'etcd-1'))).leader;
-    const leader = (await Promise.all(MEMBERS.map(async (h) => ({ h, id: (await status(clientUrl(lab, h))).memberId })))).find((x) => x.id === leaderId)?.h;
+    const { leader } = await roles(lab);
     const r = await apply(lab, 'upgrade.yml', [`etcd_image=registry.k8s.io/etcd:${TARGET}-0`]);
     assert.equal(r.code, 0, r.all);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, TARGET])));

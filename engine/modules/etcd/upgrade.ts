@@ -31,7 +31,8 @@ const BUNDLE = sh`src=$1; out=$2; umask 077
 if [ -e "$out" ]; then mv -n "$out" "$out.bak-$(date -u +%Y%m%dT%H%M%SZ)" || exit 1; fi
 mkdir -p "$out/unpacked" "$out/bundle" || exit 1
 if [ -d "$src" ]; then d=$src
-elif [ -f "$src" ]; then tar -xf "$src" -C "$out/unpacked" --no-same-owner || exit 1; e=$(find "$out/unpacked" -maxdepth 3 -type f -name etcd | head -n 1); d=\${e%/etcd}
+elif [ -f "$src" ]; then tar -xf "$src" -C "$out/unpacked" --no-same-owner || exit 1
+  e=$(find "$out/unpacked" -maxdepth 3 -type f -name etcd | head -n 1); d=\${e%/etcd}
 else echo "no such file or directory: $src" >&2; exit 1; fi
 if [ -z "$d" ] || [ ! -f "$d/etcd" ] || [ ! -f "$d/etcdctl" ]; then echo "$src holds no etcd and etcdctl binaries" >&2; exit 1; fi
 for f in etcd etcdctl etcdutl; do if [ -f "$d/$f" ]; then cp "$d/$f" "$out/bundle/$f" && chmod 0755 "$out/bundle/$f" || exit 1; fi; done
