@@ -20,7 +20,8 @@
 // watch (test/lab/traffic.ts): no acknowledged write lost on any member, no stale read, the watch keeps up.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { runIdOf } from '../support/journal.js';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { labDown, labRequest, resolveEtcd, type Lab } from '../lab/lab.js';
@@ -45,6 +46,19 @@ import {
 
 const MEMBERS = ['etcd-1', 'etcd-2', 'etcd-3'];
 const TARGET = '3.5.30';
+
+/** The runs of this file: their controller scratch dirs (.runbook/upgrade-<run id>: the bundled binaries) go at the end. */
+const runs: CliRun[] = [];
+after(() => {
+  for (const r of runs) rmSync(path.join(process.cwd(), '.runbook', `upgrade-${runIdOf(r)}`), { recursive: true, force: true });
+});
+
+/** runbook apply upgrade.yml, as playbook-helpers' apply. */
+async function upgrade(lab: Lab, extra: string[]): Promise<CliRun> {
+  const r = await apply(lab, 'upgrade.yml', extra);
+  runs.push(r);
+  return r;
+}
 
 /** A member that does not lead right now, and the one that does. */
 async function roles(lab: Lab): Promise<{ follower: string; leader: string }> {
@@ -91,6 +105,7 @@ async function applyLimited(lab: Lab, extra: string[], limit: string): Promise<C
   ]);
   console.log(`      runbook apply upgrade.yml --limit ${limit} ${extra.join(' ')}: exit ${r.code} in ${(r.ms / 1000).toFixed(1)} s`);
   if (process.env.RUNBOOK_E2E_SHOW === '1') console.log(r.all);
+  runs.push(r);
   return r;
 }
 
@@ -147,7 +162,7 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
     const before = await fingerprints(lab, MEMBERS);
     const bins: Record<string, string> = {};
     for (const h of MEMBERS) bins[h] = await onHost(lab, h, 'sha256sum /usr/bin/etcd');
-    const r = await apply(lab, 'upgrade.yml', [`etcd_binaries=${fake}`]);
+    const r = await upgrade(lab, [`etcd_binaries=${fake}`]);
     assert.equal(r.code, 1, r.all);
     assert.match(r.all, /refused: etcd 3\.6\.5 skips a minor version: the cluster runs .*3\.4\.\d+.*upgrade to the newest 3\.5\.x first/);
     assert.deepEqual(await fingerprints(lab, MEMBERS), before, 'a refused upgrade changed a member');
@@ -170,7 +185,7 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
     // The old binaries were kept aside on the upgraded member, byte for byte.
     assert.equal((await onHost(lab, follower, 'sha256sum /var/lib/runbook/etcd-binaries/etcd-' + from + '/etcd')).split(' ')[0], machineEtcd);
 
-    const back = await apply(lab, 'upgrade.yml', ['rollback=true']);
+    const back = await upgrade(lab, ['rollback=true']);
     assert.equal(back.code, 0, back.all);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, from])));
     assert.deepEqual(installs(lab, back), [follower], 'only the upgraded member goes back');
@@ -182,7 +197,7 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
 
   it(`${SHAPE_D.title} upgrades every member to ${TARGET} from a release tarball: followers first, the leader last`, async () => {
     const { leader } = await roles(lab);
-    const r = await apply(lab, 'upgrade.yml', [`etcd_binaries=${tarball}`]);
+    const r = await upgrade(lab, [`etcd_binaries=${tarball}`]);
     assert.equal(r.code, 0, r.all);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, TARGET])));
     for (const h of MEMBERS) {
@@ -202,7 +217,7 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
   it(`${SHAPE_D.title} refuses the machine's 3.4 binaries on the ${TARGET} cluster (a downgrade) and leaves it untouched`, async () => {
     const before = await fingerprints(lab, MEMBERS);
     // A directory holding etcd and etcdctl: the machine's own /usr/bin (only read: the bundle copies them).
-    const r = await apply(lab, 'upgrade.yml', ['etcd_binaries=/usr/bin']);
+    const r = await upgrade(lab, ['etcd_binaries=/usr/bin']);
     assert.equal(r.code, 1, r.all);
     assert.match(r.all, /refused: the offered binaries are etcd 3\.4\.\d+, older than 3\.5\.30 .*a downgrade/);
     assert.deepEqual(await fingerprints(lab, MEMBERS), before);
@@ -212,7 +227,7 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
 
   it(`${SHAPE_D.title} refuses a rollback once every member runs ${TARGET} (restore-all from the snapshot instead)`, async () => {
     const before = await fingerprints(lab, MEMBERS);
-    const r = await apply(lab, 'upgrade.yml', ['rollback=true']);
+    const r = await upgrade(lab, ['rollback=true']);
     assert.equal(r.code, 1, r.all);
     assert.match(r.all, /refused: every member runs 3\.5\.30 .*restore-all\.yml from the pre-upgrade snapshot/);
     assert.deepEqual(await fingerprints(lab, MEMBERS), before);
@@ -244,7 +259,7 @@ describe(`${SHAPE_B34.title} upgrade.yml on kubeadm static pods: the etcd image 
     assert.equal(half.code, 1, half.all);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, h === follower ? TARGET : from])));
     assert.equal((await versions(lab, follower)).cluster, '3.4.0', 'a mixed cluster speaks the old minor');
-    const back = await apply(lab, 'upgrade.yml', ['rollback=true']);
+    const back = await upgrade(lab, ['rollback=true']);
     assert.equal(back.code, 0, back.all);
     assert.deepEqual(installs(lab, back), [follower], 'only the upgraded member goes back');
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, from])));
@@ -257,7 +272,7 @@ describe(`${SHAPE_B34.title} upgrade.yml on kubeadm static pods: the etcd image 
   it(`${SHAPE_B34.title} upgrades every member's pod to registry.k8s.io/etcd:${TARGET}-0, followers first, the leader last`, async () => {
     const from = (await versions(lab, 'etcd-1')).server;
     const { leader } = await roles(lab);
-    const r = await apply(lab, 'upgrade.yml', [`etcd_image=registry.k8s.io/etcd:${TARGET}-0`]);
+    const r = await upgrade(lab, [`etcd_image=registry.k8s.io/etcd:${TARGET}-0`]);
     assert.equal(r.code, 0, r.all);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, TARGET])));
     for (const h of MEMBERS) {
@@ -292,7 +307,7 @@ describe(`[traffic] ${SHAPE_D.title} upgrade.yml under live client traffic (127.
     assert.ok(build.root);
     const prefix = '/traffic/upgrade/';
     const traffic = startTraffic({ endpoints: MEMBERS.map((h) => clientUrl(lab, h)), tls: trafficTls(lab), prefix, ratePerSec: 40, maxMs: 240_000 });
-    const r = await apply(lab, 'upgrade.yml', [`etcd_binaries=${path.join(build.root, 'usr/bin')}`]);
+    const r = await upgrade(lab, [`etcd_binaries=${path.join(build.root, 'usr/bin')}`]);
     const report = await traffic.stop();
     trafficSummary('upgrade', report);
     assert.equal(r.code, 0, r.all);

@@ -25,18 +25,21 @@ function clusterVersion(ctx: PlanCtx): Action {
 
 const status = (ctx: PlanCtx, eps: string): Action => endpointStatus(ctx, eps, { bind: 'raw', strict: true });
 
-// Controller: a tarball (a release's etcd-vX-linux-ARCH.tar.gz) or a directory → bundle.tar holding
-// etcd, etcdctl (and etcdutl when offered) and their SHA256SUMS; prints the bundle's sha256.
+// Controller: a tarball (a release's etcd-vX-linux-ARCH.tar.gz, unpacked into the scratch dir) or a
+// directory → bundle.tar holding etcd, etcdctl (and etcdutl when offered) and their SHA256SUMS; prints
+// the bundle's sha256. The binaries are read where they are: the only copy is the bundle.
 const BUNDLE = sh`src=$1; out=$2; umask 077
+case "$out" in /*) ;; *) out=$PWD/$out;; esac
 if [ -e "$out" ]; then mv -n "$out" "$out.bak-$(date -u +%Y%m%dT%H%M%SZ)" || exit 1; fi
-mkdir -p "$out/unpacked" "$out/bundle" || exit 1
+mkdir -p "$out/unpacked" || exit 1
 if [ -d "$src" ]; then d=$src
 elif [ -f "$src" ]; then tar -xf "$src" -C "$out/unpacked" --no-same-owner || exit 1
   e=$(find "$out/unpacked" -maxdepth 3 -type f -name etcd | head -n 1); d=\${e%/etcd}
 else echo "no such file or directory: $src" >&2; exit 1; fi
 if [ -z "$d" ] || [ ! -f "$d/etcd" ] || [ ! -f "$d/etcdctl" ]; then echo "$src holds no etcd and etcdctl binaries" >&2; exit 1; fi
-for f in etcd etcdctl etcdutl; do if [ -f "$d/$f" ]; then cp "$d/$f" "$out/bundle/$f" && chmod 0755 "$out/bundle/$f" || exit 1; fi; done
-(cd "$out/bundle" && sha256sum etcd* > SHA256SUMS) && tar -cf "$out/bundle.tar" -C "$out/bundle" . || exit 1
+files="etcd etcdctl"; if [ -f "$d/etcdutl" ]; then files="$files etcdutl"; fi
+(cd "$d" && sha256sum $files) > "$out/SHA256SUMS" || exit 1
+tar -cf "$out/bundle.tar" --owner=0 --group=0 --mode=0755 -C "$d" $files -C "$out" SHA256SUMS || exit 1
 sha256sum "$out/bundle.tar" | cut -d" " -f1`;
 
 // Member: keep the installed binaries aside as etcd-<their version>/ (once per version: an equal copy
