@@ -4,6 +4,16 @@ import { jsonText as t, type Json } from '../model/types.js';
 import { membershipResult, updatePreflight } from './derive-members.js';
 import { caKeyMatches, servedCerts, tlsCheck, type ServedSpec, type TlsSpec } from './derive-certs.js';
 import {
+  requireClusterVersion,
+  requireVersion,
+  rollbackPlan,
+  upgradePreflight,
+  upgradeTurn,
+  upgradeTurnAny,
+  versionFromImage,
+  versionFromText,
+} from './derive-upgrade.js';
+import {
   alarms,
   checkArg,
   defragOrder,
@@ -66,4 +76,13 @@ export const DERIVE: Record<string, DeriveFn> = {
   ca_key_matches: (ca, file, key, secret) => caKeyMatches(ca as never, t(file), key as never, t(secret)),
   served_certs: (spec) => servedCerts(spec as unknown as ServedSpec),
   check_arg: (schema, arg, value) => checkArg(t(schema), t(arg), value ?? null),
+  // upgrade.yml (derive-upgrade.ts)
+  version_from_text: (out) => versionFromText(out),
+  version_from_image: (image) => versionFromImage(image),
+  upgrade_preflight: (status, version, offered) => upgradePreflight(status, version, offered),
+  upgrade_turn: (status, self, target) => upgradeTurn(status, self, target),
+  upgrade_turn_any: (status, self, target) => upgradeTurnAny(status, self, target),
+  require_version: (status, expect) => requireVersion(status, expect),
+  require_cluster_version: (status, version, expect) => requireClusterVersion(status, version, expect),
+  rollback_plan: (status, version) => rollbackPlan(status, version),
 };

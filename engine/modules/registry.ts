@@ -9,6 +9,7 @@ import { etcd_maintenance } from './etcd/maintenance.js';
 import { etcd_member } from './etcd/member.js';
 import { etcd_service } from './etcd/service.js';
 import { etcd_snapshot } from './etcd/snapshot.js';
+import { etcd_upgrade } from './etcd/upgrade.js';
 
 export const MODULES: Readonly<Record<string, ModuleDef>> = Object.freeze(
   Object.fromEntries(
@@ -32,6 +33,7 @@ export const MODULES: Readonly<Record<string, ModuleDef>> = Object.freeze(
       etcd_service,
       etcd_config,
       etcd_cert,
+      etcd_upgrade,
       dependents,
     ].map((m) => [m.name, m]),
   ),

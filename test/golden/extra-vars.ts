@@ -19,5 +19,8 @@ export function extraVarsFor(playbook: string, inventory: string): string[] {
   // update-member: the member the inventory gives a new address (any member stands for it).
   if (playbook === 'update-member.yml') return [`name=${v.survivor}`];
   if (playbook === 'restore-all.yml' && v.snapshot) return [`snapshot=${v.snapshot}`];
+  // upgrade: a release tarball on the controller (systemd), the new image (static pods).
+  if (playbook === 'upgrade.yml')
+    return [inventory === 'kubeadm-static-pod.yml' ? 'etcd_image=registry.k8s.io/etcd:3.5.30-0' : 'etcd_binaries=/srv/etcd/etcd-v3.5.30-linux-amd64.tar.gz'];
   return [];
 }

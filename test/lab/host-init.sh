@@ -37,13 +37,18 @@ bind ./run-lab /run/lab
 bind ./var-backups /var/backups
 bind ./etc-hosts /etc/hosts
 bind ./etc-hostname /etc/hostname
-# This host's etcd version: a read-only overlay with that build's usr/bin on top of the real one,
-# so etcd, etcdctl and etcdutl are at their usual paths (first on sshd's default PATH) while the
-# machine's own 3.4 stays installed and untouched. Before the systemctl bind, which sits on top.
+# /usr/bin is this host's own overlay: lower = [another etcd build's usr/bin:] the real /usr/bin,
+# upper = ./usr-bin-upper. With a build, etcd, etcdctl and etcdutl are that version at their usual
+# paths (first on sshd's default PATH). Writes land in the upper dir only: upgrade.yml installs new
+# etcd binaries over /usr/bin/etcd as on a real machine, and the machine's own 3.4 stays installed
+# and untouched. Before the systemctl bind, which sits on top.
+lower=/usr/bin
 if [[ -n $etcd_bin ]]; then
   [[ -x $etcd_bin/etcd ]] || fail "no etcd in $etcd_bin"
-  /usr/bin/mount -t overlay overlay -o "lowerdir=$etcd_bin:/usr/bin" /usr/bin || fail "overlay of $etcd_bin on /usr/bin failed"
+  lower=$etcd_bin:/usr/bin
 fi
+/usr/bin/mount -t overlay overlay -o "lowerdir=$lower,upperdir=./usr-bin-upper,workdir=./usr-bin-work" /usr/bin \
+  || fail "overlay of $lower on /usr/bin failed"
 bind ./bin/systemctl /usr/bin/systemctl
 /usr/bin/mount -o remount,bind,ro /usr/bin/systemctl
 /usr/bin/mount -t tmpfs -o mode=0755,size=16m tmpfs /run/systemd || fail "tmpfs /run/systemd failed"

@@ -620,6 +620,8 @@ async function prepareHost(
     mk('var-backups'),
     mk('var-lib-upper'),
     mk('var-lib-work'),
+    mk('usr-bin-upper'),
+    mk('usr-bin-work'),
     mk('tmp', 0o1777),
     mk('root', 0o700),
     mk('bin'),

@@ -43,6 +43,12 @@ export const SHAPE_B: Shape = {
 /** (c) etcd 3.4 + http + systemd: the machine's own etcd, the lab as it was first built. */
 export const SHAPE_C: Shape = { id: 'c', title: '[3.4 http systemd]', etcdVersion: '3.4', tls: false, deployment: 'systemd' };
 
+/**
+ * (d) etcd 3.4 + TLS + systemd: the production shape one minor back, where upgrade.yml starts
+ * (test/e2e/playbook-upgrade.test.ts upgrades it to 3.5 with the cached 3.5 build's binaries).
+ */
+export const SHAPE_D: Shape = { id: 'd', title: '[3.4 tls systemd]', etcdVersion: '3.4', tls: true, deployment: 'systemd' };
+
 /** The systemd shapes (the static-pod shape has its own suite: its hosts have no etcd unit or etcd.conf). */
 export const ALL_SHAPES: Shape[] = [SHAPE_A, SHAPE_C];
 /** (b) and, with RUNBOOK_MATRIX=full, the same static pods on the machine's 3.4 over http. */

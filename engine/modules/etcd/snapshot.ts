@@ -3,6 +3,7 @@ import type { Action, JsonObject } from '../../model/types.js';
 import { joinSh, raw, sh } from '../../shell/sh.js';
 import { bool, exec, local, num, opsModule, optStr, str, RUN_ID, RUN_STAMP, type ModulePlan, type PlanCtx } from '../module.js';
 import { ctl, endpointHealth, ref, selfEndpoint, snapshotTool } from './common.js';
+import { controllerPath } from '../../load/paths.js';
 
 function save(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const c = ctx.inventory.cluster;
@@ -54,6 +55,30 @@ function save(args: JsonObject, ctx: PlanCtx): ModulePlan {
   };
 }
 
+/**
+ * backup.yml's snapshot as one step (upgrade.yml takes one before it changes anything): save on a
+ * healthy member, fetch the snapshot and its manifest to the controller (hash checked on arrival),
+ * then check the fetched copy against the manifest on the controller.
+ */
+function backup(args: JsonObject, ctx: PlanCtx): ModulePlan {
+  const c = ctx.inventory.cluster;
+  const dir = str(args, 'dir', c.backupDir);
+  const file = `${c.name}-${RUN_STAMP}.db`;
+  const saved = save({ ...args, dir, file: `${dir}/${file}` }, ctx);
+  const dest = str(args, 'dest', controllerPath(c.controllerBackupDir));
+  const copy = `${dest}/${file}`;
+  return {
+    actions: [
+      ...saved.actions,
+      { kind: 'get', src: `${dir}/${file}`, dest: `${dest}/`, bind: 'fetched' },
+      { kind: 'get', src: `${dir}/${file}.manifest.json`, dest: `${dest}/`, bind: 'fetched_manifest' },
+      local(sh`cat ${`${copy}.manifest.json`}`, { parse: 'json', probe: true, bind: 'fetched_manifest_json' }),
+      local(hashCheck(copy, ref('fetched_manifest_json.json.sha256'), 'its manifest'), { probe: true }),
+    ],
+    result: ref('manifest'),
+  };
+}
+
 function hashCheck(file: string, sha: string, what: string): ReturnType<typeof sh> {
   return sh`printf '%s  %s\\n' ${sha} ${file} | sha256sum --check --strict --status - || { echo ${`sha256 of ${file} does not match ${what}`} >&2; exit 1; }`;
 }
@@ -100,6 +125,7 @@ export const etcd_snapshot = opsModule({
   summary: 'snapshot save (with manifest), status, verify, distribute, restore into a fresh data dir, prune',
   ops: {
     save: { readOnly: false, plan: save },
+    backup: { readOnly: false, plan: backup },
     status: { readOnly: true, plan: (args, ctx) => ({ actions: [status(ctx, str(args, 'file'))], result: ref('status.json') }) },
     // Controller side: read a snapshot's manifest and check the file against it before anything else.
     manifest: {
