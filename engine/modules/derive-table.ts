@@ -2,6 +2,7 @@
 // them up here; README "Modules"). The functions live in derive.ts and derive-certs.ts.
 import { jsonText as t, type Json } from '../model/types.js';
 import { memberCerts } from './derive-certs.js';
+import { retentionFromListing, runTime } from './retention.js';
 import {
   addPreflight,
   alarms,
@@ -75,4 +76,9 @@ export const DERIVE: Record<string, DeriveFn> = {
     });
   },
   check_arg: (schema, arg, value) => checkArg(t(schema), t(arg), value ?? null),
+  retention: (listing, cluster, rules, now) => {
+    const r = (rules ?? {}) as { count?: number; max_age_sec?: number };
+    const keep = { ...(typeof r.count === 'number' ? { count: r.count } : {}), ...(typeof r.max_age_sec === 'number' ? { maxAgeSec: r.max_age_sec } : {}) };
+    return retentionFromListing(t(listing), t(cluster), keep, runTime(t(now))) as unknown as Json;
+  },
 };

@@ -276,6 +276,7 @@ export function loadPlaybook(path: string, modules: ModuleCatalog, displayPath =
         anyErrorsFatal: rawPlay.any_errors_fatal === true,
         ...(typeof rawPlay.max_fail_percentage === 'number' ? { maxFailPercentage: rawPlay.max_fail_percentage } : {}),
         destructive: rawPlay.destructive === true,
+        ...(rawPlay.always === true ? { always: true } : {}),
         tasks,
         src: locate(source, [pi]),
       });

@@ -1,7 +1,8 @@
 // Retention by count and age: a snapshot is deleted only when every set rule allows it, the newest
 // verified one never, and each decision says why.
 import assert from 'node:assert/strict';
-import { decideRetention, parseDuration, type Candidate } from '../../engine/remote/retention.js';
+import { parseDuration } from '../../engine/inventory/backup-settings.js';
+import { decideRetention, type Candidate } from '../../engine/modules/retention.js';
 
 const H = 3600;
 const NOW = 100 * H;

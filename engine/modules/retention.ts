@@ -4,13 +4,10 @@
 //
 // A snapshot is deleted only when EVERY rule allows it (it is beyond the newest `count` AND older
 // than `maxAgeSec`, for the rules that are set), and never when it is the newest verified one.
+import type { KeepRules } from '../model/types.js';
 
-export interface RetentionRules {
-  /** Keep at least this many of the newest snapshots. */
-  count?: number;
-  /** Keep every snapshot younger than this (seconds). */
-  maxAgeSec?: number;
-}
+/** Rules of one side (inventory `backup_keep`, `backup_remote.keep`). */
+export type RetentionRules = KeepRules;
 
 export interface Candidate {
   /** File name or object key. */
@@ -31,20 +28,14 @@ export interface RetentionDecision {
   delete: Verdict[];
 }
 
-const DURATION = /^([1-9][0-9]*)(s|m|h|d|w)$/;
-const UNIT_SEC: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
-
-/** `48h`, `2d`, `90m` → seconds; null when not a duration. */
-export function parseDuration(text: string): number | null {
-  const m = DURATION.exec(text.trim());
-  if (!m) return null;
-  return Number(m[1]) * (UNIT_SEC[m[2] ?? 's'] ?? 1);
-}
-
+/** 2d 2h, 10h 5m, 7m, 30s: the two largest units (a few seconds past a round age do not change it). */
 function age(sec: number): string {
-  if (sec >= 86400 && sec % 3600 === 0) return `${Math.floor(sec / 86400)}d${sec % 86400 ? ` ${(sec % 86400) / 3600}h` : ''}`;
-  if (sec >= 3600) return `${Math.floor(sec / 3600)}h${sec % 3600 >= 60 ? ` ${Math.floor((sec % 3600) / 60)}m` : ''}`;
-  if (sec >= 60) return `${Math.floor(sec / 60)}m`;
+  const d = Math.floor(sec / 86400);
+  const h = Math.floor((sec % 86400) / 3600);
+  const m = Math.floor((sec % 3600) / 60);
+  if (d > 0) return `${d}d${h ? ` ${h}h` : ''}`;
+  if (h > 0) return `${h}h${m ? ` ${m}m` : ''}`;
+  if (m > 0) return `${m}m`;
   return `${sec}s`;
 }
 
@@ -71,4 +62,41 @@ export function decideRetention(candidates: readonly Candidate[], rules: Retenti
     decision.delete.push({ key: c.key, reason: why.join(' and ') });
   });
   return decision;
+}
+
+const STAMP = /-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z\.db$/;
+
+/**
+ * When a snapshot was taken, from its name `<cluster>-YYYYMMDDTHHMMSSZ.db` (backup.yml names it by
+ * the run's UTC time): a copy, a re-upload or a restored bucket keeps its age. null for other names.
+ */
+export function stampTime(name: string): number | null {
+  const m = STAMP.exec(name);
+  if (!m) return null;
+  const t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  return Number.isNaN(t) ? null : Math.floor(t / 1000);
+}
+
+/** The run's `YYYYMMDDTHHMMSSZ` as epoch seconds. */
+export function runTime(stamp: string): number {
+  const t = stampTime(`x-${stamp}.db`);
+  if (t === null) throw new Error(`not a run timestamp: ${stamp}`);
+  return t;
+}
+
+/**
+ * Member / controller retention from a directory listing, one snapshot per line:
+ * `NAME<TAB>1|0 (manifest present)<TAB>MTIME`. Only `<cluster>-*.db` names count; the time is the
+ * name's stamp (the file's mtime for other names). Returns the decision and the lines the deleting
+ * command reads (`NAME<TAB>reason`).
+ */
+export function retentionFromListing(listing: string, cluster: string, rules: RetentionRules, nowSec: number): RetentionDecision & { lines: string } {
+  const candidates: Candidate[] = [];
+  for (const line of listing.split('\n')) {
+    const [name, manifest, mtime] = line.split('\t');
+    if (!name || !name.startsWith(`${cluster}-`) || !name.endsWith('.db') || name.includes('/')) continue;
+    candidates.push({ key: name, time: stampTime(name) ?? Number(mtime ?? 0), verified: manifest === '1' });
+  }
+  const d = decideRetention(candidates, rules, nowSec);
+  return { ...d, lines: d.delete.map((v) => `${v.key}\t${v.reason}\n`).join('') };
 }
