@@ -5,7 +5,8 @@
 // run; an upload cut by killing the server leaves no object counted as a backup and the metrics say
 // the run failed; restore-all from s3:// (members fetch it themselves with a presigned URL) brings
 // back every canary key; a remote object with one byte changed is refused on every member before
-// any data dir is touched; `runbook backups list` and the drill (`snapshot verify latest -i`).
+// any data dir is touched; a member that cannot reach the store gets the controller's copy;
+// `runbook backups list` and the drill (`snapshot verify latest --remote -i`).
 //
 // Object ages: a snapshot's age is the time in its name (`lab-YYYYMMDDTHHMMSSZ.db`, the run that
 // took it), which no copy or re-upload changes; the test sets ages by planting objects (a real
@@ -18,7 +19,20 @@ import { labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A } from '../lab/shapes.js';
 import { startS3, type S3Lab } from '../lab/s3-server.js';
 import { listObjects, objectMetadata, putText, s3Client, type S3Target } from '../../engine/remote/s3.js';
-import { apply, asideDirs, assertCanaries, clientUrl, freshLab, labDir, put, runbook, writeCanaries, writeInventory } from './playbook-helpers.js';
+import {
+  apply,
+  asideDirs,
+  assertCanaries,
+  clientUrl,
+  freshLab,
+  journal,
+  labDir,
+  onHost,
+  put,
+  runbook,
+  writeCanaries,
+  writeInventory,
+} from './playbook-helpers.js';
 import { waitFor } from '../support/wait.js';
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -229,5 +243,26 @@ describe(`${SHAPE_A.title} backups off the host: s3rver + AWS SDK, retention, me
     assert.doesNotMatch(text, /X-Amz-Signature=[0-9a-f]{16}/, 'no presigned URL in the journals');
     assert.doesNotMatch(text, new RegExp(s3.secretAccessKey === 'S3RVER' ? 'S3RVER(?!_)' : s3.secretAccessKey), 'no credentials in the journals');
     for (const h of HOSTS) await assertCanaries(clientUrl(lab, h));
+  });
+
+  it('a member that cannot fetch from the store (no working curl or wget there) gets a copy from the controller, downloaded there once', async function () {
+    // Inside etcd-2's own mount namespace only: curl and wget become /bin/false (undone below).
+    await onHost(lab, 'etcd-2', 'mount --bind /bin/false "$(command -v curl)" && mount --bind /bin/false "$(command -v wget)"');
+    try {
+      const key = uploaded[uploaded.length - 1] ?? '';
+      const r = await apply(lab, 'restore-all.yml', [`snapshot=s3://${BUCKET}/${key}`, 'allow_healthy=true'], inv);
+      assert.equal(r.code, 0, r.all);
+      assert.equal(r.all.match(/downloaded s3:\/\/\S+ to the controller \(sha256 checked\)/g)?.length, 1, r.all);
+      // The fetch step (play 1, task 4) per member: its member command's exit code (20: store out of reach).
+      const fetchCodes: Record<string, number | null | undefined> = Object.fromEntries(
+        (journal(lab, r) as unknown as { type: string; host?: string; stepId?: string; result?: { actions?: { kind: string; code: number | null }[] } }[])
+          .filter((e) => e.type === 'step.end' && e.stepId?.startsWith('1.4@'))
+          .map((e): [string, number | null | undefined] => [e.host ?? '', e.result?.actions?.find((a) => a.kind === 'exec')?.code]),
+      );
+      assert.deepEqual(fetchCodes, { 'etcd-1': 0, 'etcd-2': 20, 'etcd-3': 0 });
+      for (const h of HOSTS) await assertCanaries(clientUrl(lab, h));
+    } finally {
+      await onHost(lab, 'etcd-2', 'umount "$(command -v curl)"; umount "$(command -v wget)"; true');
+    }
   });
 });
