@@ -345,17 +345,39 @@ async function runRemote(a: Extract<Action, { kind: 'remote' }>, env: ActionEnv,
   const op = Object.prototype.hasOwnProperty.call(REMOTE_OPS, a.op) ? REMOTE_OPS[a.op] : undefined;
   if (!op) return done({ status: 'failed', changed: false, message: `unknown remote operation "${a.op}"` });
   const lines: string[] = [];
-  const value = await op(resolveValue(a.args, env.scope) as JsonObject, {
-    scope: env.scope,
-    redact: env.redact,
-    signal: env.signal,
-    say: (line) => {
-      lines.push(line);
-      env.output('stdout', `${env.redact.text(line)}\n`);
-    },
-  });
-  record.code = 0;
-  if (lines.length) record.stdoutTail = env.redact.text(tail(lines.join('\n')));
-  if (a.bind) env.local[a.bind] = value;
-  return done({ status: 'ok', changed: a.op === 'upload' || a.op === 'prune' || a.op === 'download' || a.op === 'metrics' });
+  // The task's timeout bounds the whole operation (an upload's parts each have their own stall timeout too).
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort();
+  env.signal.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stop.abort();
+  }, env.task.timeoutSec * 1000);
+  try {
+    const value = await Promise.race([
+      op(resolveValue(a.args, env.scope) as JsonObject, {
+        scope: env.scope,
+        redact: env.redact,
+        signal: stop.signal,
+        say: (line) => {
+          lines.push(line);
+          env.output('stdout', `${env.redact.text(line)}\n`);
+        },
+      }),
+      new Promise<never>((_, reject) => stop.signal.addEventListener('abort', () => reject(new Error(timedOut ? 'timed out' : 'interrupted')), { once: true })),
+    ]);
+    record.code = 0;
+    if (lines.length) record.stdoutTail = env.redact.text(tail(lines.join('\n')));
+    if (a.bind) env.local[a.bind] = value;
+    return done({ status: 'ok', changed: a.op === 'upload' || a.op === 'prune' || a.op === 'download' || a.op === 'metrics' });
+  } catch (e) {
+    if (lines.length) record.stdoutTail = env.redact.text(tail(lines.join('\n')));
+    if (!timedOut) throw e;
+    record.timedOut = true;
+    return done({ status: 'failed', changed: false, message: `${a.op}: timed out after ${env.task.timeoutSec} s and was stopped` });
+  } finally {
+    clearTimeout(timer);
+    env.signal.removeEventListener('abort', onAbort);
+  }
 }
