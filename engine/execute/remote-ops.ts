@@ -170,7 +170,8 @@ const locate: RemoteOp = async (args, env) => {
     if (!statSync(file, { throwIfNoEntry: false })?.isFile()) throw new RemoteError('not-found', `no snapshot found at ${file}`);
     const manifest = parseManifest(readFileSync(`${file}${MANIFEST_SUFFIX}`, 'utf8'), `${file}${MANIFEST_SUFFIX}`);
     const got = await sha256File(file);
-    if (got !== manifest.sha256) throw new RemoteError('hash-mismatch', `sha256 of ${file} (${got}) does not match its manifest (${manifest.sha256})`);
+    if (got !== manifest.sha256)
+      throw new RemoteError('hash-mismatch', `sha256 of ${file} does not match its manifest (the file has ${got}, the manifest says ${manifest.sha256})`);
     env.say(`snapshot ${file} (revision ${manifest.revision}), sha256 matches its manifest`);
     return { remote: false, file, key: '', url: file, manifest: manifest as unknown as Json };
   }
