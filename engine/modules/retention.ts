@@ -74,7 +74,9 @@ export function stampTime(name: string): number | null {
   const m = STAMP.exec(name);
   if (!m) return null;
   const t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
-  return Number.isNaN(t) ? null : Math.floor(t / 1000);
+  // Date.UTC rolls month 13 or hour 25 over: only a stamp that reads back the same is one.
+  if (Number.isNaN(t) || new Date(t).toISOString().replace(/[-:]/g, '').slice(0, 15) !== `${m[1]}${m[2]}${m[3]}T${m[4]}${m[5]}${m[6]}`) return null;
+  return Math.floor(t / 1000);
 }
 
 /** The run's `YYYYMMDDTHHMMSSZ` as epoch seconds. */
