@@ -75,15 +75,13 @@ export async function runBackupsList(opts: { inventory: string; format?: string 
     return EXIT.OK;
   }
   const where = (e: CatalogEntry): string => (e.where === 'local' ? 'controller' : `s3://${c.backupRemote?.s3.bucket ?? ''}`);
-  io.out(
-    `backups of ${c.name} (controller: ${c.controllerBackupDir}${c.backupRemote ? `; bucket s3://${c.backupRemote.s3.bucket}/${c.backupRemote.s3.prefix}` : ''})\n`,
-  );
+  const bucket = c.backupRemote ? `; bucket s3://${c.backupRemote.s3.bucket}/${c.backupRemote.s3.prefix}` : '';
+  io.out(`backups of ${c.name} (controller: ${c.controllerBackupDir}${bucket})\n`);
   if (sorted.length === 0) io.out('  none\n');
   for (const e of sorted) {
     const rev = e.revision === null ? '-' : String(e.revision);
-    io.out(
-      `  ${e.name}  ${where(e).padEnd(12)}  age ${age(Math.max(0, now - e.time)).padEnd(7)}  rev ${rev.padEnd(10)}  ${String(e.size).padStart(11)} B  ${e.verified ? 'verified' : 'NOT verified'}\n`,
-    );
+    const cols = [e.name, where(e).padEnd(12), `age ${age(Math.max(0, now - e.time)).padEnd(7)}`, `rev ${rev.padEnd(10)}`, `${String(e.size).padStart(11)} B`];
+    io.out(`  ${cols.join('  ')}  ${e.verified ? 'verified' : 'NOT verified'}\n`);
   }
   return EXIT.OK;
 }

@@ -108,7 +108,13 @@ export async function benchS3(): Promise<string[]> {
     const dest = join(work, 'restore.db');
     writeFileSync(
       join(work, 'fetch.yml'),
-      `- name: f\n  hosts: etcd\n  tasks:\n    - etcd_backup: {op: fetch, key: etcd/bench-20240101T000000Z.db, dest: ${dest}, sha256: ${sha}, controller_file: ${dir}/c.db}\n`,
+      [
+        '- name: f',
+        '  hosts: etcd',
+        '  tasks:',
+        `    - etcd_backup: {op: fetch, key: etcd/bench-20240101T000000Z.db, dest: ${dest}, sha256: ${sha}, controller_file: ${dir}/c.db}`,
+        '',
+      ].join('\n'),
     );
     const plan = buildPlan({ playbook: join(work, 'fetch.yml'), inventory: join(work, 'inv.yml') }).plan;
     const fetch = plan?.plays[0]?.tasks[0]?.steps[0]?.actions.find((a) => a.kind === 'exec');

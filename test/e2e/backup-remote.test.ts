@@ -102,7 +102,7 @@ describe(`${SHAPE_A.title} backups off the host: s3rver + AWS SDK, retention, me
     await labDown(DIR);
   });
 
-  it('three backups in a row upload (read back, manifest as metadata); retention by count and age on each side removes exactly what it should', async function () {
+  it('three backups in a row upload (read back, manifest as metadata); retention by count and age per side removes exactly what it should', async function () {
     const r1 = await apply(lab, 'backup.yml', [], inv);
     assert.equal(r1.code, 0, r1.all);
     const [first] = await snapshotKeys();
@@ -195,7 +195,7 @@ describe(`${SHAPE_A.title} backups off the host: s3rver + AWS SDK, retention, me
     assert.ok(remote.every((e) => e.verified));
   });
 
-  it('the drill: snapshot verify of the newest remote snapshot (downloaded, restored, checked against its manifest), its result in the metrics', async function () {
+  it('the drill: snapshot verify of the newest remote snapshot (restored, checked against its manifest), its result in the metrics', async function () {
     // `latest` alone is the cut run's controller copy (a good local backup); --remote: the bucket's newest.
     const local = await runbook(['snapshot', 'verify', 'latest', '-i', inv]);
     assert.equal(local.code, 0, local.all);

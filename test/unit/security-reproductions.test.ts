@@ -38,7 +38,7 @@ describe('security: the five reproductions of issue 12', () => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('[injection] reproduction 1: restore-all -e snapshot=x"$(touch …)"y reaches no shell (the snapshot is chosen in-process) and runs nothing; the old "…{{snapshot}}…" form is exit 2', async () => {
+  it('[injection] reproduction 1: restore-all -e snapshot=x"$(touch …)"y reaches no shell and runs nothing; the old "…{{snapshot}}…" form is exit 2', async () => {
     const value = `x"$(touch ${canary})"y`;
     const r = buildPlan({ playbook: 'restore-all', inventory: 'inventories/prod-3-https.yml', extraVars: [`snapshot=${value}`] });
     assert.ok(r.plan, JSON.stringify(r.diagnostics));

@@ -39,14 +39,21 @@ function fetch(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const dir = dest.slice(0, dest.lastIndexOf('/')) || '/';
   const target = s3(ctx);
   // The URL reaches curl/wget on stdin (a curl config line), never argv: `ps` on the member shows no signature.
-  const get = sh`if command -v curl >/dev/null 2>&1; then curl -fsS --connect-timeout 10 --speed-limit 1024 --speed-time 60 -o ${part} -K -; elif command -v wget >/dev/null 2>&1; then sed -n 's/^url = "\\(.*\\)"$/\\1/p' | wget -q -T 60 -O ${part} -i -; else exit ${UNREACHABLE}; fi`;
+  const curl = sh`curl -fsS --connect-timeout 10 --speed-limit 1024 --speed-time 60 -o ${part} -K -`;
+  const wget = sh`sed -n 's/^url = "\\(.*\\)"$/\\1/p' | wget -q -T 60 -O ${part} -i -`;
+  const get = sh`if command -v curl >/dev/null 2>&1; then ${curl}; elif command -v wget >/dev/null 2>&1; then ${wget}; else exit ${UNREACHABLE}; fi`;
+  const unreachable = sh`{ rm -f ${part}; echo ${'cannot download the snapshot from the store here; the controller will send it'} >&2; exit ${UNREACHABLE}; }`;
+  const refused = sh`{ rm -f ${part}; echo ${`sha256 of the downloaded snapshot does not match the manifest (${sha}): refused`} >&2; exit 1; }`;
+  const check = sh`printf '%s  %s\\n' ${sha} ${part} | sha256sum --check --strict --status -`;
   return {
     actions: [
       remote('presign', { s3: target, key, seconds: 900 }, 'signed'),
-      exec(
-        sh`mkdir -p ${dir} && rm -f ${part} && { ${get} || { rm -f ${part}; echo ${`cannot download the snapshot from the store here; the controller will send it`} >&2; exit ${UNREACHABLE}; }; } && { printf '%s  %s\\n' ${sha} ${part} | sha256sum --check --strict --status - || { rm -f ${part}; echo ${`sha256 of the downloaded snapshot does not match the manifest (${sha}): refused`} >&2; exit 1; }; } && mv -f ${part} ${dest}`,
-        { stdin: `url = "${ref('signed.url')}"\n`, okCodes: [0, UNREACHABLE], bind: 'got', note: 'fetch with a presigned URL, sha256 checked' },
-      ),
+      exec(sh`mkdir -p ${dir} && rm -f ${part} && { ${get} || ${unreachable}; } && { ${check} || ${refused}; } && mv -f ${part} ${dest}`, {
+        stdin: `url = "${ref('signed.url')}"\n`,
+        okCodes: [0, UNREACHABLE],
+        bind: 'got',
+        note: 'fetch with a presigned URL, sha256 checked',
+      }),
       {
         ...remote('download', { s3: target, key, dest: str(args, 'controller_file'), sha256: sha }, 'local'),
         when: `_.got.rc == ${UNREACHABLE}`,

@@ -161,17 +161,18 @@ export const etcd_snapshot = opsModule({
         const rules = { ...(count !== undefined ? { count } : {}), ...(maxAgeSec !== undefined && maxAgeSec !== null ? { max_age_sec: maxAgeSec } : {}) };
         // The cluster name is schema-checked ([a-z0-9._-]); quoted anyway, the glob after it left open.
         const glob = sh`${c.name}${raw('-*.db')}`;
+        const listOne = sh`[ -f "$f" ] || continue; m=0; [ -f "$f.manifest.json" ] && m=1; printf '%s\\t%s\\t%s\\n' "$f" "$m" "$(stat -c %Y -- "$f")"`;
+        // Only names of this cluster's snapshots, in this directory, whatever the decision's lines say.
+        const safe = sh`case "$f" in ${glob}) ;; *) continue ;; esac; case "$f" in */*) continue ;; esac`;
+        const deleteOne = sh`${safe}; rm -f -- "$f" "$f.manifest.json" && printf 'deleted %s: %s\\n' "$f" "$why"`;
         return {
           actions: [
-            exec(
-              sh`cd ${dir} 2>/dev/null || exit 0; for f in ${glob}; do [ -f "$f" ] || continue; m=0; [ -f "$f.manifest.json" ] && m=1; printf '%s\\t%s\\t%s\\n' "$f" "$m" "$(stat -c %Y -- "$f")"; done`,
-              { probe: true, bind: 'listing' },
-            ),
+            exec(sh`cd ${dir} 2>/dev/null || exit 0; for f in ${glob}; do ${listOne}; done`, { probe: true, bind: 'listing' }),
             { kind: 'derive', fn: 'retention', args: [ref('listing.stdout'), c.name, rules, RUN_STAMP], bind: 'decision' },
-            exec(
-              sh`cd ${dir} && while IFS="$(printf '\\t')" read -r f why; do case "$f" in ${glob}) ;; *) continue ;; esac; case "$f" in */*) continue ;; esac; rm -f -- "$f" "$f.manifest.json" && printf 'deleted %s: %s\\n' "$f" "$why"; done`,
-              { stdin: ref('decision.lines'), note: `keep: ${JSON.stringify(rules)}` },
-            ),
+            exec(sh`cd ${dir} && while IFS="$(printf '\\t')" read -r f why; do ${deleteOne}; done`, {
+              stdin: ref('decision.lines'),
+              note: `keep: ${JSON.stringify(rules)}`,
+            }),
           ],
           result: ref('decision'),
         };
