@@ -107,17 +107,35 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .description(
       'restore a snapshot into a scratch dir and serve it with a throwaway etcd on 127.0.0.1 (free ports): report revision and key count, check FILE.manifest.json if present',
     )
-    .argument('<file>', 'the snapshot (.db)')
+    .argument('<file>', 'the snapshot (.db); with -i also latest (newest on the controller or in the bucket) or s3://bucket/key')
     .option('--skip-hash-check', 'for a raw member/snap/db copy (it has no snapshot hash)')
+    .option('-i, --inventory <file>', 'the inventory: finds latest and s3:// snapshots, and writes the result to its backup metrics file (the drill)')
+    .option('--remote', 'with latest: the newest snapshot in the bucket (the drill of what an off-host restore would use)')
     .option('--timeout <seconds>', 'how long to wait for the throwaway etcd to serve', (v) => Number(v), 60)
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action(async (file: string, o: { skipHashCheck?: boolean; timeout: number; format: string }) =>
+    .action(async (file: string, o: { skipHashCheck?: boolean; inventory?: string; remote?: boolean; timeout: number; format: string }) => {
+      const { runSnapshotVerify } = await import('./snapshot.js');
+      const verify = (f: string): Promise<number> =>
+        runSnapshotVerify(f, { format: o.format, timeout: o.timeout, ...(o.skipHashCheck ? { skipHashCheck: true } : {}) }, io);
+      if (o.remote && !o.inventory) {
+        io.err('runbook snapshot verify: --remote needs -i INVENTORY\n');
+        return setCode(2);
+      }
       setCode(
-        await (
-          await import('./snapshot.js')
-        ).runSnapshotVerify(file, { format: o.format, timeout: o.timeout, ...(o.skipHashCheck ? { skipHashCheck: true } : {}) }, io),
-      ),
-    );
+        o.inventory
+          ? await (await import('./backups.js')).verifyWithInventory(file, o.inventory, verify, io, { remoteOnly: o.remote === true })
+          : await verify(file),
+      );
+    });
+
+  program
+    .command('backups')
+    .description('backup records')
+    .command('list')
+    .description('the snapshots on the controller and in the bucket: age, revision, size, verified or not')
+    .requiredOption('-i, --inventory <file>', 'the inventory')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (o: { inventory: string; format: string }) => setCode(await (await import('./backups.js')).runBackupsList(o, io)));
 
   program
     .command('schedule')

@@ -221,6 +221,7 @@ function compilePlay(st: State, play: Play, pi: number): PlannedPlay {
     anyErrorsFatal: play.anyErrorsFatal,
     ...(play.maxFailPercentage !== undefined ? { maxFailPercentage: play.maxFailPercentage } : {}),
     destructive: play.destructive,
+    ...(play.always ? { always: true } : {}),
     tasks,
   };
 }

@@ -39,6 +39,18 @@ function clusterFacts(inv: Inventory): object {
     members: f.members.map((m) => ({ name: m.name, peer_url: m.peerUrl, client_url: m.clientUrl, data_dir: m.dataDir })),
     member_names: f.members.map((m) => m.name),
     dependents: c.dependents,
+    backup_metrics_dir: controllerPath(c.backupMetricsDir),
+    // Only when set, so a playbook can say `when: cluster.backup_remote is defined` (decided at plan time).
+    ...(c.backupRemote
+      ? {
+          backup_remote: {
+            bucket: c.backupRemote.s3.bucket,
+            prefix: c.backupRemote.s3.prefix,
+            endpoint: c.backupRemote.s3.endpoint ?? '',
+            region: c.backupRemote.s3.region,
+          },
+        }
+      : {}),
   };
   clusterCache.set(inv, value);
   return value;

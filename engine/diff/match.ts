@@ -110,6 +110,7 @@ function playFields(a: PlannedPlay, b: PlannedPlay): FieldChange[] {
       b.maxFailPercentage === undefined ? '' : String(b.maxFailPercentage),
     ],
     ['destructive', yesNo(a.destructive), yesNo(b.destructive)],
+    ['always', yesNo(a.always === true), yesNo(b.always === true)],
   ]);
 }
 

@@ -13,6 +13,7 @@ import { evalAll, evalCondition } from '../template/condition-eval.js';
 import { shq } from '../shell/quote.js';
 import { BecomeError, UnreachableError, type ExecResult, type Transport } from '../transports/transport.js';
 import { tail, type Redactor } from './redaction.js';
+import { REMOTE_OPS } from './remote-ops.js';
 import { conditionScope, displayScope, fillRaw, fillShell, resolveValue } from './scope.js';
 
 /** Extra time a `wait` action gets over its own deadline before the transport stops it. */
@@ -173,6 +174,8 @@ export async function runAction(a: Action, index: number, env: ActionEnv): Promi
         return runSetFact(a, env, record, done);
       case 'derive':
         return runDerive(a, env, record, done);
+      case 'remote':
+        return await runRemote(a, env, record, done);
     }
   } catch (e) {
     if (e instanceof UnreachableError) return done({ status: 'unreachable', changed: false, unreachable: e, message: e.message });
@@ -338,4 +341,45 @@ function runDerive(a: Extract<Action, { kind: 'derive' }>, env: ActionEnv, _reco
   }
   if (a.bind) env.local[a.bind] = value;
   return done({ status: 'ok', changed: false });
+}
+
+async function runRemote(a: Extract<Action, { kind: 'remote' }>, env: ActionEnv, record: ActionRecord, done: Done): Promise<ActionOutcome> {
+  const op = Object.prototype.hasOwnProperty.call(REMOTE_OPS, a.op) ? REMOTE_OPS[a.op] : undefined;
+  if (!op) return done({ status: 'failed', changed: false, message: `unknown remote operation "${a.op}"` });
+  const lines: string[] = [];
+  // The task's timeout bounds the whole operation (an upload's parts each have their own stall timeout too).
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort();
+  env.signal.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stop.abort();
+  }, env.task.timeoutSec * 1000);
+  try {
+    const value = await Promise.race([
+      op(resolveValue(a.args, env.scope) as JsonObject, {
+        scope: env.scope,
+        redact: env.redact,
+        signal: stop.signal,
+        say: (line) => {
+          lines.push(line);
+          env.output('stdout', `${env.redact.text(line)}\n`);
+        },
+      }),
+      new Promise<never>((_, reject) => stop.signal.addEventListener('abort', () => reject(new Error(timedOut ? 'timed out' : 'interrupted')), { once: true })),
+    ]);
+    record.code = 0;
+    if (lines.length) record.stdoutTail = env.redact.text(tail(lines.join('\n')));
+    if (a.bind) env.local[a.bind] = value;
+    return done({ status: 'ok', changed: a.op === 'upload' || a.op === 'prune' || a.op === 'download' || a.op === 'metrics' });
+  } catch (e) {
+    if (lines.length) record.stdoutTail = env.redact.text(tail(lines.join('\n')));
+    if (!timedOut) throw e;
+    record.timedOut = true;
+    return done({ status: 'failed', changed: false, message: `${a.op}: timed out after ${env.task.timeoutSec} s and was stopped` });
+  } finally {
+    clearTimeout(timer);
+    env.signal.removeEventListener('abort', onAbort);
+  }
 }

@@ -181,7 +181,9 @@ class Execution {
     });
     try {
       for (const play of plan.plays) {
-        if (this.stopped !== undefined || this.signal.aborted) break;
+        if (this.signal.aborted) break;
+        // An `always` play (recording a backup's outcome) runs after a stop too; its hosts that left the run stay out.
+        if (this.stopped !== undefined && !play.always) continue;
         await this.runPlay(play);
       }
     } finally {
@@ -195,6 +197,8 @@ class Execution {
   }
 
   private async runPlay(play: PlannedPlay): Promise<void> {
+    const stoppedBefore = this.stopped;
+    if (play.always) this.stopped = undefined;
     this.emit('play.start', { play: play.index, name: play.name, hosts: play.hosts.filter((h) => !this.gone.has(h)) });
     for (const [bi, batch] of play.batches.entries()) {
       if (this.stopped !== undefined || this.signal.aborted) break;
@@ -208,6 +212,7 @@ class Execution {
     }
     const aborted = this.stopped ?? (this.signal.aborted ? 'interrupted' : undefined);
     this.emit('play.end', { play: play.index, ...(aborted !== undefined ? { aborted } : {}) });
+    this.stopped ??= stoppedBefore;
   }
 
   /** One task on every live host of the batch (at most `forks` at once), then the play's failure rules. */

@@ -5,10 +5,19 @@ import type { Json } from '../model/types.js';
 import { makeRedactor, redactJson } from '../redact/redact.js';
 
 export class Redactor {
-  private readonly redact: (s: string) => string;
+  private redact: (s: string) => string;
+  private readonly known: string[];
 
   constructor(secrets: Iterable<string>) {
-    this.redact = makeRedactor([...secrets].filter((s) => s.length > 0));
+    this.known = [...secrets].filter((s) => s.length > 0);
+    this.redact = makeRedactor(this.known);
+  }
+
+  /** A secret made during the run (a presigned URL): masked from now on like the inventory's. */
+  add(secret: string): void {
+    if (secret.length === 0 || this.known.includes(secret)) return;
+    this.known.push(secret);
+    this.redact = makeRedactor(this.known);
   }
 
   text(s: string): string {

@@ -17,6 +17,7 @@ import { INPUT_LIMITS, overLimit } from '../load/limits.js';
 import { locate, readYaml, type Source } from '../load/source.js';
 import { schemaDiagnostics } from '../validate/schema.js';
 import { deriveFacts } from './facts.js';
+import { keepRules, remoteBackup, remoteBackupProblems } from './backup-settings.js';
 
 type Raw = Record<string, Json | undefined>;
 
@@ -78,7 +79,11 @@ function clusterSettings(base: string, c: Raw): ClusterSettings {
     })),
     // Kubernetes clusters restore with a bumped revision so watchers notice (when the tool can).
     bumpRevision: n('bump_revision', deployment === 'static-pod' ? 1_000_000_000 : 0),
+    backupKeep: keepRules(c.backup_keep, n('backup_retention', 24)),
+    backupMetricsDir: resolvePath(base, s('backup_metrics_dir', s('controller_backup_dir', './backups'))),
   };
+  const remote = remoteBackup(c);
+  if (remote) settings.backupRemote = remote;
   if (c.tls) {
     const t = (k: string): string | undefined => (typeof tls[k] === 'string' ? tls[k] : undefined);
     settings.tls = { ca: t('ca') ?? '', cert: t('cert') ?? '', key: t('key') ?? '' };
@@ -219,6 +224,7 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
   const root = obj(source.data);
   const conflict = schemeTlsProblem(source, obj(root.cluster));
   if (conflict) out.push(conflict);
+  out.push(...remoteBackupProblems(source, root));
   const cluster = clusterSettings(base, obj(root.cluster));
   const rawHosts = obj(root.hosts);
   const rawGroups = obj(root.groups);

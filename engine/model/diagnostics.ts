@@ -15,6 +15,8 @@ export type DiagnosticCode =
   | 'jump-loop'
   /** Inventory: cluster.scheme http together with a tls: block. */
   | 'scheme-tls-conflict'
+  /** Inventory: a setting needs a secret that is not declared (cluster.backup_remote's credentials). */
+  | 'missing-secret'
   | 'schema-type'
   | 'schema-required'
   | 'schema-unknown-key'

@@ -84,6 +84,35 @@ export interface ClusterSettings {
   dependents: { group: string; services: string[] }[];
   /** Restores get --bump-revision/--mark-compacted when the tool has them (Kubernetes clusters). */
   bumpRevision: number;
+  /** Retention of snapshots on the member and the controller (count defaults to backupRetention). */
+  backupKeep: KeepRules;
+  /** Off-host copies of every backup (inventory `cluster.backup_remote`). */
+  backupRemote?: RemoteBackupSettings;
+  /** Controller directory of the Prometheus textfile-collector file `runbook_backup.<cluster>.prom`. */
+  backupMetricsDir: string;
+}
+
+/** Keep a snapshot while any rule wants it: among the newest `count`, or younger than `maxAgeSec`. */
+export interface KeepRules {
+  count?: number;
+  maxAgeSec?: number;
+}
+
+/** An S3-compatible bucket. Credentials are the inventory secrets s3_access_key_id / s3_secret_access_key (s3_session_token). */
+export interface S3Settings {
+  /** https://s3.example.com (none: AWS's own endpoint for the region). */
+  endpoint?: string;
+  bucket: string;
+  /** Key prefix, e.g. "etcd/prod/" (empty or ending in "/"). */
+  prefix: string;
+  region: string;
+  /** Path-style URLs (most self-hosted S3 servers need them). */
+  pathStyle: boolean;
+}
+
+export interface RemoteBackupSettings {
+  s3: S3Settings;
+  keep: KeepRules;
 }
 
 export interface ClusterFacts {
@@ -171,6 +200,8 @@ export interface Play {
   varsRequired?: string[];
   /** A play for a cluster without quorum (a restore): its quorum timeline is shown, not enforced. */
   quorumLost?: boolean;
+  /** Runs even when an earlier play failed or stopped the run (not after an interrupt): e.g. recording a backup's outcome. */
+  always?: boolean;
   tasks: Task[];
   src: SourceRef;
 }
@@ -204,6 +235,8 @@ export type Action = (
   | { kind: 'wait'; what: string; timeoutSec: number; cmd: string }
   /** Call a pure function from engine/modules/derive.ts; args that are exactly ⟨!_.x⟩ pass the value itself. */
   | { kind: 'derive'; fn: string; args: Json[] }
+  /** A controller-side operation on snapshot storage or backup records (engine/execute/remote-ops.ts), run in-process. */
+  | { kind: 'remote'; op: string; args: JsonObject }
 ) & { bind?: string; when?: string };
 
 export interface Step {
@@ -271,6 +304,7 @@ export interface PlannedPlay {
   anyErrorsFatal: boolean;
   maxFailPercentage?: number;
   destructive: boolean;
+  always?: boolean;
   tasks: PlannedTask[];
 }
 

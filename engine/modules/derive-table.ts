@@ -13,6 +13,7 @@ import {
   versionFromImage,
   versionFromText,
 } from './derive-upgrade.js';
+import { retentionFromListing, runTime } from './retention.js';
 import {
   alarms,
   checkArg,
@@ -85,4 +86,9 @@ export const DERIVE: Record<string, DeriveFn> = {
   require_version: (status, expect) => requireVersion(status, expect),
   require_cluster_version: (status, version, expect) => requireClusterVersion(status, version, expect),
   rollback_plan: (status, version) => rollbackPlan(status, version),
+  retention: (listing, cluster, rules, now) => {
+    const r = (rules ?? {}) as { count?: number; max_age_sec?: number };
+    const keep = { ...(typeof r.count === 'number' ? { count: r.count } : {}), ...(typeof r.max_age_sec === 'number' ? { maxAgeSec: r.max_age_sec } : {}) };
+    return retentionFromListing(t(listing), t(cluster), keep, runTime(t(now))) as unknown as Json;
+  },
 };

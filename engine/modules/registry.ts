@@ -1,6 +1,7 @@
 // The static module registry: names → typed module objects. No lookup by class name or search path.
 import type { ModuleDef } from './module.js';
 import { assert, command, copy, fail, fetch, file, pause, service, set_fact, shell, template, wait_for } from './generic.js';
+import { etcd_backup } from './etcd/backup.js';
 import { etcd_cert } from './etcd/cert.js';
 import { dependents } from './etcd/dependents.js';
 import { etcd_config } from './etcd/config.js';
@@ -34,6 +35,7 @@ export const MODULES: Readonly<Record<string, ModuleDef>> = Object.freeze(
       etcd_config,
       etcd_cert,
       etcd_upgrade,
+      etcd_backup,
       dependents,
     ].map((m) => [m.name, m]),
   ),

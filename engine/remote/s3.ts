@@ -13,17 +13,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { S3Settings } from '../model/types.js';
 
-export interface S3Target {
-  /** https://s3.example.com (none: AWS's own endpoint for the region). */
-  endpoint?: string;
-  bucket: string;
-  /** Key prefix, e.g. "etcd/prod/" (empty or ending in "/"). */
-  prefix: string;
-  region: string;
-  /** Path-style URLs (most self-hosted S3 servers need them). */
-  pathStyle: boolean;
-}
+/** The inventory's `cluster.backup_remote.s3` (no credentials). */
+export type S3Target = S3Settings;
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -31,7 +24,16 @@ export interface S3Credentials {
   sessionToken?: string;
 }
 
-export type RemoteErrorCode = 'hash-mismatch' | 'upload-failed' | 'verify-failed' | 'not-found' | 'download-failed' | 'timeout';
+/** The credentials from the run's secrets (inventory secrets s3_access_key_id, s3_secret_access_key, s3_session_token). */
+export function credentialsFrom(secrets: Record<string, string | undefined>): S3Credentials {
+  const id = secrets.s3_access_key_id;
+  const key = secrets.s3_secret_access_key;
+  if (!id || !key) throw new RemoteError('no-credentials', 'the secrets s3_access_key_id and s3_secret_access_key are not set (inventory secrets:)');
+  return { accessKeyId: id, secretAccessKey: key, ...(secrets.s3_session_token ? { sessionToken: secrets.s3_session_token } : {}) };
+}
+
+export type RemoteErrorCode =
+  'hash-mismatch' | 'upload-failed' | 'verify-failed' | 'not-found' | 'download-failed' | 'timeout' | 'no-credentials' | 'bad-manifest';
 
 /** A remote-storage failure with a code callers branch on (never the message text). */
 export class RemoteError extends Error {
@@ -276,4 +278,37 @@ export async function downloadVerified(client: S3Client, t: S3Target, key: strin
     throw new RemoteError('hash-mismatch', `s3://${t.bucket}/${key}: sha256 ${got} does not match the manifest's ${sha256Hex}`);
   }
   renameSync(part, dest);
+}
+
+/** A small object's text (a manifest), or null when it does not exist. */
+export async function getText(client: S3Client, t: S3Target, key: string): Promise<string | null> {
+  const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+  try {
+    const r = await client.send(new GetObjectCommand({ Bucket: t.bucket, Key: key }));
+    return (await r.Body?.transformToString('utf8')) ?? '';
+  } catch (e) {
+    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 404 || (e as { name?: string }).name === 'NoSuchKey') return null;
+    throw new RemoteError('download-failed', `s3://${t.bucket}/${key} cannot be read: ${errText(e)}`);
+  }
+}
+
+/** Upload a small text object (a manifest) in one PUT with its SHA-256 checksum. */
+export async function putText(client: S3Client, t: S3Target, key: string, text: string, contentType = 'application/json'): Promise<void> {
+  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+  const body = Buffer.from(text, 'utf8');
+  try {
+    await client.send(
+      new PutObjectCommand({
+        Bucket: t.bucket,
+        Key: key,
+        Body: body,
+        ContentType: contentType,
+        ChecksumSHA256: createHash('sha256').update(body).digest('base64'),
+        ContentMD5: createHash('md5').update(body).digest('base64'),
+      }),
+    );
+  } catch (e) {
+    throw new RemoteError('upload-failed', `upload of s3://${t.bucket}/${key} failed: ${errText(e)}`);
+  }
 }

@@ -53,6 +53,14 @@ export function describeAction(a: Action): string[] {
       const args = a.args.map((x) => (typeof x === 'string' && x.startsWith('⟨') ? x : JSON.stringify(x))).join(', ');
       return [`compute _.${a.bind ?? '?'} = ${a.fn}(${args})${when}`];
     }
+    case 'remote': {
+      // Keys sorted: the plan text is stable whatever order a module wrote them in.
+      const args = Object.keys(a.args)
+        .sort()
+        .map((k) => `${k}=${JSON.stringify(a.args[k])}`)
+        .join(' ');
+      return [`[controller] ${a.op} ${args}${bind}${when}`];
+    }
   }
 }
 
@@ -105,6 +113,7 @@ export function renderPlanText(plan: Plan): string {
       play.destructive ? 'destructive' : '',
       play.anyErrorsFatal ? 'any_errors_fatal' : '',
       play.maxFailPercentage !== undefined ? `max_fail_percentage ${play.maxFailPercentage}` : '',
+      play.always ? 'always (runs even after a failure)' : '',
     ].filter(Boolean);
     out.push(`PLAY ${play.index} · ${play.name}`);
     out.push(`  hosts ${play.pattern} → ${play.hosts.join(', ') || '(none)'}${serial}${flags.length ? ` · ${flags.join(' · ')}` : ''}`);

@@ -280,6 +280,7 @@ export function loadPlaybook(path: string, modules: ModuleCatalog, displayPath =
         destructive: rawPlay.destructive === true,
         ...(Array.isArray(rawPlay.vars_required) ? { varsRequired: rawPlay.vars_required.filter((v): v is string => typeof v === 'string') } : {}),
         ...(rawPlay.quorum_lost === true ? { quorumLost: true } : {}),
+        ...(rawPlay.always === true ? { always: true } : {}),
         tasks,
         src: locate(source, [pi]),
       });

@@ -5,6 +5,7 @@ import { benchFanout } from './fanout-bench.js';
 import { benchPlan } from './plan-bench.js';
 import { benchDiff } from './diff-bench.js';
 import { benchRestore } from './restore-bench.js';
+import { benchS3 } from './s3-bench.js';
 import { benchTraffic } from './traffic-bench.js';
 import { benchValidate } from './validate-bench.js';
 
@@ -16,6 +17,7 @@ const sections: Record<string, () => string[] | Promise<string[]>> = {
   restore: () => benchRestore(),
   distribute: () => benchDistribute(),
   traffic: () => benchTraffic(),
+  s3: () => benchS3(),
 };
 
 const wanted = process.argv.slice(2);

@@ -55,8 +55,8 @@ function mustLoad(file: string): Inventory {
 /**
  * "What ships is what ran": the lab inventory's cluster settings as the engine resolves them
  * (defaults applied, derived facts included) equal the shipped inventory's, except what names a
- * particular cluster or machine: the cluster name and token, the controller-side backup dir and
- * identity/known_hosts paths, host names and addresses, and the etcd patch release (the lab runs
+ * particular cluster or machine: the cluster name and token, the controller-side backup
+ * and metrics dirs, identity/known_hosts paths, host names and addresses, and the etcd patch release (the lab runs
  * Debian's newest of the same minor). Returns the keys compared, for the test's message.
  */
 export function assertSameClusterSettings(labInventory: string, shipped: string): string[] {
@@ -64,7 +64,7 @@ export function assertSameClusterSettings(labInventory: string, shipped: string)
   const b = mustLoad(path.join(REPO, shipped));
   const minor = (v: string): string => v.split('.').slice(0, 2).join('.');
   const settings = (inv: Inventory): Record<string, unknown> => {
-    const { name: _n, token: _t, controllerBackupDir: _c, etcdVersion, ...rest } = inv.cluster;
+    const { name: _n, token: _t, controllerBackupDir: _c, backupMetricsDir: _m, etcdVersion, ...rest } = inv.cluster;
     const f = inv.facts;
     return {
       ...rest,

@@ -108,6 +108,20 @@ const ARGS: Record<string, Record<string, TaskFor>> = {
     token: (v) => ({ etcd_snapshot: { op: 'restore', file: `${BASE}/x.db`, token: v } }),
     initial_cluster: (v) => ({ etcd_snapshot: { op: 'restore', file: `${BASE}/x.db`, initial_cluster: v } }),
     from: (v) => ({ etcd_snapshot: { op: 'select', from: v } }),
+    max_age: (v) => ({ etcd_snapshot: { op: 'prune', dir: `${BASE}/prune`, max_age: v } }),
+  },
+  // This lab has no cluster.backup_remote: locate and metrics run (in-process: the value is data,
+  // never a command), fetch plans a failure, upload is refused at plan time.
+  etcd_backup: {
+    file: (v) => ({ etcd_backup: { op: 'upload', file: `${ctl}/${v}` } }),
+    snapshot: (v) => ({ etcd_backup: { op: 'locate', snapshot: v, dir: `${ctl}/none` } }),
+    dir: (v) => ({ etcd_backup: { op: 'locate', snapshot: 'latest', dir: `${ctl}/${v}` } }),
+    key: (v) => ({ etcd_backup: { op: 'fetch', key: v, dest: `${BASE}/f.db`, sha256: '0'.repeat(64), controller_file: `${ctl}/f.db` } }),
+    dest: (v) => ({ etcd_backup: { op: 'fetch', key: 'k.db', dest: `${BASE}/${v}`, sha256: '0'.repeat(64), controller_file: `${ctl}/f.db` } }),
+    sha256: (v) => ({ etcd_backup: { op: 'fetch', key: 'k.db', dest: `${BASE}/f.db`, sha256: v, controller_file: `${ctl}/f.db` } }),
+    controller_file: (v) => ({ etcd_backup: { op: 'fetch', key: 'k.db', dest: `${BASE}/f.db`, sha256: '0'.repeat(64), controller_file: `${ctl}/${v}` } }),
+    success: (v) => ({ etcd_backup: { op: 'metrics', success: v, manifest: 'snap' } }),
+    manifest: (v) => ({ etcd_backup: { op: 'metrics', success: 'done', manifest: v } }),
   },
   etcd_member: {
     name: (v) => ({ etcd_member: { op: 'promote', name: v } }),

@@ -1,7 +1,8 @@
 // Retention by count and age: a snapshot is deleted only when every set rule allows it, the newest
 // verified one never, and each decision says why.
 import assert from 'node:assert/strict';
-import { decideRetention, parseDuration, type Candidate } from '../../engine/remote/retention.js';
+import { parseDuration } from '../../engine/inventory/backup-settings.js';
+import { decideRetention, retentionFromListing, runTime, stampTime, type Candidate } from '../../engine/modules/retention.js';
 
 const H = 3600;
 const NOW = 100 * H;
@@ -64,5 +65,23 @@ describe('backup retention (count and age)', () => {
     const a = decideRetention(list, { count: 2 }, NOW);
     const b = decideRetention([...list].reverse(), { count: 2 }, NOW);
     assert.deepEqual(a, b);
+  });
+
+  it('a directory listing (member or controller): the time is the stamp in the name, other clusters and odd names ignored, one line per deletion', () => {
+    const now = runTime('20240110T000000Z');
+    const listing = [
+      'prod-20240109T230000Z.db\t1\t0', // 1 h old
+      'prod-20240105T000000Z.db\t1\t1704844800', // 5 d old by its name (the mtime says recent: a copy)
+      'prod-20240101T000000Z.db\t0\t0', // 9 d old, no manifest
+      'staging-20240101T000000Z.db\t1\t0', // another cluster in the same dir
+      'prod-restore.db\t1\t1704067200', // no stamp: its mtime (2024-01-01)
+      '',
+    ].join('\n');
+    const d = retentionFromListing(listing, 'prod', { count: 1, maxAgeSec: 48 * H }, now);
+    assert.deepEqual(keys(d.keep), ['prod-20240109T230000Z.db']);
+    assert.deepEqual(keys(d.delete).sort(), ['prod-20240101T000000Z.db', 'prod-20240105T000000Z.db', 'prod-restore.db']);
+    assert.equal(d.lines.split('\n').filter(Boolean).length, 3);
+    assert.match(d.lines, /^prod-20240105T000000Z\.db\tbeyond the newest 1 and 5d old, over max_age 2d$/m);
+    assert.equal(stampTime('prod-20241301T000000Z.db'), null, 'month 13 is no stamp');
   });
 });

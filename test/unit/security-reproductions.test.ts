@@ -1,7 +1,6 @@
 // The five reproductions of issue 12, each seen with `runbook plan` (which renders exactly what
 // would run): each now gives exit 2, or a quoted command that is harmless when a real shell runs it.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,8 @@ import { runPlan } from '../../engine/cli/plan.js';
 import { EXIT } from '../../engine/model/io.js';
 import type { Action, Plan } from '../../engine/model/types.js';
 import { DERIVE } from '../../engine/modules/derive-table.js';
+import { Redactor } from '../../engine/execute/redaction.js';
+import { REMOTE_OPS } from '../../engine/execute/remote-ops.js';
 import { PACKAGE_ROOT } from '../../engine/package/root.js';
 import { captureIo } from '../support/io.js';
 
@@ -37,16 +38,16 @@ describe('security: the five reproductions of issue 12', () => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('[injection] reproduction 1: restore-all -e snapshot=x"$(touch …)"y renders a quoted command that runs nothing; the old "…{{snapshot}}…" form is exit 2', () => {
+  it('[injection] reproduction 1: restore-all -e snapshot=x"$(touch …)"y reaches no shell and runs nothing; the old "…{{snapshot}}…" form is exit 2', async () => {
     const value = `x"$(touch ${canary})"y`;
     const r = buildPlan({ playbook: 'restore-all', inventory: 'inventories/prod-3-https.yml', extraVars: [`snapshot=${value}`] });
     assert.ok(r.plan, JSON.stringify(r.diagnostics));
-    const choose = r.plan.plays[0]?.tasks.find((t) => t.name.startsWith('Choose the snapshot'))?.steps[0]?.actions[0];
-    assert.ok(choose?.kind === 'exec');
-    // Run what the plan says, in a real shell, on this machine (it only reads and prints).
-    const run = spawnSync('sh', ['-c', choose.cmd], { cwd: tmp, encoding: 'utf8' });
-    assert.equal(run.status, 1, run.stderr);
-    assert.ok(run.stderr.includes(`no snapshot found (looked for ${value} in`), run.stderr);
+    const choose = r.plan.plays[0]?.tasks.flatMap((t) => t.steps[0]?.actions ?? []).find((a) => a.kind === 'remote' && a.op === 'locate');
+    assert.ok(choose?.kind === 'remote' && choose.op === 'locate', JSON.stringify(choose));
+    assert.equal(choose.args.snapshot, value, 'the value as data, not in a command');
+    // Run what the plan says on this machine (it only reads): the value is a file name that does not exist.
+    const env = { scope: { secrets: {} }, redact: new Redactor([]), signal: new AbortController().signal, say: () => undefined };
+    await assert.rejects(REMOTE_OPS.locate?.({ ...choose.args, dir: tmp }, env) ?? Promise.resolve(), /no snapshot found at x"\$\(touch/);
     assert.equal(existsSync(canary), false, 'the value ran as a command');
 
     const old = join(tmp, 'old-restore.yml');

@@ -4,6 +4,7 @@ import { joinSh, raw, sh } from '../../shell/sh.js';
 import { bool, exec, local, num, opsModule, optStr, str, RUN_ID, RUN_STAMP, type ModulePlan, type PlanCtx } from '../module.js';
 import { ctl, endpointHealth, ref, selfEndpoint, snapshotTool } from './common.js';
 import { controllerPath } from '../../load/paths.js';
+import { parseDuration } from '../../inventory/backup-settings.js';
 
 function save(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const c = ctx.inventory.cluster;
@@ -173,13 +174,34 @@ export const etcd_snapshot = opsModule({
         result: ref('best'),
       }),
     },
+    // Count and age, each side on its own (inventory backup_keep); the deciding is pure
+    // (modules/retention.ts, unit-tested); the host only lists and deletes what was decided, saying why.
     prune: {
       readOnly: false,
       plan: (args, ctx) => {
         const c = ctx.inventory.cluster;
-        const keep = num(args, 'keep', c.backupRetention);
-        const cmd = sh`cd ${str(args, 'dir', c.backupDir)} && ls -1t -- ${c.name}-*.db 2>/dev/null | tail -n +${keep + 1} | while IFS= read -r f; do rm -f -- "$f" "$f.manifest.json" && echo "pruned $f"; done`;
-        return { actions: [exec(cmd, { note: `keep the newest ${keep}` })] };
+        const dir = str(args, 'dir', c.backupDir);
+        const count = args.keep !== undefined ? num(args, 'keep', c.backupRetention) : c.backupKeep.count;
+        const maxAge = optStr(args, 'max_age');
+        const maxAgeSec = maxAge !== undefined ? parseDuration(maxAge) : c.backupKeep.maxAgeSec;
+        const rules = { ...(count !== undefined ? { count } : {}), ...(maxAgeSec !== undefined && maxAgeSec !== null ? { max_age_sec: maxAgeSec } : {}) };
+        // The cluster name is schema-checked ([a-z0-9._-]); quoted anyway, the glob after it left open.
+        const glob = sh`${c.name}${raw('-*.db')}`;
+        const listOne = sh`[ -f "$f" ] || continue; m=0; [ -f "$f.manifest.json" ] && m=1; printf '%s\\t%s\\t%s\\n' "$f" "$m" "$(stat -c %Y -- "$f")"`;
+        // Only names of this cluster's snapshots, in this directory, whatever the decision's lines say.
+        const safe = sh`case "$f" in ${glob}) ;; *) continue ;; esac; case "$f" in */*) continue ;; esac`;
+        const deleteOne = sh`${safe}; rm -f -- "$f" "$f.manifest.json" && printf 'deleted %s: %s\\n' "$f" "$why"`;
+        return {
+          actions: [
+            exec(sh`cd ${dir} 2>/dev/null || exit 0; for f in ${glob}; do ${listOne}; done`, { probe: true, bind: 'listing' }),
+            { kind: 'derive', fn: 'retention', args: [ref('listing.stdout'), c.name, rules, RUN_STAMP], bind: 'decision' },
+            exec(sh`cd ${dir} && while IFS="$(printf '\\t')" read -r f why; do ${deleteOne}; done`, {
+              stdin: ref('decision.lines'),
+              note: `keep: ${JSON.stringify(rules)}`,
+            }),
+          ],
+          result: ref('decision'),
+        };
       },
     },
   },
