@@ -252,7 +252,7 @@ async function runPut(a: Extract<Action, { kind: 'put' }>, env: ActionEnv, recor
   const dest = fillRaw(a.dest, env.scope);
   const opts = { mode: a.mode, signal: env.signal, become: env.task.become };
   const want = a.sha256 ? fillRaw(a.sha256, env.scope) : '';
-  const relayed = a.relay && a.content === undefined && want && env.group ? await relayPut(a, env, transport, dest, want) : undefined;
+  const relayed = a.relay && a.content === undefined && want && env.group ? await relayPut(a, env, transport, dest, want, record) : undefined;
   if (relayed !== undefined && relayed.ok === false) return done({ status: 'failed', changed: true, message: errorText(relayed.error) });
   const res =
     relayed !== undefined
@@ -283,8 +283,17 @@ async function relayPut(
   transport: Transport,
   dest: string,
   want: string,
+  record: ActionRecord,
 ): Promise<{ ok: true; bytes: number; sha256: string } | { ok: false; error: Error } | undefined> {
   const relay = a.relay as NonNullable<typeof a.relay>;
+  // The relay's account (chain, compression and why, heals, totals) is this put's output, shown with -v and kept in the journal.
+  const lines: string[] = [];
+  const log = (line: string): void => {
+    const text = env.redact.text(line);
+    lines.push(text);
+    record.stdoutTail = tail(lines.join('\n'));
+    env.output('stdout', `${text}\n`);
+  };
   const r = await (env.group as TaskGroup).join({
     member: { host: env.step.host, transport, listen: fillRaw(relay.listen, env.scope), dest, mode: a.mode, become: env.task.become },
     src: fillRaw(a.src ?? '', env.scope),
@@ -292,10 +301,10 @@ async function relayPut(
     compress: relay.compress,
     signal: env.signal,
     timeoutMs: env.task.timeoutSec * 1000,
-    log: (line) => env.output('stdout', `${env.redact.text(line)}\n`),
+    log,
   });
   if (r.ok === 'fallback') {
-    env.output('stdout', `relay not used (${r.why}): copying from the controller\n`);
+    log(`relay not used (${r.why}): copying from the controller`);
     return undefined;
   }
   return r;

@@ -199,7 +199,7 @@ def decode():
                     pass
         threading.Thread(target=feed, daemon=True).start()
         while True:
-            b = proc.stdout.read(1 << 20)
+            b = proc.stdout.read1(1 << 20)
             if not b:
                 break
             h.update(b)

@@ -18,7 +18,7 @@ import { open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { RunError } from '../../model/errors.js';
+import { errorText, RunError } from '../../model/errors.js';
 import { shq } from '../../shell/quote.js';
 import type { ExecResult, Transport } from '../transport.js';
 import { RELAY_AGENT } from './agent.js';
@@ -60,7 +60,7 @@ export interface RelayReport {
 const CHUNK = 1024 * 1024;
 const SAMPLE_CHUNKS = 8;
 const SAMPLE_CHUNK = 2 * 1024 * 1024;
-const LINK_PROBE = 8 * 1024 * 1024;
+const LINK_PROBE = 16 * 1024 * 1024;
 const ZSTD_ARGS = ['-q', '-c', '-T0', '-3'];
 
 /** The wire bytes as the controller produces them: the file itself, or its zstd stream spooled to a temp file. */
@@ -198,13 +198,23 @@ async function linkSpeed(t: Transport, signal: AbortSignal): Promise<number> {
     if (r.code !== 0) throw new RunError('TRANSFER_FAILED', `${t.host}: measuring the link failed (exit ${String(r.code)})`);
     return performance.now() - t0;
   };
-  const small = await burst(LINK_PROBE / 32);
-  const big = await burst(LINK_PROBE);
+  const smallBytes = 256 * 1024;
+  const small = await burst(smallBytes);
+  // The large burst is sized to take about half a second at the small one's (pessimistic) rate: cheap on a slow link, long enough to time on a fast one.
+  const extra = Math.min(LINK_PROBE, Math.max(1024 * 1024, Math.round((smallBytes / Math.max(small, 1)) * 500)));
+  const big = await burst(smallBytes + extra);
   const ms = big - small;
-  return ms <= 0 ? Number.POSITIVE_INFINITY : ((LINK_PROBE * 31) / 32 / ms) * 1000;
+  return ms <= 0 ? Number.POSITIVE_INFINITY : (extra / ms) * 1000;
 }
 
 const mb = (bps: number): string => (Number.isFinite(bps) ? `${(bps / 1e6).toFixed(0)} MB/s` : 'too fast to time');
+
+/** Why an agent's exec ended, in words (a killed agent's stderr is the shell's job report: not shown). */
+function agentEnd(r: ExecResult): string {
+  if (r.code === null) return r.stderr.trim() !== '' && !r.timedOut && !r.aborted ? r.stderr.trim() : 'its agent was stopped or the connection dropped';
+  if (r.code > 128) return `its agent was killed (signal ${r.code - 128})`;
+  return `its agent exited ${r.code}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').pop() ?? ''}` : ''}`;
+}
 
 interface Agent {
   idx: number;
@@ -262,6 +272,8 @@ export async function relayFile(members: RelayMember[], opts: RelayOptions): Pro
   const t0 = performance.now();
   const agents: Agent[] = [];
   let heals = 0;
+  let started = false;
+  const initialPumps: (() => void)[] = [];
   const maxHeals = members.length * 2 + 2;
   let settle: () => void = () => undefined;
   const allSettled = new Promise<void>((resolve) => (settle = resolve));
@@ -294,14 +306,23 @@ export async function relayFile(members: RelayMember[], opts: RelayOptions): Pro
     return { up: 'stdin', name: 'the controller' };
   };
 
+  /** Tell an agent where to pull from (its header the first time); a gone agent's own exec end reports it. */
   const point = async (a: Agent, offset: number, first: boolean): Promise<void> => {
-    const { up, name } = await upstreamFor(a.idx);
-    a.upstream = name;
-    if (first) {
-      const header = { dest: a.m.dest, tmp: a.tmp, mode: a.m.mode, sha256: opts.sha256, codec, size, listen: a.m.listen, token: a.token, upstream: up };
-      await write(a.stdin, `${JSON.stringify(header)}\n`);
-    } else await write(a.stdin, `${JSON.stringify({ upstream: up })}\n`);
-    if (up === 'stdin') void pump(a, offset);
+    try {
+      const { up, name } = await upstreamFor(a.idx);
+      a.upstream = name;
+      if (first) {
+        const header = { dest: a.m.dest, tmp: a.tmp, mode: a.m.mode, sha256: opts.sha256, codec, size, listen: a.m.listen, token: a.token, upstream: up };
+        await write(a.stdin, `${JSON.stringify(header)}\n`);
+      } else await write(a.stdin, `${JSON.stringify({ upstream: up })}\n`);
+      if (up === 'stdin') {
+        // The first stream waits until every agent listens: its bytes would delay the other headers on the controller's link.
+        if (first && !started) initialPumps.push(() => void pump(a, offset));
+        else void pump(a, offset);
+      }
+    } catch (e) {
+      a.error ??= errorText(e);
+    }
   };
 
   const onEvent = (a: Agent, ev: Record<string, unknown>): void => {
@@ -371,13 +392,25 @@ export async function relayFile(members: RelayMember[], opts: RelayOptions): Pro
         }
       },
     });
+    // An unreachable host is an ended agent like any other (its step fails with the reason).
+    a.exec = a.exec.catch((e: unknown): ExecResult => ({
+      code: null,
+      stdout: '',
+      stderr: errorText(e),
+      truncated: false,
+      timedOut: false,
+      aborted: false,
+      durationMs: 0,
+    }));
     void a.exec.then((r) => {
       a.ended = true;
       a.dropped = true;
+      // Nothing reads its stdin any more: writers waiting on it go on (and fail).
+      a.stdin.destroy();
       for (const w of a.portWaiters.splice(0)) w(undefined);
       if (!a.verified && !opts.signal.aborted && !finishing && restarts < 1 && r.code !== 0) {
         // The agent died (killed, out of memory): once more, from an earlier member.
-        const why = a.error ?? (r.code === null ? 'its agent was stopped' : `its agent exited ${r.code}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+        const why = a.error ?? agentEnd(r);
         opts.log(`relay: ${m.host} dropped out (${why}); starting it again`);
         const again = startAgent(idx, m, restarts + 1);
         agents[idx] = again;
@@ -385,7 +418,7 @@ export async function relayFile(members: RelayMember[], opts: RelayOptions): Pro
         void point(again, 0, true);
         return;
       }
-      if (!a.verified) a.error ??= r.code === null ? 'its agent was stopped or the connection dropped' : `its agent exited ${r.code}: ${r.stderr.trim()}`;
+      if (!a.verified) a.error ??= agentEnd(r);
       check();
     });
     return a;
@@ -407,6 +440,9 @@ export async function relayFile(members: RelayMember[], opts: RelayOptions): Pro
   try {
     members.forEach((m, i) => agents.push(startAgent(i, m, 0)));
     await Promise.all(agents.map((a) => point(a, 0, true)));
+    await Promise.all(agents.map((a) => portOf(a)));
+    started = true;
+    for (const go of initialPumps.splice(0)) go();
     check();
     await allSettled;
     finishing = true;
