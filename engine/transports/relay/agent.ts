@@ -197,7 +197,7 @@ def decode():
                     proc.stdin.close()
                 except OSError:
                     pass
-        threading.Thread(target=feed, daemon=True).start()
+        threading.Thread(target=guarded(feed), daemon=True).start()
         while True:
             b = proc.stdout.read1(1 << 20)
             if not b:
@@ -226,10 +226,24 @@ def decode():
     got = h.hexdigest()
     if total != size or got != sha:
         fail("sha256 of the copy is %s (%d bytes), expected %s (%d bytes)" % (got, total, sha, size))
-    os.chmod(tmp, int(hdr["mode"], 8))
-    os.replace(tmp, dest)
+    try:
+        os.chmod(tmp, int(hdr["mode"], 8))
+        if os.path.isdir(dest):
+            raise IsADirectoryError("%s is a directory" % dest)
+        os.replace(tmp, dest)
+    except OSError as e:
+        fail("could not install the file: %s" % e)
     installed = True
     emit(ev="verified", bytes=total, sha256=got)
+
+def guarded(fn):
+    # An unexpected error in any thread ends the agent with a reason, never a silent hang.
+    def run(*args):
+        try:
+            fn(*args)
+        except Exception as e:
+            fail("%s: %s" % (type(e).__name__, e))
+    return run
 
 def start(up):
     with cond:
@@ -242,11 +256,11 @@ def start(up):
             append(c)
         completed()
     else:
-        threading.Thread(target=pull_tcp, args=(up, gen), daemon=True).start()
+        threading.Thread(target=guarded(pull_tcp), args=(up, gen), daemon=True).start()
 
 if hdr.get("listen"):
-    threading.Thread(target=listen, daemon=True).start()
-dec = threading.Thread(target=decode, daemon=True)
+    threading.Thread(target=guarded(listen), daemon=True).start()
+dec = threading.Thread(target=guarded(decode), daemon=True)
 dec.start()
 start(hdr["upstream"])
 while True:

@@ -460,7 +460,7 @@ export async function relayFile(members: RelayMember[], opts: RelayOptions): Pro
       await cleanupTmp(a);
       results.set(a.m.host, {
         ok: false,
-        error: new RunError('TRANSFER_FAILED', `${a.m.host}: relayed copy of ${a.m.dest} failed: ${a.error ?? 'no verified copy'}`),
+        error: new RunError('TRANSFER_FAILED', `${a.m.host}: put ${a.m.dest}: ${a.error ?? 'no verified copy'} (relayed)`),
       });
     }
   }
