@@ -12,6 +12,7 @@ import { DERIVE } from '../modules/derive-table.js';
 import { evalAll, evalCondition } from '../template/condition-eval.js';
 import { shq } from '../shell/quote.js';
 import { BecomeError, UnreachableError, type ExecResult, type Transport } from '../transports/transport.js';
+import type { TaskGroup } from './group.js';
 import { tail, type Redactor } from './redaction.js';
 import { REMOTE_OPS } from './remote-ops.js';
 import { conditionScope, displayScope, fillRaw, fillShell, resolveValue } from './scope.js';
@@ -36,6 +37,8 @@ export interface ActionEnv {
   output: (stream: 'stdout' | 'stderr', text: string) => void;
   /** Ask the operator; resolves true to go on, or a refusal message. */
   confirm: (prompt: string) => Promise<true | string>;
+  /** The hosts of this task, for a put relayed between them. */
+  group?: TaskGroup;
 }
 
 export type OutcomeStatus = 'ok' | 'skipped' | 'failed' | 'unknown' | 'unreachable';
@@ -252,10 +255,14 @@ async function runPut(a: Extract<Action, { kind: 'put' }>, env: ActionEnv, recor
   const dest = fillRaw(a.dest, env.scope);
   const opts = { mode: a.mode, signal: env.signal, become: env.task.become };
   const want = a.sha256 ? fillRaw(a.sha256, env.scope) : '';
+  const relayed = a.relay && a.content === undefined && want && env.group ? await relayPut(a, env, transport, dest, want, record) : undefined;
+  if (relayed !== undefined && relayed.ok === false) return done({ status: 'failed', changed: true, message: errorText(relayed.error) });
   const res =
-    a.content !== undefined
-      ? await transport.putContent(fillRaw(a.content, env.scope), dest, opts)
-      : await transport.putFile(fillRaw(a.src ?? '', env.scope), dest, { ...opts, ...(want ? { expectedSha256: want } : {}) });
+    relayed !== undefined
+      ? relayed
+      : a.content !== undefined
+        ? await transport.putContent(fillRaw(a.content, env.scope), dest, opts)
+        : await transport.putFile(fillRaw(a.src ?? '', env.scope), dest, { ...opts, ...(want ? { expectedSha256: want } : {}) });
   if (want && res.sha256 !== want) {
     return done({ status: 'failed', changed: true, message: `${dest}: sha256 ${res.sha256} does not match the expected ${want}` });
   }
@@ -270,6 +277,40 @@ async function runPut(a: Extract<Action, { kind: 'put' }>, env: ActionEnv, recor
   record.code = 0;
   if (a.bind) env.local[a.bind] = { bytes: res.bytes, sha256: res.sha256, dest };
   return done({ status: 'ok', changed: true });
+}
+
+/** A put relayed between the task's hosts; undefined when it falls back to a copy of its own (said in the output). */
+async function relayPut(
+  a: Extract<Action, { kind: 'put' }>,
+  env: ActionEnv,
+  transport: Transport,
+  dest: string,
+  want: string,
+  record: ActionRecord,
+): Promise<{ ok: true; bytes: number; sha256: string } | { ok: false; error: Error } | undefined> {
+  const relay = a.relay as NonNullable<typeof a.relay>;
+  // The relay's account (chain, compression and why, heals, totals) is this put's output, shown with -v and kept in the journal.
+  const lines: string[] = [];
+  const log = (line: string): void => {
+    const text = env.redact.text(line);
+    lines.push(text);
+    record.stdoutTail = tail(lines.join('\n'));
+    env.output('stdout', `${text}\n`);
+  };
+  const r = await (env.group as TaskGroup).join({
+    member: { host: env.step.host, transport, listen: fillRaw(relay.listen, env.scope), dest, mode: a.mode, become: env.task.become },
+    src: fillRaw(a.src ?? '', env.scope),
+    sha256: want,
+    compress: relay.compress,
+    signal: env.signal,
+    timeoutMs: env.task.timeoutSec * 1000,
+    log,
+  });
+  if (r.ok === 'fallback') {
+    log(`relay not used (${r.why}): copying from the controller`);
+    return undefined;
+  }
+  return r;
 }
 
 async function runGet(a: Extract<Action, { kind: 'get' }>, env: ActionEnv, record: ActionRecord, done: Done): Promise<ActionOutcome> {

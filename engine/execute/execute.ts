@@ -14,6 +14,7 @@ import type { Json, Plan, PlannedPlay, PlannedTask, Step } from '../model/types.
 import { conditionRefs, parseCondition } from '../template/conditions.js';
 import { placeholdersIn } from '../template/runtime.js';
 import type { Transport } from '../transports/transport.js';
+import { TaskGroup } from './group.js';
 import { TransportPool } from './pool.js';
 import { Redactor } from './redaction.js';
 import { fillRaw, rootOf, runInfoFromId, runStamp, RunValues, type RunInfo } from './scope.js';
@@ -222,7 +223,21 @@ class Execution {
     if (steps.length === 0) return;
     this.emit('task.start', { play: play.index, task: task.index, name: task.name, module: task.module, hosts: steps.map((s) => s.host) });
     const limit = pLimit(Math.max(1, this.opts.forks));
-    const left = await Promise.all(steps.map((s) => limit(() => this.handle(play, task, s, batch))));
+    const group = new TaskGroup(
+      steps.map((s) => s.host),
+      this.opts.forks >= steps.length,
+    );
+    const left = await Promise.all(
+      steps.map((s) =>
+        limit(async () => {
+          try {
+            return await this.handle(play, task, s, batch, group);
+          } finally {
+            group.leave(s.host);
+          }
+        }),
+      ),
+    );
     this.emit('task.end', { play: play.index, task: task.index });
     // Steps stopped by an interrupt say so themselves; the play ends as interrupted, not failed.
     if (this.signal.aborted) return;
@@ -291,7 +306,7 @@ class Execution {
   }
 
   /** Runs (or skips) one step and records its outcome. Returns true when the host left the run. */
-  private async handle(play: PlannedPlay, task: PlannedTask, step: Step, batch: number): Promise<boolean> {
+  private async handle(play: PlannedPlay, task: PlannedTask, step: Step, batch: number, group: TaskGroup): Promise<boolean> {
     const { opts, values } = this;
     if (this.signal.aborted || this.gone.has(step.host)) return false;
     if (opts.resume?.done.has(step.id)) {
@@ -310,7 +325,7 @@ class Execution {
       return false;
     }
 
-    const { target, outcome } = await this.runOne(play, task, step, batch);
+    const { target, outcome } = await this.runOne(play, task, step, batch, group);
     // run_once: the value (and facts) belong to every host of the play.
     const owners = task.runOnce ? play.hosts : [step.host];
     const checkedLater = opts.check && outcome.result.status === 'failed' && this.unmadeChanges.has(step.host);
@@ -345,7 +360,7 @@ class Execution {
   }
 
   /** Resolves a run-time delegate_to, then runs the step on its target. */
-  private async runOne(play: PlannedPlay, task: PlannedTask, step: Step, batch: number): Promise<{ target: string; outcome: StepOutcome }> {
+  private async runOne(play: PlannedPlay, task: PlannedTask, step: Step, batch: number, group: TaskGroup): Promise<{ target: string; outcome: StepOutcome }> {
     let target = step.target;
     let targetError: string | undefined;
     if (target.includes('⟨')) {
@@ -372,6 +387,8 @@ class Execution {
       redact: this.redact,
       maxOutputBytes: this.opts.maxOutputBytes ?? 1024 * 1024,
       confirm: this.confirmOnce(`${play.index}.${task.index}#${batch}`),
+      // A delegated step runs elsewhere: it cannot take part in its hosts' relay.
+      ...(target === step.host ? { group } : {}),
     });
     return { target, outcome };
   }

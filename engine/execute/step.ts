@@ -7,6 +7,7 @@ import type { Json, JsonObject, PlannedTask, Step } from '../model/types.js';
 import { evalCondition } from '../template/condition-eval.js';
 import type { UnreachableError } from '../transports/transport.js';
 import { runAction, sleep, type ActionEnv, type ActionOutcome } from './actions.js';
+import type { TaskGroup } from './group.js';
 import type { TransportPool } from './pool.js';
 import type { Redactor } from './redaction.js';
 import { conditionScope, resolveValue, type RunValues } from './scope.js';
@@ -25,6 +26,7 @@ export interface StepEnv {
   redact: Redactor;
   maxOutputBytes: number;
   confirm: (prompt: string) => Promise<true | string>;
+  group?: TaskGroup;
 }
 
 export interface StepOutcome {
@@ -76,6 +78,7 @@ async function attempt(env: StepEnv): Promise<Attempt> {
     maxOutputBytes: env.maxOutputBytes,
     output: (stream, text) => env.emit('step.output', { stepId: step.id, host: step.host, stream, text }),
     confirm: env.confirm,
+    ...(env.group ? { group: env.group } : {}),
   };
   const records: ActionOutcome['record'][] = [];
   const facts: JsonObject = {};

@@ -225,7 +225,17 @@ export const PLAN_VERSION = 1;
  */
 export type Action = (
   | { kind: 'exec'; cmd: string; stdin?: string; probe?: boolean; parse?: 'json' | 'text'; okCodes?: number[]; note?: string }
-  | { kind: 'put'; dest: string; mode: string; owner?: string; content?: string; src?: string; sha256?: string }
+  | {
+      kind: 'put';
+      dest: string;
+      mode: string;
+      owner?: string;
+      content?: string;
+      src?: string;
+      sha256?: string;
+      /** A file for every host of the task: sent once and relayed between them (engine/transports/relay), `listen` = this host's relay address. */
+      relay?: { listen: string; compress: 'auto' | 'zstd' | 'off' };
+    }
   | { kind: 'get'; src: string; dest: string }
   | { kind: 'local'; cmd: string; probe?: boolean; parse?: 'json' | 'text' }
   | { kind: 'check'; that: string[]; message?: string }

@@ -24,7 +24,13 @@ export function describeAction(a: Action): string[] {
       const owner = a.owner ? `, owner ${a.owner}` : '';
       const from = a.src ? ` from controller file ${a.src}` : '';
       const sha = a.sha256 ? `, sha256 must be ${a.sha256.startsWith('⟨') ? a.sha256 : shortSha(a.sha256)}` : '';
-      const head = `put ${a.dest} (mode ${a.mode}${owner})${from}${sha}${when}`;
+      // The listen address differs per host; it stays in the JSON plan so that identical steps still group here.
+      const zstd = a.relay?.compress === 'auto' ? 'when it pays' : a.relay?.compress === 'zstd' ? 'on' : 'off';
+      const relay = a.relay
+        ? `, relayed: sent once, each host pulls it from the one before it in task order on its etcd peer address (zstd ${zstd}; ` +
+          'parallel copies when a host lacks python3)'
+        : '';
+      const head = `put ${a.dest} (mode ${a.mode}${owner})${from}${sha}${relay}${when}`;
       if (a.content === undefined) return [head];
       if (/^⟨!?_\.[^⟩]+⟩$/.test(a.content)) return [`${head} with content ${a.content}`];
       return [

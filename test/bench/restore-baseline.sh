@@ -8,6 +8,12 @@
 # One ControlMaster connection per host (opened by the first ssh, closed on exit).
 #
 #   restore-baseline.sh KEY KNOWN_HOSTS SNAPSHOT TOKEN NAME=ADDRESS...
+# RESTORE_COPY picks how the snapshot reaches the members (test/bench/restore-at-scale-bench.ts):
+#   cat (default)  `cat >` over ssh to every member in parallel, sha256sum checked there (as above);
+#   scp            parallel `scp`, then a remote sha256sum compared with the local one;
+#   seed000        seed 000's procedure: stop etcd everywhere, move the data dirs aside, then `scp`
+#                  to one member after the other (no hash check), restore, start all.
+# Prints `copy-ms N`: the milliseconds the copying took.
 # Peer URLs are http://ADDRESS:2380, client URLs http://ADDRESS:2379 (the lab's layout).
 set -euo pipefail
 
@@ -53,6 +59,17 @@ for m in "${members[@]}"; do
 done
 sha=$(sha256sum "$snapshot" | cut -d' ' -f1)
 
+now_ms() { date +%s%3N; }
+scp_to() { scp -q "${opts[@]}" "$snapshot" "root@$address:$dest"; }
+copy_scp() {
+  on "$address" "mkdir -p /var/backups/etcd"
+  scp_to
+  local remote
+  remote=$(on "$address" "sha256sum $dest" | cut -d' ' -f1)
+  [ "$remote" = "$sha" ] || { echo "$name: sha256 mismatch ($remote != $sha)" >&2; return 1; }
+}
+aside() { on "$address" "if [ -e /var/lib/etcd ]; then mv /var/lib/etcd /var/lib/etcd.bak-$stamp; fi"; }
+
 copy() {
   on "$address" "mkdir -p /var/backups/etcd && cat > $dest" < "$snapshot"
   local remote
@@ -70,8 +87,29 @@ restore() {
 }
 start() { on "$address" "systemctl start etcd"; }
 
-each copy
-each stop
+case ${RESTORE_COPY:-cat} in
+  cat | scp)
+    t0=$(now_ms)
+    if [ "${RESTORE_COPY:-cat}" = scp ]; then each copy_scp; else each copy; fi
+    echo "copy-ms $(($(now_ms) - t0))"
+    each stop
+    ;;
+  seed000)
+    each stop
+    each aside
+    t0=$(now_ms)
+    for m in "${members[@]}"; do
+      name=${m%%=*} address=${m#*=}
+      on "$address" "mkdir -p /var/backups/etcd"
+      scp_to
+    done
+    echo "copy-ms $(($(now_ms) - t0))"
+    ;;
+  *)
+    echo "RESTORE_COPY must be cat, scp or seed000" >&2
+    exit 2
+    ;;
+esac
 each restore
 each start
 

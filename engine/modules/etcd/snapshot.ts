@@ -120,6 +120,17 @@ function restore(args: JsonObject, ctx: PlanCtx): ModulePlan {
   };
 }
 
+/** Where a member listens for the relay: the host of its peer URL (members reach each other there), else its address. */
+function relayAddress(ctx: PlanCtx): string {
+  const peer = ctx.host.etcd?.peerUrl;
+  if (peer === undefined) return ctx.host.address;
+  return new URL(peer).hostname.replace(/^\[(.*)\]$/, '$1');
+}
+
+function compression(v: string | undefined): 'auto' | 'zstd' | 'off' {
+  return v === 'zstd' || v === 'off' ? v : 'auto';
+}
+
 export const etcd_snapshot = opsModule({
   name: 'etcd_snapshot',
   schema: 'etcd_snapshot',
@@ -154,15 +165,13 @@ export const etcd_snapshot = opsModule({
     },
     distribute: {
       readOnly: false,
-      plan: (args) => {
+      plan: (args, ctx) => {
         const dest = str(args, 'dest');
-        return {
-          actions: [
-            exec(sh`mkdir -p ${dest.slice(0, dest.lastIndexOf('/')) || '/'}`),
-            // The transport hashes the copy on the host as it is written and refuses a mismatch.
-            { kind: 'put', src: str(args, 'src'), dest, mode: '0600', sha256: str(args, 'sha256') },
-          ],
-        };
+        const put: Action = { kind: 'put', src: str(args, 'src'), dest, mode: '0600', sha256: str(args, 'sha256') };
+        // Relay: the controller sends the file once, members pass it on over their peer network
+        // (engine/transports/relay); every copy is hashed where it is written either way.
+        if (str(args, 'strategy', 'relay') === 'relay') put.relay = { listen: relayAddress(ctx), compress: compression(optStr(args, 'compress')) };
+        return { actions: [exec(sh`mkdir -p ${dest.slice(0, dest.lastIndexOf('/')) || '/'}`), put] };
       },
     },
     restore: { readOnly: false, plan: restore },
