@@ -11,6 +11,8 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command('runbook')
     .description('etcd operations as code: validate, plan and apply playbooks over SSH')
     .version(RUNBOOK_VERSION)
+    // Options of a command stay with it (`inventory import -i X`: -i is import's, not inventory's).
+    .enablePositionalOptions()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride()
     .showHelpAfterError();
@@ -83,13 +85,23 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       ),
     );
 
-  program
+  const inventoryCommand = program
     .command('inventory')
     .description('show resolved hosts, groups, variables (with where each came from) and derived cluster facts')
-    .requiredOption('-i, --inventory <file>', 'the inventory')
+    // Not requiredOption: commander checks a parent's mandatory options for its subcommands too (`inventory import`).
+    .option('-i, --inventory <file>', 'the inventory (required)')
     .option('--graph', 'show the group tree')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action(async (o: { inventory: string; graph?: boolean; format?: string }) => setCode((await import('./inventory.js')).runInventory(o, io)));
+    .action(async (o: { inventory?: string; graph?: boolean; format?: string }) => {
+      if (o.inventory === undefined) return inventoryCommand.error("error: required option '-i, --inventory <file>' not specified");
+      setCode((await import('./inventory.js')).runInventory({ ...o, inventory: o.inventory }, io));
+    });
+  inventoryCommand
+    .command('import')
+    .description('write the runbook inventory equivalent to an Ansible or kubespray inventory (INI or YAML, with group_vars/, host_vars/, runbook-cluster.yml)')
+    .requiredOption('-i, --inventory <file>', 'the Ansible inventory')
+    .option('-o, --out <file>', 'write it here (refused if the file exists) instead of printing it')
+    .action(async (o: { inventory: string; out?: string }) => setCode((await import('./inventory.js')).runInventoryImport(o, io)));
 
   program
     .command('status')

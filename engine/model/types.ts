@@ -44,6 +44,8 @@ export interface Host {
   /** Present for members of the `etcd` group. */
   etcd?: EtcdMember;
   groups: string[];
+  /** This host's TLS paths (the cluster's with placeholders filled and the host's own tls: over them); read through inventory/tls.ts hostTls(). */
+  tls?: TlsSettings;
   /** Resolved variables for this host (inventory part of the precedence chain). */
   vars: JsonObject;
   /** Where each variable in `vars` came from, e.g. "inventory vars", "group etcd", "host etcd-1". */

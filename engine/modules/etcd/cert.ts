@@ -3,6 +3,7 @@
 // (`openssl pkey -pubout`: the key itself never leaves the host), and engine/tls/check.ts judges
 // them on the controller (derive member_certs): signed by the cluster CA, valid, SANs covering
 // the host of the member's peer and client URLs, each belonging to its key.
+import { hostTls } from '../../inventory/tls.js';
 import type { Action } from '../../model/types.js';
 import { sh } from '../../shell/sh.js';
 import { ArgError, exec, opsModule, RUN_STAMP, type ModulePlan, type PlanCtx } from '../module.js';
@@ -17,7 +18,7 @@ function check(_args: unknown, ctx: PlanCtx): ModulePlan {
     const hint = 'run it on a host of group etcd (when: inventory_hostname == new)';
     throw new ArgError('op', `${ctx.host.name} is not an etcd member in ${ctx.inventory.file}`, hint);
   }
-  const t = ctx.inventory.cluster.tls;
+  const t = hostTls(ctx.inventory, ctx.host);
   // A cluster without TLS has no certificates to check: the step says so and runs nothing.
   if (!t) {
     const none: Action = { kind: 'derive', fn: 'json', args: ['no TLS in this inventory: no certificates to check'], bind: 'skipped' };

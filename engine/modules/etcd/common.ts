@@ -1,5 +1,6 @@
 // What the etcd modules share: endpoint lists from the inventory, the etcdctl invocation, and
 // small waits. Every command is built with sh`…` (engine/shell/sh.ts): values are quoted by construction.
+import { hostTls } from '../../inventory/tls.js';
 import type { Action } from '../../model/types.js';
 import { ArgError, exec, type ModulePlan, type PlanCtx } from '../module.js';
 import { bashScript, joinSh, raw, sh, type ShellText } from '../../shell/sh.js';
@@ -38,7 +39,7 @@ export function endpoints(ctx: PlanCtx, which: string | undefined): string {
 /** etcdctl with the cluster's API version and TLS flags (no endpoints). */
 export function etcdctl(ctx: PlanCtx): ShellText {
   const f = ctx.inventory.facts;
-  const t = ctx.inventory.cluster.tls;
+  const t = hostTls(ctx.inventory, ctx.host);
   const api = f.needsApiEnv ? raw('ETCDCTL_API=3 ') : nothing;
   return t ? sh`${api}etcdctl --cacert=${t.ca} --cert=${t.cert} --key=${t.key}` : sh`${api}etcdctl`;
 }
