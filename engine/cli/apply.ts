@@ -41,6 +41,8 @@ export interface ApplyOptions {
   lockDir?: string;
   /** Tests: an abort signal instead of SIGINT/SIGTERM handlers. */
   signal?: AbortSignal;
+  /** `-F FILE`: this OpenSSH client config instead of ~/.ssh/config and /etc/ssh/ssh_config. */
+  sshConfig?: string;
 }
 
 export { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR };
@@ -362,6 +364,7 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     ...(secrets.values[SSH_PASSPHRASE] !== undefined ? { passphrase: secrets.values[SSH_PASSPHRASE] } : {}),
     ...(secrets.values[SUDO_PASSWORD] !== undefined ? { sudoPassword: secrets.values[SUDO_PASSWORD] } : {}),
     log: (host, message) => reporter?.emit('warning', { host, message }),
+    ...(opts.sshConfig !== undefined ? { sshConfig: { file: opts.sshConfig } } : {}),
   });
 
   // Signals are handled from here on, so a Ctrl-C while hosts are still being connected and

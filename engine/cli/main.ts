@@ -184,6 +184,7 @@ function addApply(program: Command, io: Io, setCode: (c: number) => void): void 
     .addOption(new Option('--output <mode>', 'auto: live tree on a terminal, plain lines otherwise').choices(['auto', 'text', 'json']).default('auto'))
     .option('--resume <run-id>', 'continue an interrupted or failed run from its journal; finished steps are not run again')
     .option('--journal-dir <dir>', 'where run journals are written', DEFAULT_JOURNAL_DIR)
+    .option('-F, --ssh-config <file>', 'OpenSSH client config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (as ssh -F)')
     .option('--break-lock', 'take over a stale run lock of the cluster (its run died or it expired)')
     .option('-v, --verbose', 'more detail (repeat for streamed output)', (_v: string, prev: number) => prev + 1, 0)
     .action(
@@ -201,6 +202,7 @@ function addApply(program: Command, io: Io, setCode: (c: number) => void): void 
           journalDir: string;
           verbose: number;
           breakLock?: boolean;
+          sshConfig?: string;
         },
       ) =>
         setCode(
@@ -220,6 +222,7 @@ function addApply(program: Command, io: Io, setCode: (c: number) => void): void 
               ...(o.limit ? { limit: o.limit } : {}),
               ...(o.resume ? { resume: o.resume } : {}),
               ...(o.breakLock ? { breakLock: true } : {}),
+              ...(o.sshConfig !== undefined ? { sshConfig: o.sshConfig } : {}),
             },
             io,
           ),

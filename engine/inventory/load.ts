@@ -69,6 +69,20 @@ function sshSettings(base: string, defaults: Raw, own: Raw): SshSettings {
     keepaliveSec: typeof m.keepalive === 'number' ? m.keepalive : 5,
   };
   if (m.session_shell === false) s.sessionShell = false;
+  // What the inventory did not set, an OpenSSH config may (applied when connecting, so plans stay the same on every machine).
+  const defaulted = (
+    [
+      ['user', 'user'],
+      ['port', 'port'],
+      ['known_hosts', 'knownHosts'],
+      ['host_key_checking', 'hostKeyChecking'],
+      ['connect_timeout', 'connectTimeoutSec'],
+      ['jump', 'jump'],
+    ] as const
+  )
+    .filter(([k]) => m[k] === undefined)
+    .map(([, prop]) => prop);
+  if (defaulted.length) s.defaulted = defaulted;
   if (typeof m.identity_file === 'string') s.identityFile = resolvePath(base, m.identity_file);
   // `jump: none` on a host switches off a default jump host (e.g. for the bastion itself).
   if (typeof m.jump === 'string' && m.jump !== 'none') s.jump = m.jump;
