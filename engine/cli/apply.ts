@@ -5,7 +5,7 @@
 //   --resume RUN_ID  continue a run from its journal: same inputs (sha256) or refuse; every host
 //                    must be reachable first; finished steps are not run again; without -e and
 //                    --limit it uses the values that run was given (recorded in its journal).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RunArgs } from '../model/events.js';
 import type { Inventory, Json, Plan, PlannedTask, Step } from '../model/types.js';
@@ -323,6 +323,10 @@ function resumeOf(opts: ApplyOptions, journalDir: string, plan: Plan, read: Para
 export async function runApply(playbook: string, given: ApplyOptions, io: Io): Promise<number> {
   // The journal read here for the run's own -e/--limit is the one loadResume continues from.
   const { opts, read } = withResumedArgs(playbook, given, io);
+  if (opts.sshConfig !== undefined && !existsSync(opts.sshConfig)) {
+    io.err(`runbook: -F ${opts.sshConfig}: no such ssh config file; nothing was run\n`);
+    return EXIT.INVALID;
+  }
   const chosen = planToApply(playbook, opts, io);
   if ('code' in chosen) return chosen.code;
   const { plan, inv } = chosen;
