@@ -91,7 +91,11 @@ describe('Why: ~/.ssh/config is ignored (Host aliases, User, Port, IdentityFile,
     writeFileSync(path.join(home, '.ssh', 'config'), `Match exec "touch ${marker}"\n  User x\nHost pc\n  ProxyCommand nc %h %p\nHost chain\n  ProxyJump a,b\n`);
     assert.match(applySshConfig('pc', fromInventory('{}'), { home, systemFile: sys() }).refusal ?? '', /ProxyCommand for pc, which runbook cannot run/);
     assert.match(applySshConfig('chain', fromInventory('{}'), { home, systemFile: sys() }).refusal ?? '', /ProxyJump chain \(a,b\)/);
-    assert.equal(applySshConfig('pc', fromInventory('{jump: "root@bastion.example:22"}'), { home, systemFile: sys() }).refusal, undefined, "the inventory's jump replaces it");
+    assert.equal(
+      applySshConfig('pc', fromInventory('{jump: "root@bastion.example:22"}'), { home, systemFile: sys() }).refusal,
+      undefined,
+      "the inventory's jump replaces it",
+    );
     assert.ok(!existsSyncSafe(marker), 'Match exec never runs a command');
   });
 });
