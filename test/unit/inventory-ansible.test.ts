@@ -145,6 +145,21 @@ describe('Why: an Ansible INI or YAML inventory (all:/children:, group_vars, ans
     });
   }
 
+  it('runbook validate takes an Ansible inventory given as a file (no "Unexpected scalar"), and with -i', async () => {
+    for (const args of [
+      ['validate', path.join(FIX, 'kubespray-ini', 'inventory.ini')],
+      ['validate', '-i', path.join(FIX, 'kubespray-yaml', 'inventory.yml')],
+    ]) {
+      const r = await cli(args);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /ok: 1 file\(s\) valid/);
+    }
+    const bad = await cli(['validate', path.join(FIX, 'kubespray-published', 'inventory.yml')]);
+    assert.equal(bad.code, 2);
+    assert.doesNotMatch(bad.err, /Unexpected scalar|expected array/);
+    assert.match(bad.err, /inventory\.yml:21:9: error \[ansible-inventory\] hosts of group "etcd"/);
+  });
+
   describe('an Ansible inventory of our own', () => {
     let dir: string;
     beforeEach(() => {
