@@ -110,7 +110,8 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     )
     .requiredOption('-i, --inventory <file>', 'the inventory')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action(async (o: { inventory: string; format: string }) => setCode(await (await import('./status.js')).runStatus(o, io)));
+    .option('-F, --ssh-config <file>', 'OpenSSH client config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (as ssh -F)')
+    .action(async (o: { inventory: string; format: string; sshConfig?: string }) => setCode(await (await import('./status.js')).runStatus(o, io)));
 
   program
     .command('snapshot')

@@ -94,6 +94,9 @@ describe('Why: ~/.ssh/config is ignored (Host aliases, User, Port, IdentityFile,
     assert.equal(r.code, 0, r.all);
     const backups = readdirSync(path.join(lab.dir, 'backups')).filter((f) => f.endsWith('.db'));
     assert.equal(backups.length, 1, `one snapshot fetched to the controller: ${backups.join(', ')}`);
+    const st = await runbook(['status', '-i', inv, '-F', cfg]);
+    assert.equal(st.code, 0, st.all);
+    assert.match(st.out, /etcd-1[\s\S]*etcd-2/);
     // etcd-2 is reached through `first` (ProxyJump): with first's port wrong, etcd-2 is unreachable as a jump host, not directly.
     const broken = sshConfig('ssh_config_broken_jump', 1);
     const s = await runbook(['apply', 'status.yml', '-i', inv, '-F', broken, '-l', 'etcd-2', '--yes', '--output', 'text', '--journal-dir', journal]);
