@@ -237,6 +237,48 @@ describe('Why: an Ansible INI or YAML inventory (all:/children:, group_vars, ans
       assert.ok(sat.includes('runbook-cluster.yml:2:17 schema-pattern'), `etcd_version in the cluster file: ${sat.join(', ')}`);
     });
 
+    it('INI as Ansible reads it: ranges (node[01:03]), quoted values, ; and # comments, :children named before their section, host:port', () => {
+      const inv = write(
+        'hosts',
+        [
+          '; a comment',
+          '[etcd:children]',
+          'members',
+          '[members]',
+          'node[01:03] ansible_user="ops" # trailing comment',
+          '[members:vars]',
+          'ansible_port=2201',
+          '[lb]',
+          'lb1:2222 ansible_host=10.9.9.9 note="two words"',
+          '',
+        ].join('\n'),
+      );
+      write('runbook-cluster.yml', 'cluster: {name: ranges, etcd_version: "3.4.23"}\n');
+      const r = loadInventory(inv);
+      assert.ok(r.inventory, JSON.stringify(r.diagnostics, null, 2));
+      assert.deepEqual(r.inventory.groups.etcd, ['node01', 'node02', 'node03']);
+      assert.deepEqual(
+        ['node01', 'node03', 'lb1'].map((h) => [r.inventory!.hosts[h]?.address, r.inventory!.hosts[h]?.ssh.user, r.inventory!.hosts[h]?.ssh.port]),
+        [
+          ['node01', 'ops', 2201],
+          ['node03', 'ops', 2201],
+          ['10.9.9.9', 'root', 2222],
+        ],
+      );
+    });
+
+    it('YAML: hosts: as a list, or a group that is not a mapping, is named at its line with how to write it', () => {
+      const inv = write('inv.yml', ['all:', '  children:', '    etcd:', '      hosts: [a, b]', '    other: [x]', ''].join('\n'));
+      const r = loadInventory(inv, 'inv.yml');
+      assert.deepEqual(
+        r.diagnostics.filter((d) => d.code === 'ansible-inventory' && /mapping/.test(d.message)).map((d) => [d.line, d.col]),
+        [
+          [4, 14],
+          [5, 12],
+        ],
+      );
+    });
+
     it('runbook inventory import: refuses a runbook inventory (nothing to import) and prints the converted YAML with its origin', async () => {
       const same = await cli(['inventory', 'import', '-i', path.join(ROOT, 'inventories', 'prod-5.yml')]);
       assert.equal(same.code, 2);
