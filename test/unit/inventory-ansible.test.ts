@@ -3,6 +3,7 @@
 // user would (kubespray-ini, kubespray-yaml), converted and planned; errors at the Ansible file's
 // own line and column; per-host TLS paths; IPv6 addresses.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -158,6 +159,30 @@ describe('Why: an Ansible INI or YAML inventory (all:/children:, group_vars, ans
     assert.equal(bad.code, 2);
     assert.doesNotMatch(bad.err, /Unexpected scalar|expected array/);
     assert.match(bad.err, /inventory\.yml:21:9: error \[ansible-inventory\] hosts of group "etcd"/);
+  });
+
+  it('runbook diff --base reads group_vars/ and runbook-cluster.yml as they were at the revision too', async () => {
+    const repo = mkdtempSync(path.join(tmpdir(), 'runbook-ansible-git-'));
+    const prev = process.cwd();
+    try {
+      cpSync(path.join(FIX, 'kubespray-ini'), repo, { recursive: true });
+      const git = (...a: string[]): string => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...a], { cwd: repo, encoding: 'utf8' });
+      git('init', '-q');
+      git('add', '.');
+      git('commit', '-qm', 'kubespray sample');
+      const gv = path.join(repo, 'group_vars', 'all', 'etcd.yml');
+      writeFileSync(gv, readFileSync(gv, 'utf8').replace('etcd_data_dir: /var/lib/etcd', 'etcd_data_dir: /srv/etcd'));
+      process.chdir(repo);
+      const r = await cli(['diff', '--base', 'HEAD', path.join(ROOT, 'playbooks', 'restore-all.yml'), '-i', 'inventory.ini']);
+      assert.equal(r.code, 3, r.out + r.err);
+      assert.match(r.out, /\/var\/lib\/etcd/);
+      assert.match(r.out, /\/srv\/etcd/);
+      const same = await cli(['diff', '--base', 'HEAD', path.join(ROOT, 'playbooks', 'backup.yml'), '-i', 'inventory.ini']);
+      assert.equal(same.code, 0, same.out + same.err);
+    } finally {
+      process.chdir(prev);
+      rmSync(repo, { recursive: true, force: true });
+    }
   });
 
   describe('an Ansible inventory of our own', () => {
