@@ -5,7 +5,7 @@
 //   --resume RUN_ID  continue a run from its journal: same inputs (sha256) or refuse; every host
 //                    must be reachable first; finished steps are not run again; without -e and
 //                    --limit it uses the values that run was given (recorded in its journal).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RunArgs } from '../model/events.js';
 import type { Inventory, Json, Plan, PlannedTask, Step } from '../model/types.js';
@@ -41,6 +41,8 @@ export interface ApplyOptions {
   lockDir?: string;
   /** Tests: an abort signal instead of SIGINT/SIGTERM handlers. */
   signal?: AbortSignal;
+  /** `-F FILE`: this OpenSSH client config instead of ~/.ssh/config and /etc/ssh/ssh_config. */
+  sshConfig?: string;
 }
 
 export { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR };
@@ -321,6 +323,10 @@ function resumeOf(opts: ApplyOptions, journalDir: string, plan: Plan, read: Para
 export async function runApply(playbook: string, given: ApplyOptions, io: Io): Promise<number> {
   // The journal read here for the run's own -e/--limit is the one loadResume continues from.
   const { opts, read } = withResumedArgs(playbook, given, io);
+  if (opts.sshConfig !== undefined && !existsSync(opts.sshConfig)) {
+    io.err(`runbook: -F ${opts.sshConfig}: no such ssh config file; nothing was run\n`);
+    return EXIT.INVALID;
+  }
   const chosen = planToApply(playbook, opts, io);
   if ('code' in chosen) return chosen.code;
   const { plan, inv } = chosen;
@@ -362,6 +368,7 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     ...(secrets.values[SSH_PASSPHRASE] !== undefined ? { passphrase: secrets.values[SSH_PASSPHRASE] } : {}),
     ...(secrets.values[SUDO_PASSWORD] !== undefined ? { sudoPassword: secrets.values[SUDO_PASSWORD] } : {}),
     log: (host, message) => reporter?.emit('warning', { host, message }),
+    ...(opts.sshConfig !== undefined ? { sshConfig: { file: opts.sshConfig } } : {}),
   });
 
   // Signals are handled from here on, so a Ctrl-C while hosts are still being connected and

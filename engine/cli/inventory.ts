@@ -1,6 +1,9 @@
 // runbook inventory -i INVENTORY [--graph]: resolved hosts, groups, variables with their sources, derived facts.
 import type { Inventory } from '../model/types.js';
+import { existsSync, writeFileSync } from 'node:fs';
 import { loadInventoryOnly } from './inputs.js';
+import { loadInventory } from '../inventory/load.js';
+import { convertedYaml } from '../inventory/ansible.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
 import { stableStringify } from '../report/stable-json.js';
 import { EXIT, type Io } from '../model/io.js';
@@ -67,5 +70,34 @@ export function runInventory(opts: { inventory: string; graph?: boolean; format?
   else if (opts.format === 'json')
     io.out(stableStringify({ cluster: r.inventory.cluster, facts: r.inventory.facts, groups: r.inventory.groups, hosts: r.inventory.hosts }));
   else io.out(text(r.inventory));
+  return EXIT.OK;
+}
+
+/** runbook inventory import -i ANSIBLE_INVENTORY [-o FILE]: the equivalent runbook inventory, checked before it is written. */
+export function runInventoryImport(opts: { inventory: string; out?: string }, io: Io): number {
+  const r = loadInventory(opts.inventory, opts.inventory);
+  if (!r.converted) {
+    const hint = r.diagnostics.length
+      ? ''
+      : `${opts.inventory} is already a runbook inventory (it has cluster:, hosts: and groups:): there is nothing to import\n`;
+    if (r.diagnostics.length) io.err(formatDiagnostics(r.diagnostics, {}));
+    else io.err(`runbook: ${hint}`);
+    return EXIT.INVALID;
+  }
+  if (!r.inventory) {
+    io.err(formatDiagnostics(r.diagnostics));
+    return EXIT.INVALID;
+  }
+  const text = convertedYaml(r.converted, opts.inventory);
+  if (!opts.out) {
+    io.out(text);
+    return EXIT.OK;
+  }
+  if (existsSync(opts.out)) {
+    io.err(`runbook: ${opts.out} exists; runbook never overwrites a file: choose another --out, or move it aside first\n`);
+    return EXIT.INVALID;
+  }
+  writeFileSync(opts.out, text, { mode: 0o644, flag: 'wx' });
+  io.out(`wrote ${opts.out} (${Object.keys(r.inventory.hosts).length} hosts, etcd members ${r.inventory.facts.members.map((m) => m.name).join(', ')})\n`);
   return EXIT.OK;
 }

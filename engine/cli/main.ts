@@ -11,6 +11,8 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command('runbook')
     .description('etcd operations as code: validate, plan and apply playbooks over SSH')
     .version(RUNBOOK_VERSION)
+    // Options of a command stay with it (`inventory import -i X`: -i is import's, not inventory's).
+    .enablePositionalOptions()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride()
     .showHelpAfterError();
@@ -83,13 +85,23 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       ),
     );
 
-  program
+  const inventoryCommand = program
     .command('inventory')
     .description('show resolved hosts, groups, variables (with where each came from) and derived cluster facts')
-    .requiredOption('-i, --inventory <file>', 'the inventory')
+    // Not requiredOption: commander checks a parent's mandatory options for its subcommands too (`inventory import`).
+    .option('-i, --inventory <file>', 'the inventory (required)')
     .option('--graph', 'show the group tree')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action(async (o: { inventory: string; graph?: boolean; format?: string }) => setCode((await import('./inventory.js')).runInventory(o, io)));
+    .action(async (o: { inventory?: string; graph?: boolean; format?: string }) => {
+      if (o.inventory === undefined) return inventoryCommand.error("error: required option '-i, --inventory <file>' not specified");
+      setCode((await import('./inventory.js')).runInventory({ ...o, inventory: o.inventory }, io));
+    });
+  inventoryCommand
+    .command('import')
+    .description('write the runbook inventory equivalent to an Ansible or kubespray inventory (INI or YAML, with group_vars/, host_vars/, runbook-cluster.yml)')
+    .requiredOption('-i, --inventory <file>', 'the Ansible inventory')
+    .option('-o, --out <file>', 'write it here (refused if the file exists) instead of printing it')
+    .action(async (o: { inventory: string; out?: string }) => setCode((await import('./inventory.js')).runInventoryImport(o, io)));
 
   program
     .command('status')
@@ -98,7 +110,8 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     )
     .requiredOption('-i, --inventory <file>', 'the inventory')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action(async (o: { inventory: string; format: string }) => setCode(await (await import('./status.js')).runStatus(o, io)));
+    .option('-F, --ssh-config <file>', 'OpenSSH client config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (as ssh -F)')
+    .action(async (o: { inventory: string; format: string; sshConfig?: string }) => setCode(await (await import('./status.js')).runStatus(o, io)));
 
   program
     .command('snapshot')
@@ -190,6 +203,7 @@ function addApply(program: Command, io: Io, setCode: (c: number) => void): void 
     .addOption(new Option('--output <mode>', 'auto: live tree on a terminal, plain lines otherwise').choices(['auto', 'text', 'json']).default('auto'))
     .option('--resume <run-id>', 'continue an interrupted or failed run from its journal; finished steps are not run again')
     .option('--journal-dir <dir>', 'where run journals are written', DEFAULT_JOURNAL_DIR)
+    .option('-F, --ssh-config <file>', 'OpenSSH client config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (as ssh -F)')
     .option('--break-lock', 'take over a stale run lock of the cluster (its run died or it expired)')
     .option('-v, --verbose', 'more detail (repeat for streamed output)', (_v: string, prev: number) => prev + 1, 0)
     .action(
@@ -207,6 +221,7 @@ function addApply(program: Command, io: Io, setCode: (c: number) => void): void 
           journalDir: string;
           verbose: number;
           breakLock?: boolean;
+          sshConfig?: string;
         },
       ) =>
         setCode(
@@ -226,6 +241,7 @@ function addApply(program: Command, io: Io, setCode: (c: number) => void): void 
               ...(o.limit ? { limit: o.limit } : {}),
               ...(o.resume ? { resume: o.resume } : {}),
               ...(o.breakLock ? { breakLock: true } : {}),
+              ...(o.sshConfig !== undefined ? { sshConfig: o.sshConfig } : {}),
             },
             io,
           ),

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { buildPlan, resolvePlaybookPath, type Loaded, type PlanRequest } from './inputs.js';
+import { CLUSTER_FILE } from '../inventory/ansible.js';
 
 export interface RevisionLoaded extends Loaded {
   /** Maps a path inside the temporary copy back to the working tree (for secret files). */
@@ -121,6 +122,18 @@ export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoad
     };
     const playbook = take(resolvePlaybookPath(req.playbook));
     const inventory = take(req.inventory);
+    // An Ansible inventory also reads group_vars/, host_vars/ and runbook-cluster.yml beside it: as they were at REF too.
+    const invRel = inRepo(realish(resolve(realCwd, req.inventory)));
+    if (invRel !== undefined && !ignored(invRel)) {
+      const at = invRel.includes('/') ? `${invRel.slice(0, invRel.lastIndexOf('/'))}/` : '';
+      const ls = git(['ls-tree', '-r', '--name-only', sha, '--', `${at}group_vars`, `${at}host_vars`, `${at}${CLUSTER_FILE}`], realTop);
+      for (const rel of ls.ok ? ls.out.toString('utf8').split('\n').filter(Boolean) : []) {
+        const content = showAt(rel);
+        if (content === undefined) continue;
+        mkdirSync(dirname(join(mirror, rel)), { recursive: true });
+        writeFileSync(join(mirror, rel), content);
+      }
+    }
     const extraVars = (req.extraVars ?? []).map((e) => (e.startsWith('@') ? `@${take(e.slice(1))}` : e));
     if (problems.length) return { diagnostics: problems, texts: {}, realPath };
 

@@ -3,6 +3,7 @@
 // member over SSH — the first one in group etcd that is reachable — through the normal executor,
 // and formats what its `etcd_health op: report` step registered (member list, endpoint status and
 // endpoint health, all `-w json`, joined by derive.statusTable).
+import { existsSync } from 'node:fs';
 import type { Json } from '../model/types.js';
 import type { StatusRow } from '../modules/derive.js';
 import { executePlan } from '../execute/execute.js';
@@ -17,6 +18,8 @@ import { transportFactory, type HostConnection } from './transports.js';
 export interface StatusOptions {
   inventory: string;
   format?: string;
+  /** `-F FILE`: this OpenSSH client config instead of ~/.ssh/config and /etc/ssh/ssh_config. */
+  sshConfig?: string;
 }
 
 interface Attempt {
@@ -27,7 +30,7 @@ interface Attempt {
 }
 
 /** Run the status playbook on one host; undefined rows when it could not be asked. */
-async function askVia(host: string, inventory: string): Promise<Attempt | { invalid: string }> {
+async function askVia(host: string, inventory: string, sshConfig: string | undefined): Promise<Attempt | { invalid: string }> {
   const built = buildPlan({ playbook: resolvePlaybookPath('status.yml'), inventory, limit: host });
   if (!built.plan || !built.inventory) return { invalid: formatDiagnostics(built.diagnostics, built.texts) };
   const plan = built.plan;
@@ -40,6 +43,7 @@ async function askVia(host: string, inventory: string): Promise<Attempt | { inva
   const factory = transportFactory(connections, {
     ...(secrets.values.ssh_passphrase !== undefined ? { passphrase: secrets.values.ssh_passphrase } : {}),
     ...(secrets.values.sudo_password !== undefined ? { sudoPassword: secrets.values.sudo_password } : {}),
+    ...(sshConfig !== undefined ? { sshConfig: { file: sshConfig } } : {}),
   });
   const out: Attempt = { host };
   try {
@@ -95,6 +99,10 @@ export function formatStatusTable(rows: StatusRow[]): string {
 }
 
 export async function runStatus(opts: StatusOptions, io: Io): Promise<number> {
+  if (opts.sshConfig !== undefined && !existsSync(opts.sshConfig)) {
+    io.err(`runbook: -F ${opts.sshConfig}: no such ssh config file\n`);
+    return EXIT.INVALID;
+  }
   const loaded = loadInventoryOnly(opts.inventory);
   if (!loaded.inventory) {
     io.err(formatDiagnostics(loaded.diagnostics, loaded.texts));
@@ -104,7 +112,7 @@ export async function runStatus(opts: StatusOptions, io: Io): Promise<number> {
   const candidates = (inv.groups.etcd ?? []).filter((h) => inv.hosts[h]);
   const tried: string[] = [];
   for (const host of candidates) {
-    const a = await askVia(host, opts.inventory);
+    const a = await askVia(host, opts.inventory, opts.sshConfig);
     if ('invalid' in a) {
       io.err(a.invalid);
       return EXIT.INVALID;

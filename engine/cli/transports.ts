@@ -4,6 +4,7 @@
 import type { SshSettings } from '../model/types.js';
 import { LocalTransport } from '../transports/local.js';
 import { SshTransport } from '../transports/ssh/transport.js';
+import { applySshConfig, type ResolvedConnection, type SshConfigSource } from '../transports/ssh/ssh-config.js';
 import type { Transport } from '../transports/transport.js';
 
 export interface HostConnection {
@@ -17,6 +18,8 @@ export interface TransportFactoryOptions {
   /** sudo password for `become` with a non-root login. */
   sudoPassword?: string;
   log?: (host: string, message: string) => void;
+  /** The OpenSSH client config: ~/.ssh/config + /etc/ssh/ssh_config by default, `{file}` for -F, false for none. */
+  sshConfig?: SshConfigSource | false;
 }
 
 export interface TransportFactory {
@@ -36,28 +39,44 @@ export function parseJump(spec: string): { user?: string; host: string; port?: n
 
 export function transportFactory(hosts: Record<string, HostConnection>, opts: TransportFactoryOptions = {}): TransportFactory {
   const made = new Map<string, Transport>();
+  const sshConfig: SshConfigSource = opts.sshConfig === false ? {} : (opts.sshConfig ?? {});
+  /** The connection with the OpenSSH config applied under the inventory's own settings. */
+  const configured = (conn: HostConnection): ResolvedConnection =>
+    opts.sshConfig === false ? { address: conn.address, ssh: conn.ssh } : applySshConfig(conn.address, conn.ssh, sshConfig);
   const ssh = (name: string, conn: HostConnection, seen: string[]): SshTransport => {
     const hit = made.get(name);
     if (hit instanceof SshTransport) return hit;
+    const c = configured(conn);
     let jumpTransport: SshTransport | undefined;
-    const jump = conn.ssh.jump;
-    if (jump) {
+    const jump = c.ssh.jump;
+    if (jump && c.refusal === undefined) {
       if (seen.includes(jump)) throw new Error(`jump hosts form a loop: ${[...seen, jump].join(' → ')}`);
       const known = hosts[jump];
       if (known) jumpTransport = ssh(jump, known, [...seen, name]);
       else {
         const p = parseJump(jump);
         if (!p) throw new Error(`${name}: cannot read jump host "${jump}" (expected an inventory host or user@host:port)`);
-        const key = `jump:${jump}`;
-        const existing = made.get(key);
-        jumpTransport =
-          existing instanceof SshTransport
-            ? existing
-            : new SshTransport(jump, p.host, { ...conn.ssh, user: p.user ?? conn.ssh.user, port: p.port ?? 22, jump: undefined }, transportOptions(jump));
-        made.set(key, jumpTransport);
+        // A jump host outside the inventory: its own ssh config entry decides what user@host:port leaves open.
+        const free = new Set(conn.ssh.defaulted ?? []);
+        if (p.user === undefined) free.add('user');
+        else free.delete('user');
+        if (p.port === undefined) free.add('port');
+        else free.delete('port');
+        free.add('jump');
+        const { jump: _ignored, ...rest } = conn.ssh;
+        const jumpConn: HostConnection = {
+          address: p.host,
+          ssh: { ...rest, user: p.user ?? conn.ssh.user, port: p.port ?? 22, defaulted: [...free] },
+        };
+        jumpTransport = ssh(`jump:${jump}`, jumpConn, [...seen, name]);
       }
     }
-    const t = new SshTransport(name, conn.address, conn.ssh, { ...transportOptions(name), ...(jumpTransport ? { jumpTransport } : {}) });
+    const shown = name.startsWith('jump:') ? name.slice(5) : name;
+    const t = new SshTransport(shown, c.address, c.ssh, {
+      ...transportOptions(shown),
+      ...(jumpTransport ? { jumpTransport } : {}),
+      ...(c.refusal !== undefined ? { refusal: c.refusal } : {}),
+    });
     made.set(name, t);
     return t;
   };

@@ -1,5 +1,6 @@
 // runbook validate FILE... [-i INVENTORY]: every problem at once, exit 2 when there is any.
 import { readInputText } from '../load/limits.js';
+import { inventoryKind } from '../inventory/ansible-parse.js';
 import type { Diagnostic } from '../model/diagnostics.js';
 import { loadPlaybook } from '../validate/playbook.js';
 import { MODULES } from '../modules/registry.js';
@@ -8,12 +9,12 @@ import { checkRegisterOrder } from '../validate/semantic.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
 import { EXIT, type Io } from '../model/io.js';
 
-/** An inventory is a mapping with `cluster:`; a playbook is a list of plays. */
+/** An inventory is a mapping with `cluster:`, or an Ansible inventory (INI or YAML); a playbook is a list of plays. */
 function looksLikeInventory(path: string): boolean {
   // Read within the input limits (never a FIFO, a device or a huge file); what cannot be read is
   // reported when the file is loaded as a playbook.
   const r = readInputText(path);
-  return r.text !== undefined && /^cluster:/m.test(r.text);
+  return r.text !== undefined && (/^cluster:/m.test(r.text) || inventoryKind(path, r.text).kind !== 'runbook');
 }
 
 export function runValidate(files: string[], opts: { inventory?: string; format?: string }, io: Io): number {

@@ -10,14 +10,20 @@
 // Steps 4–6 happen in compile/context.ts and at run time; this file does 1–3.
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { homedir } from 'node:os';
+import { isIPv6 } from 'node:net';
 import { BUILTIN_HINT, builtinNameMessage, isBuiltinName } from '../model/names.js';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { jsonText, type ClusterSettings, type EtcdMember, type Host, type Inventory, type Json, type JsonObject, type SshSettings } from '../model/types.js';
 import { INPUT_LIMITS, overLimit } from '../load/limits.js';
-import { locate, readYaml, type Source } from '../load/source.js';
+import { Document as YamlDocument } from 'yaml';
+import { locate, parseYaml, sha256, type Source } from '../load/source.js';
+import { readInputText } from '../load/limits.js';
 import { schemaDiagnostics } from '../validate/schema.js';
 import { deriveFacts } from './facts.js';
 import { keepRules, remoteBackup, remoteBackupProblems } from './backup-settings.js';
+import { convertAnsible, type Converted } from './ansible.js';
+import { inventoryKind, type At } from './ansible-parse.js';
+import { resolveHostTls } from './tls.js';
 
 type Raw = Record<string, Json | undefined>;
 
@@ -28,6 +34,24 @@ function obj(v: Json | undefined): Raw {
 function resolvePath(base: string, p: string): string {
   if (p.startsWith('~/')) return resolve(homedir(), p.slice(2));
   return isAbsolute(p) ? p : resolve(base, p);
+}
+
+/** scheme://host:port, an IPv6 address in brackets (https://[fd00::11]:2380). */
+export function hostUrl(scheme: string, address: string, port: number): string {
+  return `${scheme}://${isIPv6(address) ? `[${address}]` : address}:${port}`;
+}
+
+/** Addresses the schema lets through by shape (hex digits and colons) that are not IPv6 addresses. */
+function addressProblems(source: Source, rawHosts: Raw): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const [name, h] of Object.entries(rawHosts)) {
+    const a = obj(h).address;
+    if (typeof a === 'string' && a.includes(':') && !isIPv6(a)) {
+      const at = locate(source, ['hosts', name, 'address']);
+      out.push(diag('schema-pattern', `"${a}" is not an IPv6 address`, at, { length: at.length, hint: 'an IPv6 address without brackets, e.g. fd00::11' }));
+    }
+  }
+  return out;
 }
 
 /** Natural order: etcd-2 before etcd-10. */
@@ -46,6 +70,20 @@ function sshSettings(base: string, defaults: Raw, own: Raw): SshSettings {
     keepaliveSec: typeof m.keepalive === 'number' ? m.keepalive : 5,
   };
   if (m.session_shell === false) s.sessionShell = false;
+  // What the inventory did not set, an OpenSSH config may (applied when connecting, so plans stay the same on every machine).
+  const defaulted = (
+    [
+      ['user', 'user'],
+      ['port', 'port'],
+      ['known_hosts', 'knownHosts'],
+      ['host_key_checking', 'hostKeyChecking'],
+      ['connect_timeout', 'connectTimeoutSec'],
+      ['jump', 'jump'],
+    ] as const
+  )
+    .filter(([k]) => m[k] === undefined)
+    .map(([, prop]) => prop);
+  if (defaulted.length) s.defaulted = defaulted;
   if (typeof m.identity_file === 'string') s.identityFile = resolvePath(base, m.identity_file);
   // `jump: none` on a host switches off a default jump host (e.g. for the bastion itself).
   if (typeof m.jump === 'string' && m.jump !== 'none') s.jump = m.jump;
@@ -103,8 +141,11 @@ function clusterSettings(base: string, c: Raw): ClusterSettings {
 
 export interface InventoryResult {
   inventory?: Inventory;
+  /** The runbook YAML read (absent for an Ansible inventory: its diagnostics point into the Ansible files themselves). */
   source?: Source;
   diagnostics: Diagnostic[];
+  /** Set when the file was an Ansible/kubespray inventory: the converted document and where each value came from. */
+  converted?: Converted;
 }
 
 /** More hosts than README "Input limits" allows, reported at the first host past the limit. */
@@ -212,9 +253,62 @@ function duplicateProblems(source: Source, hosts: Record<string, Host>, hostOrde
   return out;
 }
 
+/**
+ * Read an inventory: a runbook inventory, or an Ansible/kubespray one (INI or YAML, with group_vars/,
+ * host_vars/ and runbook-cluster.yml beside it), which is converted to the runbook document first
+ * (inventory/ansible.ts) and then checked exactly like one; its problems are reported at the line of
+ * the Ansible file the value came from.
+ */
 export function loadInventory(path: string, displayPath = path): InventoryResult {
-  const { source, diagnostics } = readYaml(path, displayPath);
-  if (!source) return { diagnostics };
+  const read = readInputText(path, displayPath);
+  if (read.diagnostics) return { diagnostics: read.diagnostics };
+  const kind = inventoryKind(displayPath, read.text);
+  if (kind.kind === 'runbook') {
+    if (!kind.source) return { diagnostics: kind.diagnostics ?? [] };
+    return resolveInventory(kind.source, path, displayPath);
+  }
+  const converted = convertAnsible({ path, displayPath, kind: kind.kind, text: read.text, ...(kind.source ? { source: kind.source } : {}) });
+  if (converted.diagnostics.length) return { diagnostics: converted.diagnostics, converted };
+  const r = loadConverted(converted, path, displayPath);
+  if (r.inventory) r.inventory.sha256 = sha256(read.text);
+  return { ...r, converted };
+}
+
+/** A converted Ansible inventory, checked like a runbook one; diagnostics and host positions mapped back to the Ansible files. */
+export function loadConverted(converted: Converted, path: string, displayPath: string): InventoryResult {
+  const parsed = parseYaml(displayPath, toYaml(converted.doc));
+  if (!parsed.source) return { diagnostics: parsed.diagnostics };
+  const src = parsed.source;
+  // Each generated line → the position of the value it came from (every value is on a line of its own).
+  const lineOrigin = new Map<number, At>();
+  const fallback: At = { file: displayPath, line: 1, col: 1, length: 1 };
+  for (const [k, at] of converted.origins) {
+    const p = k.split('\u0000').map((seg) => (/^[0-9]+$/.test(seg) ? Number(seg) : seg));
+    // A key's line; a scalar's own line wins over it (a mapping's value starts at its first key: not its own line).
+    const keyLine = locate(src, p, true).line;
+    if (!lineOrigin.has(keyLine)) lineOrigin.set(keyLine, at);
+    let v: Json | undefined = converted.doc;
+    for (const seg of p) v = v !== null && typeof v === 'object' ? (v as Record<string, Json>)[seg] : undefined;
+    if (v === null || typeof v !== 'object') lineOrigin.set(locate(src, p).line, at);
+  }
+  const back = (d: Diagnostic): Diagnostic => {
+    const o = lineOrigin.get(d.line) ?? fallback;
+    return { ...d, file: o.file, line: o.line, col: o.col, length: o.length };
+  };
+  const r = resolveInventory(src, path, displayPath);
+  if (!r.inventory) return { diagnostics: r.diagnostics.map(back) };
+  for (const h of Object.values(r.inventory.hosts)) {
+    const o = converted.origins.get(['hosts', h.name].join('\u0000'));
+    if (o) h.src = { file: o.file, line: o.line, col: o.col };
+  }
+  return { inventory: r.inventory, diagnostics: [] };
+}
+
+function toYaml(doc: Json): string {
+  return new YamlDocument(doc).toString({ lineWidth: 0 });
+}
+
+function resolveInventory(source: Source, path: string, displayPath: string): InventoryResult {
   const tooMany = hostCountProblem(source);
   if (tooMany) return { source, diagnostics: [tooMany] };
   const schemaErrors = schemaDiagnostics(source, 'inventory');
@@ -289,15 +383,18 @@ export function loadInventory(path: string, displayPath = path): InventoryResult
       const e = obj(h.etcd);
       const member: EtcdMember = {
         name: typeof e.name === 'string' ? e.name : name,
-        peerUrl: typeof e.peer_url === 'string' ? e.peer_url : `${cluster.scheme}://${address}:${cluster.peerPort}`,
-        clientUrl: typeof e.client_url === 'string' ? e.client_url : `${cluster.scheme}://${address}:${cluster.clientPort}`,
+        peerUrl: typeof e.peer_url === 'string' ? e.peer_url : hostUrl(cluster.scheme, address, cluster.peerPort),
+        clientUrl: typeof e.client_url === 'string' ? e.client_url : hostUrl(cluster.scheme, address, cluster.clientPort),
         dataDir: typeof e.data_dir === 'string' ? e.data_dir : cluster.dataDir,
       };
       host.etcd = member;
     }
+    const tls = resolveHostTls(cluster, host, h.tls === undefined ? undefined : obj(h.tls));
+    if (tls) host.tls = tls;
     hosts[name] = host;
   }
 
+  out.push(...addressProblems(source, rawHosts));
   out.push(...duplicateProblems(source, hosts, hostOrder, rawHosts));
   out.push(...jumpLoopProblems(source, hosts, hostOrder, rawHosts));
   for (const d of cluster.dependents) {

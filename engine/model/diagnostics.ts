@@ -13,6 +13,8 @@ export type DiagnosticCode =
   | 'input-limit'
   /** Inventory: ssh.jump hosts that lead back to a host on the way. */
   | 'jump-loop'
+  /** An Ansible/kubespray inventory that cannot be carried over (Jinja, a folded hosts: list, no group etcd, no etcd version). */
+  | 'ansible-inventory'
   /** Inventory: cluster.scheme http together with a tls: block. */
   | 'scheme-tls-conflict'
   /** Inventory: a setting needs a secret that is not declared (cluster.backup_remote's credentials). */

@@ -28,7 +28,17 @@ export interface SshSettings {
   keepaliveSec: number;
   /** false: one SSH session per command instead of the session shell (default on). */
   sessionShell?: boolean;
+  /** Settings the inventory left to runbook's defaults: an OpenSSH config (~/.ssh/config, -F) may set these (transports/ssh/ssh-config.ts). */
+  defaulted?: SshDefaultable[];
+  /** More identity files to try after identityFile (from the ssh config's IdentityFile lines). */
+  identityFiles?: string[];
+  /** IdentitiesOnly: only the identity files, not ssh-agent's keys. */
+  identitiesOnly?: boolean;
+  /** More known_hosts files read (never written): the ssh config's other UserKnownHostsFile entries, /etc/ssh/ssh_known_hosts. */
+  knownHostsExtra?: string[];
 }
+
+export type SshDefaultable = 'user' | 'port' | 'knownHosts' | 'hostKeyChecking' | 'connectTimeoutSec' | 'jump';
 
 export interface EtcdMember {
   name: string;
@@ -44,6 +54,8 @@ export interface Host {
   /** Present for members of the `etcd` group. */
   etcd?: EtcdMember;
   groups: string[];
+  /** This host's TLS paths (the cluster's with placeholders filled and the host's own tls: over them); read through inventory/tls.ts hostTls(). */
+  tls?: TlsSettings;
   /** Resolved variables for this host (inventory part of the precedence chain). */
   vars: JsonObject;
   /** Where each variable in `vars` came from, e.g. "inventory vars", "group etcd", "host etcd-1". */

@@ -7,8 +7,9 @@
 //   - patterns with `*` and `?` wildcards and negation `!pattern` (a matching negation excludes)
 //   - `@revoked` lines: a matching revoked key is refused whatever the checking mode
 //   - comments (`#`) and blank lines
-// Not supported: `@cert-authority` lines are ignored (runbook does not verify host
-// certificates), so a host known only through a CA is reported `unknown`. Legacy SSH-1 RSA lines
+// Not supported: host certificates. `@cert-authority` lines are parsed but never match a key
+// (ssh2 cannot negotiate certificate host keys): a host known only through a CA is `unknown`, and
+// transports/ssh/host-key.ts refuses it naming the @cert-authority line and the reason. Legacy SSH-1 RSA lines
 // (`host bits exponent modulus`) and malformed lines are skipped and listed in `problems`.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, open, readFile, stat } from 'node:fs/promises';
@@ -19,6 +20,8 @@ export type HostKeyStatus = 'match' | 'mismatch' | 'unknown' | 'revoked';
 export interface KnownHostEntry {
   /** 1-based line number in the file. */
   line: number;
+  /** The file it came from, when not the primary known_hosts file (/etc/ssh/ssh_known_hosts, …). */
+  file?: string;
   marker?: 'revoked' | 'cert-authority';
   /** The host field as written (a pattern list, or a `|1|salt|hash` hashed name). */
   hosts: string;

@@ -17,6 +17,7 @@
 // check_ca_key the CA key secret belongs to the cluster CA on the member (before anything is issued).
 // config  the member's config names exactly those paths (what a rotation rewrites).
 // served  the certificate each of the member's URLs presents is the installed file (serial, expiry).
+import { hostTls } from '../../inventory/tls.js';
 import type { Action, JsonObject } from '../../model/types.js';
 import { joinSh, sh, type ShellText, type ShValue } from '../../shell/sh.js';
 import type { CertRole } from '../../tls/check.js';
@@ -41,7 +42,7 @@ export interface MemberTls {
 
 /** This host's TLS files (the one place they are resolved for etcd_cert), or undefined without TLS. */
 export function memberTls(ctx: PlanCtx): MemberTls | undefined {
-  const t = ctx.inventory.cluster.tls;
+  const t = hostTls(ctx.inventory, ctx.host);
   if (!t) return undefined;
   const serverCert = t.serverCert ?? t.cert;
   const serverKey = t.serverKey ?? t.key;

@@ -1,5 +1,6 @@
 // What the etcd modules share: endpoint lists from the inventory, the etcdctl invocation, and
 // small waits. Every command is built with sh`…` (engine/shell/sh.ts): values are quoted by construction.
+import { hostTls } from '../../inventory/tls.js';
 import type { Action } from '../../model/types.js';
 import { ArgError, exec, type ModulePlan, type PlanCtx } from '../module.js';
 import { bashScript, joinSh, raw, sh, type ShellText } from '../../shell/sh.js';
@@ -38,7 +39,7 @@ export function endpoints(ctx: PlanCtx, which: string | undefined): string {
 /** etcdctl with the cluster's API version and TLS flags (no endpoints). */
 export function etcdctl(ctx: PlanCtx): ShellText {
   const f = ctx.inventory.facts;
-  const t = ctx.inventory.cluster.tls;
+  const t = hostTls(ctx.inventory, ctx.host);
   const api = f.needsApiEnv ? raw('ETCDCTL_API=3 ') : nothing;
   return t ? sh`${api}etcdctl --cacert=${t.ca} --cert=${t.cert} --key=${t.key}` : sh`${api}etcdctl`;
 }
@@ -89,7 +90,7 @@ export function snapshotTool(ctx: PlanCtx): ShellText {
 export function listeningOnly(ctx: PlanCtx, eps: string, sub: ShellText): ShellText {
   // The script is the same for every cluster; the members come last as a normal --endpoints=
   // argument, so reviews and `runbook diff` see (and compare) them like any other endpoint list.
-  const script = sh`open=; IFS=,; for u in \${1#--endpoints=}; do hp=\${u#*://}; if timeout 2 bash -c 'exec 3<>"/dev/tcp/\${0%:*}/\${0##*:}"' "$hp" 2>/dev/null; then open=\${open:+$open,}$u; fi; done; unset IFS; if [ -z "$open" ]; then echo '[]'; else ${etcdctl(ctx)} --endpoints="$open" --dial-timeout=2s --command-timeout=5s ${sub}; fi`;
+  const script = sh`open=; IFS=,; for u in \${1#--endpoints=}; do hp=\${u#*://}; if timeout 2 bash -c 'h=\${0%:*}; h=\${h#\\[}; exec 3<>"/dev/tcp/\${h%\\]}/\${0##*:}"' "$hp" 2>/dev/null; then open=\${open:+$open,}$u; fi; done; unset IFS; if [ -z "$open" ]; then echo '[]'; else ${etcdctl(ctx)} --endpoints="$open" --dial-timeout=2s --command-timeout=5s ${sub}; fi`;
   return bashScript(script, 'listening-only', `--endpoints=${eps}`);
 }
 
@@ -104,10 +105,13 @@ export function stoppedManifest(ctx: PlanCtx): string {
   return `${manifestParent(m)}/manifests-stopped-by-runbook/${m.slice(m.lastIndexOf('/') + 1)}`;
 }
 
+/** A URL's host as bash's /dev/tcp takes it: an IPv6 address without its brackets ([fd00::11] → fd00::11). */
+const unbracket = (host: string): string => host.replace(/^\[(.*)\]$/, '$1');
+
 /** Wait until nothing listens on the client URL's port any more. */
 export function portClosed(url: string, timeout: number): ShellText {
   const hp = /^https?:\/\/(.+):(\d+)$/.exec(url);
-  const host = hp?.[1] ?? '127.0.0.1';
+  const host = unbracket(hp?.[1] ?? '127.0.0.1');
   const port = Number(hp?.[2] ?? '2379');
   return bashScript(
     sh`deadline=$(( $(date +%s) + ${timeout} )); while (exec 3<>/dev/tcp/${host}/${port}) 2>/dev/null; do if [ "$(date +%s)" -ge "$deadline" ]; then echo ${`etcd still listening on ${url}`} >&2; exit 1; fi; sleep 0.5; done`,
@@ -125,7 +129,7 @@ export function portClosed(url: string, timeout: number): ShellText {
 export function podGone(container: string, urls: string[], timeout: number): ShellText {
   const open = urls.map((u) => {
     const hp = /^https?:\/\/(.+):(\d+)$/.exec(u);
-    return sh` && ! (exec 3<>/dev/tcp/${hp?.[1] ?? '127.0.0.1'}/${Number(hp?.[2] ?? '2379')}) 2>/dev/null`;
+    return sh` && ! (exec 3<>/dev/tcp/${unbracket(hp?.[1] ?? '127.0.0.1')}/${Number(hp?.[2] ?? '2379')}) 2>/dev/null`;
   });
   const gone = `${container} still running or listening after ${timeout}s${urls.length > 0 ? ` (${urls.join(', ')})` : ''}`;
   const missing = `crictl not found: cannot tell whether the ${container} container is gone`;

@@ -1,5 +1,6 @@
 // etcd_config: write this member's etcd.conf (systemd) or set the membership flags in its
 // static-pod manifest.
+import { hostTls } from '../../inventory/tls.js';
 import { jsonText, type JsonObject } from '../../model/types.js';
 import { joinSh, sh, type ShellText } from '../../shell/sh.js';
 import { bool, exec, str, RUN_STAMP, type ModuleDef, type PlanCtx } from '../module.js';
@@ -20,7 +21,7 @@ export function etcdConfLines(ctx: PlanCtx, state: string, initialCluster: strin
     `ETCD_INITIAL_CLUSTER_STATE=${state}`,
     `ETCD_INITIAL_CLUSTER_TOKEN=${token}`,
   ];
-  const t = ctx.inventory.cluster.tls;
+  const t = hostTls(ctx.inventory, ctx.host);
   if (t) {
     lines.push(
       `ETCD_TRUSTED_CA_FILE=${t.ca}`,

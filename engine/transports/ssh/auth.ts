@@ -6,7 +6,7 @@ import { access, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import type { ConnectConfig, ParsedKey } from 'ssh2';
+import type { AgentAuthMethod, ConnectConfig, ParsedKey, PublicKeyAuthMethod } from 'ssh2';
 import type { SshSettings } from '../../model/types.js';
 import { UnreachableError } from '../transport.js';
 
@@ -25,11 +25,31 @@ export function expandHome(p: string): string {
   return p;
 }
 
+/**
+ * The identity file (and any more from the ssh config) first, then ssh-agent's keys unless
+ * IdentitiesOnly, as OpenSSH tries them; without either, the first default key in ~/.ssh. The
+ * inventory's identity file must be usable (a clear error otherwise); more files from the ssh config
+ * that are missing are skipped, as ssh skips them.
+ */
 export async function authConfig(peer: Peer, s: SshSettings, passphrase: string | undefined): Promise<Partial<ConnectConfig>> {
   const withPassphrase = passphrase !== undefined ? { passphrase } : {};
-  if (s.identityFile) return { privateKey: await loadKey(peer, expandHome(s.identityFile), passphrase), ...withPassphrase };
-  const agent = process.env.SSH_AUTH_SOCK;
-  if (agent) return { agent };
+  const agent = s.identitiesOnly ? undefined : process.env.SSH_AUTH_SOCK;
+  const keys: Buffer[] = [];
+  if (s.identityFile) keys.push(await loadKey(peer, expandHome(s.identityFile), passphrase));
+  for (const more of s.identityFiles ?? []) {
+    try {
+      await access(expandHome(more));
+    } catch {
+      continue;
+    }
+    keys.push(await loadKey(peer, expandHome(more), passphrase));
+  }
+  if (keys.length === 1 && !agent) return { privateKey: keys[0]!, ...withPassphrase };
+  if (keys.length > 0 || agent) {
+    const methods: (PublicKeyAuthMethod | AgentAuthMethod)[] = keys.map((key) => ({ type: 'publickey', username: s.user, key, ...withPassphrase }));
+    if (agent) methods.push({ type: 'agent', username: s.user, agent });
+    return { authHandler: methods };
+  }
   for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
     const path = join(homedir(), '.ssh', name);
     try {

@@ -7,6 +7,7 @@ import { shq } from '../../shell/quote.js';
 import {
   appendKnownHost,
   checkHostKey,
+  entryMatches,
   fingerprintSha256,
   knownHostsName,
   knownKeyTypes,
@@ -15,6 +16,7 @@ import {
   type KnownHosts,
 } from '../known-hosts.js';
 import { UnreachableError } from '../transport.js';
+import { expandHome } from './auth.js';
 
 /** Host key algorithms to offer first for each known_hosts key type, so a known key gets picked. */
 const HOST_KEY_ALGOS: Record<string, string[]> = {
@@ -36,14 +38,27 @@ export interface HostKeyPeer {
 /** The known_hosts file; unreadable is an error unless host key checking is off. */
 export async function readKnownHosts(peer: HostKeyPeer): Promise<KnownHosts> {
   const path = peer.knownHostsPath;
+  let primary: KnownHosts;
   try {
-    return await loadKnownHosts(path);
+    primary = await loadKnownHosts(path);
   } catch (err) {
     if (peer.settings.hostKeyChecking !== 'off') {
       throw new UnreachableError(peer.host, `${peer.host}: cannot read known_hosts file ${path}: ${(err as Error).message}`, 'host-key');
     }
-    return parseKnownHosts('', path);
+    primary = parseKnownHosts('', path);
   }
+  // The other files OpenSSH reads (/etc/ssh/ssh_known_hosts, more UserKnownHostsFile entries): read, never written;
+  // one that cannot be read is skipped, as ssh skips it.
+  const extras: KnownHosts[] = [];
+  for (const p of peer.settings.knownHostsExtra ?? []) {
+    try {
+      extras.push(await loadKnownHosts(expandHome(p)));
+    } catch {
+      // skipped
+    }
+  }
+  if (extras.length === 0) return primary;
+  return { ...primary, entries: [...primary.entries, ...extras.flatMap((k) => k.entries.map((e) => ({ ...e, ...(k.path ? { file: k.path } : {}) })))] };
 }
 
 /** The key types known for the host, as algorithms to offer first (as OpenSSH does). */
@@ -70,7 +85,7 @@ export async function verifyHostKey(peer: HostKeyPeer, kh: KnownHosts, key: Buff
         'host-key',
       );
     case 'mismatch': {
-      const knownList = check.known.map((e) => `line ${e.line}: ${e.keyType} ${fingerprintSha256(e.key)}`).join('; ');
+      const knownList = check.known.map((e) => `${e.file ? `${e.file} ` : ''}line ${e.line}: ${e.keyType} ${fingerprintSha256(e.key)}`).join('; ');
       if (s.hostKeyChecking === 'off') {
         peer.log(
           `WARNING: ${h}: HOST KEY CHANGED for ${name}: server presented ${presented}, ${path} has ${knownList}. ` +
@@ -87,7 +102,19 @@ export async function verifyHostKey(peer: HostKeyPeer, kh: KnownHosts, key: Buff
         'host-key',
       );
     }
-    case 'unknown':
+    case 'unknown': {
+      const cas = kh.entries.filter((e) => e.marker === 'cert-authority' && entryMatches(e, peer.address, s.port));
+      if (cas.length > 0 && s.hostKeyChecking !== 'off') {
+        const where = cas.map((e) => `${e.file ?? path} line ${e.line}`).join(', ');
+        throw new UnreachableError(
+          h,
+          `${h}: ${name} is known only through a @cert-authority line (${where}), and runbook cannot verify SSH host certificates: ` +
+            `its SSH library (ssh2) does not negotiate certificate host keys, so the server presented the plain ${presented}. ` +
+            `Refusing rather than trusting it unverified: add the host's plain key to known_hosts after checking its fingerprint ` +
+            `(\`ssh-keyscan -p ${s.port} ${shq(peer.address)}\`, compared with ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the host).`,
+          'host-key',
+        );
+      }
       if (s.hostKeyChecking === 'off') {
         peer.log(
           `WARNING: ${h}: host key checking is OFF: accepting ${presented} from ${name} without verification; ` +
@@ -115,5 +142,6 @@ export async function verifyHostKey(peer: HostKeyPeer, kh: KnownHosts, key: Buff
           `\`ssh-keyscan -p ${s.port} ${shq(peer.address)} >> ${shq(path)}\`, or set host key checking to accept-new to trust it on first use.`,
         'host-key',
       );
+    }
   }
 }

@@ -50,6 +50,8 @@ export interface SshTransportOptions {
    * after it has read what follows the close, so one stays spare. Default 7.
    */
   maxChannels?: number;
+  /** Why this host cannot be connected as configured (an ssh config's ProxyCommand): connect() fails with it. */
+  refusal?: string;
 }
 
 type State = 'idle' | 'connecting' | 'ready' | 'dropped' | 'failed' | 'closed';
@@ -125,6 +127,11 @@ export class SshTransport implements Transport {
         throw this.closedError();
       case 'idle':
         break;
+    }
+    if (this.opts.refusal !== undefined) {
+      this.state = 'failed';
+      this.failure = new UnreachableError(this.host, `${this.host}: ${this.opts.refusal}`, 'connect');
+      throw this.failure;
     }
     this.state = 'connecting';
     this.connecting = this.open().then(
