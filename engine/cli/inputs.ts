@@ -111,6 +111,23 @@ export function loadInventoryOnly(inventoryArg: string): Loaded {
   return { diagnostics: r.diagnostics, texts, ...(r.inventory ? { inventory: r.inventory } : {}) };
 }
 
+/** `-t` names a tag no task carries: an empty plan that exits 0 would look like "nothing to do". */
+export function unknownTags(playbook: Playbook, tags: string[]): Diagnostic[] {
+  const known = [...new Set(playbook.plays.flatMap((p) => p.tasks.flatMap((t) => t.tags)))].sort();
+  return tags
+    .filter((t) => !known.includes(t))
+    .map((t) =>
+      diag(
+        'unknown-tag',
+        `-t ${t}: no task of ${playbook.file} has this tag`,
+        { file: '-t', line: 1, col: 1 },
+        {
+          hint: known.length ? `known tags: ${known.join(', ')}` : 'this playbook has no tags: leave out -t',
+        },
+      ),
+    );
+}
+
 export interface PlanRequest {
   playbook: string;
   inventory: string;
@@ -132,6 +149,7 @@ export function buildPlan(req: PlanRequest): Loaded {
   const ev = parseExtraVars(req.extraVars ?? []);
   const diagnostics = [...pb.diagnostics, ...inv.diagnostics, ...ev.diagnostics];
   if (pb.playbook && pb.source) diagnostics.push(...checkRegisterOrder(pb.playbook, pb.source));
+  if (pb.playbook && req.tags) diagnostics.push(...unknownTags(pb.playbook, req.tags));
   if (diagnostics.length || !pb.playbook || !pb.source || !inv.inventory) return { diagnostics, texts };
   const inputs: PlanInput[] = [
     { role: 'playbook', path: pbPath, sha256: pb.playbook.sha256 },

@@ -54,6 +54,8 @@ export interface StepGroup {
   was?: string[];
   /** When the hosts' full commands differ (only the change is shared): whose commands are shown. */
   shownFor?: string;
+  /** What the step does, one line (module, op, intent), when the hosts share it (or for shownFor's host). */
+  intent?: string;
   fields: FieldChange[];
   actions: ActionChange[];
   /** Actions of a modified step that did not change. */

@@ -48,6 +48,8 @@ export type DiagnosticCode =
   /** A templated module argument that rendered to the empty string (a variable not given). */
   | 'empty-value'
   | 'invalid-limit'
+  /** -t TAG that no task of the playbook carries (the plan would silently be empty). */
+  | 'unknown-tag'
   /** runbook diff --base: not a git repository, an unknown revision, or git failed. */
   | 'git-error'
   /** runbook diff --base: an input file does not exist at the base revision. */

@@ -59,5 +59,11 @@ export const etcd_cert = opsModule({
   name: 'etcd_cert',
   schema: 'etcd_cert',
   summary: "check this member's server and peer certificates against the cluster CA and its URLs (read-only)",
-  ops: { check: { readOnly: true, plan: check } },
+  ops: {
+    check: {
+      readOnly: true,
+      plan: check,
+      intent: () => "refuse unless this member's server and peer certificates are signed by the cluster CA, valid, and cover its URLs",
+    },
+  },
 });

@@ -65,8 +65,14 @@ export const etcd_member = opsModule({
         actions: [basics(args, ctx).list, { kind: 'derive', fn: 'members', args: [ref('list.json')], bind: 'members' }],
         result: ref('members'),
       }),
+      intent: () => 'read the live member list',
     },
-    add: { readOnly: false, plan: add },
+    add: {
+      readOnly: false,
+      plan: add,
+      intent: (a, c) =>
+        `add member ${str(a, 'name')} at ${str(a, 'peer_url')}${bool(a, 'learner', true) && c.inventory.facts.supportsLearner ? ' as a learner' : ''} unless a member has that peer URL`,
+    },
     // add-member's preflight: may this name join at this peer URL? (derive add_preflight)
     check_add: {
       readOnly: true,
@@ -75,9 +81,25 @@ export const etcd_member = opsModule({
         const verdict: Action = { kind: 'derive', fn: 'add_preflight', args: [ref('list.json'), name, str(args, 'peer_url')], bind: 'verdict' };
         return { actions: [list, verdict], result: ref('verdict') };
       },
+      intent: (a) => `refuse if another member uses ${str(a, 'peer_url')}; a learner ${optStr(a, 'name') ?? ''} left by an earlier run is continued`,
     },
-    remove: { readOnly: false, plan: remove },
-    promote: { readOnly: false, plan: onMemberByName(() => raw('promote ⟨_.id⟩')) },
-    update: { readOnly: false, plan: onMemberByName((args) => sh`update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`) },
+    remove: {
+      readOnly: false,
+      plan: remove,
+      intent: (a) =>
+        optStr(a, 'keep_peer_url') !== undefined
+          ? `remove the member at the peer URL ${optStr(a, 'keep_peer_url') ?? ''} that is not ${optStr(a, 'name') ?? ''} (found by name and URL)`
+          : `remove member ${optStr(a, 'name') ?? ''} (its ID found by exact name)`,
+    },
+    promote: {
+      readOnly: false,
+      plan: onMemberByName(() => raw('promote ⟨_.id⟩')),
+      intent: (a) => `promote learner ${optStr(a, 'name') ?? ''} to a voting member`,
+    },
+    update: {
+      readOnly: false,
+      plan: onMemberByName((args) => sh`update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`),
+      intent: (a) => `set the peer URL of member ${optStr(a, 'name') ?? ''} to ${str(a, 'peer_url')}`,
+    },
   },
 });

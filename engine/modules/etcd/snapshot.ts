@@ -99,8 +99,17 @@ export const etcd_snapshot = opsModule({
   schema: 'etcd_snapshot',
   summary: 'snapshot save (with manifest), status, verify, distribute, restore into a fresh data dir, prune',
   ops: {
-    save: { readOnly: false, plan: save },
-    status: { readOnly: true, plan: (args, ctx) => ({ actions: [status(ctx, str(args, 'file'))], result: ref('status.json') }) },
+    save: {
+      readOnly: false,
+      plan: save,
+      intent: (a, c) =>
+        `save a snapshot from a healthy member (this one if healthy) into ${str(a, 'dir', c.inventory.cluster.backupDir)} with sha256 and key count`,
+    },
+    status: {
+      readOnly: true,
+      plan: (args, ctx) => ({ actions: [status(ctx, str(args, 'file'))], result: ref('status.json') }),
+      intent: (a) => `read the revision and hash of ${str(a, 'file')}`,
+    },
     // Controller side: read a snapshot's manifest and check the file against it before anything else.
     manifest: {
       readOnly: true,
@@ -114,6 +123,7 @@ export const etcd_snapshot = opsModule({
           result: ref('manifest.json'),
         };
       },
+      intent: (a) => `on the controller: check ${str(a, 'file')} against its manifest (sha256)`,
     },
     verify: {
       readOnly: true,
@@ -124,6 +134,7 @@ export const etcd_snapshot = opsModule({
         ],
         result: ref('status.json'),
       }),
+      intent: (a) => `check ${str(a, 'file')} has the manifest's sha256 and is a readable snapshot`,
     },
     distribute: {
       readOnly: false,
@@ -137,8 +148,15 @@ export const etcd_snapshot = opsModule({
           ],
         };
       },
+      intent: (a) => `copy ${str(a, 'src')} from the controller to ${str(a, 'dest')} (sha256 checked as written)`,
     },
-    restore: { readOnly: false, plan: restore },
+    restore: {
+      readOnly: false,
+      plan: restore,
+      intent: (a, c) =>
+        `restore ${str(a, 'file')} into a fresh data dir as this member (its name and peer URL, the full cluster, a new token), ` +
+        `then swap it in for ${c.host.etcd?.dataDir ?? '?'} (refused while that still exists)`,
+    },
     // Controller side: from every member's registered `snapshot status` of its own db, the highest revision.
     select: {
       readOnly: true,
@@ -146,6 +164,7 @@ export const etcd_snapshot = opsModule({
         actions: [{ kind: 'derive', fn: 'highest_revision_from', args: ['⟨!hostvars⟩', str(args, 'from')], bind: 'best' }],
         result: ref('best'),
       }),
+      intent: (a) => `on the controller: choose the member whose ${str(a, 'from')} has the highest revision`,
     },
     prune: {
       readOnly: false,
@@ -155,6 +174,8 @@ export const etcd_snapshot = opsModule({
         const cmd = sh`cd ${str(args, 'dir', c.backupDir)} && ls -1t -- ${c.name}-*.db 2>/dev/null | tail -n +${keep + 1} | while IFS= read -r f; do rm -f -- "$f" "$f.manifest.json" && echo "pruned $f"; done`;
         return { actions: [exec(cmd, { note: `keep the newest ${keep}` })] };
       },
+      intent: (a, c) =>
+        `delete all but the newest ${num(a, 'keep', c.inventory.cluster.backupRetention)} snapshots of ${c.inventory.cluster.name} in ${str(a, 'dir', c.inventory.cluster.backupDir)}`,
     },
   },
 });
