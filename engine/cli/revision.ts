@@ -103,7 +103,8 @@ export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoad
       ...failed(
         diag(
           'git-error',
-          `--base ${rev}: ${elsewhere.map((t) => `${t.file} is in the repository ${t.top ?? ''}`).join('; ')}, the inventory in ${realTop}: one --base compares one repository`,
+          `--base ${rev}: ${elsewhere.map((t) => `${t.file} is in the repository ${t.top ?? ''}`).join('; ')}, ` +
+            `the inventory in ${realTop}: one --base compares one repository`,
           at,
           { hint: 'keep the playbook next to the inventory, or compare saved plans rendered in each repository (runbook diff OLD.json NEW.json)' },
         ),

@@ -30,10 +30,10 @@ export function renderDiffGithub(d: PlanDiff, newPlan: Plan): string {
   const title = (s: string): string => `title=${prop(s)}`;
   const at = (file: string, line: number): string => `file=${prop(file)},line=${line}`;
   for (const f of d.plan) out.push(`::notice ${at(newPlan.inventory, 1)},${title('runbook diff: plan')}::${msg(`${f.field}: ${f.old} → ${f.new}`)}`);
-  for (const c of d.connections)
-    out.push(
-      `::notice ${at(newPlan.inventory, 1)},${title(`runbook diff: host ${c.host}`)}::${msg(c.fields.map((f) => `${f.field}: ${f.old} → ${f.new}`).join('\n'))}`,
-    );
+  for (const c of d.connections) {
+    const fields = c.fields.map((f) => `${f.field}: ${f.old} → ${f.new}`).join('\n');
+    out.push(`::notice ${at(newPlan.inventory, 1)},${title(`runbook diff: host ${c.host}`)}::${msg(fields)}`);
+  }
   for (const play of d.plays) {
     for (const t of play.tasks) {
       // A removed task has no line in the new playbook: it is annotated on the file's first line.

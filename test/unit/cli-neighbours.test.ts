@@ -301,6 +301,27 @@ describe('Why: annotations on the right file and line in a pull request (--forma
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('diff --format github: one ::notice per changed task, on the line where that task starts in the playbook', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runbook-gh-diff-'));
+    try {
+      const pb = join(dir, 'pb.yml');
+      const head = '- name: p\n  hosts: etcd\n  tasks:\n    - name: same\n      shell: "true"\n';
+      writeFileSync(pb, `${head}    - name: changes\n      shell: echo one\n`);
+      assert.equal((await run('plan', pb, '-i', INV, '--out', join(dir, 'old.json'))).code, 0);
+      writeFileSync(pb, `${head}    - name: changes\n      etcd_health:\n        op: lost\n`);
+      assert.equal((await run('plan', pb, '-i', INV, '--out', join(dir, 'new.json'))).code, 0);
+      const r = await run('diff', join(dir, 'old.json'), join(dir, 'new.json'), '--format', 'github');
+      assert.equal(r.code, 3, r.err);
+      const notices = r.out.split('\n').filter((l) => l.startsWith('::notice '));
+      assert.equal(notices.length, 1, r.out);
+      assert.match(notices[0] ?? '', /^::notice file=[^,]*pb\.yml,line=6,title=runbook diff%3A TASK 1\.2::task changed: changes \(etcd_health\)%0A/);
+      assert.match(notices[0] ?? '', /etcd_health lost: refuse if a quorum of members still serves/);
+      assert.match(r.out.trim().split('\n').pop() ?? '', /^pb on prod: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('Why: diff --base HEAD FILE -i INV prints "no changes" when the files live in another repository than the current directory\'s', function () {
