@@ -126,7 +126,7 @@ const intents: Record<string, Op['intent']> = {
     a.shrink === true
       ? `refuse unless the cluster keeps quorum without ${optStr(a, 'remove') ?? '?'} (never shrinks a 2-member cluster)`
       : optStr(a, 'remove') !== undefined
-        ? `refuse unless the cluster keeps quorum while ${optStr(a, 'remove') ?? ''} is down`
+        ? `refuse unless a quorum is healthy now and would still be without ${optStr(a, 'remove') ?? ''}`
         : 'refuse unless a quorum of the live members is healthy',
   lost: (a, c) => `refuse if a quorum of members still serves: ${e(a, c)}`,
   down: (a, c) => `refuse if any member still answers: ${e(a, c)}`,

@@ -88,7 +88,7 @@ export const etcd_member = opsModule({
       plan: remove,
       intent: (a) =>
         optStr(a, 'keep_peer_url') !== undefined
-          ? `remove the member at the peer URL ${optStr(a, 'keep_peer_url') ?? ''} that is not ${optStr(a, 'name') ?? ''} (found by name and URL)`
+          ? `remove member ${optStr(a, 'name') ?? ''} (by exact name), never the healthy replacement of that name at ${optStr(a, 'keep_peer_url') ?? ''}`
           : `remove member ${optStr(a, 'name') ?? ''} (its ID found by exact name)`,
     },
     promote: {

@@ -164,7 +164,7 @@ export const etcd_snapshot = opsModule({
         actions: [{ kind: 'derive', fn: 'highest_revision_from', args: ['⟨!hostvars⟩', str(args, 'from')], bind: 'best' }],
         result: ref('best'),
       }),
-      intent: (a) => `on the controller: choose the member whose ${str(a, 'from')} has the highest revision`,
+      intent: (a) => `on the controller: choose the member whose registered ${str(a, 'from')} shows the highest revision`,
     },
     prune: {
       readOnly: false,
