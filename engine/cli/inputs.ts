@@ -12,20 +12,30 @@ import { compile } from '../compile/compile.js';
 import { PACKAGE_ROOT } from '../package/root.js';
 import { checkRegisterOrder } from '../validate/semantic.js';
 import { stableStringify } from '../report/stable-json.js';
-import { controllerPath } from '../load/paths.js';
 
 import { RUNBOOK_VERSION } from './version.js';
 
 export { RUNBOOK_VERSION };
 
+/**
+ * How a plan names a playbook shipped with runbook: `runbook:playbooks/backup.yml`, never the path of
+ * the installed package (a global install lives at a different place on every machine, and the plan
+ * would differ with it). The plan records the runbook version and the playbook's sha256 as well.
+ */
+export const SHIPPED = 'runbook:';
+
 /** A bare name such as `restore-all.yml` (or `restore-all`) means the shipped playbook when no such path exists. */
 export function resolvePlaybookPath(arg: string): string {
-  if (existsSync(arg) || arg.includes('/')) return arg;
+  if (arg.startsWith(SHIPPED) || existsSync(arg) || arg.includes('/')) return arg;
   for (const name of [arg, `${arg}.yml`]) {
-    const shipped = join(PACKAGE_ROOT, 'playbooks', name);
-    if (existsSync(shipped)) return controllerPath(shipped);
+    if (existsSync(join(PACKAGE_ROOT, 'playbooks', name))) return `${SHIPPED}playbooks/${name}`;
   }
   return arg;
+}
+
+/** The file to read for a playbook path as a plan names it (a shipped one lives in the package). */
+export function playbookFile(path: string): string {
+  return path.startsWith(SHIPPED) ? join(PACKAGE_ROOT, path.slice(SHIPPED.length)) : path;
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -142,7 +152,7 @@ export interface PlanRequest {
 export function buildPlan(req: PlanRequest): Loaded {
   const pbPath = resolvePlaybookPath(req.playbook);
   const texts: Record<string, string> = {};
-  const pb = loadPlaybook(pbPath, MODULES, pbPath);
+  const pb = loadPlaybook(playbookFile(pbPath), MODULES, pbPath);
   remember(texts, pb.source);
   const inv = loadInventory(req.inventory, req.inventory);
   remember(texts, inv.source);
@@ -161,7 +171,7 @@ export function buildPlan(req: PlanRequest): Loaded {
     ...(req.limit ? { limit: req.limit } : {}),
     extraVars: ev.vars,
     ...(req.extraVars?.length ? { extraVarArgs: req.extraVars } : {}),
-    playbookDir: dirname(resolve(pbPath)),
+    playbookDir: dirname(resolve(playbookFile(pbPath))),
     runbookVersion: RUNBOOK_VERSION,
     inputs,
     ...(req.tags ? { tags: req.tags } : {}),

@@ -8,8 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpat
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
-import { buildPlan, resolvePlaybookPath, type Loaded, type PlanRequest } from './inputs.js';
-import { PACKAGE_ROOT } from '../package/root.js';
+import { buildPlan, resolvePlaybookPath, SHIPPED, type Loaded, type PlanRequest } from './inputs.js';
 
 export interface RevisionLoaded extends Loaded {
   /** Maps a path inside the temporary copy back to the working tree (for secret files). */
@@ -79,7 +78,7 @@ export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoad
   const cwd = process.cwd();
   const playbookPath = resolvePlaybookPath(req.playbook);
   // A bare name (backup) means the playbook shipped with this runbook: the same on both sides.
-  const shipped = playbookPath !== req.playbook || realish(resolve(playbookPath)).startsWith(realish(join(PACKAGE_ROOT, 'playbooks')) + sep);
+  const shipped = playbookPath.startsWith(SHIPPED);
   const candidates = [req.inventory, ...(shipped ? [] : [playbookPath])];
   const tops = candidates.map((f) => ({ file: f, top: repositoryOf(f) }));
   const realTop = tops.find((t) => t.top !== undefined)?.top;
@@ -152,10 +151,14 @@ export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoad
 
   /** Put one input file into the copy; returns the path to compile with, or a diagnostic. */
   const materialize = (p: string): string | Diagnostic => {
+    if (p.startsWith(SHIPPED)) {
+      notCompared.push({ path: p, why: 'shipped with runbook' });
+      return p;
+    }
     const abs = realish(resolve(realCwd, p));
     const rel = inRepo(abs);
     if (rel === undefined) {
-      notCompared.push({ path: p, why: shipped && p === playbookPath ? 'shipped with runbook' : `outside ${realTop}` });
+      notCompared.push({ path: p, why: `outside ${realTop}` });
       return abs;
     }
     const dest = join(mirror, rel);

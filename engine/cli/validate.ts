@@ -3,7 +3,7 @@ import { readInputText } from '../load/limits.js';
 import type { Diagnostic } from '../model/diagnostics.js';
 import { loadPlaybook } from '../validate/playbook.js';
 import { MODULES } from '../modules/registry.js';
-import { buildPlan, loadInventoryOnly, resolvePlaybookPath } from './inputs.js';
+import { buildPlan, loadInventoryOnly, playbookFile, resolvePlaybookPath } from './inputs.js';
 import { checkRegisterOrder } from '../validate/semantic.js';
 import { formatDiagnostics, sortDiagnostics } from '../report/diagnostics-text.js';
 import { EXIT, type Io } from '../model/io.js';
@@ -59,7 +59,7 @@ export function runValidate(files: string[], opts: { inventory?: string; format?
       diagnostics.push(...r.diagnostics.filter((d) => d.file !== opts.inventory));
       Object.assign(texts, r.texts);
     } else {
-      const r = loadPlaybook(path, MODULES, path);
+      const r = loadPlaybook(playbookFile(path), MODULES, path);
       diagnostics.push(...r.diagnostics);
       if (r.playbook && r.source) diagnostics.push(...checkRegisterOrder(r.playbook, r.source));
       if (r.source) texts[r.source.file] = r.source.text;

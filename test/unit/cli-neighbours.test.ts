@@ -67,6 +67,11 @@ describe('Why: a saved plan differs between two machines (~ in identity_file exp
     for (const text of first) {
       assert.ok(!text.includes(homeA) && !text.includes(scratch), 'no machine path in the plan');
     }
+    // A shipped playbook by its bare name: named as runbook:…, never by where the package is installed.
+    const shipped = runBin(['plan', 'backup', '-i', 'inventories/prod.yml', '--format', 'json'], { cwd: a, env: { HOME: homeA } });
+    assert.equal(shipped.code, 0, shipped.err);
+    assert.equal((JSON.parse(shipped.out) as { playbook: string }).playbook, 'runbook:playbooks/backup.yml');
+    assert.ok(!shipped.out.includes(PACKAGE_ROOT), 'no install path in the plan');
     const plan = JSON.parse(first[0] ?? '{}') as { hosts: Record<string, { ssh: { identityFile?: string; knownHosts: string } }> };
     assert.equal(plan.hosts['etcd-1']?.ssh.knownHosts, '~/.ssh/known_hosts');
     assert.equal(plan.hosts['etcd-1']?.ssh.identityFile, 'keys/ops_ed25519');
