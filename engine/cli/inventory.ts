@@ -2,7 +2,7 @@
 import type { Inventory, Json } from '../model/types.js';
 import { loadInventoryOnly } from './inputs.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
-import { stableStringify } from '../report/stable-json.js';
+import { snakeKeys, stableStringify } from '../report/stable-json.js';
 import { EXIT, type Io } from '../model/io.js';
 
 function graph(inv: Inventory): string {
@@ -60,32 +60,12 @@ function text(inv: Inventory): string {
 /** `--format json` of inventory: versioned, snake_case like the inventory file itself. */
 export const INVENTORY_FORMAT = 'runbook-inventory/1';
 
-const snake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-
-/**
- * Keys runbook names (camelCase in TypeScript) in snake_case, as the files spell them. Names the
- * operator chose are data and kept as they are: host and group names, and variable names.
- */
-function snakeKeys(v: unknown, names = false): Json {
-  if (Array.isArray(v)) return v.map((x) => snakeKeys(x));
-  if (v === null || typeof v !== 'object') return v as Json;
-  const out: Record<string, Json> = {};
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    if (x === undefined) continue;
-    if (names) {
-      // A map keyed by host or group name: the names stay, their values are runbook's.
-      out[k] = snakeKeys(x);
-      continue;
-    }
-    const key = snake(k);
-    // vars / var_sources are keyed by variable names: kept verbatim.
-    out[key] = key === 'vars' || key === 'var_sources' ? (x as Json) : snakeKeys(x, key === 'hosts' || key === 'groups');
-  }
-  return out;
-}
-
+/** Versioned, snake_case like the inventory file; host, group and variable names kept as written. */
 export function inventoryJson(inv: Inventory): Json {
-  return snakeKeys({ format: INVENTORY_FORMAT, cluster: inv.cluster, facts: inv.facts, groups: inv.groups, hosts: inv.hosts });
+  return snakeKeys(
+    { format: INVENTORY_FORMAT, cluster: inv.cluster, facts: inv.facts, groups: inv.groups, hosts: inv.hosts },
+    { verbatim: ['vars', 'var_sources'], names: ['hosts', 'groups'] },
+  ) as Json;
 }
 
 export function runInventory(opts: { inventory: string; graph?: boolean; format?: string }, io: Io): number {

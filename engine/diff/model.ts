@@ -4,7 +4,8 @@
 import type { PlanInput } from '../model/types.js';
 
 export const DIFF_FORMAT = 'runbook-diff';
-export const DIFF_VERSION = 1;
+/** 2: the JSON keys are snake_case (render-json.ts). */
+export const DIFF_VERSION = 2;
 
 /** A character range [start, end) of a line that changed (for highlighting). */
 export type Span = [number, number];

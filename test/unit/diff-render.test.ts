@@ -101,7 +101,10 @@ describe('diff: rendering', () => {
     assert.equal(out, stableStringify(JSON.parse(out)));
     const d = JSON.parse(out) as PlanDiff;
     assert.equal(d.format, 'runbook-diff');
-    assert.equal(d.version, 1);
+    assert.equal(d.version, 2);
+    // One naming style: snake_case keys, as in the files (unchanged_actions, not unchangedActions).
+    assert.doesNotMatch(out, /"[a-z]+[A-Z][A-Za-z]*":/);
+    assert.match(out, /"unchanged_actions":/);
     assert.equal(d.summary.line, replaced.summary.line);
   });
 
