@@ -248,6 +248,19 @@ function addApply(program: Command, io: Io, setCode: (c: number) => void): void 
     .option('--journal-dir <dir>', 'where run journals are written', DEFAULT_JOURNAL_DIR)
     .option('--break-lock', 'take over a stale run lock of the cluster (its run died or it expired)')
     .option('-v, --verbose', 'more detail (repeat for streamed output)', (_v: string, prev: number) => prev + 1, 0)
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  runbook apply backup -i inventories/prod.yml',
+        '  runbook apply restore-all -i inv.yml -e snapshot=backups/prod/prod-20261101T020000Z.db --yes',
+        '  runbook apply plan.json                      (a saved plan, exactly as reviewed)',
+        '  runbook apply backup -i inv.yml --check      (read-only probes only)',
+        '  runbook apply replace-member -i inv.yml --resume RUN_ID',
+        '',
+      ].join('\n'),
+    )
     .action(
       async (
         playbook: string,

@@ -40,7 +40,7 @@ describe('packaging: npm pack → npm install -g → runbook (lab, 1 host)', fun
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('the tarball carries LICENSE, the precompiled validators, schemas, playbooks and monitoring, and no tests', () => {
+  it('Why: the npm files list leaves out dist/validators, no LICENSE — the tarball has both, schemas, playbooks, monitoring, no tests', () => {
     const pkg = path.join(path.dirname(path.dirname(bin)), 'lib', 'node_modules', 'runbook');
     for (const f of [
       'LICENSE',

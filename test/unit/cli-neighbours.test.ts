@@ -176,7 +176,8 @@ describe('Why: no shell completion (runbook completion bash|zsh|fish)', function
     writeFileSync(file, script('bash'));
     const complete = (line: string): string[] => {
       const words = line.split(' ');
-      const probe = `source ${JSON.stringify(file)}; COMP_WORDS=(${words.map((w) => JSON.stringify(w)).join(' ')}); COMP_CWORD=${words.length - 1}; _runbook; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      const compWords = words.map((w) => JSON.stringify(w)).join(' ');
+      const probe = `source ${JSON.stringify(file)}; COMP_WORDS=(${compWords}); COMP_CWORD=${words.length - 1}; _runbook; printf '%s\\n' "\${COMPREPLY[@]}"`;
       return execFileSync('bash', ['-c', probe], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
         .split('\n')
         .filter(Boolean);
@@ -359,7 +360,8 @@ describe('Why: diff --base HEAD FILE -i INV prints "no changes" when the files l
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
   for (const where of ['other', 'plain'] as const) {
-    it(`from ${where === 'other' ? 'another repository' : 'a directory outside any repository'}: the change is found in the inventory's own repository (exit 3)`, () => {
+    const from = where === 'other' ? 'another repository' : 'a directory outside any repository';
+    it(`from ${from}: the change is found in the inventory's own repository (exit 3)`, () => {
       const r = runBin(['diff', '--base', 'HEAD', join(ops, 'backup.yml'), '-i', join(ops, 'prod.yml')], { cwd: join(scratch, where) });
       assert.equal(r.code, 3, r.out + r.err);
       assert.doesNotMatch(r.out, /no changes/);
