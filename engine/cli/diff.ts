@@ -13,8 +13,10 @@ import { diffPlans } from '../diff/match.js';
 import { renderDiffText } from '../diff/render-text.js';
 import { renderDiffMarkdown } from '../diff/render-markdown.js';
 import { renderDiffJson } from '../diff/render-json.js';
+import { renderDiffGithub } from '../diff/render-github.js';
 import { buildPlan, loadInventoryOnly, type PlanRequest } from './inputs.js';
 import { buildPlanAtRevision } from './revision.js';
+import { githubAnnotations } from './validate.js';
 import { isSavedPlanPath, loadSavedPlan } from './saved-plan.js';
 import { EXIT, type Io } from '../model/io.js';
 
@@ -71,8 +73,10 @@ function workingTreeSide(req: PlanRequest): Side {
   return { source: 'working tree', diagnostics: r.diagnostics, texts: r.texts, secrets: secretValues(r.inventory), ...(r.plan ? { plan: r.plan } : {}) };
 }
 
-function revisionSide(rev: string, req: PlanRequest): Side {
+function revisionSide(rev: string, req: PlanRequest, io: Io): Side {
   const r = buildPlanAtRevision(rev, req);
+  // Said out loud: a file read from the working tree on both sides shows no change whatever it holds.
+  for (const n of r.notCompared) io.err(`runbook diff: ${n.path} is not compared at ${rev} (${n.why}): read from the working tree on both sides\n`);
   return {
     source: `git:${rev}`,
     diagnostics: r.diagnostics,
@@ -109,7 +113,7 @@ export function runDiff(args: string[], opts: DiffOptions, io: Io): number {
     if (isSavedPlanPath(playbook)) return usage('--base renders a playbook at a revision; to compare saved plans, give OLD.json NEW.json');
     if (!opts.inventory) return usage('--base needs -i INVENTORY');
     const req = request(playbook, opts);
-    sides = [revisionSide(opts.base, req), workingTreeSide(req)];
+    sides = [revisionSide(opts.base, req, io), workingTreeSide(req)];
   } else {
     const [a, b] = args;
     if (args.length !== 2 || a === undefined || b === undefined) return usage('give OLD and NEW');
@@ -127,6 +131,8 @@ export function runDiff(args: string[], opts: DiffOptions, io: Io): number {
       ['new', newSide],
     ] as const) {
       if (!s.plan) io.err(redact(`runbook diff: the ${name} side (${s.source}) does not load:\n${formatDiagnostics(s.diagnostics, s.texts)}`));
+      // In a workflow, the problems also land on their file and line.
+      if (!s.plan && opts.format === 'github') io.out(redact(githubAnnotations(s.diagnostics)));
     }
     return EXIT.INVALID;
   }
@@ -136,7 +142,14 @@ export function runDiff(args: string[], opts: DiffOptions, io: Io): number {
   const newPlan = hasSecrets ? redactDeep(newSide.plan, redact) : newSide.plan;
   const d = diffPlans(oldPlan, newPlan, { old: oldSide.source, new: newSide.source });
   const color = opts.color ?? (io.isTTY && !process.env.NO_COLOR);
-  const text = opts.format === 'json' ? renderDiffJson(d) : opts.format === 'markdown' ? renderDiffMarkdown(d) : renderDiffText(d, { color });
+  const text =
+    opts.format === 'json'
+      ? renderDiffJson(d)
+      : opts.format === 'markdown'
+        ? renderDiffMarkdown(d)
+        : opts.format === 'github'
+          ? renderDiffGithub(d, newPlan)
+          : renderDiffText(d, { color });
   io.out(redact(text));
   return d.changed ? EXIT.CHANGES : EXIT.OK;
 }

@@ -12,20 +12,30 @@ import { compile } from '../compile/compile.js';
 import { PACKAGE_ROOT } from '../package/root.js';
 import { checkRegisterOrder } from '../validate/semantic.js';
 import { stableStringify } from '../report/stable-json.js';
-import { controllerPath } from '../load/paths.js';
 
 import { RUNBOOK_VERSION } from './version.js';
 
 export { RUNBOOK_VERSION };
 
+/**
+ * How a plan names a playbook shipped with runbook: `runbook:playbooks/backup.yml`, never the path of
+ * the installed package (a global install lives at a different place on every machine, and the plan
+ * would differ with it). The plan records the runbook version and the playbook's sha256 as well.
+ */
+export const SHIPPED = 'runbook:';
+
 /** A bare name such as `restore-all.yml` (or `restore-all`) means the shipped playbook when no such path exists. */
 export function resolvePlaybookPath(arg: string): string {
-  if (existsSync(arg) || arg.includes('/')) return arg;
+  if (arg.startsWith(SHIPPED) || existsSync(arg) || arg.includes('/')) return arg;
   for (const name of [arg, `${arg}.yml`]) {
-    const shipped = join(PACKAGE_ROOT, 'playbooks', name);
-    if (existsSync(shipped)) return controllerPath(shipped);
+    if (existsSync(join(PACKAGE_ROOT, 'playbooks', name))) return `${SHIPPED}playbooks/${name}`;
   }
   return arg;
+}
+
+/** The file to read for a playbook path as a plan names it (a shipped one lives in the package). */
+export function playbookFile(path: string): string {
+  return path.startsWith(SHIPPED) ? join(PACKAGE_ROOT, path.slice(SHIPPED.length)) : path;
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -111,6 +121,23 @@ export function loadInventoryOnly(inventoryArg: string): Loaded {
   return { diagnostics: r.diagnostics, texts, ...(r.inventory ? { inventory: r.inventory } : {}) };
 }
 
+/** `-t` names a tag no task carries: an empty plan that exits 0 would look like "nothing to do". */
+export function unknownTags(playbook: Playbook, tags: string[]): Diagnostic[] {
+  const known = [...new Set(playbook.plays.flatMap((p) => p.tasks.flatMap((t) => t.tags)))].sort();
+  return tags
+    .filter((t) => !known.includes(t))
+    .map((t) =>
+      diag(
+        'unknown-tag',
+        `-t ${t}: no task of ${playbook.file} has this tag`,
+        { file: '-t', line: 1, col: 1 },
+        {
+          hint: known.length ? `known tags: ${known.join(', ')}` : 'this playbook has no tags: leave out -t',
+        },
+      ),
+    );
+}
+
 export interface PlanRequest {
   playbook: string;
   inventory: string;
@@ -125,13 +152,14 @@ export interface PlanRequest {
 export function buildPlan(req: PlanRequest): Loaded {
   const pbPath = resolvePlaybookPath(req.playbook);
   const texts: Record<string, string> = {};
-  const pb = loadPlaybook(pbPath, MODULES, pbPath);
+  const pb = loadPlaybook(playbookFile(pbPath), MODULES, pbPath);
   remember(texts, pb.source);
   const inv = loadInventory(req.inventory, req.inventory);
   remember(texts, inv.source);
   const ev = parseExtraVars(req.extraVars ?? []);
   const diagnostics = [...pb.diagnostics, ...inv.diagnostics, ...ev.diagnostics];
   if (pb.playbook && pb.source) diagnostics.push(...checkRegisterOrder(pb.playbook, pb.source));
+  if (pb.playbook && req.tags) diagnostics.push(...unknownTags(pb.playbook, req.tags));
   if (diagnostics.length || !pb.playbook || !pb.source || !inv.inventory) return { diagnostics, texts };
   const inputs: PlanInput[] = [
     { role: 'playbook', path: pbPath, sha256: pb.playbook.sha256 },
@@ -143,7 +171,7 @@ export function buildPlan(req: PlanRequest): Loaded {
     ...(req.limit ? { limit: req.limit } : {}),
     extraVars: ev.vars,
     ...(req.extraVars?.length ? { extraVarArgs: req.extraVars } : {}),
-    playbookDir: dirname(resolve(pbPath)),
+    playbookDir: dirname(resolve(playbookFile(pbPath))),
     runbookVersion: RUNBOOK_VERSION,
     inputs,
     ...(req.tags ? { tags: req.tags } : {}),

@@ -1,11 +1,11 @@
 // runbook inventory -i INVENTORY [--graph]: resolved hosts, groups, variables with their sources, derived facts.
-import type { Inventory } from '../model/types.js';
+import type { Inventory, Json } from '../model/types.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { loadInventoryOnly } from './inputs.js';
 import { loadInventory } from '../inventory/load.js';
 import { convertedYaml } from '../inventory/ansible.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
-import { stableStringify } from '../report/stable-json.js';
+import { snakeKeys, stableStringify } from '../report/stable-json.js';
 import { EXIT, type Io } from '../model/io.js';
 
 function graph(inv: Inventory): string {
@@ -60,6 +60,17 @@ function text(inv: Inventory): string {
   return `${out.join('\n')}\n`;
 }
 
+/** `--format json` of inventory: versioned, snake_case like the inventory file itself. */
+export const INVENTORY_FORMAT = 'runbook-inventory/1';
+
+/** Versioned, snake_case like the inventory file; host, group and variable names kept as written. */
+export function inventoryJson(inv: Inventory): Json {
+  return snakeKeys(
+    { format: INVENTORY_FORMAT, cluster: inv.cluster, facts: inv.facts, groups: inv.groups, hosts: inv.hosts },
+    { verbatim: ['vars', 'var_sources'], names: ['hosts', 'groups'] },
+  ) as Json;
+}
+
 export function runInventory(opts: { inventory: string; graph?: boolean; format?: string }, io: Io): number {
   const r = loadInventoryOnly(opts.inventory);
   if (!r.inventory) {
@@ -67,8 +78,7 @@ export function runInventory(opts: { inventory: string; graph?: boolean; format?
     return EXIT.INVALID;
   }
   if (opts.graph) io.out(graph(r.inventory));
-  else if (opts.format === 'json')
-    io.out(stableStringify({ cluster: r.inventory.cluster, facts: r.inventory.facts, groups: r.inventory.groups, hosts: r.inventory.hosts }));
+  else if (opts.format === 'json') io.out(stableStringify(inventoryJson(r.inventory)));
   else io.out(text(r.inventory));
   return EXIT.OK;
 }

@@ -1,11 +1,46 @@
 // The CLI is thin: parse flags, call the stages, map results to exit codes (README "Exit codes").
 // Commands are imported when they run, so `runbook --help` does not load the whole engine.
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { RUNBOOK_VERSION } from './version.js';
 import { EXIT, type Io } from '../model/io.js';
 import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR, processIo } from './output.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/**
+ * `-i` names one inventory. Ansible merges several; runbook refuses a second one (exit 2) rather
+ * than silently using the last: one cluster per plan, and which file says what stays obvious.
+ */
+export const oneInventory = (v: string, prev: string | undefined): string => {
+  if (prev !== undefined)
+    throw new InvalidArgumentError(
+      `-i given more than once (${prev}, ${v}): runbook reads exactly one inventory per run (one cluster); several -i are not merged. ` +
+        'Combine them into one file, or run once per inventory.',
+    );
+  return v;
+};
+
+const INVENTORY_FLAGS = '-i, --inventory <file>';
+
+/** Shown after the top-level help: what a first run looks like, and what the exit codes mean (README "Exit codes"). */
+export const HELP_AFTER = `
+Examples:
+  runbook validate playbooks/*.yml inventories/*.yml            every problem at once, file:line:col
+  runbook plan restore-all -i inventories/prod.yml              what each host will run (no network)
+  runbook plan backup -i inv.yml --out plan.json                save it for review; apply it as reviewed
+  runbook diff --base origin/main restore-all -i inv.yml        what this branch changes, per host
+  runbook apply backup -i inv.yml                               run it over SSH
+  runbook doc etcd_health                                       a module's arguments, ops and registered result
+  source <(runbook completion bash)                             shell completion (also zsh, fish)
+
+Exit codes:
+  0    success (diff: no change)
+  1    a step failed, a host was unreachable, or an outcome is unknown
+  2    invalid input: nothing ran, no host was contacted
+  3    diff: the plans differ
+  4    refused: destructive plan without confirmation, stale saved plan, or the cluster is locked
+  130  interrupted (SIGINT/SIGTERM)
+`;
 
 export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command('runbook')
@@ -15,41 +50,59 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .enablePositionalOptions()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .addHelpText('after', HELP_AFTER);
 
   program
     .command('validate')
     .description('check playbooks and inventories; every problem at once, exit 2 if any')
     .argument('[files...]', 'playbooks (or shipped names like restore-all) and inventories')
-    .option('-i, --inventory <file>', 'also check hosts and variables against this inventory')
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option(INVENTORY_FLAGS, 'also check hosts and variables against this inventory', oneInventory)
+    .addOption(
+      new Option('--format <format>', 'output format (github: workflow annotations on the file and line)').choices(['text', 'json', 'github']).default('text'),
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  runbook validate playbooks/*.yml inventories/*.yml\n  runbook validate restore-all -i inventories/prod.yml --format github\n',
+    )
     .action(async (files: string[], o: { inventory?: string; format?: string }) => setCode((await import('./validate.js')).runValidate(files, o, io)));
 
   program
     .command('plan')
     .description('compile a playbook against an inventory into the exact steps per host (no network)')
     .argument('<playbook>', 'a playbook path, or a shipped name such as restore-all.yml')
-    .requiredOption('-i, --inventory <file>', 'the inventory')
+    .requiredOption(INVENTORY_FLAGS, 'the inventory', oneInventory)
     .option('-l, --limit <pattern>', 'only these hosts/groups')
     .option('-e, --extra-vars <key=value>', 'extra variable (repeatable; @file.yml or JSON too)', collect, [])
-    .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated)')
+    .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated; an unknown tag is an error)')
     .addOption(new Option('--format <format>', 'output format (default: text, or json with --out)').choices(['text', 'json']))
     .option('-o, --out <file>', 'write the plan to a file (JSON unless --format text)')
-    .action(async (playbook: string, o: { inventory: string; limit?: string; extraVars: string[]; tags?: string; format?: string; out?: string }) =>
-      setCode(
-        (await import('./plan.js')).runPlan(
-          playbook,
-          {
-            inventory: o.inventory,
-            extraVars: o.extraVars,
-            format: o.format ?? (o.out ? 'json' : 'text'),
-            ...(o.limit ? { limit: o.limit } : {}),
-            ...(o.tags ? { tags: o.tags.split(',') } : {}),
-            ...(o.out ? { out: o.out } : {}),
-          },
-          io,
+    .option('-v, --verbose', 'text: also show the exact commands under each step (JSON always has them)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  runbook plan restore-all -i inventories/prod.yml\n  runbook plan replace-member -i inv.yml -e old=etcd-2 -e new=etcd-4 --verbose\n' +
+        '  runbook plan backup -i inv.yml --out plan.json && runbook apply plan.json\n',
+    )
+    .action(
+      async (
+        playbook: string,
+        o: { inventory: string; limit?: string; extraVars: string[]; tags?: string; format?: string; out?: string; verbose?: boolean },
+      ) =>
+        setCode(
+          (await import('./plan.js')).runPlan(
+            playbook,
+            {
+              inventory: o.inventory,
+              extraVars: o.extraVars,
+              format: o.format ?? (o.out ? 'json' : 'text'),
+              ...(o.limit ? { limit: o.limit } : {}),
+              ...(o.tags ? { tags: o.tags.split(',') } : {}),
+              ...(o.out ? { out: o.out } : {}),
+              ...(o.verbose ? { verbose: true } : {}),
+            },
+            io,
+          ),
         ),
-      ),
     );
 
   program
@@ -59,14 +112,19 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     )
     .argument('<sides...>', 'OLD.json NEW.json (saved plans), OLD.json PLAYBOOK, or with --base one PLAYBOOK')
     .option('--base <ref>', 'render the old side from the files as they are at this git revision (read with git show, no checkout)')
-    .option('-i, --inventory <file>', 'the inventory (with --base, or when a side is a playbook)')
+    .option(INVENTORY_FLAGS, 'the inventory (with --base, or when a side is a playbook)', oneInventory)
     .option('-l, --limit <pattern>', 'only these hosts/groups (both sides)')
     .option('-e, --extra-vars <key=value>', 'extra variable (repeatable; @file.yml or JSON too; both sides)', collect, [])
     .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated)')
     .addOption(
-      new Option('--format <format>', 'text (coloured on a terminal), markdown (a pull-request comment) or json')
-        .choices(['text', 'markdown', 'json'])
+      new Option('--format <format>', 'text (coloured on a terminal), markdown (a pull-request comment), json, or github (workflow annotations on the tasks)')
+        .choices(['text', 'markdown', 'json', 'github'])
         .default('text'),
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  runbook diff old.json new.json\n  runbook diff --base origin/main restore-all -i inventories/prod.yml --format markdown\n' +
+        '  runbook diff --base origin/main backup -i inventories/prod.yml --format github   (in a GitHub Actions step)\n',
     )
     .action(async (sides: string[], o: { base?: string; inventory?: string; limit?: string; extraVars: string[]; tags?: string; format: string }) =>
       setCode(
@@ -89,7 +147,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .command('inventory')
     .description('show resolved hosts, groups, variables (with where each came from) and derived cluster facts')
     // Not requiredOption: commander checks a parent's mandatory options for its subcommands too (`inventory import`).
-    .option('-i, --inventory <file>', 'the inventory (required)')
+    .option(INVENTORY_FLAGS, 'the inventory (required)', oneInventory)
     .option('--graph', 'show the group tree')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (o: { inventory?: string; graph?: boolean; format?: string }) => {
@@ -108,7 +166,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .description(
       'read-only table of the members (name, ID, leader, revision, raft index, DB size, health), asked over SSH on the first reachable member; exit 1 unless all are healthy',
     )
-    .requiredOption('-i, --inventory <file>', 'the inventory')
+    .requiredOption(INVENTORY_FLAGS, 'the inventory', oneInventory)
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('-F, --ssh-config <file>', 'OpenSSH client config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (as ssh -F)')
     .action(async (o: { inventory: string; format: string; sshConfig?: string }) => setCode(await (await import('./status.js')).runStatus(o, io)));
@@ -156,7 +214,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       'print (or --install) what runs a playbook periodically: a systemd service + timer, a Kubernetes CronJob or a GitHub Actions workflow; overlapping runs are refused by the run lock',
     )
     .argument('<playbook>', 'a playbook path or a shipped name such as backup')
-    .requiredOption('-i, --inventory <file>', 'the inventory')
+    .requiredOption(INVENTORY_FLAGS, 'the inventory', oneInventory)
     .requiredOption('--every <interval>', 'how often: 5m … 30m (dividing an hour), 1h … 12h (dividing a day), or 1d')
     .addOption(new Option('--target <target>', 'which scheduler').choices(['systemd', 'cronjob', 'github', 'all']).default('systemd'))
     .option('-e, --extra-vars <key=value>', 'extra variable passed to every run (repeatable)', collect, [])
@@ -185,6 +243,22 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
 
   addApply(program, io, setCode);
 
+  program
+    .command('doc')
+    .description("a module's arguments, ops and what `register` holds, from its schema (like ansible-doc); without a name, the module list")
+    .argument('[module]', 'a module name, e.g. etcd_health')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (name: string | undefined, o: { format: string }) => setCode((await import('./doc.js')).runDoc(name, o, io)));
+
+  program
+    .command('completion')
+    .description('print a shell completion script: source <(runbook completion bash), or save it where zsh/fish look')
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
+    .action(async (shell: 'bash' | 'zsh' | 'fish') => {
+      io.out((await import('./completion.js')).completionScript(program, shell));
+      setCode(EXIT.OK);
+    });
+
   return program;
 }
 
@@ -194,7 +268,7 @@ function addApply(program: Command, io: Io, setCode: (c: number) => void): void 
     .command('apply')
     .description('run a playbook against an inventory over SSH (destructive plans ask for the cluster name, or --yes)')
     .argument('<playbook>', 'a playbook path, a shipped name such as restore-all.yml, or a saved plan (plan.json)')
-    .option('-i, --inventory <file>', 'the inventory (a saved plan names its own)')
+    .option(INVENTORY_FLAGS, 'the inventory (a saved plan names its own)', oneInventory)
     .option('-l, --limit <pattern>', 'only these hosts/groups')
     .option('-e, --extra-vars <key=value>', 'extra variable (repeatable; @file.yml or JSON too)', collect, [])
     .option('-f, --forks <n>', 'hosts worked on at once', (v) => Number(v), DEFAULT_FORKS)
@@ -206,6 +280,19 @@ function addApply(program: Command, io: Io, setCode: (c: number) => void): void 
     .option('-F, --ssh-config <file>', 'OpenSSH client config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (as ssh -F)')
     .option('--break-lock', 'take over a stale run lock of the cluster (its run died or it expired)')
     .option('-v, --verbose', 'more detail (repeat for streamed output)', (_v: string, prev: number) => prev + 1, 0)
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  runbook apply backup -i inventories/prod.yml',
+        '  runbook apply restore-all -i inv.yml -e snapshot=backups/prod/prod-20261101T020000Z.db --yes',
+        '  runbook apply plan.json                      (a saved plan, exactly as reviewed)',
+        '  runbook apply backup -i inv.yml --check      (read-only probes only)',
+        '  runbook apply replace-member -i inv.yml --resume RUN_ID',
+        '',
+      ].join('\n'),
+    )
     .action(
       async (
         playbook: string,

@@ -14,6 +14,8 @@ export interface PlanOptions {
   tags?: string[];
   format?: string;
   out?: string;
+  /** Text: the exact commands under each step's intent. */
+  verbose?: boolean;
 }
 
 export function runPlan(playbook: string, opts: PlanOptions, io: Io): number {
@@ -28,7 +30,7 @@ export function runPlan(playbook: string, opts: PlanOptions, io: Io): number {
     io.err(formatDiagnostics(r.diagnostics, r.texts));
     return EXIT.INVALID;
   }
-  const text = opts.format === 'json' ? stableStringify(r.plan) : renderPlanText(r.plan);
+  const text = opts.format === 'json' ? stableStringify(r.plan) : renderPlanText(r.plan, { verbose: opts.verbose === true });
   if (opts.out) {
     // Plans are written owner-only: they describe production hosts. A directory made for one is owner-only
     // too; an existing file never keeps wider permissions.

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpat
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { diag, type Diagnostic } from '../model/diagnostics.js';
-import { buildPlan, resolvePlaybookPath, type Loaded, type PlanRequest } from './inputs.js';
+import { buildPlan, resolvePlaybookPath, SHIPPED, type Loaded, type PlanRequest } from './inputs.js';
 import { CLUSTER_FILE } from '../inventory/ansible.js';
 
 export interface RevisionLoaded extends Loaded {
@@ -40,32 +40,94 @@ function realish(p: string): string {
   }
 }
 
+/** Replace the copy's path prefix in every string of a value (keys included). */
+function unmirrorDeep<T>(v: T, from: string, to: string): T {
+  const walk = (x: unknown): unknown => {
+    if (typeof x === 'string') return x.split(from).join(to);
+    if (Array.isArray(x)) return x.map(walk);
+    if (x && typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([k, y]) => [walk(k), walk(y)]));
+    return x;
+  };
+  return walk(v) as T;
+}
+
 function failed(d: Diagnostic): RevisionLoaded {
   return { diagnostics: [d], texts: {}, realPath: (p) => p };
 }
 
-/** load → validate → compile with every repository file read as it is at `rev`. */
-export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoaded {
+/** The top of the git repository holding `file` (found from the file's own directory), or undefined. */
+function repositoryOf(file: string): string | undefined {
+  const dir = dirname(realish(resolve(file)));
+  if (!existsSync(dir)) return undefined;
+  const r = git(['rev-parse', '--show-toplevel'], dir);
+  return r.ok ? realpathSync(r.out.toString('utf8').trim()) : undefined;
+}
+
+/** Files read from the working tree on both sides (not compared): shipped playbooks, ignored files. */
+export interface NotCompared {
+  path: string;
+  why: string;
+}
+
+/**
+ * load → validate → compile with every repository file read as it is at `rev`. The repository is the
+ * one holding the inventory (else the playbook), found from the file's own directory, wherever runbook
+ * runs from; an input in another repository is refused, never read from disk on both sides.
+ */
+export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoaded & { notCompared: NotCompared[] } {
   const at = { file: '--base', line: 1, col: 1 };
   const cwd = process.cwd();
-  const top = git(['rev-parse', '--show-toplevel'], cwd);
-  if (!top.ok)
-    return failed(
-      diag('git-error', `--base ${rev}: ${top.err || `${cwd} is not inside a git repository`}`, at, {
-        hint: 'run runbook diff --base from inside the repository that holds the inventory',
-      }),
-    );
-  const realTop = realpathSync(top.out.toString('utf8').trim());
+  const playbookPath = resolvePlaybookPath(req.playbook);
+  // A bare name (backup) means the playbook shipped with this runbook: the same on both sides.
+  const shipped = playbookPath.startsWith(SHIPPED);
+  const candidates = [req.inventory, ...(shipped ? [] : [playbookPath])];
+  const tops = candidates.map((f) => ({ file: f, top: repositoryOf(f) }));
+  const realTop = tops.find((t) => t.top !== undefined)?.top;
+  if (realTop === undefined)
+    return {
+      ...failed(
+        diag(
+          'git-error',
+          `--base ${rev}: ${candidates.join(' and ')} ${candidates.length > 1 ? 'are' : 'is'} not in a git repository: there is nothing to compare`,
+          at,
+          {
+            hint: 'commit the inventory and playbook to a repository, or compare saved plans (runbook diff OLD.json NEW.json)',
+          },
+        ),
+      ),
+      notCompared: [],
+    };
+  const elsewhere = tops.filter((t) => t.top !== undefined && t.top !== realTop);
+  if (elsewhere.length)
+    return {
+      ...failed(
+        diag(
+          'git-error',
+          `--base ${rev}: ${elsewhere.map((t) => `${t.file} is in the repository ${t.top ?? ''}`).join('; ')}, ` +
+            `the inventory in ${realTop}: one --base compares one repository`,
+          at,
+          { hint: 'keep the playbook next to the inventory, or compare saved plans rendered in each repository (runbook diff OLD.json NEW.json)' },
+        ),
+      ),
+      notCompared: [],
+    };
   const commit = git(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], realTop);
   if (!commit.ok)
-    return failed(
-      diag('git-error', `--base ${rev}: no such revision in ${realTop}`, at, { hint: 'fetch it first (in CI: actions/checkout with fetch-depth: 0)' }),
-    );
+    return {
+      ...failed(
+        diag('git-error', `--base ${rev}: no such revision in ${realTop}`, at, { hint: 'fetch it first (in CI: actions/checkout with fetch-depth: 0)' }),
+      ),
+      notCompared: [],
+    };
   const sha = commit.out.toString('utf8').trim();
   const realCwd = realpathSync(cwd);
+  const notCompared: NotCompared[] = [];
 
-  const mirror = realpathSync(mkdtempSync(join(tmpdir(), 'runbook-base-')));
-  const mirrorCwd = join(mirror, relative(realTop, realCwd));
+  // The copy mirrors absolute paths (<tmp>/<repository path>), so a path relative to the current
+  // directory means the same file in the copy whether or not runbook runs inside the repository.
+  const scratch = realpathSync(mkdtempSync(join(tmpdir(), 'runbook-base-')));
+  const mirror = join(scratch, realTop);
+  const mirrorCwd = join(scratch, realCwd);
   const inRepo = (abs: string): string | undefined => {
     const rel = relative(realTop, abs);
     return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? undefined : rel.split(sep).join('/');
@@ -90,12 +152,20 @@ export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoad
 
   /** Put one input file into the copy; returns the path to compile with, or a diagnostic. */
   const materialize = (p: string): string | Diagnostic => {
+    if (p.startsWith(SHIPPED)) {
+      notCompared.push({ path: p, why: 'shipped with runbook' });
+      return p;
+    }
     const abs = realish(resolve(realCwd, p));
     const rel = inRepo(abs);
-    if (rel === undefined) return abs;
+    if (rel === undefined) {
+      notCompared.push({ path: p, why: `outside ${realTop}` });
+      return abs;
+    }
     const dest = join(mirror, rel);
     mkdirSync(dirname(dest), { recursive: true });
     if (ignored(rel)) {
+      notCompared.push({ path: p, why: 'ignored by git' });
       if (existsSync(abs)) copyFileSync(abs, dest);
     } else {
       const content = showAt(rel);
@@ -120,7 +190,7 @@ export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoad
       problems.push(r);
       return p;
     };
-    const playbook = take(resolvePlaybookPath(req.playbook));
+    const playbook = take(playbookPath);
     const inventory = take(req.inventory);
     // An Ansible inventory also reads group_vars/, host_vars/ and runbook-cluster.yml beside it: as they were at REF too.
     const invRel = inRepo(realish(resolve(realCwd, req.inventory)));
@@ -135,7 +205,7 @@ export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoad
       }
     }
     const extraVars = (req.extraVars ?? []).map((e) => (e.startsWith('@') ? `@${take(e.slice(1))}` : e));
-    if (problems.length) return { diagnostics: problems, texts: {}, realPath };
+    if (problems.length) return { diagnostics: problems, texts: {}, realPath, notCompared };
 
     // Files the compiler reads later (template sources) come from the revision too.
     const readFile = (path: string): string => {
@@ -158,14 +228,11 @@ export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoad
     }
     // Absolute paths into the copy read as the working-tree paths they stand for.
     const unmirror = (p: string): string => (p.startsWith(mirror + sep) ? join(realTop, p.slice(mirror.length + 1)) : p);
-    if (loaded.plan) {
-      loaded.plan.playbook = unmirror(loaded.plan.playbook);
-      loaded.plan.inventory = unmirror(loaded.plan.inventory);
-      loaded.plan.inputs = loaded.plan.inputs.map((i) => ({ ...i, path: unmirror(i.path) }));
-    }
+    // Every string of the plan: controller paths and connection settings resolved inside the copy too.
+    if (loaded.plan) loaded.plan = unmirrorDeep(loaded.plan, mirror + sep, realTop + sep);
     const texts = Object.fromEntries(Object.entries(loaded.texts).map(([k, v]) => [unmirror(k), v]));
-    return { ...loaded, diagnostics: loaded.diagnostics.map((d) => ({ ...d, file: unmirror(d.file) })), texts, realPath };
+    return { ...loaded, diagnostics: loaded.diagnostics.map((d) => ({ ...d, file: unmirror(d.file) })), texts, realPath, notCompared };
   } finally {
-    rmSync(mirror, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true });
   }
 }

@@ -9,6 +9,7 @@ import { diag, type Diagnostic } from '../model/diagnostics.js';
 import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanInput } from '../model/types.js';
 import { sha256 } from '../load/source.js';
 import { validator } from '../validate/schema.js';
+import { playbookFile } from './inputs.js';
 
 export type SavedPlan = { plan: Plan; diagnostics: [] } | { plan?: undefined; diagnostics: Diagnostic[] };
 
@@ -139,7 +140,8 @@ export function checkPlanFreshness(plan: Plan, opts: { cwd?: string } = {}): Fre
   const stale: StaleInput[] = [];
   for (const input of plan.inputs) {
     if (input.role === 'extra-vars') continue;
-    const file = isAbsolute(input.path) ? input.path : resolve(opts.cwd ?? process.cwd(), input.path);
+    const path = playbookFile(input.path);
+    const file = isAbsolute(path) ? path : resolve(opts.cwd ?? process.cwd(), path);
     let actual: string;
     try {
       const bytes = readFileSync(file);

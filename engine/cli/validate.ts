@@ -4,9 +4,9 @@ import { inventoryKind } from '../inventory/ansible-parse.js';
 import type { Diagnostic } from '../model/diagnostics.js';
 import { loadPlaybook } from '../validate/playbook.js';
 import { MODULES } from '../modules/registry.js';
-import { buildPlan, loadInventoryOnly, resolvePlaybookPath } from './inputs.js';
+import { buildPlan, loadInventoryOnly, playbookFile, resolvePlaybookPath } from './inputs.js';
 import { checkRegisterOrder } from '../validate/semantic.js';
-import { formatDiagnostics } from '../report/diagnostics-text.js';
+import { formatDiagnostics, sortDiagnostics } from '../report/diagnostics-text.js';
 import { EXIT, type Io } from '../model/io.js';
 
 /** An inventory is a mapping with `cluster:`, or an Ansible inventory (INI or YAML); a playbook is a list of plays. */
@@ -17,7 +17,29 @@ function looksLikeInventory(path: string): boolean {
   return r.text !== undefined && (/^cluster:/m.test(r.text) || inventoryKind(path, r.text).kind !== 'runbook');
 }
 
+/** `--format json` of validate: versioned like every JSON runbook prints (README "JSON output"). */
+export const VALIDATE_FORMAT = 'runbook-validate/1';
+
+/** One GitHub workflow command per problem: an annotation on that file and line of the pull request. */
+export function githubAnnotations(ds: Diagnostic[]): string {
+  // Workflow command syntax: properties escape % \r \n , : and the message % \r \n.
+  const prop = (s: string): string => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A').replace(/:/g, '%3A').replace(/,/g, '%2C');
+  const msg = (s: string): string => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  return sortDiagnostics(ds)
+    .map((d) => {
+      const level = d.severity === 'error' ? 'error' : 'warning';
+      const body = `[${d.code}] ${d.message}${d.hint ? `\nhint: ${d.hint}` : ''}`;
+      return `::${level} file=${prop(d.file)},line=${d.line},col=${d.col},title=${prop(`runbook ${d.code}`)}::${msg(body)}\n`;
+    })
+    .join('');
+}
+
 export function runValidate(files: string[], opts: { inventory?: string; format?: string }, io: Io): number {
+  if (files.length === 0 && !opts.inventory) {
+    // "ok: 0 file(s) valid" would pass a CI step whose glob matched nothing.
+    io.err('runbook validate: nothing to validate: give playbooks and/or inventories (e.g. runbook validate playbooks/*.yml -i inventories/prod.yml)\n');
+    return EXIT.INVALID;
+  }
   const diagnostics: Diagnostic[] = [];
   const texts: Record<string, string> = {};
   let checked = 0;
@@ -38,7 +60,7 @@ export function runValidate(files: string[], opts: { inventory?: string; format?
       diagnostics.push(...r.diagnostics.filter((d) => d.file !== opts.inventory));
       Object.assign(texts, r.texts);
     } else {
-      const r = loadPlaybook(path, MODULES, path);
+      const r = loadPlaybook(playbookFile(path), MODULES, path);
       diagnostics.push(...r.diagnostics);
       if (r.playbook && r.source) diagnostics.push(...checkRegisterOrder(r.playbook, r.source));
       if (r.source) texts[r.source.file] = r.source.text;
@@ -46,7 +68,10 @@ export function runValidate(files: string[], opts: { inventory?: string; format?
   }
   const unique = [...new Map(diagnostics.map((d) => [`${d.file}:${d.line}:${d.col}:${d.code}:${d.message}`, d])).values()];
   if (opts.format === 'json') {
-    io.out(`${JSON.stringify({ ok: unique.length === 0, files: checked, diagnostics: unique }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ format: VALIDATE_FORMAT, ok: unique.length === 0, files: checked, diagnostics: unique }, null, 2)}\n`);
+  } else if (opts.format === 'github') {
+    io.out(githubAnnotations(unique));
+    if (!unique.length) io.out(`ok: ${checked} file(s) valid\n`);
   } else if (unique.length) {
     io.err(formatDiagnostics(unique, texts));
   } else {

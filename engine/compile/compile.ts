@@ -333,7 +333,7 @@ function compileStep(st: State, pc: PlayCtx, si: StepInput): StepOutcome {
   forEachString(actions, (s) => {
     if (s.includes('⟨')) for (const n of placeholdersIn(s)) if (!n.startsWith('_.')) needs.add(n);
   });
-  const step: Step = { id: stepId, host: hostName, target, actions, needs: [...needs].sort() };
+  const step: Step = { id: stepId, host: hostName, target, actions, needs: [...needs].sort(), ...(planned.intent ? { intent: planned.intent } : {}) };
   const decided = bakeConditions(task, ctx, st.runtimeNames, si.runtimeForUntil, step);
   if (decided === 'skip') {
     return {
@@ -444,17 +444,24 @@ function planActions(
   ctx: Record<string, unknown>,
   hostName: string,
   args: JsonObject,
-): { actions: Action[]; result?: Json } | undefined {
+): { actions: Action[]; result?: Json; intent?: string } | undefined {
   try {
-    const planned = mod.plan(args, {
+    const pctx = {
       host: st.inv.hosts[hostName] ?? ({ name: 'localhost', address: '127.0.0.1', groups: [], vars: {}, varSources: {} } as unknown as Host),
       inventory: st.inv,
       vars: ctx,
       playbookDir: st.opts.playbookDir,
       readInput: st.readInput,
       ...(task.register ? { register: task.register } : {}),
-    });
-    return { actions: [...runtimeArgChecks(mod.schema, args), ...planned.actions], ...(planned.result !== undefined ? { result: planned.result } : {}) };
+    };
+    const planned = mod.plan(args, pctx);
+    // Placeholders read as ⟨name⟩ in an intent: how they will be quoted is the commands' business.
+    const intent = mod.intent?.(args, pctx).replace(/⟨!/g, '⟨');
+    return {
+      actions: [...runtimeArgChecks(mod.schema, args), ...planned.actions],
+      ...(planned.result !== undefined ? { result: planned.result } : {}),
+      ...(intent ? { intent } : {}),
+    };
   } catch (e) {
     if (e instanceof TemplateError) {
       templateError(st, e, [...base, task.module, 'src'], st.runtimeNames);

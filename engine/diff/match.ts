@@ -121,6 +121,8 @@ interface Entry {
   delta: StepDelta;
   /** Equal for hosts whose change is the same (host-specific context left out). */
   signature: string;
+  /** The step's intent (the new step's; the old one's when removed). */
+  intent?: string;
 }
 
 /** Whether two changes also show the same lines (not only the same words changed). */
@@ -162,7 +164,10 @@ function signatureOf(status: string, d: StepDelta): string {
 }
 
 function wholeStep(op: 'added' | 'removed', s: Step): StepDelta {
-  const lines = stepLines(s).map((l) => (op === 'added' ? { new: l, words: [] } : { old: l, words: [] }));
+  // The commands, as before intents existed; the group carries the intent line itself.
+  const bare: Step = { ...s };
+  delete bare.intent;
+  const lines = stepLines(bare).map((l) => (op === 'added' ? { new: l, words: [] } : { old: l, words: [] }));
   const action: ActionChange = { op, lines };
   return {
     fields: s.target !== s.host && !s.skip ? [{ field: 'runs on', old: op === 'removed' ? s.target : '', new: op === 'added' ? s.target : '' }] : [],
@@ -178,7 +183,7 @@ const byName = (x: string, y: string): number => x.localeCompare(y, 'en', { nume
  * Entries are added one by one and only a group's first delta is kept (1,000 hosts, one change).
  */
 class Groups {
-  private readonly groups = new Map<string, { first: Entry; hosts: string[]; was: string[]; sameLines: boolean }>();
+  private readonly groups = new Map<string, { first: Entry; hosts: string[]; was: string[]; sameLines: boolean; sameIntent: boolean }>();
   size = 0;
 
   add(e: Entry): void {
@@ -188,7 +193,8 @@ class Groups {
     if (g) {
       g.hosts.push(e.host);
       if (g.sameLines && !sameLines(e.delta, g.first.delta)) g.sameLines = false;
-    } else this.groups.set(key, { first: e, hosts: [e.host], was: e.was ? [e.was] : [], sameLines: true });
+      if (e.intent !== g.first.intent) g.sameIntent = false;
+    } else this.groups.set(key, { first: e, hosts: [e.host], was: e.was ? [e.was] : [], sameLines: true, sameIntent: true });
   }
 
   list(): StepGroup[] {
@@ -197,6 +203,8 @@ class Groups {
       hosts: g.first.status === 'replaced' ? g.hosts : [...g.hosts].sort(byName),
       ...(g.was.length ? { was: g.was } : {}),
       ...(!g.sameLines ? { shownFor: g.first.host } : {}),
+      // An intent that names a host (restore as member etcd-1) is shown only when every host of the group shares it.
+      ...(g.first.intent !== undefined && (g.sameIntent || !g.sameLines) ? { intent: g.first.intent } : {}),
       fields: g.first.delta.fields,
       actions: g.first.delta.actions,
       unchangedActions: g.first.delta.unchangedActions,
@@ -204,8 +212,8 @@ class Groups {
   }
 }
 
-function entry(status: StepGroup['status'], host: string, delta: StepDelta, was?: string): Entry {
-  return { status, host, delta, signature: signatureOf(status, delta), ...(was !== undefined ? { was } : {}) };
+function entry(status: StepGroup['status'], host: string, delta: StepDelta, was?: string, intent?: string): Entry {
+  return { status, host, delta, signature: signatureOf(status, delta), ...(was !== undefined ? { was } : {}), ...(intent !== undefined ? { intent } : {}) };
 }
 
 interface Tally {
@@ -222,7 +230,7 @@ function wholeTask(op: 'added' | 'removed', t: PlannedTask, tally: Tally, unchan
   tally.steps[op] += t.steps.length;
   tally.tasks[op]++;
   const groups = new Groups();
-  for (const s of t.steps) groups.add(entry(op, s.host, wholeStep(op, s)));
+  for (const s of t.steps) groups.add(entry(op, s.host, wholeStep(op, s), undefined, s.intent));
   return { index: t.index, name: t.name, module: t.module, status: op, fields: [], steps: groups.list(), unchangedHosts: 0, unchangedBefore };
 }
 
@@ -242,7 +250,7 @@ function diffTask(a: PlannedTask, b: PlannedTask, moved: boolean, tally: Tally, 
     }
     const d = diffStep(old, s);
     if (d) {
-      entries.add(entry('modified', s.host, d));
+      entries.add(entry('modified', s.host, d, undefined, s.intent));
       modified++;
       tally.hosts.add(s.host);
     } else {
@@ -261,10 +269,10 @@ function diffTask(a: PlannedTask, b: PlannedTask, moved: boolean, tally: Tally, 
     const o = removed[k];
     const n = added[k];
     if (!o || !n) continue;
-    entries.add(entry('replaced', n.host, diffStep(o, n) ?? { fields: [], actions: [], unchangedActions: o.skip ? 0 : o.actions.length }, o.host));
+    entries.add(entry('replaced', n.host, diffStep(o, n) ?? { fields: [], actions: [], unchangedActions: o.skip ? 0 : o.actions.length }, o.host, n.intent));
   }
-  for (const n of added.slice(pairs)) entries.add(entry('added', n.host, wholeStep('added', n)));
-  for (const o of removed.slice(pairs)) entries.add(entry('removed', o.host, wholeStep('removed', o)));
+  for (const n of added.slice(pairs)) entries.add(entry('added', n.host, wholeStep('added', n), undefined, n.intent));
+  for (const o of removed.slice(pairs)) entries.add(entry('removed', o.host, wholeStep('removed', o), undefined, o.intent));
   for (const s of [...added, ...removed]) tally.hosts.add(s.host);
   tally.steps.added += added.length;
   tally.steps.removed += removed.length;

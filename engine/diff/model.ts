@@ -4,7 +4,8 @@
 import type { PlanInput } from '../model/types.js';
 
 export const DIFF_FORMAT = 'runbook-diff';
-export const DIFF_VERSION = 1;
+/** 2: the JSON keys are snake_case (render-json.ts). */
+export const DIFF_VERSION = 2;
 
 /** A character range [start, end) of a line that changed (for highlighting). */
 export type Span = [number, number];
@@ -54,6 +55,8 @@ export interface StepGroup {
   was?: string[];
   /** When the hosts' full commands differ (only the change is shared): whose commands are shown. */
   shownFor?: string;
+  /** What the step does, one line (module, op, intent), when the hosts share it (or for shownFor's host). */
+  intent?: string;
   fields: FieldChange[];
   actions: ActionChange[];
   /** Actions of a modified step that did not change. */

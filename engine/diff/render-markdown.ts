@@ -61,12 +61,14 @@ function groupMd(g: StepGroup, out: string[]): void {
     return;
   }
   const extra = [note, g.shownFor ? `shown for ${code(g.shownFor)}` : ''].filter(Boolean).join(', ');
-  out.push(`${who}${extra ? ` (${extra})` : ''}`);
+  out.push(`${who}${extra ? ` (${extra})` : ''}${g.intent ? `: ${md(g.intent)}` : ''}`);
   const lines: string[] = [];
   const details: string[] = [];
   for (const f of g.fields) details.push(fieldText(f, STYLE));
   for (const a of g.actions) actionLines(a, lines, details);
-  if (lines.length) out.push(...fenced(lines));
+  // With an intent, the exact commands are one click down; a shell step's commands are its intent.
+  if (lines.length && g.intent) out.push('', '<details><summary>commands</summary>', '', ...fenced(lines), '', '</details>', '');
+  else if (lines.length) out.push(...fenced(lines));
   if (details.length) out.push(...[...new Set(details)].map((d) => `- ${d}`));
   out.push('');
 }

@@ -50,7 +50,7 @@ function groupOut(g: StepGroup, p: Paint, out: string[]): void {
     return;
   }
   const extra = [note, g.shownFor ? `shown for ${g.shownFor}` : ''].filter(Boolean).join(', ');
-  out.push(`    ${marker} ${hostsText(g)}${extra ? `  (${extra})` : ''}`);
+  out.push(`    ${marker} ${hostsText(g)}${extra ? `  (${extra})` : ''}${g.intent ? `: ${g.intent}` : ''}`);
   for (const f of g.fields) out.push(`        ${p.yellow(fieldText(f))}`);
   for (const a of g.actions) actionOut(a, '      ', p, out);
   if (g.unchangedActions) out.push(p.dim(`        … ${plural(g.unchangedActions, 'unchanged action')}`));

@@ -54,6 +54,14 @@ function addressProblems(source: Source, rawHosts: Raw): Diagnostic[] {
   return out;
 }
 
+/**
+ * SSH files keep a leading ~ as written: the plan then reads the same on every machine (HOME differs
+ * between CI and a laptop), and the transport expands it when it connects (transports/ssh/auth.ts).
+ */
+function sshPath(base: string, p: string): string {
+  return p === '~' || p.startsWith('~/') ? p : resolvePath(base, p);
+}
+
 /** Natural order: etcd-2 before etcd-10. */
 export function naturalCompare(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true });
@@ -64,7 +72,7 @@ function sshSettings(base: string, defaults: Raw, own: Raw): SshSettings {
   const s: SshSettings = {
     user: typeof m.user === 'string' ? m.user : 'root',
     port: typeof m.port === 'number' ? m.port : 22,
-    knownHosts: resolvePath(base, typeof m.known_hosts === 'string' ? m.known_hosts : '~/.ssh/known_hosts'),
+    knownHosts: sshPath(base, typeof m.known_hosts === 'string' ? m.known_hosts : '~/.ssh/known_hosts'),
     hostKeyChecking: m.host_key_checking === 'accept-new' || m.host_key_checking === 'off' ? m.host_key_checking : 'strict',
     connectTimeoutSec: typeof m.connect_timeout === 'number' ? m.connect_timeout : 10,
     keepaliveSec: typeof m.keepalive === 'number' ? m.keepalive : 5,
@@ -84,7 +92,7 @@ function sshSettings(base: string, defaults: Raw, own: Raw): SshSettings {
     .filter(([k]) => m[k] === undefined)
     .map(([, prop]) => prop);
   if (defaulted.length) s.defaulted = defaulted;
-  if (typeof m.identity_file === 'string') s.identityFile = resolvePath(base, m.identity_file);
+  if (typeof m.identity_file === 'string') s.identityFile = sshPath(base, m.identity_file);
   // `jump: none` on a host switches off a default jump host (e.g. for the bastion itself).
   if (typeof m.jump === 'string' && m.jump !== 'none') s.jump = m.jump;
   return s;

@@ -56,6 +56,8 @@ export type DiagnosticCode =
   /** A variable the playbook lists in vars_required was not given (or is empty). */
   | 'missing-var'
   | 'invalid-limit'
+  /** -t TAG that no task of the playbook carries (the plan would silently be empty). */
+  | 'unknown-tag'
   /** runbook diff --base: not a git repository, an unknown revision, or git failed. */
   | 'git-error'
   /** runbook diff --base: an input file does not exist at the base revision. */

@@ -267,6 +267,8 @@ export interface Step {
   host: string;
   /** Where actions run: the host itself, another host (delegate_to) or "localhost" (controller). */
   target: string;
+  /** What the step does, for a reviewer, on one line: module, op and intent (from the module's op table). */
+  intent?: string;
   actions: Action[];
   /** Set when a static `when` was false at compile time. */
   skip?: string;

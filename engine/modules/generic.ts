@@ -125,6 +125,13 @@ export const file: ModuleDef = {
   schema: 'file',
   summary: 'directories and moving data aside (runbook never deletes: state "aside" renames with a timestamp)',
   readOnly: false,
+  intent: (args) => {
+    const path = str(args, 'path');
+    const state = str(args, 'state', 'directory');
+    if (state !== 'aside')
+      return `file ${state}: ${path}${optStr(args, 'mode') ? ` mode ${optStr(args, 'mode') ?? ''}` : ''}${optStr(args, 'owner') ? ` owner ${optStr(args, 'owner') ?? ''}` : ''}`;
+    return `file aside: move ${path} aside to ${path}${str(args, 'suffix', '.bak-⟨run.timestamp⟩')} if it exists (kept, never deleted)`;
+  },
   plan: (args) => {
     const path = str(args, 'path');
     const state = str(args, 'state', 'directory');

@@ -53,6 +53,11 @@ export interface ModuleDef {
   /** Read-only modules run in --check mode; others are reported as "would run". */
   readOnly: boolean | ((args: JsonObject) => boolean);
   plan(args: JsonObject, ctx: PlanCtx): ModulePlan;
+  /**
+   * What a step does, for a reviewer, on one line ("refuse if any member still serves: etcd-1, …");
+   * the plan shows it above the exact commands. Absent: the commands themselves are the intent (shell).
+   */
+  intent?: (args: JsonObject, ctx: PlanCtx) => string;
   /** Modules with an `op` argument: the ops table they were made from (opsModule). */
   ops?: Readonly<Record<string, Op>>;
 }
@@ -62,6 +67,8 @@ export interface Op {
   /** Runs under --check (changes nothing). */
   readOnly: boolean;
   plan(args: JsonObject, ctx: PlanCtx): ModulePlan;
+  /** What it does for a reviewer, on one line (ModuleDef.intent); the plan prefixes module and op. */
+  intent?: (args: JsonObject, ctx: PlanCtx) => string;
 }
 
 /**
@@ -83,7 +90,18 @@ export function opsModule(def: { name: string; schema: string; summary: string; 
     ops,
     readOnly: (args) => (Object.prototype.hasOwnProperty.call(ops, jsonText(args.op)) ? (ops[jsonText(args.op)]?.readOnly ?? false) : false),
     plan: (args, ctx) => opOf(args).plan(args, ctx),
+    intent: (args, ctx) => {
+      const op = opOf(args);
+      return op.intent ? `${def.name} ${str(args, 'op')}: ${op.intent(args, ctx)}` : `${def.name} ${str(args, 'op')}`;
+    },
   };
+}
+
+/** Member names an `endpoints` argument stands for (all, self, or names), for intents. */
+export function endpointNames(ctx: PlanCtx, which: string | undefined): string {
+  if (which === undefined || which === 'all') return ctx.inventory.facts.members.map((m) => m.name).join(', ');
+  if (which === 'self') return ctx.host.etcd?.name ?? ctx.host.name;
+  return which.split(',').join(', ');
 }
 
 type ExecAction = Extract<Action, { kind: 'exec' }>;

@@ -88,17 +88,55 @@ function taskHeader(t: PlannedTask, playIndex: number): string {
 }
 
 /** What a step shows, as lines; hosts whose lines are equal are shown together. */
-export function stepLines(s: Step): string[] {
+export function stepLines(s: Step, opts: { verbose?: boolean } = {}): string[] {
   if (s.skip) return [`skipped (${s.skip})`];
   if (s.actions.length === 0) return ['nothing to do'];
   const lines: string[] = [];
+  if (s.intent) lines.push(s.intent);
   if (s.when) lines.push(`[run only when ${s.when.join(' and ')}]`);
   if (s.until) lines.push(`[retry until ${s.until.join(' and ')}]`);
-  for (const a of s.actions) lines.push(...describeAction(a));
+  // The intent is the review line; the exact commands are one level down (--verbose). A step
+  // without an intent (shell, copy, …) shows its commands: what its author wrote is its intent.
+  if (!s.intent || opts.verbose) for (const a of s.actions) lines.push(...(s.intent ? describeAction(a).map((l) => `  ${l}`) : describeAction(a)));
   return lines;
 }
 
-export function renderPlanText(plan: Plan): string {
+export interface PlanTextOptions {
+  /** Show the exact commands under each step's intent (golden plans and `plan --verbose`). */
+  verbose?: boolean;
+}
+
+function renderTask(out: string[], t: PlannedTask, playIndex: number, hosts: Set<string> | undefined, opts: PlanTextOptions): void {
+  out.push('');
+  out.push(taskHeader(t, playIndex));
+  out.push(...quorumLines(t));
+  // Group hosts with identical steps, keeping the order in which hosts first appear.
+  const groups = new Map<string, { hosts: string[]; lines: string[]; via: string; intent: boolean }>();
+  const steps = hosts ? t.steps.filter((s) => hosts.has(s.host)) : t.steps;
+  for (const s of steps) {
+    const lines = stepLines(s, opts);
+    const via = s.target !== s.host && !s.skip ? ` (on ${s.target})` : '';
+    const key = `${via}\n${lines.join('\n')}`;
+    const g = groups.get(key);
+    if (g) g.hosts.push(s.host);
+    else groups.set(key, { hosts: [s.host], lines, via, intent: !s.skip && s.actions.length > 0 && s.intent !== undefined });
+  }
+  for (const g of groups.values()) {
+    const who = g.hosts.join(', ');
+    const [first, ...rest] = g.lines;
+    // Skips, "nothing to do" and an intent stay on the host line; commands go below it.
+    if (g.intent || (g.lines.length === 1 && (first?.startsWith('skipped (') || first === 'nothing to do'))) {
+      out.push(`    ${who}${g.via}: ${first ?? ''}`);
+      for (const l of rest) out.push(`      ${l}`);
+      continue;
+    }
+    out.push(`    ${who}${g.via}:`);
+    for (const l of g.lines) out.push(`      ${l}`);
+  }
+  if (steps.length === 0) out.push('    (no hosts)');
+}
+
+export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
   const out: string[] = [];
   out.push(`runbook plan · playbook ${plan.playbook} · inventory ${plan.inventory} · cluster ${plan.cluster}${plan.limit ? ` · limit ${plan.limit}` : ''}`);
   out.push(`format ${plan.format}/${plan.version} · runbook ${plan.runbook}${plan.destructive ? ' · DESTRUCTIVE (apply asks for confirmation)' : ''}`);
@@ -112,6 +150,7 @@ export function renderPlanText(plan: Plan): string {
         .map((n) => `⟨${n}⟩`)
         .join(' ')}`,
     );
+  if (!opts.verbose) out.push('  (the exact commands: runbook plan --verbose, or --format json)');
   for (const play of plan.plays) {
     out.push('');
     const serial = play.batches.length > 1 ? ` · serial batches ${play.batches.map((b) => b.length).join('/')}` : '';
@@ -123,31 +162,16 @@ export function renderPlanText(plan: Plan): string {
     ].filter(Boolean);
     out.push(`PLAY ${play.index} · ${play.name}`);
     out.push(`  hosts ${play.pattern} → ${play.hosts.join(', ') || '(none)'}${serial}${flags.length ? ` · ${flags.join(' · ')}` : ''}`);
-    for (const t of play.tasks) {
-      out.push('');
-      out.push(taskHeader(t, play.index));
-      out.push(...quorumLines(t));
-      // Group hosts with identical steps, keeping the order in which hosts first appear.
-      const groups = new Map<string, { hosts: string[]; lines: string[]; via: string }>();
-      for (const s of t.steps) {
-        const lines = stepLines(s);
-        const via = s.target !== s.host && !s.skip ? ` (on ${s.target})` : '';
-        const key = `${via}\n${lines.join('\n')}`;
-        const g = groups.get(key);
-        if (g) g.hosts.push(s.host);
-        else groups.set(key, { hosts: [s.host], lines, via });
-      }
-      for (const g of groups.values()) {
-        const who = g.hosts.join(', ');
-        if (g.lines.length === 1 && (g.lines[0]?.startsWith('skipped (') || g.lines[0] === 'nothing to do')) {
-          out.push(`    ${who}${g.via}: ${g.lines[0]}`);
-          continue;
-        }
-        out.push(`    ${who}${g.via}:`);
-        for (const l of g.lines) out.push(`      ${l}`);
-      }
-      if (t.steps.length === 0) out.push('    (no hosts)');
+    if (play.batches.length > 1) {
+      // serial: every task runs on one batch before the next batch starts, so that is how it reads.
+      play.batches.forEach((batch, i) => {
+        out.push('');
+        out.push(`  BATCH ${i + 1}/${play.batches.length} · ${batch.join(', ')}`);
+        for (const t of play.tasks) renderTask(out, t, play.index, new Set(batch), opts);
+      });
+      continue;
     }
+    for (const t of play.tasks) renderTask(out, t, play.index, undefined, opts);
   }
   return `${out.join('\n')}\n`;
 }

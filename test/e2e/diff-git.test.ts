@@ -195,7 +195,8 @@ describe('runbook diff --base on a git repository', function () {
       assert.ok(lines.includes('  hosts: +etcd-4 −etcd-3'), r.out);
       // Grouping: the identical change on etcd-1 and etcd-2 is one entry with the host list.
       const restore = r.out.slice(r.out.indexOf('TASK 3.3'));
-      assert.match(restore, /\n {4}~ etcd-1, etcd-2 {2}\(shown for etcd-1\)\n/);
+      // The group line carries the step's intent; the changed commands follow below it.
+      assert.match(restore, /\n {4}~ etcd-1, etcd-2 {2}\(shown for etcd-1\): etcd_snapshot restore: restore [^\n]* as this member [^\n]*\n/);
       assert.equal(
         restore.split('--initial-cluster: +etcd-4=https://10.0.1.14:2380  −etcd-3=https://10.0.1.13:2380').length - 1,
         2,
@@ -221,7 +222,9 @@ describe('runbook diff --base on a git repository', function () {
       const r = await diffNamed('replace-member', 'base', ...args, 'markdown');
       assert.equal(r.code, 3, r.err);
       assert.match(r.out.split('\n')[0] ?? '', /^\*\*restore-all on prod: 4 hosts, \d+ steps changed/);
-      assert.equal(r.out.split('<details>').length - 1, 4);
+      // One <details> per changed play; inside, each changed step with an intent has its commands collapsed.
+      assert.equal(r.out.split('<details>\n<summary>PLAY').length - 1, 4);
+      assert.equal(r.out.split('<details><summary>commands</summary>').length - 1, 6);
       assert.ok(r.out.includes('```diff\n- $ etcdutl snapshot restore'));
       assert.ok(r.out.includes('`--initial-cluster`: +`etcd-4=https://10.0.1.14:2380`  −`etcd-3=https://10.0.1.13:2380`'));
       golden('replace-member--restore-all.md', r.out);

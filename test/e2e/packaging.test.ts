@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -20,8 +20,9 @@ describe('packaging: npm pack → npm install -g → runbook (lab, 1 host)', fun
   let bin: string;
   let lab: Lab;
 
-  const run = (...args: string[]): { code: number | null; out: string } => {
-    const r = spawnSync(bin, args, { encoding: 'utf8', cwd: work });
+  const run = (...args: string[]): { code: number | null; out: string } => runIn({}, ...args);
+  const runIn = (env: NodeJS.ProcessEnv, ...args: string[]): { code: number | null; out: string } => {
+    const r = spawnSync(bin, args, { encoding: 'utf8', cwd: work, env: { ...process.env, ...env } });
     return { code: r.status, out: `${r.stdout}${r.stderr}` };
   };
 
@@ -39,7 +40,7 @@ describe('packaging: npm pack → npm install -g → runbook (lab, 1 host)', fun
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('the tarball carries LICENSE, the precompiled validators, schemas, playbooks and monitoring, and no tests', () => {
+  it('Why: the npm files list leaves out dist/validators, no LICENSE — the tarball has both, schemas, playbooks, monitoring, no tests', () => {
     const pkg = path.join(path.dirname(path.dirname(bin)), 'lib', 'node_modules', 'runbook');
     for (const f of [
       'LICENSE',
@@ -70,6 +71,7 @@ describe('packaging: npm pack → npm install -g → runbook (lab, 1 host)', fun
     const help = run('--help');
     assert.equal(help.code, 0, help.out);
     assert.match(help.out, /Usage: runbook/);
+    assert.match(help.out, /Exit codes:/);
     const version = run('--version');
     assert.equal(version.code, 0);
     assert.match(version.out, /^\d+\.\d+\.\d+/);
@@ -79,9 +81,21 @@ describe('packaging: npm pack → npm install -g → runbook (lab, 1 host)', fun
     const inv = path.join(REPO, 'inventories', 'prod-3-https.yml');
     const v = run('validate', 'backup', 'restore-all', '-i', inv);
     assert.equal(v.code, 0, v.out);
-    const p = run('plan', 'restore-all', '-i', inv);
+    const p = run('plan', 'restore-all', '-i', inv, '--verbose');
     assert.equal(p.code, 0, p.out);
+    assert.match(p.out, /etcd_snapshot restore: restore /);
     assert.match(p.out, /etcdutl snapshot restore|etcdctl snapshot restore/);
+  });
+
+  it('Why: no shell completion, no module documentation — the installed runbook has both', () => {
+    const c = run('completion', 'bash');
+    assert.equal(c.code, 0, c.out);
+    assert.match(c.out, /complete -F _runbook runbook/);
+    // Shipped playbook names come from the installed package.
+    assert.match(c.out, /restore-all-no-backup/);
+    const d = run('doc', 'etcd_snapshot');
+    assert.equal(d.code, 0, d.out);
+    assert.match(d.out, /^ {2}save\n {6}register: the manifest/m);
   });
 
   it('apply backup.yml to the lab from the installed package', () => {
@@ -96,5 +110,31 @@ describe('packaging: npm pack → npm install -g → runbook (lab, 1 host)', fun
       backups.some((f) => f.endsWith('.db.manifest.json')),
       'with its manifest',
     );
+  });
+
+  it('Why: a saved plan differs between two machines — ~ stays in the plan and is resolved when apply connects', () => {
+    // The lab inventory with the key and known_hosts under ~/.ssh, as operators write them.
+    const inv = path.join(lab.dir, 'inventory-home.yml');
+    writeFileSync(
+      inv,
+      readFileSync(lab.inventoryPath, 'utf8')
+        .replace('identity_file: ./id_ed25519', 'identity_file: ~/.ssh/id_ed25519')
+        .replace('known_hosts: ./known_hosts', 'known_hosts: ~/.ssh/known_hosts'),
+    );
+    // Planned under one HOME (which has no key at all), applied under another that has them.
+    const planHome = mkdtempSync(path.join(work, 'home-plan-'));
+    const applyHome = mkdtempSync(path.join(work, 'home-apply-'));
+    mkdirSync(path.join(applyHome, '.ssh'), { mode: 0o700 });
+    copyFileSync(path.join(lab.dir, 'id_ed25519'), path.join(applyHome, '.ssh', 'id_ed25519'));
+    chmodSync(path.join(applyHome, '.ssh', 'id_ed25519'), 0o600);
+    copyFileSync(path.join(lab.dir, 'known_hosts'), path.join(applyHome, '.ssh', 'known_hosts'));
+    const planFile = path.join(work, 'backup-plan.json');
+    const p = runIn({ HOME: planHome }, 'plan', 'backup', '-i', inv, '--out', planFile);
+    assert.equal(p.code, 0, p.out);
+    const plan = readFileSync(planFile, 'utf8');
+    assert.ok(plan.includes('"identityFile": "~/.ssh/id_ed25519"') && plan.includes('"knownHosts": "~/.ssh/known_hosts"'), 'the plan keeps ~');
+    assert.ok(!plan.includes(planHome) && !plan.includes(applyHome), 'no HOME in the plan');
+    const r = runIn({ HOME: applyHome }, 'apply', planFile, '--yes', '--output', 'text', '--journal-dir', path.join(lab.dir, 'runs'));
+    assert.equal(r.code, 0, r.out);
   });
 });

@@ -130,10 +130,10 @@ describe('security: secrets appear in no output (lab, 127.0.0.191-192)', functio
       assert.equal(await main(['node', 'runbook', 'plan', path.join(tmp, pb), '-i', inv, '--out', path.join(tmp, 'plans', out)], io), EXIT.OK, io.all());
       outputs[`plan --out ${out}`] = readFileSync(path.join(tmp, 'plans', out), 'utf8');
       const shown = captureIo();
-      assert.equal(await main(['node', 'runbook', 'plan', path.join(tmp, pb), '-i', inv, '--format', 'text'], shown), EXIT.OK);
+      assert.equal(await main(['node', 'runbook', 'plan', path.join(tmp, pb), '-i', inv, '--format', 'text', '--verbose'], shown), EXIT.OK);
       outputs[`plan text ${pb}`] = shown.all();
     }
-    for (const format of ['text', 'markdown', 'json']) {
+    for (const format of ['text', 'markdown', 'json', 'github']) {
       const io = captureIo();
       const code = await main(['node', 'runbook', 'diff', path.join(tmp, 'plans', 'old.json'), path.join(tmp, 'plans', 'new.json'), '--format', format], io);
       outputs[`diff --format ${format}`] = `exit ${code}\n${io.all()}`;
@@ -171,6 +171,7 @@ describe('security: secrets appear in no output (lab, 127.0.0.191-192)', functio
     'diff --format text',
     'diff --format markdown',
     'diff --format json',
+    'diff --format github',
   ]) {
     it(`[secret-leak] no secret in ${where}`, () => {
       const text = outputs[where];

@@ -29,7 +29,8 @@ describe('golden plans', function () {
         const r = buildPlan({ playbook: `playbooks/${pb}`, inventory: `inventories/${inv}`, extraVars: extraVarsFor(pb, inv) });
         assert.deepEqual(r.diagnostics, [], JSON.stringify(r.diagnostics, null, 2));
         assert.ok(r.plan);
-        const text = renderPlanText(r.plan);
+        // Verbose: the review surface shows each step's intent and the exact commands under it.
+        const text = renderPlanText(r.plan, { verbose: true });
         const file = join(GOLDEN, name);
         if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
           writeFileSync(file, text);

@@ -49,7 +49,7 @@ describe('diff: CI set-up in docs/ci', () => {
     const wf = parse(readFileSync(join(CI, 'github-actions.yml'), 'utf8')) as { jobs: Record<string, { steps: { run?: string; uses?: string }[] }> };
     const steps = Object.values(wf.jobs).flatMap((j) => j.steps);
     assert.ok(steps.some((s) => s.run?.includes('bash docs/ci/plan-diffs.sh')));
-    assert.ok(steps.some((s) => s.run?.includes('validate playbooks/*.yml inventories/*.yml')));
+    assert.ok(steps.some((s) => s.run?.includes('validate playbooks/*.yml inventories/*.yml --format github')));
     assert.ok(steps.some((s) => s.uses?.startsWith('actions/github-script@')));
     accessSync(join(CI, 'plan-diffs.sh'), constants.X_OK);
   });

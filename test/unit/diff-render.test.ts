@@ -76,10 +76,14 @@ describe('diff: rendering', () => {
   it('markdown: the summary line first, one <details> per changed play, diff fences, flags as code', () => {
     const out = renderDiffMarkdown(replaced);
     assert.equal(out.split('\n')[0], `**${replaced.summary.line}**`);
-    assert.equal(out.split('<details>').length - 1, replaced.plays.length);
-    assert.equal(out.split('</details>').length - 1, replaced.plays.length);
+    assert.equal(out.split('<details>\n<summary>PLAY').length - 1, replaced.plays.length);
+    // Blocks are balanced: one per play, and one per step change with an intent (its commands collapsed).
+    assert.equal(out.split('<details>').length, out.split('</details>').length);
     assert.ok(out.includes('<summary>PLAY 3 · Restore every member from the snapshot — 6 of 6 tasks changed</summary>'));
     assert.ok(out.includes('\n```diff\n- $ etcdutl snapshot restore'));
+    // Why: plans print long generated bash where a reviewer wants the intent — the step says what it does,
+    // its exact commands are one click down.
+    assert.match(out, /: etcd\\_snapshot restore: restore .* as this member .*\n\n<details><summary>commands<\/summary>\n\n```diff\n/);
     assert.ok(out.includes('- `--initial-cluster`: +`etcd-4=https://10.0.1.14:2380`  −`etcd-3=https://10.0.1.13:2380`'));
     // Fences are balanced.
     assert.equal((out.match(/^```/gm) ?? []).length % 2, 0);
@@ -97,7 +101,10 @@ describe('diff: rendering', () => {
     assert.equal(out, stableStringify(JSON.parse(out)));
     const d = JSON.parse(out) as PlanDiff;
     assert.equal(d.format, 'runbook-diff');
-    assert.equal(d.version, 1);
+    assert.equal(d.version, 2);
+    // One naming style: snake_case keys, as in the files (unchanged_actions, not unchangedActions).
+    assert.doesNotMatch(out, /"[a-z]+[A-Z][A-Za-z]*":/);
+    assert.match(out, /"unchanged_actions":/);
     assert.equal(d.summary.line, replaced.summary.line);
   });
 

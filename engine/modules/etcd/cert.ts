@@ -299,7 +299,11 @@ export const etcd_cert = opsModule({
   schema: 'etcd_cert',
   summary: "check, issue and rotate this member's server, peer and client certificates from the cluster CA",
   ops: {
-    check: { readOnly: true, plan: check },
+    check: {
+      readOnly: true,
+      plan: check,
+      intent: () => "refuse unless this member's server and peer certificates are signed by the cluster CA, valid, and cover its URLs",
+    },
     check_ca_key: { readOnly: true, plan: caKey },
     config: { readOnly: true, plan: config },
     served: { readOnly: true, plan: served },

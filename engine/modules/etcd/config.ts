@@ -79,6 +79,11 @@ export const etcd_config: ModuleDef = {
   schema: 'etcd_config',
   summary: "write this member's etcd.conf (systemd) or set the membership flags in its static-pod manifest",
   readOnly: false,
+  intent: (args, ctx) => {
+    const where = ctx.inventory.cluster.deployment === 'systemd' ? ctx.inventory.cluster.configFile : ctx.inventory.cluster.manifestFile;
+    const what = bool(args, 'membership_only') ? 'set only the membership keys' : 'write the member config';
+    return `etcd_config: ${what} in ${where}: initial-cluster-state ${str(args, 'state', 'existing')}, ${str(args, 'initial_cluster', ctx.inventory.facts.initialCluster)}`;
+  },
   plan: (args, ctx) => {
     const c = ctx.inventory.cluster;
     const state = str(args, 'state', 'existing');

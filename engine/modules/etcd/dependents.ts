@@ -10,6 +10,10 @@ export const dependents: ModuleDef = {
   schema: 'dependents',
   summary: 'stop or start the services that depend on etcd on this host (systemd units, or kubeadm static pods as manifest:NAME)',
   readOnly: false,
+  intent: (args, ctx) => {
+    const mine = ctx.inventory.cluster.dependents.filter((d) => ctx.host.groups.includes(d.group)).flatMap((d) => d.services);
+    return `dependents: ${str(args, 'state') === 'stopped' ? 'stop' : 'start'} ${mine.length ? mine.join(', ') : 'nothing (no dependent service on this host)'}`;
+  },
   plan: (args, ctx) => {
     const state = str(args, 'state');
     const c = ctx.inventory.cluster;

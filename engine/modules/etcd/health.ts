@@ -2,7 +2,7 @@
 // Read-only: every op only asks etcd.
 import type { Action, JsonObject } from '../../model/types.js';
 import { bashScript, sh } from '../../shell/sh.js';
-import { exec, num, opsModule, optStr, waitFor, type ExecExtra, type ModulePlan, type Op, type PlanCtx } from '../module.js';
+import { endpointNames, exec, num, opsModule, optStr, waitFor, type ExecExtra, type ModulePlan, type Op, type PlanCtx } from '../module.js';
 import { NOSPACE_ONLY_ENTRY_BRE } from '../../inventory/facts.js';
 import { ctl, endpointHealth, endpoints, endpointStatus, listeningOnly, memberList, ref, selfEndpoint } from './common.js';
 
@@ -115,9 +115,27 @@ const ops: Record<string, Op['plan']> = {
   },
 };
 
+const e = (args: JsonObject, ctx: PlanCtx): string => endpointNames(ctx, optStr(args, 'endpoints'));
+const intents: Record<string, Op['intent']> = {
+  check: (a, c) => `fail unless every member answers healthy: ${e(a, c)}`,
+  report: (a, c) => `read the member list, status and health of the cluster through ${e(a, c)}`,
+  status: (a, c) => `read the status of ${e(a, c)}`,
+  wait: (a, c) =>
+    `wait up to ${num(a, 'timeout', 120)}s until ${e(a, c)} are healthy in one cluster${optStr(a, 'expect_members') !== undefined ? `, members exactly ${optStr(a, 'expect_members')}` : ''}`,
+  preflight: (a) =>
+    a.shrink === true
+      ? `refuse unless the cluster keeps quorum without ${optStr(a, 'remove') ?? '?'} (never shrinks a 2-member cluster)`
+      : optStr(a, 'remove') !== undefined
+        ? `refuse unless a quorum is healthy now and would still be without ${optStr(a, 'remove') ?? ''}`
+        : 'refuse unless a quorum of the live members is healthy',
+  lost: (a, c) => `refuse if a quorum of members still serves: ${e(a, c)}`,
+  down: (a, c) => `refuse if any member still answers: ${e(a, c)}`,
+  data: () => 'check this member serves the restored data (keys present, revision as expected)',
+};
+
 export const etcd_health = opsModule({
   name: 'etcd_health',
   schema: 'etcd_health',
   summary: 'endpoint health/status, wait until healthy, quorum preflight, prove members are down',
-  ops: Object.fromEntries(Object.entries(ops).map(([k, plan]) => [k, { readOnly: true, plan }])),
+  ops: Object.fromEntries(Object.entries(ops).map(([k, plan]) => [k, { readOnly: true, plan, intent: intents[k] }])),
 });

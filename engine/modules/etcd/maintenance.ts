@@ -51,6 +51,7 @@ export const etcd_maintenance = opsModule({
           result: ref('status.0.revision'),
         };
       },
+      intent: (_a, c) => `compact the key history up to the current revision, read from ${c.host.etcd?.name ?? c.host.name}`,
     },
     defrag: {
       readOnly: false,
@@ -65,8 +66,13 @@ export const etcd_maintenance = opsModule({
           result: ref('status.0'),
         };
       },
+      intent: () => 'defragment this member',
     },
-    defrag_all: { readOnly: false, plan: defragAll },
+    defrag_all: {
+      readOnly: false,
+      plan: defragAll,
+      intent: (_a, c) => `defragment ${c.inventory.facts.size} members, followers first and the leader last, health checked between`,
+    },
     alarm_list: {
       readOnly: true,
       plan: (_args, ctx) => ({
@@ -77,8 +83,13 @@ export const etcd_maintenance = opsModule({
         ],
         result: { alarms: ref('alarms'), nospace: ref('nospace') },
       }),
+      intent: () => 'list the active alarms (NOSPACE among them?)',
     },
-    alarm_disarm: { readOnly: false, plan: (_args, ctx) => ({ actions: [exec(sh`${ctl(ctx, ctx.inventory.facts.endpoints)} alarm disarm`)] }) },
+    alarm_disarm: {
+      readOnly: false,
+      plan: (_args, ctx) => ({ actions: [exec(sh`${ctl(ctx, ctx.inventory.facts.endpoints)} alarm disarm`)] }),
+      intent: () => 'disarm all alarms',
+    },
     write_probe: {
       readOnly: false,
       plan: (_args, ctx) => {
@@ -93,6 +104,7 @@ export const etcd_maintenance = opsModule({
           ],
         };
       },
+      intent: () => 'prove the cluster takes a write: put a probe key, read it back, delete it',
     },
   },
 });

@@ -104,8 +104,14 @@ export const etcd_member = opsModule({
         actions: [basics(args, ctx).list, { kind: 'derive', fn: 'members', args: [ref('list.json')], bind: 'members' }],
         result: ref('members'),
       }),
+      intent: () => 'read the live member list',
     },
-    add: { readOnly: false, plan: add },
+    add: {
+      readOnly: false,
+      plan: add,
+      intent: (a, c) =>
+        `add member ${str(a, 'name')} at ${str(a, 'peer_url')}${bool(a, 'learner', true) && c.inventory.facts.supportsLearner ? ' as a learner' : ''} unless a member has that peer URL`,
+    },
     // add-member's preflight: may this name join at this peer URL? (derive add_preflight)
     check_add: {
       readOnly: true,
@@ -114,11 +120,31 @@ export const etcd_member = opsModule({
         const verdict: Action = { kind: 'derive', fn: 'add_preflight', args: [ref('list.json'), name, str(args, 'peer_url')], bind: 'verdict' };
         return { actions: [list, verdict], result: ref('verdict') };
       },
+      intent: (a) => `refuse if another member uses ${str(a, 'peer_url')}; a learner ${optStr(a, 'name') ?? ''} left by an earlier run is continued`,
     },
-    remove: { readOnly: false, plan: remove },
-    promote: { readOnly: false, plan: onMemberByName(() => raw('promote ⟨_.id⟩'), false) },
-    update: { readOnly: false, plan: onMemberByName((args) => sh`update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`, true) },
+    remove: {
+      readOnly: false,
+      plan: remove,
+      intent: (a) =>
+        optStr(a, 'keep_peer_url') !== undefined
+          ? `remove member ${optStr(a, 'name') ?? ''} (by exact name), never the healthy replacement of that name at ${optStr(a, 'keep_peer_url') ?? ''}`
+          : `remove member ${optStr(a, 'name') ?? ''} (its ID found by exact name)`,
+    },
+    promote: {
+      readOnly: false,
+      plan: onMemberByName(() => raw('promote ⟨_.id⟩'), false),
+      intent: (a) => `promote learner ${optStr(a, 'name') ?? ''} to a voting member`,
+    },
+    update: {
+      readOnly: false,
+      plan: onMemberByName((args) => sh`update ⟨_.id⟩ --peer-urls=${str(args, 'peer_url')}`, true),
+      intent: (a) => `set the peer URL of member ${optStr(a, 'name') ?? ''} to ${str(a, 'peer_url')}`,
+    },
     // update-member's preflight: may this member move to this peer URL? (derive update_preflight)
-    check_update: { readOnly: true, plan: checkUpdate },
+    check_update: {
+      readOnly: true,
+      plan: checkUpdate,
+      intent: (a) => `refuse unless member ${optStr(a, 'name') ?? ''} can move to ${str(a, 'peer_url')} with the others keeping quorum`,
+    },
   },
 });

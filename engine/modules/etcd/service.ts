@@ -10,6 +10,15 @@ export const etcd_service: ModuleDef = {
   schema: 'etcd_service',
   summary: 'stop/start/restart etcd for the deployment mode (systemd unit or kubeadm static pod), optionally once with --force-new-cluster',
   readOnly: false,
+  intent: (args, ctx) => {
+    const how = ctx.inventory.cluster.deployment === 'systemd' ? 'systemd unit' : 'static pod';
+    const verb = { stopped: 'stop', started: 'start', restarted: 'restart' }[str(args, 'state')] ?? str(args, 'state');
+    const fnc = bool(args, 'force_new_cluster') ? ' once with --force-new-cluster' : '';
+    if (verb === 'stop') return `etcd_service: stop etcd (${how}) and wait until it no longer listens`;
+    return verb === 'restart'
+      ? `etcd_service: stop etcd (${how}), wait until it no longer listens, start it${fnc}`
+      : `etcd_service: ${verb} etcd (${how})${fnc}`;
+  },
   plan: (args, ctx) => {
     const state = str(args, 'state');
     const c = ctx.inventory.cluster;

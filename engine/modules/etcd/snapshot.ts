@@ -136,9 +136,18 @@ export const etcd_snapshot = opsModule({
   schema: 'etcd_snapshot',
   summary: 'snapshot save (with manifest), status, verify, distribute, restore into a fresh data dir, prune',
   ops: {
-    save: { readOnly: false, plan: save },
-    backup: { readOnly: false, plan: backup },
-    status: { readOnly: true, plan: (args, ctx) => ({ actions: [status(ctx, str(args, 'file'))], result: ref('status.json') }) },
+    save: {
+      readOnly: false,
+      plan: save,
+      intent: (a, c) =>
+        `save a snapshot from a healthy member (this one if healthy) into ${str(a, 'dir', c.inventory.cluster.backupDir)} with sha256 and key count`,
+    },
+    backup: { readOnly: false, plan: backup, intent: () => 'save a snapshot, fetch it and its manifest to the controller and check the copy there' },
+    status: {
+      readOnly: true,
+      plan: (args, ctx) => ({ actions: [status(ctx, str(args, 'file'))], result: ref('status.json') }),
+      intent: (a) => `read the revision and hash of ${str(a, 'file')}`,
+    },
     // Controller side: read a snapshot's manifest and check the file against it before anything else.
     manifest: {
       readOnly: true,
@@ -152,6 +161,7 @@ export const etcd_snapshot = opsModule({
           result: ref('manifest.json'),
         };
       },
+      intent: (a) => `on the controller: check ${str(a, 'file')} against its manifest (sha256)`,
     },
     verify: {
       readOnly: true,
@@ -162,6 +172,7 @@ export const etcd_snapshot = opsModule({
         ],
         result: ref('status.json'),
       }),
+      intent: (a) => `check ${str(a, 'file')} has the manifest's sha256 and is a readable snapshot`,
     },
     distribute: {
       readOnly: false,
@@ -173,8 +184,15 @@ export const etcd_snapshot = opsModule({
         if (str(args, 'strategy', 'relay') === 'relay') put.relay = { listen: relayAddress(ctx), compress: compression(optStr(args, 'compress')) };
         return { actions: [exec(sh`mkdir -p ${dest.slice(0, dest.lastIndexOf('/')) || '/'}`), put] };
       },
+      intent: (a) => `copy ${str(a, 'src')} from the controller to ${str(a, 'dest')} (sha256 checked as written)`,
     },
-    restore: { readOnly: false, plan: restore },
+    restore: {
+      readOnly: false,
+      plan: restore,
+      intent: (a, c) =>
+        `restore ${str(a, 'file')} into a fresh data dir as this member (its name and peer URL, the full cluster, a new token), ` +
+        `then swap it in for ${c.host.etcd?.dataDir ?? '?'} (refused while that still exists)`,
+    },
     // Controller side: from every member's registered `snapshot status` of its own db, the highest revision.
     select: {
       readOnly: true,
@@ -182,6 +200,7 @@ export const etcd_snapshot = opsModule({
         actions: [{ kind: 'derive', fn: 'highest_revision_from', args: ['⟨!hostvars⟩', str(args, 'from')], bind: 'best' }],
         result: ref('best'),
       }),
+      intent: (a) => `on the controller: choose the member whose registered ${str(a, 'from')} shows the highest revision`,
     },
     // Count and age, each side on its own (inventory backup_keep); the deciding is pure
     // (modules/retention.ts, unit-tested); the host only lists and deletes what was decided, saying why.
@@ -212,6 +231,8 @@ export const etcd_snapshot = opsModule({
           result: ref('decision'),
         };
       },
+      intent: (a, c) =>
+        `delete all but the newest ${num(a, 'keep', c.inventory.cluster.backupRetention)} snapshots of ${c.inventory.cluster.name} in ${str(a, 'dir', c.inventory.cluster.backupDir)}`,
     },
   },
 });
