@@ -164,7 +164,7 @@ function watchPrefix(o: TrafficOptions, a: Agents, stats: TrafficReport['watch']
 }
 
 /** Start the traffic; `stop()` (or the bounds) ends it and returns the report. */
-export function startTraffic(o: TrafficOptions): { stop: () => Promise<TrafficReport>; done: Promise<TrafficReport> } {
+export function startTraffic(o: TrafficOptions): { stop: () => Promise<TrafficReport>; done: Promise<TrafficReport>; acked: () => number } {
   const a = agentsFor(o.tls);
   const rate = o.ratePerSec ?? 50;
   const maxWrites = o.maxWrites ?? 100_000;
@@ -263,6 +263,8 @@ export function startTraffic(o: TrafficOptions): { stop: () => Promise<TrafficRe
   })();
   return {
     done,
+    /** Writes acknowledged so far (to wait for the traffic to be flowing before a fault). */
+    acked: () => report.acked.length,
     stop: () => {
       stopping = true;
       return done;
