@@ -41,6 +41,8 @@ export interface RunResult {
   attempts: Attempt[];
   /** Whether the fault was injected while the run was still going (the moment came before its end). */
   injectedDuringRun: boolean;
+  /** What the fault did (e.g. "etcd pid 123 on etcd-2 killed", "no runbook session on etcd-4"). */
+  fault: string;
   acked: number;
   lost: number;
   longestStallMs: number;
@@ -396,7 +398,7 @@ export async function runCampaign(lab: Lab, o: CampaignOptions): Promise<Campaig
     runs.push(r);
     o.onRun?.(r);
     log(
-      `  ${describeSpec(spec, r.steps)} → ${r.outcome}${r.injectedDuringRun ? '' : ' (the run ended before the moment)'}; ` +
+      `  ${describeSpec(spec, r.steps)} → ${r.outcome} (${r.fault || 'no fault'}${r.injectedDuringRun ? '' : ', after the run ended'}); ` +
         `${r.acked} writes acknowledged, ${r.lost} lost, longest stall ${r.longestStallMs} ms; ${r.attempts.map((a) => `${a.what}=${String(a.code)}`).join(' ')}` +
         (r.outcome === 'refused' || r.outcome === 'failed' ? `\n      ${r.message.split('\n').slice(0, 6).join('\n      ')}` : ''),
     );
@@ -474,13 +476,22 @@ async function runOne(lab: Lab, spec: RunSpec, seed: number): Promise<RunResult>
       acked: report.acked.length,
       lost: check.lost,
       longestStallMs: report.longestStallMs,
-      message: outcome === 'failed' ? [...problems, message].join('\n') : outcome === 'refused' ? message : fault.note,
+      fault: fault.note,
+      message: outcome === 'failed' ? [...problems, message].join('\n') : outcome === 'refused' ? message : '',
     });
   } catch (e) {
     const report = await traffic.stop();
     const msg = e instanceof Error ? e.message : String(e);
     problems.push(msg);
-    return result({ outcome: 'failed', injectedDuringRun: false, acked: report.acked.length, lost: 0, longestStallMs: report.longestStallMs, message: msg });
+    return result({
+      outcome: 'failed',
+      injectedDuringRun: false,
+      fault: '',
+      acked: report.acked.length,
+      lost: 0,
+      longestStallMs: report.longestStallMs,
+      message: msg,
+    });
   }
 }
 
