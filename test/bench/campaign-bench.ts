@@ -59,9 +59,13 @@ export async function benchCampaign(): Promise<string[]> {
   const lines = [`campaign: seed ${seed}, ${runs} runs (RUNBOOK_CAMPAIGN_SEED / RUNBOOK_CAMPAIGN_RUNS), ${SHAPE_A.title}, 4 hosts, 3 members + a spare`];
   const lab = await labUp({ dir: DIR, hosts: 4, members: 3, firstOctet: FIRST_OCTET, ...shapeLab(SHAPE_A) });
   try {
-    const report = await runCampaign(lab, { seed, runs, log: (l) => process.stdout.write(`${l}\n`) });
-    writeFileSync(join(DIR, 'campaign-report.json'), JSON.stringify(report, null, 2));
-    lines.push(...campaignLines(report), `  (every run: ${join(DIR, 'campaign-report.json')})`);
+    const file = join(DIR, 'campaign-report.json');
+    const done: unknown[] = [];
+    // Written after every run, so a campaign cut short still leaves what it did.
+    const onRun = (r: unknown): void => void (done.push(r), writeFileSync(file, JSON.stringify({ seed, runs: done }, null, 2)));
+    const report = await runCampaign(lab, { seed, runs, log: (l) => process.stdout.write(`${l}\n`), onRun });
+    writeFileSync(file, JSON.stringify(report, null, 2));
+    lines.push(...campaignLines(report), `  (every run: ${file})`);
     return lines;
   } finally {
     await labDown(DIR);

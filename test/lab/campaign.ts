@@ -23,6 +23,10 @@ const BIN = path.join(ROOT, 'bin', 'runbook.js');
 const HUNG_MS = 300_000;
 const CANARIES = 50;
 const BUMP = 1_000_000_000;
+/** runbook's refusal of a stale lock (engine/cli/apply.ts), which tells the operator to pass --break-lock. */
+const STALE_LOCK = /lock looks stale[\s\S]*--break-lock/;
+/** runbook's warning at the end of a run that could not give back a host's lock. */
+const LOCK_LEFT = /could not remove the run lock on: /;
 
 export type Outcome = 'completed' | 'resumed' | 'rerun' | 'refused' | 'failed';
 
@@ -43,6 +47,8 @@ export interface RunResult {
   injectedDuringRun: boolean;
   /** What the fault did (e.g. "etcd pid 123 on etcd-2 killed", "no runbook session on etcd-4"). */
   fault: string;
+  /** The run's last attempt warned that it could not remove its lock on a host (the next run breaks it, as told). */
+  lockLeft: boolean;
   acked: number;
   lost: number;
   longestStallMs: number;
@@ -394,11 +400,11 @@ export async function runCampaign(lab: Lab, o: CampaignOptions): Promise<Campaig
   const runs: RunResult[] = [];
   for (let n = 1; n <= o.runs; n++) {
     const spec = nextSpec(rand, n, members, hosts);
-    const r = await runOne(lab, spec, o.seed);
+    const r = await runOne(lab, spec, o.seed, runs.at(-1)?.lockLeft ?? false);
     runs.push(r);
     o.onRun?.(r);
     log(
-      `  ${describeSpec(spec, r.steps)} → ${r.outcome} (${r.fault || 'no fault'}${r.injectedDuringRun ? '' : ', after the run ended'}); ` +
+      `  ${describeSpec(spec, r.steps)} → ${r.outcome} (${r.fault || 'no fault'}${r.injectedDuringRun ? '' : ', after the run ended'}${r.lockLeft ? '; a host lock left, as warned' : ''}); ` +
         `${r.acked} writes acknowledged, ${r.lost} lost, longest stall ${r.longestStallMs} ms; ${r.attempts.map((a) => `${a.what}=${String(a.code)}`).join(' ')}` +
         (r.outcome === 'refused' || r.outcome === 'failed' ? `\n      ${r.message.split('\n').slice(0, 6).join('\n      ')}` : ''),
     );
@@ -408,7 +414,12 @@ export async function runCampaign(lab: Lab, o: CampaignOptions): Promise<Campaig
   return { seed: o.seed, runs, counts: countsOf(runs) };
 }
 
-async function runOne(lab: Lab, spec: RunSpec, seed: number): Promise<RunResult> {
+/**
+ * One run. `lockLeft`: the previous run ended saying it could not remove its lock on a host (its
+ * connection there was gone): as that message says, this run passes --break-lock (the lock is stale).
+ */
+async function runOne(lab: Lab, spec: RunSpec, seed: number, lockLeft: boolean): Promise<RunResult> {
+  const breakLock = lockLeft ? ['--break-lock'] : [];
   // Membership playbooks take the inventory at its end state (README); the others the current one.
   const inventory = inventoryFor(lab, spec.playbook.endsWith('-member') ? spec.after : spec.before);
   const journalDir = path.join(lab.dir, 'runs');
@@ -421,23 +432,28 @@ async function runOne(lab: Lab, spec: RunSpec, seed: number): Promise<RunResult>
   const attempts: Attempt[] = [];
   const problems: string[] = [];
   const result = (r: Omit<RunResult, 'spec' | 'steps' | 'attempts' | 'problems'>): RunResult => ({ spec, steps, attempts, problems, ...r });
-  const attempt = async (what: string, args: string[]): Promise<Awaited<Child['done']>> => {
+  const once = async (what: string, args: string[]): Promise<Awaited<Child['done']>> => {
     const t0 = Date.now();
     const r = await runbookChild(args, () => undefined).done;
     attempts.push({ what, code: r.code, ms: Date.now() - t0, ...(r.runId ? { runId: r.runId } : {}) });
     if (Date.now() - t0 >= HUNG_MS) problems.push(`${what}: no end within ${HUNG_MS} ms (killed)`);
     return r;
   };
+  // Refused because a lock is stale (exit 4, "run again with --break-lock"): as the message says.
+  const attempt = async (what: string, args: string[]): Promise<Awaited<Child['done']>> => {
+    const r = await once(what, args);
+    return r.code === 4 && STALE_LOCK.test(r.stderr) && !args.includes('--break-lock') ? once(`${what} --break-lock`, [...args, '--break-lock']) : r;
+  };
   try {
     await until('the first acknowledged write', () => Promise.resolve(traffic.acked() > 0), 30_000);
     let snapshotRevision: number | undefined;
     if (spec.playbook === 'restore-all') {
       // The snapshot it restores: taken now, under the same traffic.
-      const b = await attempt('backup', ['apply', 'backup.yml', '-i', inventory, '--yes', '--output', 'json', '--journal-dir', journalDir]);
+      const b = await attempt('backup', ['apply', 'backup.yml', '-i', inventory, '--yes', '--output', 'json', '--journal-dir', journalDir, ...breakLock]);
       if (b.code !== 0) throw new Error(`backup.yml before restore-all: exit ${String(b.code)}\n${b.stderr}`);
       snapshotRevision = newestSnapshotRevision(lab);
     }
-    const { first, fault, during } = await faultedRun(lab, spec, withExtra, steps);
+    const { first, fault, during } = await faultedRun(lab, spec, [...withExtra, ...breakLock], steps);
     attempts.push({ what: 'run', code: first.code, ms: first.ms, ...(first.runId ? { runId: first.runId } : {}) });
     if (fault.error) problems.push(fault.error);
     if (first.ms >= HUNG_MS) problems.push(`the run: no end within ${HUNG_MS} ms (killed)`);
@@ -453,7 +469,6 @@ async function runOne(lab: Lab, spec: RunSpec, seed: number): Promise<RunResult>
     // What a resume cannot finish is run again from the start (every playbook checks before it changes).
     if (outcome === undefined) {
       last = await attempt('rerun', withExtra);
-      if (last.code === 4 && /--break-lock/.test(last.stderr)) last = await attempt('rerun --break-lock', [...withExtra, '--break-lock']);
       if (last.code === 0) outcome = 'rerun';
     }
     const report = await traffic.stop();
@@ -477,6 +492,7 @@ async function runOne(lab: Lab, spec: RunSpec, seed: number): Promise<RunResult>
       lost: check.lost,
       longestStallMs: report.longestStallMs,
       fault: fault.note,
+      lockLeft: LOCK_LEFT.test(last.stderr),
       message: outcome === 'failed' ? [...problems, message].join('\n') : outcome === 'refused' ? message : '',
     });
   } catch (e) {
@@ -486,6 +502,7 @@ async function runOne(lab: Lab, spec: RunSpec, seed: number): Promise<RunResult>
     return result({
       outcome: 'failed',
       injectedDuringRun: false,
+      lockLeft: false,
       fault: '',
       acked: report.acked.length,
       lost: 0,
