@@ -2,6 +2,9 @@
 // runs, each a playbook, a moment and a fault. The next run is chosen from the membership the
 // previous one left (a grown cluster can shrink, a spare can join or replace a member), so one seed
 // gives one sequence as long as the runs end the same way. test/lab/campaign.ts carries them out.
+// A new playbook (the rolling upgrade, certificate rotation): add it to CAMPAIGN_PLAYBOOKS, say in
+// playable() when it can run and in nextSpec() its -e values and the membership it leaves. (Adding
+// one changes what every seed draws: keep the seeds file's runs passing.)
 
 export const CAMPAIGN_PLAYBOOKS = ['compact-defrag', 'backup', 'add-member', 'remove-member', 'replace-member', 'restore-all'] as const;
 export type CampaignPlaybook = (typeof CAMPAIGN_PLAYBOOKS)[number];

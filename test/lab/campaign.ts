@@ -96,6 +96,7 @@ interface Child {
   /** Resolves when the process has exited. */
   done: Promise<{ code: number | null; runId?: string; stderr: string; failures: string[] }>;
   kill: () => void;
+  exited: () => boolean;
 }
 
 function runbookChild(args: string[], onStepStart: (count: number, host: string) => void): Child {
@@ -136,7 +137,7 @@ function runbookChild(args: string[], onStepStart: (count: number, host: string)
       resolve({ code: code ?? (signal ? 128 + 9 : null), ...(runId ? { runId } : {}), stderr, failures });
     });
   });
-  return { pid: child.pid ?? 0, done, kill: () => child.kill('SIGKILL') };
+  return { pid: child.pid ?? 0, done, kill: () => child.kill('SIGKILL'), exited: () => child.exitCode !== null || child.signalCode !== null };
 }
 
 // ───────────── faults, injected and healed inside the hosts (nsenter), never through runbook ─────────────
@@ -175,6 +176,7 @@ async function inject(lab: Lab, spec: RunSpec, child: Child): Promise<Injected> 
   const h = spec.target ?? '';
   switch (spec.fault) {
     case 'kill-runbook':
+      if (child.exited()) return { heal: () => Promise.resolve(), note: 'runbook had ended' };
       child.kill();
       return { heal: () => Promise.resolve(), note: `runbook pid ${child.pid} killed` };
     case 'kill-etcd': {
@@ -190,7 +192,7 @@ async function inject(lab: Lab, spec: RunSpec, child: Child): Promise<Injected> 
     }
     case 'cut-ssh': {
       const pids = await sh(lab, h, "p=$(pgrep -f 'ssh[d]: root@notty' | tr '\\n' ' '); [ -z \"$p\" ] || kill -KILL $p 2>/dev/null; echo $p");
-      return { heal: () => Promise.resolve(), note: pids ? `sshd session(s) ${pids}on ${h} killed` : `no runbook session on ${h}` };
+      return { heal: () => Promise.resolve(), note: pids ? `sshd session(s) ${pids} on ${h} killed` : `no runbook session on ${h}` };
     }
     case 'stop-sshd': {
       const pids = await sh(lab, h, "p=\"$(cat /run/lab/sshd.pid) $(pgrep -f 'ssh[d]: root' | tr '\\n' ' ')\"; kill -STOP $p 2>/dev/null; echo $p");
@@ -403,9 +405,11 @@ export async function runCampaign(lab: Lab, o: CampaignOptions): Promise<Campaig
     const r = await runOne(lab, spec, o.seed, runs.at(-1)?.lockLeft ?? false);
     runs.push(r);
     o.onRun?.(r);
+    const what = `${r.fault || 'no fault'}${r.injectedDuringRun ? '' : ', after the run ended'}${r.lockLeft ? '; a host lock left, as warned' : ''}`;
+    const tries = r.attempts.map((a) => `${a.what}=${String(a.code)}`).join(' ');
     log(
-      `  ${describeSpec(spec, r.steps)} → ${r.outcome} (${r.fault || 'no fault'}${r.injectedDuringRun ? '' : ', after the run ended'}${r.lockLeft ? '; a host lock left, as warned' : ''}); ` +
-        `${r.acked} writes acknowledged, ${r.lost} lost, longest stall ${r.longestStallMs} ms; ${r.attempts.map((a) => `${a.what}=${String(a.code)}`).join(' ')}` +
+      `  ${describeSpec(spec, r.steps)} → ${r.outcome} (${what}); ` +
+        `${r.acked} writes acknowledged, ${r.lost} lost, longest stall ${r.longestStallMs} ms; ${tries}` +
         (r.outcome === 'refused' || r.outcome === 'failed' ? `\n      ${r.message.split('\n').slice(0, 6).join('\n      ')}` : ''),
     );
     if (r.outcome === 'failed') break;
