@@ -210,11 +210,16 @@ function main(): number {
       v.lost === 0,
     ]),
     [
-      `fault campaign (seeds ${seeds}): runs / completed through the fault / resumed / rerun / refused with a message`,
-      `${cc.runs} / ${cc.completed} / ${cc.resumed} / ${cc.rerun} / ${cc.refused}`,
+      `fault campaign (seeds ${seeds}): runs / failed (unhealthy, data lost or no clear message)`,
+      `${cc.runs} / ${cc.failed}`,
       campaignTests.length > 0 && campaignPassed === campaignTests.length && cc.runs > 0 && cc.failed === 0,
     ],
-    [`fault campaign: runs with data lost (of ${cc.acked} acknowledged writes)`, `${cc.dataLost}`, cc.runs > 0 && cc.dataLost === 0],
+    [
+      '  completed through the fault / recovered by resume / by rerun / refused with a message',
+      `${cc.completed} / ${cc.resumed} / ${cc.rerun} / ${cc.refused}`,
+      cc.completed + cc.resumed + cc.rerun + cc.refused === cc.runs - cc.failed,
+    ],
+    [`  runs with data lost (of ${cc.acked} acknowledged writes)`, `${cc.dataLost}`, cc.runs > 0 && cc.dataLost === 0],
     [
       `bad inputs tried / clear errors (corpus ${corpusTried.size} + runtime ${runtimeBad.length})`,
       `${badTried} / ${badClear}`,
