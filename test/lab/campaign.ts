@@ -195,8 +195,13 @@ async function inject(lab: Lab, spec: RunSpec, child: Child): Promise<Injected> 
       return { heal: () => Promise.resolve(), note: pids ? `sshd session(s) ${pids} on ${h} killed` : `no runbook session on ${h}` };
     }
     case 'stop-sshd': {
-      const pids = await sh(lab, h, "p=\"$(cat /run/lab/sshd.pid) $(pgrep -f 'ssh[d]: root' | tr '\\n' ' ')\"; kill -STOP $p 2>/dev/null; echo $p");
-      return { heal: () => sh(lab, h, `kill -CONT ${pids} 2>/dev/null; true`).then(() => undefined), note: `sshd ${pids} on ${h} stopped` };
+      const out = await sh(lab, h, "p=\"$(cat /run/lab/sshd.pid) $(pgrep -f 'ssh[d]: root' | tr '\\n' ' ')\"; kill -STOP $p 2>/dev/null; echo $p");
+      // Only numbers reach the thawing command (what pgrep printed, checked).
+      const pids = out.split(/\s+/).filter((p) => /^\d+$/.test(p));
+      return {
+        heal: () => sh(lab, h, `kill -CONT ${pids.join(' ')} 2>/dev/null; true`).then(() => undefined),
+        note: `sshd ${pids.join(' ')} on ${h} stopped`,
+      };
     }
     case 'disk-full': {
       // A tmpfs over the backup dir (what was there copied in), then a filler until nothing fits;
