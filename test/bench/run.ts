@@ -1,5 +1,6 @@
 // npm run bench: every benchmark, each reported as ratios against a baseline measured in the same run.
 // Not a test: nothing here asserts a time. `npm run bench -- fanout restore` runs only those sections.
+import { benchCampaign } from './campaign-bench.js';
 import { benchDistribute } from './distribute-bench.js';
 import { benchFanout } from './fanout-bench.js';
 import { benchPlan } from './plan-bench.js';
@@ -20,6 +21,7 @@ const sections: Record<string, () => string[] | Promise<string[]>> = {
   traffic: () => benchTraffic(),
   s3: () => benchS3(),
   'restore-at-scale': () => benchRestoreAtScale(),
+  campaign: () => benchCampaign(),
 };
 /** Sections too long for a plain `npm run bench`: they run only when named. */
 const onlyWhenNamed = new Set(['restore-at-scale']);

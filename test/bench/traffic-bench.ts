@@ -4,7 +4,8 @@
 // acknowledged writes; reported: the longest write stall and the time without any acknowledged
 // write. compact-defrag.yml (followers first, leader last, health between) is compared with what
 // `etcdctl defrag --cluster` does (every member at once) in the same run, each on a freshly
-// fragmented database. Measured, never asserted.
+// fragmented database; then add-member, remove-member and replace-member on that database. Measured,
+// never asserted.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostExec, labDown, labUp, type Lab } from '../lab/lab.js';
 import { missingOn, startTraffic, type TrafficReport } from '../lab/traffic.js';
@@ -80,6 +81,37 @@ export async function benchTraffic(): Promise<string[]> {
           { timeoutMs: 300_000 },
         );
       }),
+    );
+    // Membership changes: etcd-4 joins (a learner that catches up on the ~120 MiB database, then promoted) and leaves again.
+    const grown = lab.inventoryPath.replace(/\.yml$/, '-grown.yml');
+    writeFileSync(
+      grown,
+      readFileSync(lab.inventoryPath, 'utf8')
+        .replace('hosts: [etcd-1, etcd-2, etcd-3]', 'hosts: [etcd-1, etcd-2, etcd-3, etcd-4]')
+        .replace(/ {2}spare:\n {4}hosts: \[etcd-4\]\n/, ''),
+    );
+    const four = [...members, 'etcd-4'];
+    rows.push(
+      await underTraffic(
+        lab,
+        'add-member.yml',
+        members,
+        () => runbookChild(['apply', 'add-member.yml', '-i', grown, '--yes', '--output', 'text', '-e', 'new=etcd-4'], 600_000),
+        four,
+      ),
+    );
+    rows.push(
+      await underTraffic(
+        lab,
+        'remove-member.yml',
+        four,
+        () =>
+          runbookChild(
+            ['apply', 'remove-member.yml', '-i', lab.inventoryPath, '--yes', '--output', 'text', '-e', 'name=etcd-4', '-e', 'old_host=etcd-4'],
+            600_000,
+          ),
+        members,
+      ),
     );
     const inv = lab.inventoryPath.replace(/\.yml$/, '-replace.yml');
     writeFileSync(

@@ -27,7 +27,7 @@ import * as path from 'node:path';
 import { labDown, labRequest, resolveEtcd, type Lab } from '../lab/lab.js';
 import { SHAPE_B34, SHAPE_D } from '../lab/shapes.js';
 import { startTraffic } from '../lab/traffic.js';
-import { assertNoLoss, trafficSummary, trafficTls } from './traffic-helpers.js';
+import { assertNoLoss, summary as trafficSummary, trafficTls } from './traffic-helpers.js';
 import {
   apply,
   assertCanaries,
@@ -312,7 +312,7 @@ describe(`[traffic] ${SHAPE_D.title} upgrade.yml under live client traffic (127.
     trafficSummary('upgrade', report);
     assert.equal(r.code, 0, r.all);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, TARGET])));
-    await assertNoLoss(lab, MEMBERS, report, prefix);
+    await assertNoLoss(lab, MEMBERS, report, prefix, 'upgrade');
     await assertCluster(lab, MEMBERS);
     for (const h of MEMBERS) await assertCanaries(clientUrl(lab, h));
   });

@@ -7,36 +7,12 @@
 import assert from 'node:assert/strict';
 import { labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A } from '../lab/shapes.js';
-import { missingOn, startTraffic, type TrafficReport, type TrafficTls } from '../lab/traffic.js';
+import { startTraffic } from '../lab/traffic.js';
 import { apply, assertCanaries, assertCluster, clientUrl, freshLab, labDir, onHost, writeCanaries, writeInventory } from './playbook-helpers.js';
+import { assertNoLoss, summary, trafficTls as tls } from './traffic-helpers.js';
 
 const NAME = 'traffic-maintenance';
 const DIR = labDir(`${NAME}-${SHAPE_A.id}`);
-
-/** The lab's client certificate, when it serves TLS. */
-const tls = (lab: Lab): TrafficTls | undefined => (lab.tls ? { ca: lab.tls.ca, cert: lab.tls.cert, key: lab.tls.key } : undefined);
-
-function summary(what: string, r: TrafficReport): void {
-  console.log(
-    `      [traffic] ${what}: ${r.acked.length} acknowledged of ${r.attempts} writes (${r.unacked} unacknowledged), ${r.reads} reads, ` +
-      `watch ${r.watch.events} events (${r.watch.restarts} restarts); longest write stall ${r.longestStallMs} ms, ${r.unavailableMs} ms without writes`,
-  );
-}
-
-async function assertNoLoss(lab: Lab, hosts: string[], r: TrafficReport, prefix: string): Promise<void> {
-  assert.ok(r.acked.length >= 20, `too little traffic to prove anything: ${r.acked.length} acknowledged writes`);
-  assert.deepEqual(r.staleReads, [], 'a read returned a value other than the acknowledged one');
-  for (const h of hosts) {
-    // A follower applies the last entries a moment after the leader acknowledged them.
-    let missing = await missingOn(clientUrl(lab, h), r, prefix, tls(lab));
-    for (let i = 0; i < 30 && missing.length > 0; i++) {
-      await new Promise((res) => setTimeout(res, 100));
-      missing = await missingOn(clientUrl(lab, h), r, prefix, tls(lab));
-    }
-    assert.deepEqual(missing.slice(0, 5), [], `${h} lost ${missing.length} acknowledged write(s)`);
-  }
-  assert.ok(r.watch.events >= r.acked.length, `the watch saw ${r.watch.events} events for ${r.acked.length} acknowledged writes`);
-}
 
 describe(`[traffic] ${SHAPE_A.title} maintenance under live client traffic (lab, 4 hosts)`, function () {
   this.timeout(300_000);
@@ -60,7 +36,7 @@ describe(`[traffic] ${SHAPE_A.title} maintenance under live client traffic (lab,
     const report = await traffic.stop();
     summary('compact-defrag', report);
     assert.equal(r.code, 0, r.all);
-    await assertNoLoss(lab, members, report, prefix);
+    await assertNoLoss(lab, members, report, prefix, 'compact-defrag');
     await assertCluster(lab, members);
   });
 
@@ -85,7 +61,7 @@ describe(`[traffic] ${SHAPE_A.title} maintenance under live client traffic (lab,
     summary('replace-member', report);
     assert.equal(r.code, 0, r.all);
     const now = ['etcd-1', 'etcd-2', 'etcd-4'];
-    await assertNoLoss(lab, now, report, prefix);
+    await assertNoLoss(lab, now, report, prefix, 'replace-member');
     await assertCluster(lab, now);
     for (const h of now) await assertCanaries(clientUrl(lab, h));
   });
@@ -111,7 +87,7 @@ describe(`[traffic] ${SHAPE_A.title} maintenance under live client traffic (lab,
     const report = await traffic.stop();
     summary('force-new-cluster', report);
     assert.equal(r.code, 0, r.all);
-    await assertNoLoss(lab, members, report, prefix);
+    await assertNoLoss(lab, members, report, prefix, 'force-new-cluster');
     await assertCluster(lab, members);
     for (const h of members) await assertCanaries(clientUrl(lab, h));
   });

@@ -3,7 +3,11 @@
 //
 //   faults injected / survived with nothing lost   tests titled "[fault] …"        total / passed
 //   playbooks under live traffic, 0 writes lost   tests titled "[traffic] …"      total / passed (each proves
-//                                                  every acknowledged write is on every member)
+//                                                  every acknowledged write is on every member), and per
+//                                                  playbook acknowledged / lost writes (RUNBOOK_TRAFFIC_REPORT)
+//   the randomized fault campaign                  tests "[campaign] …" (test/e2e/campaign-seeds.json): runs, completed
+//                                                  through the fault, recovered by resume / by rerun, refused with a
+//                                                  message, failed, data lost (RUNBOOK_CAMPAIGN_REPORT)
 //   bad inputs tried / clear errors                bad-input corpus cases (each must pass in every
 //                                                  suite that runs it) + tests "[bad-input] …"
 //   injection attempts / executed                  tests "[injection] …"           total / failed (must be 0)
@@ -55,9 +59,36 @@ function compiled(dir: string, re: RegExp): string[] {
     .filter((f) => existsSync(f));
 }
 
-function runMocha(files: string[]): MochaReport {
+interface TrafficRow {
+  playbook: string;
+  acked: number;
+  lost: number;
+}
+
+interface CampaignCounts {
+  runs: number;
+  completed: number;
+  resumed: number;
+  rerun: number;
+  refused: number;
+  failed: number;
+  dataLost: number;
+  acked: number;
+}
+
+interface Measured {
+  mocha: MochaReport;
+  /** Rows the traffic tests recorded (one per playbook run under traffic). */
+  traffic: TrafficRow[];
+  /** The campaign test's reports, one per seed. */
+  campaigns: { seed: number; counts: CampaignCounts }[];
+}
+
+function runMocha(files: string[]): Measured {
   const out = mkdtempSync(path.join(tmpdir(), 'runbook-reliability-'));
   const report = path.join(out, 'report.json');
+  const trafficFile = path.join(out, 'traffic.jsonl');
+  const campaignFile = path.join(out, 'campaign.json');
   try {
     const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
     const r = spawnSync(
@@ -66,11 +97,20 @@ function runMocha(files: string[]): MochaReport {
       {
         cwd: ROOT,
         stdio: ['ignore', 'inherit', 'inherit'],
-        env: { ...process.env, NO_COLOR: '1' },
+        env: { ...process.env, NO_COLOR: '1', RUNBOOK_TRAFFIC_REPORT: trafficFile, RUNBOOK_CAMPAIGN_REPORT: campaignFile },
       },
     );
     if (!existsSync(report)) throw new Error(`mocha wrote no report (exit ${String(r.status)}${r.error ? `: ${r.error.message}` : ''})`);
-    return JSON.parse(readFileSync(report, 'utf8')) as MochaReport;
+    return {
+      mocha: JSON.parse(readFileSync(report, 'utf8')) as MochaReport,
+      traffic: existsSync(trafficFile)
+        ? readFileSync(trafficFile, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as TrafficRow)
+        : [],
+      campaigns: existsSync(campaignFile) ? (JSON.parse(readFileSync(campaignFile, 'utf8')) as Measured['campaigns']) : [],
+    };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
@@ -80,13 +120,15 @@ function main(): number {
   const files = [
     ...compiled('test/e2e', /^fault-.*\.test\.ts$/),
     ...compiled('test/e2e', /^traffic-.*\.test\.ts$/),
+    ...compiled('test/e2e', /^campaign.*\.test\.ts$/),
     ...compiled('test/e2e', /^security-.*\.test\.ts$/),
     ...compiled('test/unit', /^security-.*\.test\.ts$/),
     ...compiled('test/unit', /^bad-input.*\.test\.ts$/),
     ...compiled('test/unit', /^(validate-linear|lock-break-race)\.test\.ts$/),
   ];
   process.stderr.write(`reliability: running ${files.length} test files:\n${files.map((f) => `  ${path.relative(ROOT, f)}\n`).join('')}`);
-  const report = runMocha(files);
+  const measured = runMocha(files);
+  const report = measured.mocha;
   const passed = new Set(report.passes.map((t) => t.fullTitle));
   const failed = new Set(report.failures.map((t) => t.fullTitle));
   const tests = report.tests;
@@ -96,6 +138,28 @@ function main(): number {
   const traffic = tagged('[traffic]');
   const trafficPassed = traffic.filter((t) => passed.has(t.fullTitle)).length;
   const faultsPassed = faults.filter((t) => passed.has(t.fullTitle)).length;
+  // Per playbook: writes acknowledged during its runs under traffic, and the most any member lost.
+  const perPlaybook = new Map<string, { acked: number; lost: number }>();
+  for (const r of measured.traffic) {
+    const p = perPlaybook.get(r.playbook) ?? { acked: 0, lost: 0 };
+    perPlaybook.set(r.playbook, { acked: p.acked + r.acked, lost: Math.max(p.lost, r.lost) });
+  }
+  const campaignTests = tagged('[campaign]');
+  const campaignPassed = campaignTests.filter((t) => passed.has(t.fullTitle)).length;
+  const cc = measured.campaigns.reduce<CampaignCounts>(
+    (a, c) => ({
+      runs: a.runs + c.counts.runs,
+      completed: a.completed + c.counts.completed,
+      resumed: a.resumed + c.counts.resumed,
+      rerun: a.rerun + c.counts.rerun,
+      refused: a.refused + c.counts.refused,
+      failed: a.failed + c.counts.failed,
+      dataLost: a.dataLost + c.counts.dataLost,
+      acked: a.acked + c.counts.acked,
+    }),
+    { runs: 0, completed: 0, resumed: 0, rerun: 0, refused: 0, failed: 0, dataLost: 0, acked: 0 },
+  );
+  const seeds = measured.campaigns.map((c) => c.seed).join(', ') || 'none ran';
 
   // The corpus: each case runs in several suites (in process, through the CLI); clear only if it passes in all.
   const caseNames = new Set((JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/bad/cases.json'), 'utf8')) as { name: string }[]).map((c) => c.name));
@@ -131,7 +195,7 @@ function main(): number {
 
   // Anything else that failed (a hook, an untagged test) means the counts above cannot be trusted.
   const counted = new Set(
-    [...faults, ...traffic, ...corpusTests, ...runtimeBad, ...injections, ...secretTests, ...limits, ...linear, ...lockRaces, ...verify, ...tlsFaults].map(
+    [...faults, ...traffic, ...campaignTests, ...corpusTests, ...runtimeBad, ...injections, ...secretTests, ...limits, ...linear, ...lockRaces, ...verify, ...tlsFaults].map(
       (t) => t.fullTitle,
     ),
   );
@@ -144,6 +208,22 @@ function main(): number {
       `${traffic.length} / ${trafficPassed}`,
       traffic.length > 0 && trafficPassed === traffic.length,
     ],
+    ...[...perPlaybook].map(([p, v]): [string, string, boolean] => [
+      `  under traffic: ${p}, writes acknowledged / lost`,
+      `${v.acked} / ${v.lost}`,
+      v.lost === 0,
+    ]),
+    [
+      `fault campaign (seeds ${seeds}): runs / failed (unhealthy, data lost or no clear message)`,
+      `${cc.runs} / ${cc.failed}`,
+      campaignTests.length > 0 && campaignPassed === campaignTests.length && cc.runs > 0 && cc.failed === 0,
+    ],
+    [
+      '  completed through the fault / recovered by resume / by rerun / refused with a message',
+      `${cc.completed} / ${cc.resumed} / ${cc.rerun} / ${cc.refused}`,
+      cc.completed + cc.resumed + cc.rerun + cc.refused === cc.runs - cc.failed,
+    ],
+    [`  runs with data lost (of ${cc.acked} acknowledged writes)`, `${cc.dataLost}`, cc.runs > 0 && cc.dataLost === 0],
     [
       `bad inputs tried / clear errors (corpus ${corpusTried.size} + runtime ${runtimeBad.length})`,
       `${badTried} / ${badClear}`,
@@ -176,12 +256,13 @@ function main(): number {
     ['other failures (hooks, untagged tests)', `${otherFailures.length}`, otherFailures.length === 0],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
+  const cw = Math.max(9, ...rows.map((r) => r[1].length));
   const lines = [
     '',
     'Reliability summary',
-    `  ${'measure'.padEnd(w)}  ${'count'.padStart(9)}  verdict`,
-    `  ${'-'.repeat(w)}  ${'-'.repeat(9)}  -------`,
-    ...rows.map(([label, value, ok]) => `  ${label.padEnd(w)}  ${value.padStart(9)}  ${ok ? 'ok' : 'OFF'}`),
+    `  ${'measure'.padEnd(w)}  ${'count'.padStart(cw)}  verdict`,
+    `  ${'-'.repeat(w)}  ${'-'.repeat(cw)}  -------`,
+    ...rows.map(([label, value, ok]) => `  ${label.padEnd(w)}  ${value.padStart(cw)}  ${ok ? 'ok' : 'OFF'}`),
     `  (mocha: ${report.stats.tests} tests, ${report.stats.passes} passed, ${report.stats.failures} failed, ${report.stats.pending} pending; ${faults.length ? '' : 'no [fault] tests present; '}bad inputs needed: >= ${MIN_BAD_INPUTS})`,
   ];
   for (const t of report.failures) lines.push(`  FAILED ${t.fullTitle}: ${(t.err?.message ?? '').split('\n')[0] ?? ''}`);
