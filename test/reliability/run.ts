@@ -195,9 +195,20 @@ function main(): number {
 
   // Anything else that failed (a hook, an untagged test) means the counts above cannot be trusted.
   const counted = new Set(
-    [...faults, ...traffic, ...campaignTests, ...corpusTests, ...runtimeBad, ...injections, ...secretTests, ...limits, ...linear, ...lockRaces, ...verify, ...tlsFaults].map(
-      (t) => t.fullTitle,
-    ),
+    [
+      ...faults,
+      ...traffic,
+      ...campaignTests,
+      ...corpusTests,
+      ...runtimeBad,
+      ...injections,
+      ...secretTests,
+      ...limits,
+      ...linear,
+      ...lockRaces,
+      ...verify,
+      ...tlsFaults,
+    ].map((t) => t.fullTitle),
   );
   const otherFailures = report.failures.filter((t) => !counted.has(t.fullTitle));
 
