@@ -39,7 +39,7 @@ for (const shape of shapesFor('force-new-cluster'))
       const none = await apply(lab, 'force-new-cluster.yml');
       // A missing survivor is bad input: refused when the plan is built (exit 2), before any host is asked.
       assert.equal(none.code, 2, none.all);
-      assert.match(none.all, /endpoints: "\{\{survivor\}\}" rendered empty/);
+      assert.match(none.all, /"survivor" is required by play "Preflight" and was not given[\s\S]*pass -e survivor=/);
 
       const alive = await apply(lab, 'force-new-cluster.yml', ['survivor=etcd-1']);
       assert.equal(alive.code, 1, alive.all);
