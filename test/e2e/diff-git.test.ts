@@ -313,7 +313,7 @@ describe('runbook diff --base on a git repository', function () {
     it('moving the first etcd member changes which host runs the run_once tasks: reported', async () => {
       const r = await diff('first-member', 'cert-rotation', 'playbooks/restore-all.yml', 'inventories/prod-3-https.yml', 'text');
       assert.equal(r.code, 3, r.out);
-      assert.match(r.out, /TASK 1\.1 · Refuse while a quorum [^\n]* — etcd-1 → etcd-4: same steps/);
+      assert.match(r.out, /TASK 1\.2 · Refuse while a quorum [^\n]* — etcd-1 → etcd-4: same steps/);
       assert.ok(!r.out.includes('--initial-cluster'), 'the member list order is not a change');
     });
   });
@@ -322,7 +322,7 @@ describe('runbook diff --base on a git repository', function () {
     it('a rotated client certificate: every member changes the same way, shown once (golden)', async () => {
       const r = await diffNamed('cert-rotation', 'reorder', 'playbooks/restore-all.yml', 'inventories/prod-3-https.yml', 'markdown');
       assert.equal(r.code, 3, r.err);
-      assert.equal(r.out.split('\n')[0], '**restore-all on prod: 3 hosts, 5 steps changed (5 modified)**');
+      assert.equal(r.out.split('\n')[0], '**restore-all on prod: 3 hosts, 8 steps changed (8 modified)**');
       assert.match(r.out, /`etcd-1`, `etcd-2`, `etcd-4` \(shown for `etcd-1`\)/);
       golden('cert-rotation--restore-all.md', r.out);
       const text = await diff('cert-rotation', 'reorder', 'playbooks/restore-all.yml', 'inventories/prod-3-https.yml', 'text');

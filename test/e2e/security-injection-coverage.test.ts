@@ -134,6 +134,11 @@ const ARGS: Record<string, Record<string, TaskFor>> = {
     remove: (v) => ({ etcd_health: { op: 'preflight', remove: v } }),
     expect_members: (v) => ({ etcd_health: { op: 'wait', timeout: 1, expect_members: v } }),
   },
+  etcd_cert: {
+    ca_key: (v) => ({ etcd_cert: { op: 'issue', ca_key: v } }),
+    days: (v) => ({ etcd_cert: { op: 'issue', days: v } }),
+    sans: (v) => ({ etcd_cert: { op: 'issue', sans: v } }),
+  },
   etcd_config: {
     initial_cluster: (v) => ({ etcd_config: { state: 'existing', membership_only: true, initial_cluster: v } }),
     token: (v) => ({ etcd_config: { state: 'new', token: v } }),

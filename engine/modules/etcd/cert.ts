@@ -118,19 +118,20 @@ function checkActions(ctx: PlanCtx, f: MemberTls, suffix: string): Action[] {
     const as = c.roles.includes('client') && c.roles.length === 1 ? '' : user;
     actions.push(readAs(as, c.cert + suffix, `crt${i}`), publicHalf(as, c.key + suffix, `pub${i}`));
   });
+  // Keys in sorted order, as a saved plan (stable JSON) stores them: `runbook diff` of a saved plan and of --base then agree.
   const spec: JsonObject = {
-    hosts: [...new Set([urlHost(m.peerUrl), urlHost(m.clientUrl)])],
-    cas: cas.map((ca, i) => ({ file: ca, read: ref(`ca${i}`), as: user })),
+    cas: cas.map((ca, i) => ({ as: user, file: ca, read: ref(`ca${i}`) })),
     certs: files.map((c, i) => ({
-      roles: c.roles,
+      as: c.roles.includes('client') && c.roles.length === 1 ? '' : user,
+      ca: cas.indexOf(c.ca),
       file: c.cert + suffix,
       key: c.key + suffix,
-      read: ref(`crt${i}`),
       pub: ref(`pub${i}`),
-      ca: cas.indexOf(c.ca),
-      as: c.roles.includes('client') && c.roles.length === 1 ? '' : user,
+      read: ref(`crt${i}`),
+      roles: c.roles,
     })),
     ...(suffix ? { fresh: true } : {}),
+    hosts: [...new Set([urlHost(m.peerUrl), urlHost(m.clientUrl)])],
   };
   actions.push({ kind: 'derive', fn: 'tls_check', args: [spec, RUN_STAMP], bind: 'certs' });
   return actions;
@@ -286,8 +287,8 @@ function served(_args: JsonObject, ctx: PlanCtx): ModulePlan {
   ];
   const spec: JsonObject = {
     checks: [
-      { url: m.clientUrl, file: f.server.cert, served: ref('client_served'), installed: ref('server_file') },
-      { url: m.peerUrl, file: f.peer.cert, served: ref('peer_served'), installed: ref('peer_file') },
+      { file: f.server.cert, installed: ref('server_file'), served: ref('client_served'), url: m.clientUrl },
+      { file: f.peer.cert, installed: ref('peer_file'), served: ref('peer_served'), url: m.peerUrl },
     ],
   };
   actions.push({ kind: 'derive', fn: 'served_certs', args: [spec], bind: 'served' });
