@@ -4,6 +4,7 @@ import { jsonText as t, type Json } from '../model/types.js';
 import { memberCerts } from './derive-certs.js';
 import {
   requireClusterVersion,
+  requireInstalledRuns,
   requireVersion,
   rollbackPlan,
   upgradePreflight,
@@ -92,6 +93,7 @@ export const DERIVE: Record<string, DeriveFn> = {
   upgrade_turn: (status, self, target) => upgradeTurn(status, self, target),
   upgrade_turn_any: (status, self, target) => upgradeTurnAny(status, self, target),
   require_version: (status, expect) => requireVersion(status, expect),
+  require_installed_runs: (status, installed, binary) => requireInstalledRuns(status, installed, binary),
   require_cluster_version: (status, version, expect) => requireClusterVersion(status, version, expect),
   rollback_plan: (status, version) => rollbackPlan(status, version),
 };
