@@ -5,6 +5,7 @@ import { membershipResult, updatePreflight } from './derive-members.js';
 import { caKeyMatches, servedCerts, tlsCheck, type ServedSpec, type TlsSpec } from './derive-certs.js';
 import {
   requireClusterVersion,
+  requireInstalledRuns,
   requireVersion,
   rollbackPlan,
   upgradePreflight,
@@ -84,6 +85,7 @@ export const DERIVE: Record<string, DeriveFn> = {
   upgrade_turn: (status, self, target) => upgradeTurn(status, self, target),
   upgrade_turn_any: (status, self, target) => upgradeTurnAny(status, self, target),
   require_version: (status, expect) => requireVersion(status, expect),
+  require_installed_runs: (status, installed, binary) => requireInstalledRuns(status, installed, binary),
   require_cluster_version: (status, version, expect) => requireClusterVersion(status, version, expect),
   rollback_plan: (status, version) => rollbackPlan(status, version),
   retention: (listing, cluster, rules, now) => {

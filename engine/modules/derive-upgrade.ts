@@ -151,6 +151,24 @@ function turn(status: Json, self: Json, target: Json, leaderLast: boolean): Json
   return { upgrade: true, version, leader: me.leader, reason: `${version} → ${text(want)}` };
 }
 
+/**
+ * The etcd binary installed where the upgrade will replace it is the one this member runs: otherwise
+ * `etcd_bin_dir` is not where the unit runs etcd from (the upgrade would replace the wrong files), or a
+ * binary was replaced without a restart. Refused before anything changes.
+ */
+export function requireInstalledRuns(status: Json, installed: Json, binary: Json): JsonObject {
+  const vs = memberVersions(status);
+  const inst = parseVersion(t(installed), `${t(binary)} --version`);
+  const off = vs.filter((v) => cmp(v.version, inst) !== 0);
+  if (off.length) {
+    throw new DeriveError(
+      `refused: ${t(binary)} is etcd ${text(inst)} but ${listing(off)} runs: set etcd_bin_dir to where the etcd unit runs etcd from, ` +
+        'or restart etcd there first if its binary was replaced without a restart',
+    );
+  }
+  return { installed: text(inst) };
+}
+
 /** This member answers with `expect` as its server version. */
 export function requireVersion(status: Json, expect: Json): JsonObject {
   const vs = memberVersions(status);

@@ -5,6 +5,7 @@
 //      a two-line script that prints `etcd Version: 3.6.5` and nothing else, made by this test, because
 //      the lab has no 3.6 build; it is only ever asked for its version (the preflight refuses before
 //      any member is stopped or any binary replaced);
+//   1b. refused, cluster untouched: etcd_bin_dir pointing elsewhere than the running etcd's binary;
 //   2. a half-upgraded cluster (--limit to one follower: it runs 3.5.30, the others 3.4.23, the
 //      cluster version stays 3.4.0), then -e rollback=true puts 3.4.23 back;
 //   3. the whole upgrade: followers first, the leader last, every member at 3.5.30, cluster version
@@ -167,6 +168,18 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
     assert.match(r.all, /refused: etcd 3\.6\.5 skips a minor version: the cluster runs .*3\.4\.\d+.*upgrade to the newest 3\.5\.x first/);
     assert.deepEqual(await fingerprints(lab, MEMBERS), before, 'a refused upgrade changed a member');
     for (const h of MEMBERS) assert.equal(await onHost(lab, h, 'sha256sum /usr/bin/etcd'), bins[h], `${h}: /usr/bin/etcd changed`);
+    assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, from])));
+    await assertData();
+  });
+
+  it(`${SHAPE_D.title} refuses when etcd_bin_dir is not where the running etcd comes from, cluster untouched`, async () => {
+    // The members see the controller's checkout: the stand-in dir of the test above, whose etcd reports 3.6.5.
+    const wrong = path.join(lab.dir, 'etcd-3.6-version-only');
+    const before = await fingerprints(lab, MEMBERS);
+    const r = await upgrade(lab, [`etcd_binaries=${binDir}`, `etcd_bin_dir=${wrong}`]);
+    assert.equal(r.code, 1, r.all);
+    assert.match(r.all, /refused: \S+\/etcd-3\.6-version-only\/etcd is etcd 3\.6\.5 but https:\/\/\S+ 3\.4\.\d+ runs: set etcd_bin_dir/);
+    assert.deepEqual(await fingerprints(lab, MEMBERS), before);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, from])));
     await assertData();
   });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import type { Json } from '../../engine/model/types.js';
 import {
   requireClusterVersion,
+  requireInstalledRuns,
   rollbackPlan,
   upgradePreflight,
   upgradeTurn,
@@ -103,6 +104,16 @@ describe('rollback plan and the end state (derive rollback_plan, require_cluster
     });
     assert.throws(() => requireClusterVersion(status(['3.5.30', '3.5.30', '3.5.30']), cluster('3.4.0'), '3.5.30'), /cluster version is still 3\.4\.0/);
     assert.throws(() => requireClusterVersion(status(['3.5.30', '3.4.23', '3.5.30']), cluster('3.4.0'), '3.5.30'), /10\.0\.1\.12:2379 3\.4\.23: expected/);
+  });
+});
+
+describe('the binary to replace is the one that runs (derive require_installed_runs)', () => {
+  it('passes when the installed binary is the running version, refuses otherwise naming etcd_bin_dir', () => {
+    assert.deepEqual(requireInstalledRuns(status(['3.4.23']), '3.4.23', '/usr/bin/etcd'), { installed: '3.4.23' });
+    assert.throws(
+      () => requireInstalledRuns(status(['3.4.23']), '3.4.20', '/usr/local/bin/etcd'),
+      /refused: \/usr\/local\/bin\/etcd is etcd 3\.4\.20 but https:\/\/10\.0\.1\.11:2379 3\.4\.23 runs: set etcd_bin_dir/,
+    );
   });
 });
 

@@ -112,6 +112,9 @@ function stage(args: JsonObject, ctx: PlanCtx): ModulePlan {
     { kind: 'derive', fn: 'version_from_text', args: [ref('offered_out.stdout')], bind: 'offered' },
     exec(sh`${`${binDir(args)}/etcd`} --version`, { probe: true, bind: 'installed_out' }),
     { kind: 'derive', fn: 'version_from_text', args: [ref('installed_out.stdout')], bind: 'installed' },
+    // The binary to be replaced is the one that runs: bin_dir is where the unit runs etcd from.
+    status(ctx, selfEndpoint(ctx)),
+    { kind: 'derive', fn: 'require_installed_runs', args: [ref('raw.json'), ref('installed'), `${binDir(args)}/etcd`], bind: 'installed_runs' },
   );
   return { actions, result: { offered: ref('offered'), installed: ref('installed') } };
 }
