@@ -1,5 +1,5 @@
 // e2e: restore-all's relayed distribution (engine/transports/relay) on a real 3-member lab
-// (127.0.LAB_NET.231-233, etcd 3.4 + http), with the controller's link to the hosts' sshd slowed
+// (127.0.LAB_NET.231-233, etcd 3.4 + http; two members behind a jump host), with the controller's link to the hosts' sshd slowed
 // by test/lab/shaper.ts so that the transfer is still running when a member is hit:
 //   - a member's relay agent killed mid-transfer: the run heals (the member starts again from an
 //     earlier member, the next one resumes from an earlier member) and restores; every member has
@@ -13,7 +13,19 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { shapeControllerLink, type Shaper } from '../lab/shaper.js';
-import { apply, assertCanaries, assertCluster, clientUrl, freshLab, labDir, onHost, put, writeCanaries, type CliRun } from './playbook-helpers.js';
+import {
+  apply,
+  assertCanaries,
+  assertCluster,
+  clientUrl,
+  freshLab,
+  labDir,
+  onHost,
+  put,
+  writeCanaries,
+  writeInventory,
+  type CliRun,
+} from './playbook-helpers.js';
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
 /** A pgrep -f pattern for what only the relay agent's command line holds (python3 -c AGENT); the brackets keep it from matching the shell that runs pgrep. */
@@ -108,8 +120,11 @@ describe('[3.4 http systemd] restore-all relays the snapshot between members (12
     await labDown(DIR);
   });
 
-  it('a member whose relay agent is killed mid-transfer is healed around: the run restores and every copy has the exact bytes', async function () {
-    const running = apply(lab, 'restore-all.yml', ['allow_healthy=true']);
+  it('through a jump host, a member whose relay agent is killed mid-transfer is healed around: the run restores and every copy has the exact bytes', async function () {
+    // etcd-2 and etcd-3 are reached through etcd-1 (ssh.jump): the relay rides on the run's own connections.
+    const inventory = writeInventory(lab, 'inventory-jump.yml', (t) => t.replace(/^( {2}etcd-[23]:\n {4}address: .*)$/gm, '$1\n    ssh: {jump: etcd-1}'));
+    assert.equal((readFileSync(inventory, 'utf8').match(/jump: etcd-1/g) ?? []).length, 2);
+    const running = apply(lab, 'restore-all.yml', ['allow_healthy=true'], inventory);
     // etcd-2 both receives (from etcd-1) and serves (etcd-3): killing its agent breaks the chain.
     await whenMidTransfer(lab, 'etcd-2', `pid=$(pgrep -f ${JSON.stringify(AGENT_MARK)}); kill -9 $pid`, running);
     const r = await running;
