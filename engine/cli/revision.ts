@@ -228,8 +228,9 @@ export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoad
     }
     // Absolute paths into the copy read as the working-tree paths they stand for.
     const unmirror = (p: string): string => (p.startsWith(mirror + sep) ? join(realTop, p.slice(mirror.length + 1)) : p);
-    // Every string of the plan: controller paths and connection settings resolved inside the copy too.
-    if (loaded.plan) loaded.plan = unmirrorDeep(loaded.plan, mirror + sep, realTop + sep);
+    // Every string of the plan: controller paths and connection settings resolved inside the copy too,
+    // also those outside the repository (the copy mirrors every absolute path below scratch).
+    if (loaded.plan) loaded.plan = unmirrorDeep(loaded.plan, scratch + sep, sep);
     const texts = Object.fromEntries(Object.entries(loaded.texts).map(([k, v]) => [unmirror(k), v]));
     return { ...loaded, diagnostics: loaded.diagnostics.map((d) => ({ ...d, file: unmirror(d.file) })), texts, realPath, notCompared };
   } finally {

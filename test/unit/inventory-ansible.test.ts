@@ -173,11 +173,11 @@ describe('Why: an Ansible INI or YAML inventory (all:/children:, group_vars, ans
       const gv = path.join(repo, 'group_vars', 'all', 'etcd.yml');
       writeFileSync(gv, readFileSync(gv, 'utf8').replace('etcd_data_dir: /var/lib/etcd', 'etcd_data_dir: /srv/etcd'));
       process.chdir(repo);
-      const r = await cli(['diff', '--base', 'HEAD', path.join(ROOT, 'playbooks', 'restore-all.yml'), '-i', 'inventory.ini']);
+      const r = await cli(['diff', '--base', 'HEAD', 'restore-all', '-i', 'inventory.ini']);
       assert.equal(r.code, 3, r.out + r.err);
       assert.match(r.out, /\/var\/lib\/etcd/);
       assert.match(r.out, /\/srv\/etcd/);
-      const same = await cli(['diff', '--base', 'HEAD', path.join(ROOT, 'playbooks', 'backup.yml'), '-i', 'inventory.ini']);
+      const same = await cli(['diff', '--base', 'HEAD', 'backup', '-i', 'inventory.ini']);
       assert.equal(same.code, 0, same.out + same.err);
     } finally {
       process.chdir(prev);

@@ -76,7 +76,7 @@ describe('Why: ~/.ssh/config is ignored (Host aliases, User, Port, IdentityFile,
       ['10.0.0.1', 'root', 22, 'strict', undefined, '/k/id'],
     );
     const open = applySshConfig('db1', fromInventory('{}'), { home, systemFile: sys() });
-    assert.deepEqual([open.ssh.user, open.ssh.port, open.ssh.hostKeyChecking, open.ssh.jump], ['ops', 2222, 'off', 'bastion']);
+    assert.deepEqual([open.ssh.user, open.ssh.port, open.ssh.hostKeyChecking, open.ssh.jump], ['ops', 2222, 'strict', 'bastion']);
     // Another host: the system config's Host * applies (after the user's).
     const other = applySshConfig('db9', fromInventory('{}'), { home, systemFile: sys() });
     assert.deepEqual([other.address, other.ssh.user, other.ssh.port], ['db9', 'system-default', 2999]);

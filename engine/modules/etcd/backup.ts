@@ -31,7 +31,8 @@ const UNREACHABLE = 20;
  */
 function fetch(args: JsonObject, ctx: PlanCtx): ModulePlan {
   // Without a bucket there is nothing to fetch from: restore-all only runs this for an s3 snapshot.
-  if (!ctx.inventory.cluster.backupRemote) return { actions: [{ kind: 'fail', message: `${ctx.inventory.file} has no cluster.backup_remote` }] };
+  if (!ctx.inventory.cluster.backupRemote)
+    return { actions: [{ kind: 'fail', message: 'the inventory has no cluster.backup_remote (a snapshot from s3:// needs one)' }] };
   const dest = str(args, 'dest');
   const sha = str(args, 'sha256');
   const key = str(args, 'key');
@@ -73,6 +74,7 @@ export const etcd_backup = opsModule({
     // The snapshot, read back and verified; then its manifest, whose presence is what makes it count as a backup.
     upload: {
       readOnly: false,
+      intent: (a) => `upload ${str(a, 'file')} to the bucket, read it back and check its sha256, then its manifest`,
       plan: (args, ctx) => ({
         actions: [remote('upload', { s3: s3(ctx), file: str(args, 'file'), cluster: cluster(ctx) }, 'uploaded')],
         result: ref('uploaded'),
@@ -81,6 +83,7 @@ export const etcd_backup = opsModule({
     // Remote retention with the remote rules (cluster.backup_remote.keep), never the local ones.
     prune: {
       readOnly: false,
+      intent: () => 'delete bucket snapshots the remote keep rules allow (never the newest verified one), saying why',
       plan: (_args, ctx) => {
         const k = ctx.inventory.cluster.backupRemote?.keep ?? {};
         const keep = { ...(k.count !== undefined ? { count: k.count } : {}), ...(k.maxAgeSec !== undefined ? { max_age_sec: k.maxAgeSec } : {}) };
@@ -89,6 +92,7 @@ export const etcd_backup = opsModule({
     },
     locate: {
       readOnly: true,
+      intent: (a) => `choose the snapshot (${str(a, 'snapshot')}) on the controller or in the bucket and check it against its manifest`,
       plan: (args, ctx) => {
         const c = ctx.inventory.cluster;
         const r: JsonObject = c.backupRemote ? { s3: s3(ctx) } : {};
@@ -104,9 +108,14 @@ export const etcd_backup = opsModule({
         };
       },
     },
-    fetch: { readOnly: false, plan: fetch },
+    fetch: {
+      readOnly: false,
+      plan: fetch,
+      intent: () => 'download the snapshot from the bucket with a short-lived presigned URL (the controller copy as fallback), sha256 checked here',
+    },
     metrics: {
       readOnly: false,
+      intent: () => 'write the backup metrics file for the Prometheus textfile collector',
       plan: (args, ctx) => ({
         actions: [
           remote(

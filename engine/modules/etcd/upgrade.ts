@@ -167,14 +167,38 @@ export const etcd_upgrade = opsModule({
   schema: 'etcd_upgrade',
   summary: 'rolling upgrade steps: bundle and stage binaries (sha256), version preflight, whose turn, install (old kept), version checks',
   ops: {
-    bundle: { readOnly: false, plan: bundle },
-    stage: { readOnly: false, plan: stage },
+    bundle: {
+      readOnly: false,
+      plan: bundle,
+      intent: () => 'bundle the offered etcd binaries on the controller with their SHA256SUMS',
+    },
+    stage: {
+      readOnly: false,
+      plan: stage,
+      intent: () => 'copy the bundle to this member (sha256 checked), unpack it and read the offered etcd --version there',
+    },
     // With `offered`: may the cluster move to it? Without: a rollback plan (refused unless mixed).
-    plan: { readOnly: true, plan },
-    turn: { readOnly: true, plan: turn },
-    install: { readOnly: false, plan: install },
+    plan: {
+      readOnly: true,
+      plan: plan,
+      intent: (a) =>
+        optStr(a, 'offered') !== undefined
+          ? 'refuse unless every member may move to the offered version (one minor at a time, production minimums)'
+          : 'refuse a rollback unless the cluster is mixed (some members still on the old version)',
+    },
+    turn: {
+      readOnly: true,
+      plan: turn,
+      intent: () => "wait for this member's turn: followers first, the leader last",
+    },
+    install: {
+      readOnly: false,
+      plan: install,
+      intent: () => 'keep the installed binaries (or image) aside, put the new ones in place and restart etcd',
+    },
     version: {
       readOnly: true,
+      intent: (a) => `refuse unless this member answers with server version ${str(a, 'version')}`,
       plan: (args, ctx) => ({
         actions: [status(ctx, selfEndpoint(ctx)), { kind: 'derive', fn: 'require_version', args: [ref('raw.json'), str(args, 'version')], bind: 'version' }],
         result: ref('version'),
@@ -182,6 +206,7 @@ export const etcd_upgrade = opsModule({
     },
     cluster_version: {
       readOnly: true,
+      intent: (a) => `refuse unless every member runs ${str(a, 'version')} and the cluster version moved to its minor`,
       plan: (args, ctx) => ({
         actions: [
           status(ctx, ctx.inventory.facts.endpoints),
