@@ -2,16 +2,11 @@
 // starts once every host of the task has joined or finished its step without joining (so a host
 // that failed earlier in its step is not waited for), and each step gets its own host's result.
 import { RunError } from '../model/errors.js';
-import { relayFile, type Compression, type RelayMember, type RelayReport, type RelayResult } from '../transports/relay/relay.js';
+import { relayFile, type RelayMember, type RelayOptions, type RelayReport, type RelayResult } from '../transports/relay/relay.js';
 
-export interface RelayJoin {
+/** One host's part of a relayed put: the relay's options and the member it delivers to. */
+export interface RelayJoin extends RelayOptions {
   member: RelayMember;
-  src: string;
-  sha256: string;
-  compress: Compression;
-  signal: AbortSignal;
-  timeoutMs: number;
-  log: (line: string) => void;
 }
 
 export type JoinResult = RelayResult | { ok: 'fallback'; why: string };

@@ -305,30 +305,10 @@ export const etcd_cert = opsModule({
       plan: check,
       intent: () => "refuse unless this member's server and peer certificates are signed by the cluster CA, valid, and cover its URLs",
     },
-    check_ca_key: {
-      readOnly: true,
-      plan: caKey,
-      intent: () => 'refuse unless the CA key secret belongs to the cluster CA',
-    },
-    config: {
-      readOnly: true,
-      plan: config,
-      intent: () => "refuse unless this member's etcd config names the inventory's TLS files",
-    },
-    served: {
-      readOnly: true,
-      plan: served,
-      intent: () => "refuse unless each of this member's URLs presents the installed certificate",
-    },
-    issue: {
-      readOnly: false,
-      plan: issue,
-      intent: () => 'make a new key here and a certificate signed by the cluster CA, beside the old files',
-    },
-    install: {
-      readOnly: false,
-      plan: install,
-      intent: () => 'copy the old TLS files aside and rename the new ones into place',
-    },
+    check_ca_key: { readOnly: true, plan: caKey, intent: () => 'refuse unless the CA key secret belongs to the cluster CA' },
+    config: { readOnly: true, plan: config, intent: () => "refuse unless this member's etcd config names the inventory's TLS files" },
+    served: { readOnly: true, plan: served, intent: () => "refuse unless each of this member's URLs presents the installed certificate" },
+    issue: { readOnly: false, plan: issue, intent: () => 'make a new key here and a certificate signed by the cluster CA, beside the old files' },
+    install: { readOnly: false, plan: install, intent: () => 'copy the old TLS files aside and rename the new ones into place' },
   },
 });

@@ -180,11 +180,21 @@ export const etcd_snapshot = opsModule({
         const dest = str(args, 'dest');
         const put: Action = { kind: 'put', src: str(args, 'src'), dest, mode: '0600', sha256: str(args, 'sha256') };
         // Relay: the controller sends the file once, members pass it on over their peer network
-        // (engine/transports/relay); every copy is hashed where it is written either way.
-        if (str(args, 'strategy', 'relay') === 'relay') put.relay = { listen: relayAddress(ctx), compress: compression(optStr(args, 'compress')) };
+        // (engine/transports/relay); every copy is hashed where it is written either way. The
+        // member-to-member stream is plain TCP: on a TLS cluster a snapshot (every Secret) never
+        // crosses the peer network less protected than etcd's own traffic unless asked (auto = relay
+        // on http clusters, parallel copies over SSH on https ones).
+        const auto = ctx.inventory.cluster.scheme === 'https' ? 'parallel' : 'relay';
+        const strategy = str(args, 'strategy', 'auto');
+        if ((strategy === 'auto' ? auto : strategy) === 'relay') put.relay = { listen: relayAddress(ctx), compress: compression(optStr(args, 'compress')) };
         return { actions: [exec(sh`mkdir -p ${dest.slice(0, dest.lastIndexOf('/')) || '/'}`), put] };
       },
-      intent: (a) => `copy ${str(a, 'src')} from the controller to ${str(a, 'dest')} (sha256 checked as written)`,
+      intent: (a, c) => {
+        const s = str(a, 'strategy', 'auto');
+        const relay = (s === 'auto' ? (c.inventory.cluster.scheme === 'https' ? 'parallel' : 'relay') : s) === 'relay';
+        const how = relay ? 'sent once, relayed member to member' : 'one copy per member over SSH';
+        return `copy ${str(a, 'src')} from the controller to ${str(a, 'dest')} (${how}; sha256 checked as written)`;
+      },
     },
     restore: {
       readOnly: false,

@@ -167,11 +167,7 @@ export const etcd_upgrade = opsModule({
   schema: 'etcd_upgrade',
   summary: 'rolling upgrade steps: bundle and stage binaries (sha256), version preflight, whose turn, install (old kept), version checks',
   ops: {
-    bundle: {
-      readOnly: false,
-      plan: bundle,
-      intent: () => 'bundle the offered etcd binaries on the controller with their SHA256SUMS',
-    },
+    bundle: { readOnly: false, plan: bundle, intent: () => 'bundle the offered etcd binaries on the controller with their SHA256SUMS' },
     stage: {
       readOnly: false,
       plan: stage,
@@ -186,16 +182,8 @@ export const etcd_upgrade = opsModule({
           ? 'refuse unless every member may move to the offered version (one minor at a time, production minimums)'
           : 'refuse a rollback unless the cluster is mixed (some members still on the old version)',
     },
-    turn: {
-      readOnly: true,
-      plan: turn,
-      intent: () => "wait for this member's turn: followers first, the leader last",
-    },
-    install: {
-      readOnly: false,
-      plan: install,
-      intent: () => 'keep the installed binaries (or image) aside, put the new ones in place and restart etcd',
-    },
+    turn: { readOnly: true, plan: turn, intent: () => "wait for this member's turn: followers first, the leader last" },
+    install: { readOnly: false, plan: install, intent: () => 'keep the installed binaries (or image) aside, put the new ones in place and restart etcd' },
     version: {
       readOnly: true,
       intent: (a) => `refuse unless this member answers with server version ${str(a, 'version')}`,
