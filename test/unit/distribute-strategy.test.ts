@@ -11,8 +11,7 @@ import type { Plan } from '../../engine/model/types.js';
 
 function distributePut(plan: Plan): { relay?: unknown } | undefined {
   for (const p of plan.plays)
-    for (const t of p.tasks)
-      for (const s of t.steps) for (const a of s.actions) if (a.kind === 'put' && a.dest.includes('/restore-')) return a as { relay?: unknown };
+    for (const t of p.tasks) for (const s of t.steps) for (const a of s.actions) if (a.kind === 'put' && a.dest.includes('/restore-')) return a;
   return undefined;
 }
 
