@@ -5,16 +5,14 @@
 //   --resume RUN_ID  continue a run from its journal: same inputs (sha256) or refuse; every host
 //                    must be reachable first; finished steps are not run again; without -e and
 //                    --limit it uses the values that run was given (recorded in its journal).
+//                    What it continues from is worked out in resume.ts.
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { RunArgs } from '../model/events.js';
-import type { Inventory, Json, Plan, PlannedTask, Step } from '../model/types.js';
+import type { Inventory, Plan } from '../model/types.js';
 import { executePlan, type ResumeState } from '../execute/execute.js';
 import { describeHolder, lockOwner, remoteLockDir, RunLock, type Holder } from '../execute/lock.js';
-import { newRunId, RUN_ID_PATTERN } from '../execute/scope.js';
+import { newRunId } from '../execute/scope.js';
 import { createReporter, type Reporter } from '../report/reporters.js';
-import { readJournal, type JournalState } from '../report/journal.js';
-import { REDACTED } from '../redact/redact.js';
 import { formatDiagnostics } from '../report/diagnostics-text.js';
 import { buildPlan } from './inputs.js';
 import { stableStringify } from '../report/stable-json.js';
@@ -22,6 +20,7 @@ import { checkPlanFreshness, describeStale, firstDifference, isSavedPlanPath, lo
 import { EXIT, type Io } from '../model/io.js';
 import { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR } from './output.js';
 import { transportFactory, type HostConnection } from './transports.js';
+import { resumeOf, withResumedArgs } from './resume.js';
 
 export interface ApplyOptions {
   /** Required for a playbook; a saved plan (plan.json) names its own inventory. */
@@ -46,6 +45,8 @@ export interface ApplyOptions {
 }
 
 export { DEFAULT_FORKS, DEFAULT_JOURNAL_DIR };
+// --resume moved to resume.ts (issue 13); its loader is still reachable from here.
+export { loadResume } from './resume.js';
 
 /** Secret names with a meaning for the connection itself. */
 const SSH_PASSPHRASE = 'ssh_passphrase';
@@ -93,136 +94,6 @@ export function planSummary(plan: Plan): string {
     for (const t of p.tasks) lines.push(`      ${p.index}.${t.index} ${t.name}`);
   }
   return `${lines.join('\n')}\n`;
-}
-
-function inputsMismatch(journalPlan: Plan, plan: Plan): string[] {
-  const key = (i: { role: string; path: string }): string => (i.role === 'file' ? `file ${i.path}` : i.role);
-  const before = new Map(journalPlan.inputs.map((i) => [key(i), i.sha256]));
-  const now = new Map(plan.inputs.map((i) => [key(i), i.sha256]));
-  const out: string[] = [];
-  for (const [k, sha] of before)
-    if (now.get(k) !== sha) out.push(now.has(k) ? `${k} changed (sha256 ${sha.slice(0, 12)} → ${(now.get(k) ?? '').slice(0, 12)})` : `${k} is no longer given`);
-  for (const k of now.keys()) if (!before.has(k)) out.push(`${k} was not an input of that run`);
-  return out;
-}
-
-type ResumeLoad = (ResumeState & { notes: string[] }) | { refusal: string; code: number };
-
-/**
- * What --resume RUN_ID continues from. A run that was itself a resume continues the same chain:
- * journals are merged oldest first and the first run's id stays `run.id` (names and tokens made
- * from it, like a restore's cluster token, must not change halfway).
- */
-export function loadResume(runId: string, journalDir: string, plan: Plan, read?: JournalState): ResumeLoad {
-  const refuse = (refusal: string, code: number = EXIT.INVALID): ResumeLoad => ({ refusal: `runbook: ${refusal}\n`, code });
-  if (!RUN_ID_PATTERN.test(runId)) return refuse(`--resume: "${runId}" is not a run id (YYYYMMDDTHHMMSSZ-xxxxxx)`);
-  const chain: JournalState[] = [];
-  for (let id: string | undefined = runId; id !== undefined;) {
-    if (chain.length > 100) return refuse(`--resume ${runId}: the chain of resumed runs is too long`);
-    let j: JournalState;
-    try {
-      j = id === runId && read ? read : readJournal(journalDir, id);
-    } catch (e) {
-      return refuse(`--resume ${runId}: cannot read the journal of run ${id} in ${journalDir}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    chain.unshift(j);
-    const start = j.events.find((e) => e.type === 'run.start');
-    if (start?.type === 'run.start' && start.check && id === runId)
-      return refuse(`run ${runId} was a --check run: it changed nothing, so there is nothing to resume; start a new run`);
-    id = start?.type === 'run.start' ? start.resumedFrom : undefined;
-  }
-  const last = chain[chain.length - 1] as JournalState;
-  const changed = inputsMismatch(last.plan, plan);
-  if (changed.length) {
-    return refuse(
-      `refusing to resume run ${runId}: its inputs changed since:\n${changed.map((c) => `  ${c}\n`).join('')}Resume needs the same playbook, inventory, -e values and limit (without -e and --limit it uses the run's own); start a new run instead.`,
-    );
-  }
-  const lastEnd = [...last.events].reverse().find((e) => e.type === 'run.end');
-  if (lastEnd?.type === 'run.end' && lastEnd.ok) return refuse(`run ${runId} finished successfully; nothing to resume`, EXIT.OK);
-  const done = new Set<string>();
-  const registered: Record<string, Record<string, Json>> = {};
-  const facts: Record<string, Record<string, Json>> = {};
-  for (const j of chain) {
-    j.done.forEach((id) => done.add(id));
-    for (const [h, v] of Object.entries(j.registered)) Object.assign((registered[h] ??= {}), v);
-    for (const [h, v] of Object.entries(j.facts)) Object.assign((facts[h] ??= {}), v);
-  }
-  const known = new Set(plan.plays.flatMap((p) => p.tasks.flatMap((t) => t.steps.map((s) => s.id))));
-  const unknownIds = [...done].filter((id) => !known.has(id));
-  if (unknownIds.length)
-    return refuse(
-      `refusing to resume run ${runId}: the plan no longer has step(s) ${unknownIds.slice(0, 5).join(', ')} (runbook version or working directory changed?)`,
-    );
-  const masked = redactedValues(plan, done, registered, facts);
-  if ('refusal' in masked) return refuse(`refusing to resume run ${runId}: ${masked.refusal}`);
-  const first = chain[0] as JournalState;
-  const firstStart = first.events.find((e) => e.type === 'run.start');
-  const rootRunId = firstStart?.type === 'run.start' ? firstStart.runId : runId;
-  return { runId, ...(rootRunId !== runId ? { rootRunId } : {}), done, registered, facts, notes: masked.notes };
-}
-
-const holdsMask = (v: unknown): boolean =>
-  typeof v === 'string'
-    ? v.includes(REDACTED)
-    : Array.isArray(v)
-      ? v.some(holdsMask)
-      : v !== null && typeof v === 'object'
-        ? Object.entries(v).some(([k, x]) => k.includes(REDACTED) || holdsMask(x))
-        : false;
-
-/**
- * The journal stores registered values and facts redacted: one that held a secret comes back as
- * ******, which a resumed run must not use. Each is dropped; the read-only step that produced it
- * runs again (a probe, or set_fact), so the real value is there when needed. A value made by a
- * step that changes things is not made again: refused when a step still to run needs it.
- * Changes `done`, `registered` and `facts` in place.
- */
-function redactedValues(
-  plan: Plan,
-  done: Set<string>,
-  registered: Record<string, Record<string, Json>>,
-  facts: Record<string, Record<string, Json>>,
-): { notes: string[] } | { refusal: string } {
-  const notes: string[] = [];
-  const problems: string[] = [];
-  for (const [kind, table] of [
-    ['registered', registered],
-    ['fact', facts],
-  ] as const) {
-    for (const [host, values] of Object.entries(table)) {
-      for (const [name, value] of Object.entries(values)) {
-        if (!holdsMask(value)) continue;
-        delete values[name];
-        const producers = plan.plays.flatMap((p) =>
-          p.tasks
-            .filter((t) =>
-              kind === 'registered'
-                ? t.register === name
-                : t.module === 'set_fact' && t.steps.some((s) => s.actions.some((a) => a.kind === 'set_fact' && name in a.facts)),
-            )
-            .flatMap((t) => t.steps.filter((s) => t.runOnce || s.host === host).map((s) => ({ t, s }))),
-        );
-        const word = new RegExp(`\\b${name}\\b`);
-        const uses = (t: PlannedTask, s: Step): boolean =>
-          s.needs.some((n) => n === name || n.startsWith(`${name}.`)) || [...t.when, ...(s.when ?? [])].some((c) => word.test(c));
-        const needed = plan.plays.some((p) => p.tasks.some((t) => t.steps.some((s) => !done.has(s.id) && (s.host === host || t.runOnce) && uses(t, s))));
-        for (const { t, s } of producers) {
-          if (!done.has(s.id)) continue;
-          if (t.checkMode) {
-            done.delete(s.id);
-            notes.push(`step ${s.id} (${t.name}) runs again: the ${kind} value "${name}" of ${host} is redacted in the journal (it held a secret)`);
-          } else if (needed) {
-            problems.push(
-              `the ${kind} value "${name}" of ${host} is redacted in the journal (it held a secret), a step still to run needs it, and step ${s.id} (${t.name}) that made it changes things, so it is not run again`,
-            );
-          }
-        }
-      }
-    }
-  }
-  if (problems.length) return { refusal: `${problems.join('; ')}. Start a new run instead.` };
-  return { notes: [...new Set(notes)] };
 }
 
 /**
@@ -285,42 +156,23 @@ export function planToApply(playbook: string, opts: ApplyOptions, io: Io): { pla
   return { plan: built.plan, inv: built.inventory };
 }
 
+/** Everything runApply decided before contacting a host. */
+interface Prepared {
+  opts: ApplyOptions;
+  plan: Plan;
+  inv: Inventory;
+  check: boolean;
+  journalDir: string;
+  forks: number;
+  secrets: { values: Record<string, string> };
+  resume: ResumeState | undefined;
+}
+
 /**
- * `--resume RUN_ID` without -e and --limit runs with the values that run used (its journal's
- * run.start records them), so an operator resuming at 3 a.m. need not retype them. Given values
- * are used as they are (and must match, like every input).
+ * Before any host is contacted: the plan, the flags, the secrets, what --resume continues from, and
+ * the confirmation of a destructive plan. A number is the exit code to stop with (nothing was run).
  */
-function withResumedArgs(playbook: string, opts: ApplyOptions, io: Io): { opts: ApplyOptions; read?: JournalState } {
-  const id = opts.resume;
-  if (id === undefined || !RUN_ID_PATTERN.test(id) || (opts.extraVars ?? []).length > 0 || opts.limit || isSavedPlanPath(playbook)) return { opts };
-  let read: JournalState;
-  try {
-    read = readJournal(opts.journalDir ?? DEFAULT_JOURNAL_DIR, id);
-  } catch {
-    return { opts }; // loadResume says what is wrong with that journal
-  }
-  const start = read.events.find((e) => e.type === 'run.start');
-  const args: RunArgs | undefined = start?.type === 'run.start' ? start.args : undefined;
-  if (!args) return { opts, read };
-  const names = (args.extraVars ?? []).map((e) => (e.startsWith('@') ? e : e.slice(0, Math.max(0, e.indexOf('=')))));
-  const said = [names.length ? `-e ${names.join(', ')}` : '', args.limit ? `--limit ${args.limit}` : ''].filter(Boolean).join(' and ');
-  io.err(`runbook: resuming run ${id} with its ${said} (from its journal)\n`);
-  return { opts: { ...opts, ...(args.extraVars?.length ? { extraVars: args.extraVars } : {}), ...(args.limit ? { limit: args.limit } : {}) }, read };
-}
-
-/** The state --resume continues from (undefined without --resume), or the exit code of a refusal. */
-function resumeOf(opts: ApplyOptions, journalDir: string, plan: Plan, read: Parameters<typeof loadResume>[3], io: Io): ResumeState | undefined | number {
-  if (opts.resume === undefined) return undefined;
-  const r = loadResume(opts.resume, journalDir, plan, read);
-  if ('refusal' in r) {
-    io.err(r.refusal);
-    return r.code;
-  }
-  for (const n of r.notes) io.err(`runbook: resuming: ${n}\n`);
-  return r;
-}
-
-export async function runApply(playbook: string, given: ApplyOptions, io: Io): Promise<number> {
+async function prepareApply(playbook: string, given: ApplyOptions, io: Io): Promise<Prepared | number> {
   // The journal read here for the run's own -e/--limit is the one loadResume continues from.
   const { opts, read } = withResumedArgs(playbook, given, io);
   if (opts.sshConfig !== undefined && !existsSync(opts.sshConfig)) {
@@ -352,6 +204,13 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
     const refused = await confirmDestructive(plan, opts.yes === true, io);
     if (refused !== undefined) return refused;
   }
+  return { opts, plan, inv, check, journalDir, forks, secrets, resume };
+}
+
+export async function runApply(playbook: string, given: ApplyOptions, io: Io): Promise<number> {
+  const prepared = await prepareApply(playbook, given, io);
+  if (typeof prepared === 'number') return prepared;
+  const { opts, plan, inv, check, journalDir, forks, secrets, resume } = prepared;
 
   const connections = connectionsOf(inv, plan);
   const runId = newRunId(new Date());
@@ -384,23 +243,8 @@ export async function runApply(playbook: string, given: ApplyOptions, io: Io): P
   try {
     const targets = Object.keys(plan.hosts).filter((h) => h !== 'localhost');
     if (lock) {
-      let holders: Holder[];
-      try {
-        holders = await lock.takeRemote(
-          targets.map((h) => ({ name: h, transport: factory.get(h), become: true })),
-          opts.breakLock === true,
-          opts.resume,
-          stop.signal,
-        );
-      } catch (e) {
-        if (stop.signal.aborted) return interrupted();
-        io.err(`runbook: ${e instanceof Error ? e.message : String(e)}\nNothing was run.\n`);
-        return EXIT.FAILED;
-      }
-      if (holders.length) {
-        io.err(lockRefusal(plan.cluster, holders));
-        return EXIT.REFUSED;
-      }
+      const refused = await takeRemoteLocks(lock, targets, factory, opts, stop.signal, plan, io, interrupted);
+      if (refused !== undefined) return refused;
     }
     if (resume && !(await allAnswer(resume, targets, factory, io))) return EXIT.FAILED;
     if (stop.signal.aborted) return interrupted();
@@ -493,6 +337,37 @@ function takeLocalLock(lock: RunLock, plan: Plan, lockDir: string, opts: ApplyOp
   }
   if (held) {
     io.err(lockRefusal(plan.cluster, [held]));
+    return EXIT.REFUSED;
+  }
+  return undefined;
+}
+
+/** The run lock on every target host (after the controller's); the exit code to stop with when it cannot be taken. */
+async function takeRemoteLocks(
+  lock: RunLock,
+  targets: string[],
+  factory: ReturnType<typeof transportFactory>,
+  opts: ApplyOptions,
+  signal: AbortSignal,
+  plan: Plan,
+  io: Io,
+  interrupted: () => number,
+): Promise<number | undefined> {
+  let holders: Holder[];
+  try {
+    holders = await lock.takeRemote(
+      targets.map((h) => ({ name: h, transport: factory.get(h), become: true })),
+      opts.breakLock === true,
+      opts.resume,
+      signal,
+    );
+  } catch (e) {
+    if (signal.aborted) return interrupted();
+    io.err(`runbook: ${e instanceof Error ? e.message : String(e)}\nNothing was run.\n`);
+    return EXIT.FAILED;
+  }
+  if (holders.length) {
+    io.err(lockRefusal(plan.cluster, holders));
     return EXIT.REFUSED;
   }
   return undefined;

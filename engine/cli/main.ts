@@ -22,6 +22,8 @@ export const oneInventory = (v: string, prev: string | undefined): string => {
 
 const INVENTORY_FLAGS = '-i, --inventory <file>';
 
+type SetCode = (c: number) => void;
+
 /** Shown after the top-level help: what a first run looks like, and what the exit codes mean (README "Exit codes"). */
 export const HELP_AFTER = `
 Examples:
@@ -53,6 +55,24 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .showHelpAfterError()
     .addHelpText('after', HELP_AFTER);
 
+  // Registration order is the order of `runbook --help` and of the completion script.
+  addValidate(program, io, setCode);
+  addPlan(program, io, setCode);
+  addDiff(program, io, setCode);
+  addInventory(program, io, setCode);
+  addStatus(program, io, setCode);
+  addSnapshot(program, io, setCode);
+  addBackups(program, io, setCode);
+  addSchedule(program, io, setCode);
+  addApply(program, io, setCode);
+  addDoc(program, io, setCode);
+  addCompletion(program, io, setCode);
+
+  return program;
+}
+
+/** `runbook validate`: every problem at once, exit 2 if any. */
+function addValidate(program: Command, io: Io, setCode: SetCode): void {
   program
     .command('validate')
     .description('check playbooks and inventories; every problem at once, exit 2 if any')
@@ -66,7 +86,10 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       '\nExamples:\n  runbook validate playbooks/*.yml inventories/*.yml\n  runbook validate restore-all -i inventories/prod.yml --format github\n',
     )
     .action(async (files: string[], o: { inventory?: string; format?: string }) => setCode((await import('./validate.js')).runValidate(files, o, io)));
+}
 
+/** `runbook plan`: compile into the exact steps per host (no network). */
+function addPlan(program: Command, io: Io, setCode: SetCode): void {
   program
     .command('plan')
     .description('compile a playbook against an inventory into the exact steps per host (no network)')
@@ -104,7 +127,10 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
           ),
         ),
     );
+}
 
+/** `runbook diff`: saved plans, or a playbook at --base REF against the working tree. */
+function addDiff(program: Command, io: Io, setCode: SetCode): void {
   program
     .command('diff')
     .description(
@@ -142,7 +168,10 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
         ),
       ),
     );
+}
 
+/** `runbook inventory` and its `import` subcommand. */
+function addInventory(program: Command, io: Io, setCode: SetCode): void {
   const inventoryCommand = program
     .command('inventory')
     .description('show resolved hosts, groups, variables (with where each came from) and derived cluster facts')
@@ -160,7 +189,10 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .requiredOption('-i, --inventory <file>', 'the Ansible inventory')
     .option('-o, --out <file>', 'write it here (refused if the file exists) instead of printing it')
     .action(async (o: { inventory: string; out?: string }) => setCode((await import('./inventory.js')).runInventoryImport(o, io)));
+}
 
+/** `runbook status`: the read-only member table. */
+function addStatus(program: Command, io: Io, setCode: SetCode): void {
   program
     .command('status')
     .description(
@@ -170,7 +202,10 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('-F, --ssh-config <file>', 'OpenSSH client config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (as ssh -F)')
     .action(async (o: { inventory: string; format: string; sshConfig?: string }) => setCode(await (await import('./status.js')).runStatus(o, io)));
+}
 
+/** `runbook snapshot verify`. */
+function addSnapshot(program: Command, io: Io, setCode: SetCode): void {
   program
     .command('snapshot')
     .description('snapshot tools')
@@ -198,7 +233,10 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
           : await verify(file),
       );
     });
+}
 
+/** `runbook backups list`. */
+function addBackups(program: Command, io: Io, setCode: SetCode): void {
   program
     .command('backups')
     .description('backup records')
@@ -207,7 +245,10 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .requiredOption('-i, --inventory <file>', 'the inventory')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (o: { inventory: string; format: string }) => setCode(await (await import('./backups.js')).runBackupsList(o, io)));
+}
 
+/** `runbook schedule`: what runs a playbook periodically. */
+function addSchedule(program: Command, io: Io, setCode: SetCode): void {
   program
     .command('schedule')
     .description(
@@ -240,16 +281,20 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
           ),
         ),
     );
+}
 
-  addApply(program, io, setCode);
-
+/** `runbook doc`: a module's schema. */
+function addDoc(program: Command, io: Io, setCode: SetCode): void {
   program
     .command('doc')
     .description("a module's arguments, ops and what `register` holds, from its schema (like ansible-doc); without a name, the module list")
     .argument('[module]', 'a module name, e.g. etcd_health')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (name: string | undefined, o: { format: string }) => setCode((await import('./doc.js')).runDoc(name, o, io)));
+}
 
+/** `runbook completion`: the script is generated from the program itself, so it sees every command. */
+function addCompletion(program: Command, io: Io, setCode: SetCode): void {
   program
     .command('completion')
     .description('print a shell completion script: source <(runbook completion bash), or save it where zsh/fish look')
@@ -258,12 +303,10 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
       io.out((await import('./completion.js')).completionScript(program, shell));
       setCode(EXIT.OK);
     });
-
-  return program;
 }
 
 /** `runbook apply`: the one command with many flags, registered on its own. */
-function addApply(program: Command, io: Io, setCode: (c: number) => void): void {
+function addApply(program: Command, io: Io, setCode: SetCode): void {
   program
     .command('apply')
     .description('run a playbook against an inventory over SSH (destructive plans ask for the cluster name, or --yes)')

@@ -69,171 +69,201 @@ export interface NotCompared {
   why: string;
 }
 
-/**
- * load → validate → compile with every repository file read as it is at `rev`. The repository is the
- * one holding the inventory (else the playbook), found from the file's own directory, wherever runbook
- * runs from; an input in another repository is refused, never read from disk on both sides.
- */
-export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoaded & { notCompared: NotCompared[] } {
+/** The repository and commit `--base REV` compares with, or the failure to report (nothing was read). */
+function revisionOf(rev: string, req: PlanRequest, playbookPath: string): { realTop: string; sha: string } | RevisionLoaded {
   const at = { file: '--base', line: 1, col: 1 };
-  const cwd = process.cwd();
-  const playbookPath = resolvePlaybookPath(req.playbook);
   // A bare name (backup) means the playbook shipped with this runbook: the same on both sides.
   const shipped = playbookPath.startsWith(SHIPPED);
   const candidates = [req.inventory, ...(shipped ? [] : [playbookPath])];
   const tops = candidates.map((f) => ({ file: f, top: repositoryOf(f) }));
   const realTop = tops.find((t) => t.top !== undefined)?.top;
   if (realTop === undefined)
-    return {
-      ...failed(
-        diag(
-          'git-error',
-          `--base ${rev}: ${candidates.join(' and ')} ${candidates.length > 1 ? 'are' : 'is'} not in a git repository: there is nothing to compare`,
-          at,
-          {
-            hint: 'commit the inventory and playbook to a repository, or compare saved plans (runbook diff OLD.json NEW.json)',
-          },
-        ),
+    return failed(
+      diag(
+        'git-error',
+        `--base ${rev}: ${candidates.join(' and ')} ${candidates.length > 1 ? 'are' : 'is'} not in a git repository: there is nothing to compare`,
+        at,
+        {
+          hint: 'commit the inventory and playbook to a repository, or compare saved plans (runbook diff OLD.json NEW.json)',
+        },
       ),
-      notCompared: [],
-    };
+    );
   const elsewhere = tops.filter((t) => t.top !== undefined && t.top !== realTop);
   if (elsewhere.length)
-    return {
-      ...failed(
-        diag(
-          'git-error',
-          `--base ${rev}: ${elsewhere.map((t) => `${t.file} is in the repository ${t.top ?? ''}`).join('; ')}, ` +
-            `the inventory in ${realTop}: one --base compares one repository`,
-          at,
-          { hint: 'keep the playbook next to the inventory, or compare saved plans rendered in each repository (runbook diff OLD.json NEW.json)' },
-        ),
+    return failed(
+      diag(
+        'git-error',
+        `--base ${rev}: ${elsewhere.map((t) => `${t.file} is in the repository ${t.top ?? ''}`).join('; ')}, ` +
+          `the inventory in ${realTop}: one --base compares one repository`,
+        at,
+        { hint: 'keep the playbook next to the inventory, or compare saved plans rendered in each repository (runbook diff OLD.json NEW.json)' },
       ),
-      notCompared: [],
-    };
+    );
   const commit = git(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], realTop);
   if (!commit.ok)
-    return {
-      ...failed(
-        diag('git-error', `--base ${rev}: no such revision in ${realTop}`, at, { hint: 'fetch it first (in CI: actions/checkout with fetch-depth: 0)' }),
-      ),
-      notCompared: [],
-    };
-  const sha = commit.out.toString('utf8').trim();
-  const realCwd = realpathSync(cwd);
-  const notCompared: NotCompared[] = [];
+    return failed(
+      diag('git-error', `--base ${rev}: no such revision in ${realTop}`, at, { hint: 'fetch it first (in CI: actions/checkout with fetch-depth: 0)' }),
+    );
+  return { realTop, sha: commit.out.toString('utf8').trim() };
+}
 
-  // The copy mirrors absolute paths (<tmp>/<repository path>), so a path relative to the current
-  // directory means the same file in the copy whether or not runbook runs inside the repository.
-  const scratch = realpathSync(mkdtempSync(join(tmpdir(), 'runbook-base-')));
-  const mirror = join(scratch, realTop);
-  const mirrorCwd = join(scratch, realCwd);
-  const inRepo = (abs: string): string | undefined => {
-    const rel = relative(realTop, abs);
+/**
+ * The temporary copy the plan is compiled in. It mirrors absolute paths (<tmp>/<repository path>),
+ * so a path relative to the current directory means the same file in the copy whether or not
+ * runbook runs inside the repository.
+ */
+class RevisionMirror {
+  readonly scratch: string;
+  readonly mirror: string;
+  readonly mirrorCwd: string;
+  readonly notCompared: NotCompared[] = [];
+  private readonly ignoredCache = new Map<string, boolean>();
+
+  constructor(
+    readonly rev: string,
+    readonly realTop: string,
+    readonly sha: string,
+    readonly realCwd: string,
+  ) {
+    this.scratch = realpathSync(mkdtempSync(join(tmpdir(), 'runbook-base-')));
+    this.mirror = join(this.scratch, realTop);
+    this.mirrorCwd = join(this.scratch, realCwd);
+  }
+
+  inRepo(abs: string): string | undefined {
+    const rel = relative(this.realTop, abs);
     return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? undefined : rel.split(sep).join('/');
-  };
-  const ignoredCache = new Map<string, boolean>();
-  const ignored = (rel: string): boolean => {
-    let v = ignoredCache.get(rel);
+  }
+
+  ignored(rel: string): boolean {
+    let v = this.ignoredCache.get(rel);
     if (v === undefined) {
-      v = git(['check-ignore', '-q', '--', rel], realTop).ok;
-      ignoredCache.set(rel, v);
+      v = git(['check-ignore', '-q', '--', rel], this.realTop).ok;
+      this.ignoredCache.set(rel, v);
     }
     return v;
-  };
-  const showAt = (rel: string): Buffer | undefined => {
-    const r = git(['show', `${sha}:${rel}`], realTop);
+  }
+
+  showAt(rel: string): Buffer | undefined {
+    const r = git(['show', `${this.sha}:${rel}`], this.realTop);
     return r.ok ? r.out : undefined;
-  };
-  const realPath = (p: string): string => {
-    const rel = relative(mirror, p);
-    return rel.startsWith('..') || isAbsolute(rel) ? p : join(realTop, rel);
+  }
+
+  /** Maps a path inside the copy back to the working tree. */
+  readonly realPath = (p: string): string => {
+    const rel = relative(this.mirror, p);
+    return rel.startsWith('..') || isAbsolute(rel) ? p : join(this.realTop, rel);
   };
 
   /** Put one input file into the copy; returns the path to compile with, or a diagnostic. */
-  const materialize = (p: string): string | Diagnostic => {
+  materialize(p: string): string | Diagnostic {
     if (p.startsWith(SHIPPED)) {
-      notCompared.push({ path: p, why: 'shipped with runbook' });
+      this.notCompared.push({ path: p, why: 'shipped with runbook' });
       return p;
     }
-    const abs = realish(resolve(realCwd, p));
-    const rel = inRepo(abs);
+    const abs = realish(resolve(this.realCwd, p));
+    const rel = this.inRepo(abs);
     if (rel === undefined) {
-      notCompared.push({ path: p, why: `outside ${realTop}` });
+      this.notCompared.push({ path: p, why: `outside ${this.realTop}` });
       return abs;
     }
-    const dest = join(mirror, rel);
+    const dest = join(this.mirror, rel);
     mkdirSync(dirname(dest), { recursive: true });
-    if (ignored(rel)) {
-      notCompared.push({ path: p, why: 'ignored by git' });
+    if (this.ignored(rel)) {
+      this.notCompared.push({ path: p, why: 'ignored by git' });
       if (existsSync(abs)) copyFileSync(abs, dest);
     } else {
-      const content = showAt(rel);
+      const content = this.showAt(rel);
       if (content === undefined)
         return diag(
           'not-in-revision',
-          `${rel} does not exist at ${rev}`,
+          `${rel} does not exist at ${this.rev}`,
           { file: p, line: 1, col: 1 },
           { hint: 'a file that is new on this branch has no base to compare with' },
         );
       writeFileSync(dest, content);
     }
     if (isAbsolute(p)) return dest;
-    return resolve(mirrorCwd, p) === dest ? p : relative(mirrorCwd, dest);
+    return resolve(this.mirrorCwd, p) === dest ? p : relative(this.mirrorCwd, dest);
+  }
+
+  /** An Ansible inventory also reads group_vars/, host_vars/ and runbook-cluster.yml beside it: as they were at REF too. */
+  copyInventorySiblings(inventory: string): void {
+    const invRel = this.inRepo(realish(resolve(this.realCwd, inventory)));
+    if (invRel === undefined || this.ignored(invRel)) return;
+    const at = invRel.includes('/') ? `${invRel.slice(0, invRel.lastIndexOf('/'))}/` : '';
+    const ls = git(['ls-tree', '-r', '--name-only', this.sha, '--', `${at}group_vars`, `${at}host_vars`, `${at}${CLUSTER_FILE}`], this.realTop);
+    for (const rel of ls.ok ? ls.out.toString('utf8').split('\n').filter(Boolean) : []) {
+      const content = this.showAt(rel);
+      if (content === undefined) continue;
+      mkdirSync(dirname(join(this.mirror, rel)), { recursive: true });
+      writeFileSync(join(this.mirror, rel), content);
+    }
+  }
+
+  /** Files the compiler reads later (template sources) come from the revision too. */
+  readonly readFile = (path: string): string => {
+    const abs = resolve(path);
+    const rel = relative(this.mirror, abs);
+    if (rel.startsWith('..') || isAbsolute(rel)) return readFileSync(abs, 'utf8');
+    const repoRel = rel.split(sep).join('/');
+    if (this.ignored(repoRel)) return readFileSync(join(this.realTop, rel), 'utf8');
+    const content = this.showAt(repoRel);
+    if (content === undefined) throw new Error(`${repoRel} does not exist at ${this.rev}`);
+    return content.toString('utf8');
   };
+
+  /** Absolute paths into the copy read as the working-tree paths they stand for. */
+  unmirror(p: string): string {
+    return p.startsWith(this.mirror + sep) ? join(this.realTop, p.slice(this.mirror.length + 1)) : p;
+  }
+
+  remove(): void {
+    rmSync(this.scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * load → validate → compile with every repository file read as it is at `rev`. The repository is the
+ * one holding the inventory (else the playbook), found from the file's own directory, wherever runbook
+ * runs from; an input in another repository is refused, never read from disk on both sides.
+ */
+export function buildPlanAtRevision(rev: string, req: PlanRequest): RevisionLoaded & { notCompared: NotCompared[] } {
+  const cwd = process.cwd();
+  const playbookPath = resolvePlaybookPath(req.playbook);
+  const found = revisionOf(rev, req, playbookPath);
+  if ('diagnostics' in found) return { ...found, notCompared: [] };
+  const m = new RevisionMirror(rev, found.realTop, found.sha, realpathSync(cwd));
+  const { realPath, notCompared } = m;
 
   try {
     const problems: Diagnostic[] = [];
     const take = (p: string): string => {
-      const r = materialize(p);
+      const r = m.materialize(p);
       if (typeof r === 'string') return r;
       problems.push(r);
       return p;
     };
     const playbook = take(playbookPath);
     const inventory = take(req.inventory);
-    // An Ansible inventory also reads group_vars/, host_vars/ and runbook-cluster.yml beside it: as they were at REF too.
-    const invRel = inRepo(realish(resolve(realCwd, req.inventory)));
-    if (invRel !== undefined && !ignored(invRel)) {
-      const at = invRel.includes('/') ? `${invRel.slice(0, invRel.lastIndexOf('/'))}/` : '';
-      const ls = git(['ls-tree', '-r', '--name-only', sha, '--', `${at}group_vars`, `${at}host_vars`, `${at}${CLUSTER_FILE}`], realTop);
-      for (const rel of ls.ok ? ls.out.toString('utf8').split('\n').filter(Boolean) : []) {
-        const content = showAt(rel);
-        if (content === undefined) continue;
-        mkdirSync(dirname(join(mirror, rel)), { recursive: true });
-        writeFileSync(join(mirror, rel), content);
-      }
-    }
+    m.copyInventorySiblings(req.inventory);
     const extraVars = (req.extraVars ?? []).map((e) => (e.startsWith('@') ? `@${take(e.slice(1))}` : e));
     if (problems.length) return { diagnostics: problems, texts: {}, realPath, notCompared };
 
-    // Files the compiler reads later (template sources) come from the revision too.
-    const readFile = (path: string): string => {
-      const abs = resolve(path);
-      const rel = relative(mirror, abs);
-      if (rel.startsWith('..') || isAbsolute(rel)) return readFileSync(abs, 'utf8');
-      const repoRel = rel.split(sep).join('/');
-      if (ignored(repoRel)) return readFileSync(join(realTop, rel), 'utf8');
-      const content = showAt(repoRel);
-      if (content === undefined) throw new Error(`${repoRel} does not exist at ${rev}`);
-      return content.toString('utf8');
-    };
-    mkdirSync(mirrorCwd, { recursive: true });
-    process.chdir(mirrorCwd);
+    mkdirSync(m.mirrorCwd, { recursive: true });
+    process.chdir(m.mirrorCwd);
     let loaded: Loaded;
     try {
-      loaded = buildPlan({ ...req, playbook, inventory, extraVars, readFile });
+      loaded = buildPlan({ ...req, playbook, inventory, extraVars, readFile: m.readFile });
     } finally {
       process.chdir(cwd);
     }
-    // Absolute paths into the copy read as the working-tree paths they stand for.
-    const unmirror = (p: string): string => (p.startsWith(mirror + sep) ? join(realTop, p.slice(mirror.length + 1)) : p);
     // Every string of the plan: controller paths and connection settings resolved inside the copy too,
     // also those outside the repository (the copy mirrors every absolute path below scratch).
-    if (loaded.plan) loaded.plan = unmirrorDeep(loaded.plan, scratch + sep, sep);
-    const texts = Object.fromEntries(Object.entries(loaded.texts).map(([k, v]) => [unmirror(k), v]));
-    return { ...loaded, diagnostics: loaded.diagnostics.map((d) => ({ ...d, file: unmirror(d.file) })), texts, realPath, notCompared };
+    if (loaded.plan) loaded.plan = unmirrorDeep(loaded.plan, m.scratch + sep, sep);
+    const texts = Object.fromEntries(Object.entries(loaded.texts).map(([k, v]) => [m.unmirror(k), v]));
+    return { ...loaded, diagnostics: loaded.diagnostics.map((d) => ({ ...d, file: m.unmirror(d.file) })), texts, realPath, notCompared };
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    m.remove();
   }
 }
