@@ -27,17 +27,18 @@ import {
 } from '../model/types.js';
 import { readFileSync } from 'node:fs';
 import type { Source, PathSeg } from '../load/source.js';
-import { locate, posInScalar, sha256 } from '../load/source.js';
+import { locate, sha256 } from '../load/source.js';
 import { getModule } from '../modules/registry.js';
 import { ArgError, type ModuleDef } from '../modules/module.js';
 import { checkRenderedArgs, runtimeArgChecks } from './args.js';
 import { evalCondition } from '../template/condition-eval.js';
-import { conditionRefs, definedTests, parseCondition } from '../template/conditions.js';
+import { conditionRefs, parseCondition } from '../template/conditions.js';
 import { TemplateError, renderTemplate } from '../template/env.js';
 import { placeholdersIn } from '../template/runtime.js';
 import { batches, resolvePattern } from './hosts.js';
 import { hostContext } from './context.js';
-import { SharedRenders, forEachString, own, rawAt, renderDeep } from './render.js';
+import { SharedRenders, forEachString, own, renderDeep } from './render.js';
+import { checkConditionRefs, templateError } from './diagnose.js';
 import { bakeConditions } from './bake.js';
 import { QuorumNotes, quorumTimeline } from './quorum.js';
 import { missingVars } from './required.js';
@@ -148,46 +149,6 @@ function newState(pb: Playbook, src: Source, inv: Inventory, opts: CompileOption
     quorum: new QuorumNotes(),
     ...(limitHosts ? { limitHosts } : {}),
   };
-}
-
-function templateError(st: State, e: TemplateError, scalar: PathSeg[], runtime: Set<string>): void {
-  const at = posInScalar(st.src, scalar, e.line, e.col);
-  if (e.kind === 'undefined-variable') {
-    const name = (e.variable ?? '').split('.')[0] ?? '';
-    const line = st.allRegistered.get(name);
-    if (line !== undefined && !runtime.has(name)) {
-      st.out.add(
-        diag('register-before-set', `"${name}" is used before the task that registers it (line ${line})`, at, {
-          hint: 'move this task after the one with `register: ' + name + '`',
-        }),
-      );
-      return;
-    }
-  }
-  st.out.add(diag(e.kind, e.message, at, e.hint ? { hint: e.hint } : {}));
-}
-
-function checkConditionRefs(st: State, conds: string[], key: string, base: PathSeg[], raw: unknown, ctx: Record<string, unknown>, runtime: Set<string>): void {
-  conds.forEach((c, i) => {
-    const expr = parseCondition(c);
-    const guarded = definedTests(expr);
-    for (const r of conditionRefs(expr)) {
-      if (own(ctx, r.root) || guarded.has(r.root) || r.root === '_') continue;
-      // A `when:` list has one scalar per condition; the raw value comes from the playbook source.
-      const rawConds = raw ?? rawAt(st.src.data, [...base, key]);
-      const at = posInScalar(st.src, Array.isArray(rawConds) ? [...base, key, i] : [...base, key], 1, r.at + 1);
-      const line = st.allRegistered.get(r.root);
-      if (line !== undefined && !runtime.has(r.root))
-        st.out.add(diag('register-before-set', `"${r.root}" is used before the task that registers it (line ${line})`, at, { length: r.root.length }));
-      else
-        st.out.add(
-          diag('undefined-variable', `undefined variable "${r.root}" in ${key}`, at, {
-            length: r.root.length,
-            hint: 'define it in vars, register it in an earlier task, or guard with "is defined"',
-          }),
-        );
-    }
-  });
 }
 
 function compilePlay(st: State, play: Play, pi: number): PlannedPlay {

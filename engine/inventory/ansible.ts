@@ -131,7 +131,43 @@ export function convertAnsible(o: ConvertOptions): Converted {
 
 const CLUSTER_FILE_KEYS = ['cluster', 'ssh', 'vars', 'secrets', 'hosts', 'ansible'];
 
+/** What the steps of buildDocument share: the document being built, where each value came from, the problems found. */
+interface Build {
+  inv: AnsibleInventory;
+  clusterSource: Source | undefined;
+  doc: JsonObject;
+  origins: Map<string, At>;
+  diagnostics: Diagnostic[];
+  /** The inventory file's own position, for values that have no better one. */
+  fileAt: At;
+  /** The runbook cluster file's content ({} without one). */
+  cf: JsonObject;
+  flavor: 'kubespray' | 'ansible';
+  groupNames: string[];
+  /** The hosts of group etcd, in Ansible's order. */
+  members: string[];
+  hostOrder: string[];
+  /** Set a value in the document and record where it came from. */
+  set: (target: JsonObject, path: (string | number)[], value: Json, at: At) => void;
+  /** A position in the cluster file (the inventory file without one). */
+  cfAt: (path: (string | number)[], k?: boolean) => At;
+  /** A mapped variable's first non-empty value for a host, as text. */
+  str: (h: string, ...names: string[]) => { value: string; at: At } | undefined;
+  /** The same, as a number when it is all digits. */
+  num: (h: string, ...names: string[]) => { value: number; at: At } | undefined;
+}
+
 function buildDocument(inv: AnsibleInventory, clusterSource: Source | undefined): Converted {
+  const b = newBuild(inv, clusterSource);
+  const cluster = buildCluster(b);
+  for (const k of ['ssh', 'vars', 'secrets'] as const) if (b.cf[k] !== undefined) b.set(b.doc, [k], b.cf[k], b.cfAt([k]));
+  buildHosts(b, cluster);
+  buildGroups(b);
+  return { doc: b.doc, origins: b.origins, files: inv.files, flavor: b.flavor, diagnostics: b.diagnostics };
+}
+
+/** The shared state, the cluster file's keys checked, the flavor decided, each host's variables gathered. */
+function newBuild(inv: AnsibleInventory, clusterSource: Source | undefined): Build {
   const diagnostics = [...inv.diagnostics];
   const origins = new Map<string, At>();
   const fileAt: At = { file: inv.file, line: 1, col: 1, length: 1 };
@@ -197,7 +233,12 @@ function buildDocument(inv: AnsibleInventory, clusterSource: Source | undefined)
     return r && /^[0-9]+$/.test(r.value) ? { value: Number(r.value), at: r.at } : r ? { value: r.value as unknown as number, at: r.at } : undefined;
   };
 
-  // ── cluster: kubespray's variables (first etcd member's view), then the cluster file ──
+  return { inv, clusterSource, doc, origins, diagnostics, fileAt, cf, flavor, groupNames, members, hostOrder, set, cfAt, str, num };
+}
+
+/** The cluster section: kubespray's variables (first etcd member's view), then the cluster file. */
+function buildCluster(b: Build): JsonObject {
+  const { clusterSource, doc, origins, diagnostics, fileAt, cf, flavor, members, hostOrder, set, cfAt, str } = b;
   const first = members[0] ?? hostOrder[0] ?? '';
   const cAt = (path: string[]): At => cfAt(['cluster', ...path]);
   const cluster: JsonObject = {};
@@ -245,9 +286,12 @@ function buildDocument(inv: AnsibleInventory, clusterSource: Source | undefined)
     );
   }
   if (cluster.name === undefined) set(doc, ['cluster', 'name'], 'etcd', fileAt);
-  for (const k of ['ssh', 'vars', 'secrets'] as const) if (cf[k] !== undefined) set(doc, [k], cf[k], cfAt([k]));
+  return cluster;
+}
 
-  // ── hosts ──
+/** The hosts section: address and ssh from Ansible's variables, etcd settings (kubespray), the cluster file's overrides. */
+function buildHosts(b: Build, cluster: JsonObject): void {
+  const { inv, doc, origins, diagnostics, cf, flavor, members, hostOrder, set, cfAt, str, num } = b;
   const hosts: JsonObject = {};
   doc.hosts = hosts;
   const cfHosts = obj(cf.hosts) ?? {};
@@ -301,8 +345,11 @@ function buildDocument(inv: AnsibleInventory, clusterSource: Source | undefined)
       );
     }
   }
+}
 
-  // ── groups: flattened (children's hosts included), Ansible's order ──
+/** The groups section: flattened (children's hosts included), Ansible's order; group etcd must exist and have hosts. */
+function buildGroups(b: Build): void {
+  const { inv, doc, origins, diagnostics, fileAt, groupNames, members, set } = b;
   const groups: JsonObject = {};
   doc.groups = groups;
   origins.set(key(['groups']), fileAt);
@@ -327,7 +374,6 @@ function buildDocument(inv: AnsibleInventory, clusterSource: Source | undefined)
       }),
     );
   }
-  return { doc, origins, files: inv.files, flavor, diagnostics };
 }
 
 /** The converted inventory as runbook YAML, with a header saying where it came from. */

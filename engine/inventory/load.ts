@@ -316,23 +316,8 @@ function toYaml(doc: Json): string {
   return new YamlDocument(doc).toString({ lineWidth: 0 });
 }
 
-function resolveInventory(source: Source, path: string, displayPath: string): InventoryResult {
-  const tooMany = hostCountProblem(source);
-  if (tooMany) return { source, diagnostics: [tooMany] };
-  const schemaErrors = schemaDiagnostics(source, 'inventory');
-  if (schemaErrors.length) return { source, diagnostics: schemaErrors };
-  const out: Diagnostic[] = [];
-  const base = dirname(resolve(path));
-  const root = obj(source.data);
-  const conflict = schemeTlsProblem(source, obj(root.cluster));
-  if (conflict) out.push(conflict);
-  out.push(...remoteBackupProblems(source, root));
-  const cluster = clusterSettings(base, obj(root.cluster));
-  const rawHosts = obj(root.hosts);
-  const rawGroups = obj(root.groups);
-  const sshDefaults = obj(root.ssh);
-
-  // Groups: lists in inventory order; hosts named in a group must exist.
+/** Groups: lists in inventory order; hosts named in a group must exist (each one that does not is reported in `out`). */
+function resolveGroups(source: Source, rawGroups: Raw, rawHosts: Raw, out: Diagnostic[]): Record<string, string[]> {
   const groups: Record<string, string[]> = {};
   for (const g of Object.keys(rawGroups).sort()) {
     const list = (obj(rawGroups[g]).hosts as string[] | undefined) ?? [];
@@ -349,6 +334,41 @@ function resolveInventory(source: Source, path: string, displayPath: string): In
     });
     groups[g] = list.filter((h) => h in rawHosts);
   }
+  return groups;
+}
+
+/** Where each secret comes from (env or a file relative to the inventory), by name. */
+function secretSources(base: string, root: Raw): Inventory['secretSources'] {
+  return Object.fromEntries(
+    Object.keys(obj(root.secrets))
+      .sort()
+      .map((k) => {
+        const src = obj(obj(root.secrets)[k]);
+        return [
+          k,
+          { ...(typeof src.env === 'string' ? { env: src.env } : {}), ...(typeof src.file === 'string' ? { file: resolvePath(base, src.file) } : {}) },
+        ];
+      }),
+  );
+}
+
+function resolveInventory(source: Source, path: string, displayPath: string): InventoryResult {
+  const tooMany = hostCountProblem(source);
+  if (tooMany) return { source, diagnostics: [tooMany] };
+  const schemaErrors = schemaDiagnostics(source, 'inventory');
+  if (schemaErrors.length) return { source, diagnostics: schemaErrors };
+  const out: Diagnostic[] = [];
+  const base = dirname(resolve(path));
+  const root = obj(source.data);
+  const conflict = schemeTlsProblem(source, obj(root.cluster));
+  if (conflict) out.push(conflict);
+  out.push(...remoteBackupProblems(source, root));
+  const cluster = clusterSettings(base, obj(root.cluster));
+  const rawHosts = obj(root.hosts);
+  const rawGroups = obj(root.groups);
+  const sshDefaults = obj(root.ssh);
+
+  const groups = resolveGroups(source, rawGroups, rawHosts, out);
   const hostOrder = Object.keys(rawHosts).sort(naturalCompare);
   groups.all = hostOrder;
 
@@ -428,17 +448,7 @@ function resolveInventory(source: Source, path: string, displayPath: string): In
     groups,
     vars: inventoryVars,
     secretVars: Object.keys(obj(root.secrets)).sort(),
-    secretSources: Object.fromEntries(
-      Object.keys(obj(root.secrets))
-        .sort()
-        .map((k) => {
-          const src = obj(obj(root.secrets)[k]);
-          return [
-            k,
-            { ...(typeof src.env === 'string' ? { env: src.env } : {}), ...(typeof src.file === 'string' ? { file: resolvePath(base, src.file) } : {}) },
-          ];
-        }),
-    ),
+    secretSources: secretSources(base, root),
     facts: deriveFacts(cluster, members),
   };
   return { inventory, source, diagnostics: [] };

@@ -13,15 +13,15 @@
 // only in the agents' memory, the agents live only as long as the controller's exec channels.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { EventEmitter, once } from 'node:events';
-import { open, rm, stat, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { once } from 'node:events';
+import { open, stat } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { errorText, RunError } from '../../model/errors.js';
 import { shq } from '../../shell/quote.js';
 import type { ExecResult, Transport } from '../transport.js';
 import { RELAY_AGENT } from './agent.js';
+import { CHUNK, Spool, ZSTD_ARGS } from './spool.js';
 
 export interface RelayMember {
   host: string;
@@ -57,82 +57,9 @@ export interface RelayReport {
   results: Map<string, RelayResult>;
 }
 
-const CHUNK = 1024 * 1024;
 const SAMPLE_CHUNKS = 8;
 const SAMPLE_CHUNK = 2 * 1024 * 1024;
 const LINK_PROBE = 16 * 1024 * 1024;
-const ZSTD_ARGS = ['-q', '-c', '-T0', '-3'];
-
-/** The wire bytes as the controller produces them: the file itself, or its zstd stream spooled to a temp file. */
-class Spool extends EventEmitter {
-  written = 0;
-  complete = false;
-  error: Error | undefined;
-  private fd: FileHandle | undefined;
-  private child: ReturnType<typeof spawn> | undefined;
-  private tmp: string | undefined;
-
-  static async of(src: string, codec: 'zstd' | 'none'): Promise<Spool> {
-    const s = new Spool();
-    s.setMaxListeners(0);
-    if (codec === 'none') {
-      s.fd = await open(src, 'r');
-      s.written = (await s.fd.stat()).size;
-      s.complete = true;
-      return s;
-    }
-    s.tmp = join(tmpdir(), `runbook-relay-${randomBytes(8).toString('hex')}.zst`);
-    const w = await open(s.tmp, 'wx', 0o600);
-    s.fd = await open(s.tmp, 'r');
-    const child = spawn('zstd', [...ZSTD_ARGS, '--', src], { stdio: ['ignore', 'pipe', 'pipe'] });
-    s.child = child;
-    let stderr = '';
-    child.stderr?.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
-    // Written chunk by chunk so readers see a consistent length.
-    const pump = (async () => {
-      for await (const b of child.stdout as AsyncIterable<Buffer>) {
-        await w.write(b, 0, b.length, s.written);
-        s.written += b.length;
-        s.emit('grow');
-      }
-      const [code] = (await (child.exitCode !== null ? [child.exitCode] : once(child, 'exit'))) as [number | null];
-      if (code !== 0) throw new Error(`zstd on the controller failed (exit ${String(code)}): ${stderr.trim()}`);
-    })();
-    pump
-      .then(
-        () => (s.complete = true),
-        (e: Error) => (s.error = e),
-      )
-      .finally(() => {
-        void w.close();
-        s.emit('grow');
-      });
-    return s;
-  }
-
-  /** The wire bytes from `offset`, following the spool while it grows. */
-  async *from(offset: number): AsyncGenerator<Buffer> {
-    let off = offset;
-    for (;;) {
-      if (this.error) throw this.error;
-      if (off < this.written) {
-        const buf = Buffer.allocUnsafe(Math.min(CHUNK, this.written - off));
-        const { bytesRead } = await (this.fd as FileHandle).read(buf, 0, buf.length, off);
-        off += bytesRead;
-        yield buf.subarray(0, bytesRead);
-        continue;
-      }
-      if (this.complete) return;
-      await once(this, 'grow');
-    }
-  }
-
-  async close(): Promise<void> {
-    this.child?.kill('SIGKILL');
-    await this.fd?.close().catch(() => undefined);
-    if (this.tmp) await rm(this.tmp, { force: true });
-  }
-}
 
 function frame(b: Buffer): Buffer {
   const h = Buffer.allocUnsafe(4);
@@ -238,7 +165,37 @@ interface Agent {
 export async function relayFile(members: RelayMember[], opts: RelayOptions): Promise<RelayReport> {
   const size = (await stat(opts.src)).size;
   const results = new Map<string, RelayResult>();
-  const probe = await Promise.all(
+  const probe = await probeTools(members, opts);
+  const noPython = members.filter((_, i) => !probe[i]?.has('python3')).map((m) => m.host);
+  if (noPython.length > 0) return { fallback: `no python3 on ${noPython.join(', ')}`, codec: 'none', wireBytes: 0, fileBytes: size, results };
+  const codec = await chooseCodec(members, probe, size, opts);
+
+  const spool = await Spool.of(opts.src, codec);
+  const t0 = performance.now();
+  const chain = new RelayChain(members, opts, spool, codec, size);
+  opts.log(`relay: ${members.map((m) => m.host).join(' → ')}, ${codec === 'zstd' ? 'zstd' : 'uncompressed'}, controller sends to ${members[0]?.host} only`);
+  await chain.transfer();
+  for (const a of chain.agents) {
+    if (a.verified && a.verified.sha256 === opts.sha256) results.set(a.m.host, { ok: true, ...a.verified });
+    else {
+      await cleanupTmp(a);
+      results.set(a.m.host, {
+        ok: false,
+        error: new RunError('TRANSFER_FAILED', `${a.m.host}: put ${a.m.dest}: ${a.error ?? 'no verified copy'} (relayed)`),
+      });
+    }
+  }
+  const sec = (performance.now() - t0) / 1000;
+  opts.log(
+    `relay: ${[...results.values()].filter((r) => r.ok).length}/${members.length} verified in ${sec.toFixed(1)} s; controller sent ${spool.written} bytes ` +
+      `for a ${size}-byte file (ratio ${(size / Math.max(spool.written, 1)).toFixed(2)}×)${chain.heals > 0 ? `, ${chain.heals} heal(s)` : ''}`,
+  );
+  return { codec, wireBytes: spool.written, fileBytes: size, results };
+}
+
+/** Which of python3 and zstd each member has (in member order). */
+async function probeTools(members: RelayMember[], opts: RelayOptions): Promise<Set<string>[]> {
+  return Promise.all(
     members.map(async (m) => {
       const r = await m.transport.exec('for t in python3 zstd; do command -v "$t" >/dev/null 2>&1 && echo "$t"; done; :', {
         signal: opts.signal,
@@ -248,9 +205,10 @@ export async function relayFile(members: RelayMember[], opts: RelayOptions): Pro
       return new Set(r.stdout.split('\n').map((l) => l.trim()));
     }),
   );
-  const noPython = members.filter((_, i) => !probe[i]?.has('python3')).map((m) => m.host);
-  if (noPython.length > 0) return { fallback: `no python3 on ${noPython.join(', ')}`, codec: 'none', wireBytes: 0, fileBytes: size, results };
+}
 
+/** zstd or none: off when asked, or when a member or the controller has no zstd; with `auto`, on when it pays (measured). */
+async function chooseCodec(members: RelayMember[], probe: Set<string>[], size: number, opts: RelayOptions): Promise<'zstd' | 'none'> {
   let codec: 'zstd' | 'none' = 'none';
   const noZstd = members.filter((_, i) => !probe[i]?.has('zstd')).map((m) => m.host);
   if (opts.compress !== 'off') {
@@ -268,65 +226,130 @@ export async function relayFile(members: RelayMember[], opts: RelayOptions): Pro
       );
     }
   }
+  return codec;
+}
 
-  const spool = await Spool.of(opts.src, codec);
-  const t0 = performance.now();
-  const agents: Agent[] = [];
-  let heals = 0;
-  let started = false;
-  const initialPumps: (() => void)[] = [];
-  const maxHeals = members.length * 2 + 2;
-  let settle: () => void = () => undefined;
-  const allSettled = new Promise<void>((resolve) => (settle = resolve));
-  const check = (): void => {
-    if (agents.every((a) => a.ended || a.verified)) settle();
-  };
+/** Remove a member's partial copy (and its wire spool). */
+async function cleanupTmp(a: Agent): Promise<void> {
+  try {
+    await a.m.transport.exec(`rm -f -- ${shq(a.tmp)} ${shq(`${a.tmp}.wire`)}`, {
+      timeoutMs: 30_000,
+      ...(a.m.become !== undefined ? { become: a.m.become } : {}),
+    });
+  } catch {
+    // unreachable: nothing more to do from here
+  }
+}
 
-  const pump = async (a: Agent, offset: number): Promise<void> => {
+/** One relay run: the members' agents, where each pulls from, how they heal, and when all are done. */
+class RelayChain {
+  readonly agents: Agent[] = [];
+  heals = 0;
+  private started = false;
+  private finishing = false;
+  private readonly initialPumps: (() => void)[] = [];
+  private readonly maxHeals: number;
+  private settle: () => void = () => undefined;
+  private readonly allSettled: Promise<void>;
+  private readonly members: RelayMember[];
+  private readonly opts: RelayOptions;
+  private readonly spool: Spool;
+  private readonly codec: 'zstd' | 'none';
+  private readonly size: number;
+
+  constructor(members: RelayMember[], opts: RelayOptions, spool: Spool, codec: 'zstd' | 'none', size: number) {
+    this.members = members;
+    this.opts = opts;
+    this.spool = spool;
+    this.codec = codec;
+    this.size = size;
+    this.maxHeals = members.length * 2 + 2;
+    this.allSettled = new Promise<void>((resolve) => (this.settle = resolve));
+  }
+
+  /** Start every agent, point each at its upstream, stream once all listen; wait until every member has its copy or has failed. */
+  async transfer(): Promise<void> {
+    const agents = this.agents;
     try {
-      for await (const b of spool.from(offset)) await write(a.stdin, frame(b));
+      this.members.forEach((m, i) => agents.push(this.startAgent(i, m, 0)));
+      await Promise.all(agents.map((a) => this.point(a, 0, true)));
+      await Promise.all(agents.map((a) => this.portOf(a)));
+      this.started = true;
+      for (const go of this.initialPumps.splice(0)) go();
+      this.check();
+      await this.allSettled;
+      this.finishing = true;
+      // Every member has its copy or has failed: no one needs a listener any more.
+      for (const a of agents) if (!a.ended) a.stdin.end(`${JSON.stringify({ finish: true })}\n`);
+      await Promise.all(agents.map((a) => a.exec));
+    } finally {
+      this.finishing = true;
+      for (const a of agents) if (!a.stdin.destroyed) a.stdin.end();
+      await this.spool.close();
+    }
+  }
+
+  private check(): void {
+    if (this.agents.every((a) => a.ended || a.verified)) this.settle();
+  }
+
+  private async pump(a: Agent, offset: number): Promise<void> {
+    try {
+      for await (const b of this.spool.from(offset)) await write(a.stdin, frame(b));
       await write(a.stdin, frame(Buffer.alloc(0)));
     } catch (e) {
       a.error ??= `the controller's stream failed: ${(e as Error).message}`;
       a.stdin.destroy();
     }
-  };
+  }
 
-  const portOf = (a: Agent): Promise<number | undefined> =>
-    a.port !== undefined || a.ended ? Promise.resolve(a.port) : new Promise((resolve) => a.portWaiters.push(resolve));
+  private portOf(a: Agent): Promise<number | undefined> {
+    return a.port !== undefined || a.ended ? Promise.resolve(a.port) : new Promise((resolve) => a.portWaiters.push(resolve));
+  }
 
   /** The nearest earlier member still serving, or the controller. */
-  const upstreamFor = async (idx: number): Promise<{ up: Record<string, unknown> | 'stdin'; name: string }> => {
+  private async upstreamFor(idx: number): Promise<{ up: Record<string, unknown> | 'stdin'; name: string }> {
     for (let k = idx - 1; k >= 0; k--) {
-      const u = agents[k] as Agent;
+      const u = this.agents[k] as Agent;
       if (u.dropped || u.ended) continue;
-      const port = await portOf(u);
+      const port = await this.portOf(u);
       if (port === undefined || u.dropped || u.ended) continue;
       return { up: { host: u.m.listen, port, token: u.token }, name: u.m.host };
     }
     return { up: 'stdin', name: 'the controller' };
-  };
+  }
 
   /** Tell an agent where to pull from (its header the first time); a gone agent's own exec end reports it. */
-  const point = async (a: Agent, offset: number, first: boolean): Promise<void> => {
+  private async point(a: Agent, offset: number, first: boolean): Promise<void> {
     try {
-      const { up, name } = await upstreamFor(a.idx);
+      const { up, name } = await this.upstreamFor(a.idx);
       a.upstream = name;
       if (first) {
-        const header = { dest: a.m.dest, tmp: a.tmp, mode: a.m.mode, sha256: opts.sha256, codec, size, listen: a.m.listen, token: a.token, upstream: up };
+        const header = {
+          dest: a.m.dest,
+          tmp: a.tmp,
+          mode: a.m.mode,
+          sha256: this.opts.sha256,
+          codec: this.codec,
+          size: this.size,
+          listen: a.m.listen,
+          token: a.token,
+          upstream: up,
+        };
         await write(a.stdin, `${JSON.stringify(header)}\n`);
       } else await write(a.stdin, `${JSON.stringify({ upstream: up })}\n`);
       if (up === 'stdin') {
         // The first stream waits until every agent listens: its bytes would delay the other headers on the controller's link.
-        if (first && !started) initialPumps.push(() => void pump(a, offset));
-        else void pump(a, offset);
+        if (first && !this.started) this.initialPumps.push(() => void this.pump(a, offset));
+        else void this.pump(a, offset);
       }
     } catch (e) {
       a.error ??= errorText(e);
     }
-  };
+  }
 
-  const onEvent = (a: Agent, ev: Record<string, unknown>): void => {
+  /** An agent's event line: its listener's port, its verified copy, its error, or a lost upstream (healed from an earlier one). */
+  private onEvent(a: Agent, ev: Record<string, unknown>): void {
     switch (ev.ev) {
       case 'listening':
         a.port = Number(ev.port);
@@ -334,29 +357,31 @@ export async function relayFile(members: RelayMember[], opts: RelayOptions): Pro
         break;
       case 'verified':
         a.verified = { bytes: Number(ev.bytes), sha256: String(ev.sha256) };
-        check();
+        this.check();
         break;
       case 'error':
         a.error = String(ev.why);
         break;
       case 'lost': {
-        const lostFrom = agents.find((u) => u.m.host === a.upstream);
+        const lostFrom = this.agents.find((u) => u.m.host === a.upstream);
         if (lostFrom) lostFrom.dropped = true;
-        if (++heals > maxHeals) {
-          a.error = `gave up after ${maxHeals} heals (last: ${String(ev.why)})`;
+        if (++this.heals > this.maxHeals) {
+          a.error = `gave up after ${this.maxHeals} heals (last: ${String(ev.why)})`;
           a.stdin.end();
           break;
         }
         const offset = Number(ev.offset);
-        void point(a, offset, false).then(() =>
-          opts.log(`relay: ${a.m.host} lost ${lostFrom?.m.host ?? 'its upstream'} (${String(ev.why)}); resumes at byte ${offset} from ${a.upstream}`),
+        void this.point(a, offset, false).then(() =>
+          this.opts.log(`relay: ${a.m.host} lost ${lostFrom?.m.host ?? 'its upstream'} (${String(ev.why)}); resumes at byte ${offset} from ${a.upstream}`),
         );
         break;
       }
     }
-  };
+  }
 
-  const startAgent = (idx: number, m: RelayMember, restarts: number): Agent => {
+  /** Start a member's agent; when it ends without a copy (killed, out of memory) it is started once more, from an earlier member. */
+  private startAgent(idx: number, m: RelayMember, restarts: number): Agent {
+    const opts = this.opts;
     const stdin = new PassThrough({ highWaterMark: 4 * CHUNK });
     const a: Agent = {
       idx,
@@ -386,7 +411,7 @@ export async function relayFile(members: RelayMember[], opts: RelayOptions): Pro
         pending = lines.pop() ?? '';
         for (const l of lines) {
           try {
-            onEvent(a, JSON.parse(l) as Record<string, unknown>);
+            this.onEvent(a, JSON.parse(l) as Record<string, unknown>);
           } catch {
             // not an event line
           }
@@ -409,66 +434,19 @@ export async function relayFile(members: RelayMember[], opts: RelayOptions): Pro
       // Nothing reads its stdin any more: writers waiting on it go on (and fail).
       a.stdin.destroy();
       for (const w of a.portWaiters.splice(0)) w(undefined);
-      if (!a.verified && !opts.signal.aborted && !finishing && restarts < 1 && r.code !== 0) {
+      if (!a.verified && !opts.signal.aborted && !this.finishing && restarts < 1 && r.code !== 0) {
         // The agent died (killed, out of memory): once more, from an earlier member.
         const why = a.error ?? agentEnd(r);
         opts.log(`relay: ${m.host} dropped out (${why}); starting it again`);
-        const again = startAgent(idx, m, restarts + 1);
-        agents[idx] = again;
+        const again = this.startAgent(idx, m, restarts + 1);
+        this.agents[idx] = again;
         void cleanupTmp(a);
-        void point(again, 0, true);
+        void this.point(again, 0, true);
         return;
       }
       if (!a.verified) a.error ??= agentEnd(r);
-      check();
+      this.check();
     });
     return a;
-  };
-
-  const cleanupTmp = async (a: Agent): Promise<void> => {
-    try {
-      await a.m.transport.exec(`rm -f -- ${shq(a.tmp)} ${shq(`${a.tmp}.wire`)}`, {
-        timeoutMs: 30_000,
-        ...(a.m.become !== undefined ? { become: a.m.become } : {}),
-      });
-    } catch {
-      // unreachable: nothing more to do from here
-    }
-  };
-
-  let finishing = false;
-  opts.log(`relay: ${members.map((m) => m.host).join(' → ')}, ${codec === 'zstd' ? 'zstd' : 'uncompressed'}, controller sends to ${members[0]?.host} only`);
-  try {
-    members.forEach((m, i) => agents.push(startAgent(i, m, 0)));
-    await Promise.all(agents.map((a) => point(a, 0, true)));
-    await Promise.all(agents.map((a) => portOf(a)));
-    started = true;
-    for (const go of initialPumps.splice(0)) go();
-    check();
-    await allSettled;
-    finishing = true;
-    // Every member has its copy or has failed: no one needs a listener any more.
-    for (const a of agents) if (!a.ended) a.stdin.end(`${JSON.stringify({ finish: true })}\n`);
-    await Promise.all(agents.map((a) => a.exec));
-  } finally {
-    finishing = true;
-    for (const a of agents) if (!a.stdin.destroyed) a.stdin.end();
-    await spool.close();
   }
-  for (const a of agents) {
-    if (a.verified && a.verified.sha256 === opts.sha256) results.set(a.m.host, { ok: true, ...a.verified });
-    else {
-      await cleanupTmp(a);
-      results.set(a.m.host, {
-        ok: false,
-        error: new RunError('TRANSFER_FAILED', `${a.m.host}: put ${a.m.dest}: ${a.error ?? 'no verified copy'} (relayed)`),
-      });
-    }
-  }
-  const sec = (performance.now() - t0) / 1000;
-  opts.log(
-    `relay: ${[...results.values()].filter((r) => r.ok).length}/${members.length} verified in ${sec.toFixed(1)} s; controller sent ${spool.written} bytes ` +
-      `for a ${size}-byte file (ratio ${(size / Math.max(spool.written, 1)).toFixed(2)}×)${heals > 0 ? `, ${heals} heal(s)` : ''}`,
-  );
-  return { codec, wireBytes: spool.written, fileBytes: size, results };
 }
