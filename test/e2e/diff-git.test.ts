@@ -224,7 +224,7 @@ describe('runbook diff --base on a git repository', function () {
       assert.match(r.out.split('\n')[0] ?? '', /^\*\*restore-all on prod: 4 hosts, \d+ steps changed/);
       // One <details> per changed play; inside, each changed step with an intent has its commands collapsed.
       assert.equal(r.out.split('<details>\n<summary>PLAY').length - 1, 4);
-      assert.equal(r.out.split('<details><summary>commands</summary>').length - 1, 6);
+      assert.equal(r.out.split('<details><summary>commands</summary>').length - 1, 7); // one per changed step: the certificate check on the new member too
       assert.ok(r.out.includes('```diff\n- $ etcdutl snapshot restore'));
       assert.ok(r.out.includes('`--initial-cluster`: +`etcd-4=https://10.0.1.14:2380`  −`etcd-3=https://10.0.1.13:2380`'));
       golden('replace-member--restore-all.md', r.out);

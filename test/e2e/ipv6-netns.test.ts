@@ -127,7 +127,7 @@ describe('Why: IPv6 addresses are refused outright — over IPv6 in a network na
   });
 
   it('plan and apply of status.yml and backup.yml over IPv6: strict host key for fd00::11, etcdctl --endpoints=http://[fd00::11]:2379, snapshot fetched', () => {
-    const plan = inNs(['node', BIN, 'plan', 'backup.yml', '-i', 'inventory.yml'], { cwd: dir });
+    const plan = inNs(['node', BIN, 'plan', 'backup.yml', '-i', 'inventory.yml', '--verbose'], { cwd: dir });
     // Quoted by construction: [ and ] are glob characters to the shell.
     assert.match(plan, /--endpoints='http:\/\/\[fd00::11\]:2379'/);
     const run = (pb: string): string =>
