@@ -186,14 +186,7 @@ function issue(args: JsonObject, ctx: PlanCtx): ModulePlan {
   const m = member(ctx);
   const f = memberTls(ctx);
   if (!f) return noTls();
-  const secret = str(args, 'ca_key', 'etcd_ca_key');
-  if (!ctx.inventory.secretVars.includes(secret)) {
-    throw new ArgError(
-      'ca_key',
-      `no secret "${secret}" in ${ctx.inventory.file}`,
-      `declare the cluster CA's key under secrets: (e.g. ${secret}: {file: /path/to/ca.key})`,
-    );
-  }
+  const secret = caKeySecret(args, ctx);
   const days = num(args, 'days', 365);
   const sans = memberSans(ctx, optStr(args, 'sans'));
   const actions: Action[] = [exec(sh`cat -- ${f.ca}`, { probe: true, bind: 'ca' })];

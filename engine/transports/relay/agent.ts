@@ -167,6 +167,21 @@ def listen():
             return
         threading.Thread(target=serve, args=(c,), daemon=True).start()
 
+def spool_blocks():
+    # The spool from the start, block by block, as it grows, until the transfer is complete.
+    off = 0
+    while True:
+        with cond:
+            while state["written"] <= off and not state["complete"]:
+                cond.wait(5)
+            avail, done = state["written"], state["complete"]
+        while off < avail:
+            b = os.pread(spool_r, min(1 << 20, avail - off), off)
+            off += len(b)
+            yield b
+        if done and off >= state["written"]:
+            return
+
 def decode():
     # Reads the spool from the start as it grows and writes the file, hashing as it goes.
     global installed
@@ -177,19 +192,9 @@ def decode():
     if codec == "zstd":
         proc = subprocess.Popen(["zstd", "-d", "-q", "-c"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         def feed():
-            off = 0
             try:
-                while True:
-                    with cond:
-                        while state["written"] <= off and not state["complete"]:
-                            cond.wait(5)
-                        avail, done = state["written"], state["complete"]
-                    while off < avail:
-                        b = os.pread(spool_r, min(1 << 20, avail - off), off)
-                        proc.stdin.write(b)
-                        off += len(b)
-                    if done and off >= state["written"]:
-                        break
+                for b in spool_blocks():
+                    proc.stdin.write(b)
             except OSError:
                 pass
             finally:
@@ -209,19 +214,9 @@ def decode():
             fail("zstd -d failed (exit %d)" % proc.returncode)
         out.close()
     else:
-        off = 0
-        while True:
-            with cond:
-                while state["written"] <= off and not state["complete"]:
-                    cond.wait(5)
-                avail, done = state["written"], state["complete"]
-            while off < avail:
-                b = os.pread(spool_r, min(1 << 20, avail - off), off)
-                h.update(b)
-                off += len(b)
-            if done and off >= state["written"]:
-                break
-        total = off
+        for b in spool_blocks():
+            h.update(b)
+            total += len(b)
     spool_w.close()
     got = h.hexdigest()
     if total != size or got != sha:
