@@ -46,6 +46,12 @@ function stamp(d: Date): string {
     .replace(/\.\d+Z$/, 'Z');
 }
 
+/** A snapshot is named by its run's second (<cluster>-YYYYMMDDTHHMMSSZ.db): the next backup must start in a later second. */
+async function nextSecond(): Promise<void> {
+  const now = stamp(new Date());
+  await waitFor('the next second on the clock', () => Promise.resolve(stamp(new Date()) !== now), 5_000);
+}
+
 describe(`${SHAPE_A.title} backups off the host: s3rver + AWS SDK, retention, metrics, restore from s3:// (127.0.0.236-238)`, function () {
   this.timeout(600_000);
   const DIR = labDir(`backup-remote-${SHAPE_A.id}`);
@@ -130,6 +136,7 @@ describe(`${SHAPE_A.title} backups off the host: s3rver + AWS SDK, retention, me
     for (const key of [young, old50, old60, old72]) await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
     for (const key of [young, old50, old72]) await putText(client, target, `${key}.manifest.json`, JSON.stringify(manifest)); // old60: no manifest
 
+    await nextSecond();
     const r2 = await apply(lab, 'backup.yml', [], inv);
     assert.equal(r2.code, 0, r2.all);
     // Remote rules {count: 3, max_age: 48h}: the newest three stay (this run's, the first, the 10 h one);
@@ -149,6 +156,7 @@ describe(`${SHAPE_A.title} backups off the host: s3rver + AWS SDK, retention, me
     const keys = (await listObjects(client, target)).map((o) => o.key);
     for (const k of [old50, old72]) assert.ok(!keys.includes(`${k}.manifest.json`), `${k}'s manifest deleted with it`);
 
+    await nextSecond();
     const r3 = await apply(lab, 'backup.yml', [], inv);
     assert.equal(r3.code, 0, r3.all);
     const third = (await snapshotKeys()).find((k) => !uploaded.includes(k) && k !== young);
@@ -253,10 +261,22 @@ describe(`${SHAPE_A.title} backups off the host: s3rver + AWS SDK, retention, me
       const r = await apply(lab, 'restore-all.yml', [`snapshot=s3://${BUCKET}/${key}`, 'allow_healthy=true'], inv);
       assert.equal(r.code, 0, r.all);
       assert.equal(r.all.match(/downloaded s3:\/\/\S+ to the controller \(sha256 checked\)/g)?.length, 1, r.all);
-      // The fetch step (play 1, task 4) per member: its member command's exit code (20: store out of reach).
+      // The fetch step per member (found by its task's name): its member command's exit code (20: store out of reach).
+      type Ev = {
+        type: string;
+        host?: string;
+        stepId?: string;
+        play?: number;
+        task?: number;
+        name?: string;
+        result?: { actions?: { kind: string; code: number | null }[] };
+      };
+      const events = journal(lab, r) as unknown as Ev[];
+      const fetchTask = events.find((e) => e.type === 'task.start' && e.name?.startsWith('Fetch the snapshot from the bucket'));
+      assert.ok(fetchTask, 'the fetch task ran');
       const fetchCodes: Record<string, number | null | undefined> = Object.fromEntries(
-        (journal(lab, r) as unknown as { type: string; host?: string; stepId?: string; result?: { actions?: { kind: string; code: number | null }[] } }[])
-          .filter((e) => e.type === 'step.end' && e.stepId?.startsWith('1.4@'))
+        events
+          .filter((e) => e.type === 'step.end' && e.stepId?.startsWith(`${fetchTask.play}.${fetchTask.task}@`))
           .map((e): [string, number | null | undefined] => [e.host ?? '', e.result?.actions?.find((a) => a.kind === 'exec')?.code]),
       );
       assert.deepEqual(fetchCodes, { 'etcd-1': 0, 'etcd-2': 20, 'etcd-3': 0 });
