@@ -76,8 +76,9 @@ export function assertSameClusterSettings(labInventory: string, shipped: string)
       supportsLearner: f.supportsLearner,
       supportsBumpRevision: f.supportsBumpRevision,
       memberScheme: [...new Set(f.members.map((m) => `${new URL(m.clientUrl).protocol} ${new URL(m.peerUrl).protocol}`))],
-      // per-host SSH settings: all hosts alike in both, so the first etcd member's stands for all
-      ssh: (({ identityFile: _i, knownHosts: _k, ...s }) => s)(inv.hosts[inv.groups.etcd?.[0] ?? '']?.ssh ?? ({} as SshSettings)),
+      // per-host SSH settings: all hosts alike in both, so the first etcd member's stands for all (the values; not
+      // which of them an ssh config may still fill, `defaulted`)
+      ssh: (({ identityFile: _i, knownHosts: _k, defaulted: _d, ...s }) => s)(inv.hosts[inv.groups.etcd?.[0] ?? '']?.ssh ?? ({} as SshSettings)),
     };
   };
   const got = settings(a);
