@@ -134,6 +134,18 @@ const ARGS: Record<string, Record<string, TaskFor>> = {
     remove: (v) => ({ etcd_health: { op: 'preflight', remove: v } }),
     expect_members: (v) => ({ etcd_health: { op: 'wait', timeout: 1, expect_members: v } }),
   },
+  // upgrade: nothing here may change a binary. bundle reads a missing source; stage's first action puts a
+  // bundle that does not exist (so bin_dir is never used); the version arguments are patterns.
+  etcd_upgrade: {
+    src: (v) => ({ etcd_upgrade: { op: 'bundle', src: `${ctl}/${v}`, dir: `${ctl}/upgrade-src` } }),
+    dir: (v) => ({ etcd_upgrade: { op: 'bundle', src: `${ctl}/missing-etcd.tar.gz`, dir: `${ctl}/${v}` } }),
+    bundle: (v) => ({ etcd_upgrade: { op: 'stage', bundle: `${ctl}/${v}`, sha256: '0'.repeat(64) } }),
+    sha256: (v) => ({ etcd_upgrade: { op: 'stage', bundle: `${ctl}/missing.tar`, sha256: v } }),
+    bin_dir: (v) => ({ etcd_upgrade: { op: 'stage', bundle: `${ctl}/missing.tar`, sha256: '0'.repeat(64), bin_dir: `${BASE}/${v}` } }),
+    image: (v) => ({ etcd_upgrade: { op: 'stage', bundle: `${ctl}/missing.tar`, sha256: '0'.repeat(64), image: v } }),
+    offered: (v) => ({ etcd_upgrade: { op: 'plan', offered: v } }),
+    version: (v) => ({ etcd_upgrade: { op: 'version', version: v } }),
+  },
   etcd_cert: {
     ca_key: (v) => ({ etcd_cert: { op: 'issue', ca_key: v } }),
     days: (v) => ({ etcd_cert: { op: 'issue', days: v } }),
