@@ -6,12 +6,12 @@
 // first one), the canaries on every member, and the configs naming the new member set.
 // Then add-member on shape (b), kubeadm's static pods (4 hosts, 127.0.LAB_NET.216-219). About 45 s in all.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A, SHAPE_B } from '../lab/shapes.js';
 import * as pb from './playbook-helpers.js';
+import { issueLeaf } from '../support/openssl.js';
 import { containers } from './static-pod-helpers.js';
 
 const ALL = ['etcd-1', 'etcd-2', 'etcd-3', 'etcd-4', 'etcd-5'];
@@ -78,13 +78,8 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     // Re-issue etcd-4's peer certificate from the lab CA without its address (its name and 127.0.0.1 kept).
     const bad = path.join(lab.dir, 'pki-bad-etcd-4');
     mkdirSync(bad, { recursive: true });
-    const ssl = (...args: string[]): string => execFileSync('openssl', args, { cwd: bad, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    ssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'peer.key', '-subj', '/CN=etcd-4', '-out', 'peer.csr');
-    const ext = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth,clientAuth'];
-    writeFileSync(path.join(bad, 'peer.ext'), [...ext, 'subjectAltName=DNS:etcd-4,IP:127.0.0.1,DNS:localhost'].join('\n') + '\n');
     const pki = path.join(lab.dir, 'pki');
-    const ca = ['-CA', path.join(pki, 'ca.crt'), '-CAkey', path.join(pki, 'ca.key'), '-CAcreateserial'];
-    ssl('x509', '-req', '-in', 'peer.csr', ...ca, '-days', '30', '-extfile', 'peer.ext', '-out', 'peer.crt');
+    issueLeaf(bad, 'peer', 'etcd-4', ['DNS:etcd-4', 'IP:127.0.0.1', 'DNS:localhost'], pki);
     // The files go through the host's own /run/lab (its state dir's run-lab): a path below the
     // controller's /tmp (a checkout there) is hidden inside the host, whose /tmp is its own.
     const runLab = path.join(lab.hosts.find((h) => h.name === 'etcd-4')?.stateDir ?? '', 'run-lab');

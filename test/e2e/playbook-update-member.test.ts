@@ -10,12 +10,12 @@
 // flags and kubeadm's annotation, the running members' pods not restarted). A second run continues
 // (no second `member update`).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { hostExec, labAddress, labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A, SHAPE_B, type Shape } from '../lab/shapes.js';
 import * as pb from './playbook-helpers.js';
+import { issueLeaf } from '../support/openssl.js';
 import { containers } from './static-pod-helpers.js';
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -55,29 +55,10 @@ for (const [shape, first, moveTo] of [
     function installCerts(tag: string, sans: string[]): Promise<string> {
       const dir = path.join(lab.dir, `pki-${tag}`);
       mkdirSync(dir, { recursive: true });
-      const ssl = (...args: string[]): string => execFileSync('openssl', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       const pki = path.join(lab.dir, 'pki');
       const runLab = path.join(lab.hosts.find((h) => h.name === 'etcd-2')?.stateDir ?? '', 'run-lab');
       for (const kind of ['server', 'peer']) {
-        ssl(
-          'req',
-          '-new',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          `${kind}.key`,
-          '-subj',
-          '/CN=etcd-2',
-          '-out',
-          `${kind}.csr`,
-        );
-        const ext = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth,clientAuth'];
-        writeFileSync(path.join(dir, `${kind}.ext`), [...ext, `subjectAltName=${sans.join(',')}`].join('\n') + '\n');
-        const ca = ['-CA', path.join(pki, 'ca.crt'), '-CAkey', path.join(pki, 'ca.key'), '-CAcreateserial'];
-        ssl('x509', '-req', '-in', `${kind}.csr`, ...ca, '-days', '30', '-extfile', `${kind}.ext`, '-out', `${kind}.crt`);
+        issueLeaf(dir, kind, 'etcd-2', sans, pki);
         for (const x of ['crt', 'key']) copyFileSync(path.join(dir, `${kind}.${x}`), path.join(runLab, `${kind}.${x}`));
       }
       const mv = ['server', 'peer'].map((k) => `mv /run/lab/${k}.crt ${PKI}/${k}.crt && mv /run/lab/${k}.key ${PKI}/${k}.key`).join(' && ');
