@@ -452,15 +452,22 @@ export interface SeededLab {
   clusterIdBefore: string;
 }
 
-/** Registers the calling describe's before (freshLab + canaries on etcd-1) and after (labDown) hooks; `ready` receives the lab. */
-export function seededLab(name: string, opts: Parameters<typeof freshLab>[1], members: string[], ready: (s: SeededLab) => void): void {
+/**
+ * Registers the calling describe's before (freshLab + canaries on etcd-1) and after (labDown) hooks.
+ * Returns the seeded lab, whose fields are set once the before hook has run (in the tests); `ready`,
+ * when given, receives it then too.
+ */
+export function seededLab(name: string, opts: Parameters<typeof freshLab>[1], members: string[], ready?: (s: SeededLab) => void): SeededLab {
+  const seeded = {} as SeededLab;
   before(async function () {
     const lab = await freshLab(name, opts);
     await writeCanaries(clientUrl(lab, 'etcd-1'));
     const keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
-    ready({ lab, keysBefore, clusterIdBefore: (await assertCluster(lab, members)).clusterId });
+    Object.assign(seeded, { lab, keysBefore, clusterIdBefore: (await assertCluster(lab, members)).clusterId });
+    ready?.(seeded);
   });
   after(async function () {
     await labDown(labDir(opts.shape ? `${name}-${opts.shape.id}` : name));
   });
+  return seeded;
 }
