@@ -17,14 +17,26 @@ export function opensslIn(cwd: string): Openssl {
   return (...args) => execFileSync('openssl', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** A self-signed CA `/CN=${cn}` valid 30 days: `${base}.key` and `${base}.crt` in the openssl's directory. */
-export function selfSignedCa(ssl: Openssl, base: string, cn: string): void {
-  ssl('req', '-x509', '-new', ...NEW_EC_KEY, '-keyout', `${base}.key`, '-out', `${base}.crt`, '-subj', `/CN=${cn}`, '-days', '30');
+/** A self-signed CA `/CN=${cn}` valid `days`: `${base}.key` and `${base}.crt` in the openssl's directory. */
+export function selfSignedCa(ssl: Openssl, base: string, cn: string, days = 30): void {
+  ssl('req', '-x509', '-new', ...NEW_EC_KEY, '-keyout', `${base}.key`, '-out', `${base}.crt`, '-subj', `/CN=${cn}`, '-days', String(days));
 }
 
-/** Signs `csr` with the CA `caCrt`/`caKey` for 30 days with the extensions in `extfile` into `out` (paths relative to the openssl's directory). */
-export function signCsr(ssl: Openssl, csr: string, ca: { crt: string; key: string }, extfile: string, out: string, ...more: string[]): void {
-  ssl('x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, ...more, '-days', '30', '-extfile', extfile, '-out', out);
+/**
+ * Signs `csr` with the CA `ca` (certificate and key) for `days` with the extensions in `extfile` into
+ * `out` (paths relative to the openssl's directory); a new random serial unless `createSerial`
+ * (openssl's serial file beside the CA certificate).
+ */
+export function signCsr(
+  ssl: Openssl,
+  csr: string,
+  ca: { crt: string; key: string },
+  extfile: string,
+  out: string,
+  opts: { days?: number; createSerial?: boolean } = {},
+): void {
+  const serial = opts.createSerial ? ['-CAcreateserial'] : [];
+  ssl('x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, ...serial, '-days', String(opts.days ?? 30), '-extfile', extfile, '-out', out);
 }
 
 /**
@@ -36,5 +48,5 @@ export function issueLeaf(dir: string, base: string, cn: string, sans: string[],
   ssl('req', '-new', ...NEW_EC_KEY, '-keyout', `${base}.key`, '-subj', `/CN=${cn}`, '-out', `${base}.csr`);
   writeFileSync(path.join(dir, `${base}.ext`), [...LEAF_EXT, `subjectAltName=${sans.join(',')}`].join('\n') + '\n');
   const ca = { crt: path.join(caDir, 'ca.crt'), key: path.join(caDir, 'ca.key') };
-  signCsr(ssl, `${base}.csr`, ca, `${base}.ext`, `${base}.crt`, '-CAcreateserial');
+  signCsr(ssl, `${base}.csr`, ca, `${base}.ext`, `${base}.crt`, { createSerial: true });
 }
