@@ -39,8 +39,7 @@ describe(`${shape.title} playbooks on a real cluster: add-member and remove-memb
     const c = await pb.assertCluster(lab, members);
     assert.equal(c.clusterId, clusterId, 'the cluster ID changed');
     for (const h of members) {
-      await pb.assertCanaries(pb.clientUrl(lab, h));
-      assert.equal(await pb.keyCount(pb.clientUrl(lab, h)), keysBefore, h);
+      await pb.assertData(lab, h, keysBefore);
     }
     // Later restarts agree on the membership: every config names exactly these members.
     const ic = `ETCD_INITIAL_CLUSTER=${[...members]
@@ -239,8 +238,7 @@ describe(`${SHAPE_B.title} playbooks on a real cluster: add-member (127.0.0.216-
     const c = await pb.assertCluster(lab, FOUR);
     assert.equal(c.clusterId, clusterId);
     for (const h of FOUR) {
-      await pb.assertCanaries(pb.clientUrl(lab, h));
-      assert.equal(await pb.keyCount(pb.clientUrl(lab, h)), keysBefore, h);
+      await pb.assertData(lab, h, keysBefore);
     }
     assert.deepEqual(await Promise.all(OLD.map((h) => containers(lab, h, 'etcd'))), running, 'a running member was restarted');
     const m4 = await pb.onHost(lab, 'etcd-4', `cat ${MANIFEST}`);

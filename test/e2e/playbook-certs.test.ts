@@ -83,8 +83,7 @@ describe(`${shape.title} certs.yml: rotate every member's certificates one at a 
     const c = await pb.assertCluster(lab, MEMBERS);
     assert.equal(c.clusterId, clusterId, 'the cluster ID changed');
     for (const h of MEMBERS) {
-      await pb.assertCanaries(pb.clientUrl(lab, h));
-      assert.equal(await pb.keyCount(pb.clientUrl(lab, h)), keysBefore, h);
+      await pb.assertData(lab, h, keysBefore);
       await pb.assertOperatorSettings(lab, h);
     }
 

@@ -6,13 +6,12 @@ import { shapesFor } from '../lab/shapes.js';
 import {
   apply,
   asideDirs,
-  assertCanaries,
   assertCluster,
+  assertData,
   assertOperatorSettings,
   clientUrl,
   fingerprints,
   healthy,
-  keyCount,
   onHost,
   seededLab,
   status,
@@ -64,8 +63,7 @@ for (const shape of shapesFor('force-new-cluster'))
       assert.equal(clusterId, seeded.clusterIdBefore, 'force-new-cluster keeps the cluster ID');
       assert.equal((await status(clientUrl(seeded.lab, 'etcd-1'))).memberId, survivorId, 'the survivor keeps its member ID');
       for (const h of HOSTS) {
-        await assertCanaries(clientUrl(seeded.lab, h));
-        assert.equal(await keyCount(clientUrl(seeded.lab, h)), seeded.keysBefore, h);
+        await assertData(seeded.lab, h, seeded.keysBefore);
       }
       // The survivor's data before --force-new-cluster is kept; it runs without the flag now.
       const [copy] = await asideDirs(seeded.lab, 'etcd-1');

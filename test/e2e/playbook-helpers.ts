@@ -294,6 +294,12 @@ export async function healthy(endpoint: string): Promise<boolean> {
   }
 }
 
+/** `host`'s member has the canaries and `keys` keys in all. */
+export async function assertData(lab: Lab, host: string, keys: number): Promise<void> {
+  await assertCanaries(clientUrl(lab, host));
+  assert.equal(await keyCount(clientUrl(lab, host)), keys, host);
+}
+
 /**
  * The cluster as the inventory says it must be: every member healthy, each one's member list
  * exactly these hosts (names, peer and client URLs, no learners), one cluster ID, one leader.

@@ -60,8 +60,7 @@ describe(`${shape.title} playbooks on a real cluster: remove-member of an unreac
     const c = await pb.assertCluster(lab, LEFT);
     assert.equal(c.clusterId, clusterId);
     for (const h of LEFT) {
-      await pb.assertCanaries(pb.clientUrl(lab, h));
-      assert.equal(await pb.keyCount(pb.clientUrl(lab, h)), keysBefore, h);
+      await pb.assertData(lab, h, keysBefore);
       const conf = await pb.onHost(lab, h, 'cat /etc/etcd/etcd.conf');
       const ic = conf.split('\n').find((l) => l.startsWith('ETCD_INITIAL_CLUSTER='));
       assert.deepEqual(ic?.slice('ETCD_INITIAL_CLUSTER='.length).split(',').sort(), LEFT.map((x) => `${x}=${pb.peerUrl(lab, x)}`).sort(), `${h}: ${ic}`);

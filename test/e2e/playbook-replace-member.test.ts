@@ -78,8 +78,7 @@ for (const shape of shapesFor('replace-member'))
       assert.equal(clusterId, clusterIdBefore);
       assert.ok(oldId && !(await pb.memberList(pb.clientUrl(lab, 'etcd-4'))).some((m) => m.id === oldId), 'the old member ID is still listed');
       for (const h of NEW) {
-        await pb.assertCanaries(pb.clientUrl(lab, h));
-        assert.equal(await pb.keyCount(pb.clientUrl(lab, h)), keysBefore, h);
+        await pb.assertData(lab, h, keysBefore);
       }
       // The old machine: etcd stopped, its data dir moved aside (kept).
       assert.equal((await pb.onHost(lab, 'etcd-3', 'systemctl is-active etcd || true')).trim(), 'inactive');
@@ -116,8 +115,7 @@ for (const shape of shapesFor('replace-member'))
       assert.ok(newId && newId !== oldId, `etcd-4 has a new member ID (old ${oldId}, now ${String(newId)})`);
       assert.equal(after.length, 3);
       for (const h of NEW) {
-        await pb.assertCanaries(pb.clientUrl(lab, h));
-        assert.equal(await pb.keyCount(pb.clientUrl(lab, h)), keysBefore, h);
+        await pb.assertData(lab, h, keysBefore);
       }
     });
   });

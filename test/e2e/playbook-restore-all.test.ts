@@ -13,6 +13,7 @@ import {
   asideDirs,
   assertCanaries,
   assertCluster,
+  assertData,
   assertOldRevisionsCompacted,
   assertOperatorSettings,
   assertRestoreCommands,
@@ -24,7 +25,6 @@ import {
   fingerprints,
   healthy,
   journal,
-  keyCount,
   onHost,
   runbook,
   seededLab,
@@ -125,8 +125,7 @@ for (const shape of shapesFor('restore-all'))
       const bump = bumpOf(shape);
       for (const s of statuses) assert.ok(s.revision >= manifest.revision + bump, `${s.endpoint}: revision ${s.revision} < ${manifest.revision} + ${bump}`);
       for (const h of HOSTS) {
-        await assertCanaries(clientUrl(seeded.lab, h));
-        assert.equal(await keyCount(clientUrl(seeded.lab, h)), seeded.keysBefore, h);
+        await assertData(seeded.lab, h, seeded.keysBefore);
         const aside = await asideDirs(seeded.lab, h);
         assert.equal(aside.length, 1, `${h}: ${aside.join(', ')}`);
         assert.equal((await onHost(seeded.lab, h, `cat ${aside[0] ?? ''}/wiped-by-test`)).trim(), 'wiped', `${h}: the old data dir was not kept`);

@@ -83,8 +83,7 @@ for (const shape of shapesFor('static-pod')) {
       for (const s of statuses) assert.ok(s.revision >= manifest.revision + bump, `${s.endpoint}: revision ${s.revision} < ${manifest.revision} + ${bump}`);
       pb.assertRestoreCommands(r.out, shape, 3);
       for (const [i, h] of HOSTS.entries()) {
-        await pb.assertCanaries(pb.clientUrl(lab, h));
-        assert.equal(await pb.keyCount(pb.clientUrl(lab, h)), manifest.live_keys, h);
+        await pb.assertData(lab, h, manifest.live_keys);
         const aside = await pb.asideDirs(lab, h);
         assert.equal(aside.length, 1, `${h}: ${aside.join(', ')}`);
         assert.equal((await pb.onHost(lab, h, `cat ${aside[0] ?? ''}/lost-by-test`)).trim(), 'lost', `${h}: the old data dir was not kept`);
@@ -175,8 +174,7 @@ for (const shape of shapesFor('static-pod')) {
       assert.equal(clusterId, idBefore, 'force-new-cluster keeps the cluster ID');
       assert.equal((await pb.status(pb.clientUrl(lab, 'etcd-1'))).memberId, survivorId, 'the survivor keeps its member ID');
       for (const [i, h] of HOSTS.entries()) {
-        await pb.assertCanaries(pb.clientUrl(lab, h));
-        assert.equal(await pb.keyCount(pb.clientUrl(lab, h)), keysBefore, h);
+        await pb.assertData(lab, h, keysBefore);
         assert.deepEqual(await operatorFlags(lab, h), flagsBefore[i], `${h}: the manifest's other settings changed`);
         // The running etcd has no --force-new-cluster, and neither has its manifest.
         const pid = await containerPid(lab, h, 'etcd');
@@ -235,8 +233,7 @@ for (const shape of shapesFor('static-pod')) {
       assert.equal(clusterId, idBefore);
       assert.ok(oldId && !(await pb.memberList(pb.clientUrl(lab, 'etcd-4'))).some((m) => m.id === oldId), 'the old member ID is still listed');
       for (const h of NEW) {
-        await pb.assertCanaries(pb.clientUrl(lab, h));
-        assert.equal(await pb.keyCount(pb.clientUrl(lab, h)), keysBefore, h);
+        await pb.assertData(lab, h, keysBefore);
       }
       // Same containers on etcd-1 and etcd-2: no manifest edit restarted them; their settings unchanged.
       assert.deepEqual(await Promise.all(['etcd-1', 'etcd-2'].map((h) => containers(lab, h, 'etcd'))), running);
