@@ -1,7 +1,8 @@
 // Shared helpers for the benchmarks: timing, medians, child processes, the bench lab's place, tables.
 // Nothing here asserts a time.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../engine/cli/main.js';
@@ -18,6 +19,23 @@ export function median(xs: number[]): number {
   if (s.length === 0) return 0;
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+/** Write `size` random bytes to `path` (mode 0600), in 4 MiB chunks; returns their sha256 (hex). */
+export function makeRandomFile(path: string, size: number): string {
+  const hash = createHash('sha256');
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    const chunk = 4 * 1024 * 1024;
+    for (let done = 0; done < size; done += chunk) {
+      const b = randomBytes(Math.min(chunk, size - done));
+      hash.update(b);
+      writeSync(fd, b);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 export function nowMs(): number {

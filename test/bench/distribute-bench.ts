@@ -8,33 +8,16 @@
 //     the local hash (the fair comparison), and plain parallel `scp` without any hash (reference).
 // The file is generated in a temp dir and removed afterwards, as are the remote copies (before
 // every round too, so every contender writes a new file).
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SshSettings } from '../../engine/model/types.js';
 import { SshTransport } from '../../engine/transports/ssh/transport.js';
 import { hostExec, labDown, labUp, sshArgs, type Lab } from '../lab/lab.js';
-import { BENCH_FIRST_OCTET, BENCH_LAB_DIR, fmtMs, fmtRatio, median, mustRunChild, runbookChild, table, timed, verdict } from './bench-util.js';
+import { BENCH_FIRST_OCTET, BENCH_LAB_DIR, fmtMs, fmtRatio, makeRandomFile, median, mustRunChild, runbookChild, table, timed, verdict } from './bench-util.js';
 
 const SIZE = 200 * 1024 * 1024;
 const DEST = '/var/backups/bench-distribute.db';
-
-function makeFile(path: string): string {
-  const hash = createHash('sha256');
-  const fd = openSync(path, 'w', 0o600);
-  try {
-    const chunk = 4 * 1024 * 1024;
-    for (let done = 0; done < SIZE; done += chunk) {
-      const b = randomBytes(Math.min(chunk, SIZE - done));
-      hash.update(b);
-      writeSync(fd, b);
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
 
 function playbook(): string {
   return [
@@ -127,7 +110,7 @@ export async function benchDistribute(rounds = 3): Promise<string[]> {
   ];
   try {
     const file = join(tmp, 'snapshot.db');
-    const sha = makeFile(file);
+    const sha = makeRandomFile(file, SIZE);
     const pb = join(tmp, 'distribute.yml');
     writeFileSync(pb, playbook());
     const lab = await labUp({ dir: BENCH_LAB_DIR, hosts: 3, etcd: false, firstOctet: BENCH_FIRST_OCTET });

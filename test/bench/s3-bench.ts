@@ -9,8 +9,7 @@
 //            (fair) and the bare `curl -o` (reference).
 // RUNBOOK_BENCH_S3_MIB changes the size (default 1024). Everything lives in a temp dir, removed after.
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlan } from '../../engine/cli/inputs.js';
@@ -19,26 +18,10 @@ import { REMOTE_OPS } from '../../engine/execute/remote-ops.js';
 import type { JsonObject } from '../../engine/model/types.js';
 import { presignGet, s3Client, type S3Target } from '../../engine/remote/s3.js';
 import { startS3 } from '../lab/s3-server.js';
-import { fmtMs, fmtRatio, mustRunChild, table } from './bench-util.js';
+import { fmtMs, fmtRatio, makeRandomFile, mustRunChild, table } from './bench-util.js';
 
 const MIB = Number(process.env.RUNBOOK_BENCH_S3_MIB ?? 1024);
 const SIZE = MIB * 1024 * 1024;
-
-function makeFile(path: string): string {
-  const hash = createHash('sha256');
-  const fd = openSync(path, 'w', 0o600);
-  try {
-    const chunk = 4 * 1024 * 1024;
-    for (let done = 0; done < SIZE; done += chunk) {
-      const b = randomBytes(Math.min(chunk, SIZE - done));
-      hash.update(b);
-      writeSync(fd, b);
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
 
 /** `sh -c CMD` with `stdin`; must exit 0. */
 function sh(cmd: string, stdin = ''): Promise<number> {
@@ -62,7 +45,7 @@ export async function benchS3(): Promise<string[]> {
     const t: S3Target = { endpoint: s3.endpoint, bucket: 'bench', prefix: 'etcd/', region: 'us-east-1', pathStyle: true };
     const client = await s3Client(t, { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
     const file = join(work, 'bench-20240101T000000Z.db');
-    const sha = makeFile(file);
+    const sha = makeRandomFile(file, SIZE);
     writeFileSync(`${file}.manifest.json`, JSON.stringify({ file: 'bench-20240101T000000Z.db', sha256: sha, size: SIZE, revision: 1, live_keys: 0 }));
     const env = {
       scope: { secrets: { s3_access_key_id: s3.accessKeyId, s3_secret_access_key: s3.secretAccessKey }, run: { id: 'bench' } },

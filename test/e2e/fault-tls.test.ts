@@ -7,12 +7,12 @@
 // etcd's PID, data dir and config on every member unchanged, the member list unchanged. And
 // certs.yml given a CA key that is not the cluster CA's refuses before issuing anything.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A } from '../lab/shapes.js';
 import { address, apply, assertCluster, clientUrl, fingerprints, freshLab, journal, labDir, memberList, onHost, writeInventory } from './playbook-helpers.js';
+import { LEAF_EXT, opensslIn, selfSignedCa, signCsr, type Openssl } from '../support/openssl.js';
 
 const shape = SHAPE_A;
 const MEMBERS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -26,21 +26,12 @@ describe(`${shape.title} TLS faults: refused before any change, naming the file 
   let work: string;
   let clusterId: string;
 
-  const ssl = (...args: string[]): string => execFileSync('openssl', args, { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const ssl: Openssl = (...args) => opensslIn(work)(...args);
   const labPki = (f: string): string => path.join(lab.dir, 'pki', f);
   /** The member's good server/peer SANs (as the lab issues them), or `sans`. */
   const ext = (name: string, sans: string): string => {
     const f = path.join(work, `${name}.ext`);
-    writeFileSync(
-      f,
-      [
-        'basicConstraints=critical,CA:FALSE',
-        'keyUsage=critical,digitalSignature,keyEncipherment',
-        'extendedKeyUsage=serverAuth,clientAuth',
-        `subjectAltName=${sans}`,
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(f, [...LEAF_EXT, `subjectAltName=${sans}`, ''].join('\n'));
     return f;
   };
   const goodSans = (): string => `DNS:${HOST},IP:${address(lab, HOST)},IP:127.0.0.1,DNS:localhost`;
@@ -114,40 +105,8 @@ describe(`${shape.title} TLS faults: refused before any change, naming the file 
   });
 
   it('[tls-fault] a peer certificate from another CA: refused, naming the file, its issuer and the cluster CA', async function () {
-    ssl(
-      'req',
-      '-x509',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      'other-ca.key',
-      '-out',
-      'other-ca.crt',
-      '-subj',
-      '/CN=other-ca',
-      '-days',
-      '30',
-    );
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      csr('peer'),
-      '-CA',
-      'other-ca.crt',
-      '-CAkey',
-      'other-ca.key',
-      '-days',
-      '30',
-      '-extfile',
-      ext('other', goodSans()),
-      '-out',
-      'other.crt',
-    );
+    selfSignedCa(ssl, 'other-ca', 'other-ca');
+    signCsr(ssl, csr('peer'), { crt: 'other-ca.crt', key: 'other-ca.key' }, ext('other', goodSans()), 'other.crt');
     await install(path.join(work, 'other.crt'), `${PKI}/peer.crt`);
     try {
       await refuses(new RegExp(`${PKI}/peer\\.crt: issued by "CN=other-ca", not signed by the cluster CA "CN=runbook-lab-ca"`));
@@ -158,22 +117,7 @@ describe(`${shape.title} TLS faults: refused before any change, naming the file 
 
   it("[tls-fault] a server certificate whose SANs lack the member's address: refused, naming the missing SAN", async function () {
     ssl('req', '-new', '-key', labPki(`${HOST}/server.key`), '-subj', `/CN=${HOST}`, '-out', 'nosan.csr');
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      'nosan.csr',
-      '-CA',
-      labPki('ca.crt'),
-      '-CAkey',
-      labPki('ca.key'),
-      '-days',
-      '30',
-      '-extfile',
-      ext('nosan', `DNS:${HOST},IP:127.0.0.1`),
-      '-out',
-      'nosan.crt',
-    );
+    signCsr(ssl, 'nosan.csr', { crt: labPki('ca.crt'), key: labPki('ca.key') }, ext('nosan', `DNS:${HOST},IP:127.0.0.1`), 'nosan.crt');
     await install(path.join(work, 'nosan.crt'), `${PKI}/server.crt`);
     try {
       await refuses(
@@ -197,24 +141,7 @@ describe(`${shape.title} TLS faults: refused before any change, naming the file 
 
   it("[tls-fault] certs.yml with a CA key that is not the cluster CA's: refused before anything is issued, naming the secret and the CA", async function () {
     if (!existsSync(path.join(work, 'other-ca.key'))) {
-      ssl(
-        'req',
-        '-x509',
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        'other-ca.key',
-        '-out',
-        'other-ca.crt',
-        '-subj',
-        '/CN=other-ca',
-        '-days',
-        '30',
-      );
+      selfSignedCa(ssl, 'other-ca', 'other-ca');
     }
     const inv = writeInventory(lab, 'inventory-wrong-ca-key.yml', (t) => `${t}\nsecrets:\n  etcd_ca_key: {file: ${path.join(work, 'other-ca.key')}}\n`);
     const before = await fingerprints(lab, MEMBERS);

@@ -295,6 +295,12 @@ export async function healthy(endpoint: string): Promise<boolean> {
   }
 }
 
+/** `host`'s member has the canaries and `keys` keys in all. */
+export async function assertData(lab: Lab, host: string, keys: number): Promise<void> {
+  await assertCanaries(clientUrl(lab, host));
+  assert.equal(await keyCount(clientUrl(lab, host)), keys, host);
+}
+
 /**
  * The cluster as the inventory says it must be: every member healthy, each one's member list
  * exactly these hosts (names, peer and client URLs, no learners), one cluster ID, one leader.
@@ -453,15 +459,22 @@ export interface SeededLab {
   clusterIdBefore: string;
 }
 
-/** Registers the calling describe's before (freshLab + canaries on etcd-1) and after (labDown) hooks; `ready` receives the lab. */
-export function seededLab(name: string, opts: Parameters<typeof freshLab>[1], members: string[], ready: (s: SeededLab) => void): void {
+/**
+ * Registers the calling describe's before (freshLab + canaries on etcd-1) and after (labDown) hooks.
+ * Returns the seeded lab, whose fields are set once the before hook has run (in the tests); `ready`,
+ * when given, receives it then too.
+ */
+export function seededLab(name: string, opts: Parameters<typeof freshLab>[1], members: string[], ready?: (s: SeededLab) => void): SeededLab {
+  const seeded = {} as SeededLab;
   before(async function () {
     const lab = await freshLab(name, opts);
     await writeCanaries(clientUrl(lab, 'etcd-1'));
     const keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
-    ready({ lab, keysBefore, clusterIdBefore: (await assertCluster(lab, members)).clusterId });
+    Object.assign(seeded, { lab, keysBefore, clusterIdBefore: (await assertCluster(lab, members)).clusterId });
+    ready?.(seeded);
   });
   after(async function () {
     await labDown(labDir(opts.shape ? `${name}-${opts.shape.id}` : name));
   });
+  return seeded;
 }

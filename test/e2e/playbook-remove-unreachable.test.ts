@@ -12,34 +12,19 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { SHAPE_A } from '../lab/shapes.js';
-import {
-  address,
-  apply,
-  assertCanaries,
-  assertCluster,
-  clientUrl,
-  freshLab,
-  journal,
-  keyCount,
-  labDir,
-  memberList,
-  onHost,
-  peerUrl,
-  writeCanaries,
-  writeInventory,
-} from './playbook-helpers.js';
+import * as pb from './playbook-helpers.js';
 
 const shape = SHAPE_A;
 const LEFT = ['etcd-1', 'etcd-2', 'etcd-3'];
 
 describe(`${shape.title} playbooks on a real cluster: remove-member of an unreachable machine (127.0.0.241-244)`, function () {
   this.timeout(180_000);
-  const DIR = labDir(`remove-unreachable-${shape.id}`);
+  const DIR = pb.labDir(`remove-unreachable-${shape.id}`);
   let lab: Lab;
 
   before(async function () {
-    lab = await freshLab('remove-unreachable', { shape, hosts: 4, members: 4, firstOctet: 241 });
-    await writeCanaries(clientUrl(lab, 'etcd-1'));
+    lab = await pb.freshLab('remove-unreachable', { shape, hosts: 4, members: 4, firstOctet: 241 });
+    await pb.writeCanaries(pb.clientUrl(lab, 'etcd-1'));
   });
 
   after(async function () {
@@ -47,9 +32,9 @@ describe(`${shape.title} playbooks on a real cluster: remove-member of an unreac
   });
 
   it('removes etcd-4 while its machine answers no SSH: exit 0, the others updated, the retire step unreachable (ignored)', async function () {
-    const { clusterId } = await assertCluster(lab, [...LEFT, 'etcd-4']);
-    const keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
-    const inventory = writeInventory(lab, 'inventory-3.yml', (t) => {
+    const { clusterId } = await pb.assertCluster(lab, [...LEFT, 'etcd-4']);
+    const keysBefore = await pb.keyCount(pb.clientUrl(lab, 'etcd-1'));
+    const inventory = pb.writeInventory(lab, 'inventory-3.yml', (t) => {
       const edited = t.replace(
         '  etcd:\n    hosts: [etcd-1, etcd-2, etcd-3, etcd-4]\n',
         '  etcd:\n    hosts: [etcd-1, etcd-2, etcd-3]\n  retired:\n    hosts: [etcd-4]\n',
@@ -60,30 +45,29 @@ describe(`${shape.title} playbooks on a real cluster: remove-member of an unreac
     // Freeze etcd-4's sshd (the lab's host init would restart a killed one): its port still takes a
     // TCP connection but no SSH answer comes, as from a hung machine; runbook gives up after the
     // inventory's connect_timeout.
-    const pid = (await onHost(lab, 'etcd-4', 'cat /run/lab/sshd.pid')).trim();
+    const pid = (await pb.onHost(lab, 'etcd-4', 'cat /run/lab/sshd.pid')).trim();
     assert.match(pid, /^\d+$/);
-    await onHost(lab, 'etcd-4', `kill -STOP ${pid}`);
+    await pb.onHost(lab, 'etcd-4', `kill -STOP ${pid}`);
     let r;
     try {
-      r = await apply(lab, 'remove-member.yml', ['name=etcd-4'], inventory);
+      r = await pb.apply(lab, 'remove-member.yml', ['name=etcd-4'], inventory);
     } finally {
       await hostExec(lab, 'etcd-4', `kill -CONT ${pid}`, { timeoutMs: 10_000 });
     }
     assert.equal(r.code, 0, r.all);
     assert.match(r.all, /ignore_unreachable: the run goes on without etcd-4; its next steps do not run/);
 
-    const c = await assertCluster(lab, LEFT);
+    const c = await pb.assertCluster(lab, LEFT);
     assert.equal(c.clusterId, clusterId);
     for (const h of LEFT) {
-      await assertCanaries(clientUrl(lab, h));
-      assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
-      const conf = await onHost(lab, h, 'cat /etc/etcd/etcd.conf');
+      await pb.assertData(lab, h, keysBefore);
+      const conf = await pb.onHost(lab, h, 'cat /etc/etcd/etcd.conf');
       const ic = conf.split('\n').find((l) => l.startsWith('ETCD_INITIAL_CLUSTER='));
-      assert.deepEqual(ic?.slice('ETCD_INITIAL_CLUSTER='.length).split(',').sort(), LEFT.map((x) => `${x}=${peerUrl(lab, x)}`).sort(), `${h}: ${ic}`);
+      assert.deepEqual(ic?.slice('ETCD_INITIAL_CLUSTER='.length).split(',').sort(), LEFT.map((x) => `${x}=${pb.peerUrl(lab, x)}`).sort(), `${h}: ${ic}`);
     }
-    assert.ok(!(await memberList(clientUrl(lab, 'etcd-1'))).some((m) => m.name === 'etcd-4'));
+    assert.ok(!(await pb.memberList(pb.clientUrl(lab, 'etcd-1'))).some((m) => m.name === 'etcd-4'));
     // The journal says so: the retire step unreachable and ignored, nothing after it on etcd-4.
-    const ends = journal(lab, r).filter((e) => e.type === 'step.end' && e.host === 'etcd-4');
+    const ends = pb.journal(lab, r).filter((e) => e.type === 'step.end' && e.host === 'etcd-4');
     const results = ends.map((e) => e.result as unknown as { status: string; ignored?: boolean; message?: string });
     assert.deepEqual(
       results.filter((x) => x.status !== 'skipped').map((x) => [x.status, x.ignored]),
@@ -93,9 +77,9 @@ describe(`${shape.title} playbooks on a real cluster: remove-member of an unreac
 
   it("etcd's refusal of a removal (strict reconfiguration check, a member down) fails at once: one attempt, no retries, nothing changed", async function () {
     // A bare removal with retries, no preflight: what etcd itself answers is under test.
-    const pb = path.join(lab.dir, 'bare-remove.yml');
+    const bare = path.join(lab.dir, 'bare-remove.yml');
     writeFileSync(
-      pb,
+      bare,
       [
         '- name: Remove etcd-2 without a preflight',
         '  hosts: etcd',
@@ -109,24 +93,24 @@ describe(`${shape.title} playbooks on a real cluster: remove-member of an unreac
       ].join('\n'),
     );
     const inventory = path.join(lab.dir, 'inventory-3.yml');
-    await onHost(lab, 'etcd-3', 'systemctl stop etcd');
+    await pb.onHost(lab, 'etcd-3', 'systemctl stop etcd');
     try {
-      const r = await apply(lab, pb, [], inventory);
+      const r = await pb.apply(lab, bare, [], inventory);
       assert.equal(r.code, 1, r.all);
-      const ip = address(lab, 'etcd-3').replace(/\./g, '\\.');
+      const ip = pb.address(lab, 'etcd-3').replace(/\./g, '\\.');
       assert.match(r.all, new RegExp(`refused: etcd refused the change \\(strict reconfiguration check[^\\n]*unhealthy: https://${ip}:2379`));
       assert.match(r.all, /\(etcd: Error: etcdserver: unhealthy cluster\)/);
       // Against the thing under test: 5 retries 10 s apart; none made.
-      assert.equal(journal(lab, r).filter((e) => e.type === 'step.retry').length, 0);
-      const end = journal(lab, r).find((e) => e.type === 'step.end' && e.stepId === '1.1@etcd-1');
+      assert.equal(pb.journal(lab, r).filter((e) => e.type === 'step.retry').length, 0);
+      const end = pb.journal(lab, r).find((e) => e.type === 'step.end' && e.stepId === '1.1@etcd-1');
       assert.equal((end?.result as unknown as { attempts?: number } | undefined)?.attempts, 1);
       assert.deepEqual(
-        (await memberList(clientUrl(lab, 'etcd-1'))).map((m) => m.name),
+        (await pb.memberList(pb.clientUrl(lab, 'etcd-1'))).map((m) => m.name),
         LEFT,
       );
     } finally {
-      await onHost(lab, 'etcd-3', 'systemctl start etcd');
+      await pb.onHost(lab, 'etcd-3', 'systemctl start etcd');
     }
-    await assertCluster(lab, LEFT);
+    await pb.assertCluster(lab, LEFT);
   });
 });

@@ -6,13 +6,14 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { resolveEtcd, type Lab } from '../lab/lab.js';
+import { resolveEtcd } from '../lab/lab.js';
 import { shapesFor } from '../lab/shapes.js';
 import {
   apply,
   asideDirs,
   assertCanaries,
   assertCluster,
+  assertData,
   assertOldRevisionsCompacted,
   assertOperatorSettings,
   assertRestoreCommands,
@@ -24,7 +25,6 @@ import {
   fingerprints,
   healthy,
   journal,
-  keyCount,
   onHost,
   runbook,
   seededLab,
@@ -44,40 +44,33 @@ interface Manifest {
 for (const shape of shapesFor('restore-all'))
   describe(`${shape.title} playbooks on a real cluster: backup + restore-all (127.0.0.41-43)`, function () {
     this.timeout(90_000);
-    let lab: Lab;
     let manifest: Manifest;
     let snapshotFile: string;
-    let keysBefore: number;
-    let clusterIdBefore: string;
 
-    seededLab('restore-all', { shape, hosts: 3, firstOctet: 41 }, HOSTS, (s) => {
-      lab = s.lab;
-      keysBefore = s.keysBefore;
-      clusterIdBefore = s.clusterIdBefore;
-    });
+    const seeded = seededLab('restore-all', { shape, hosts: 3, firstOctet: 41 }, HOSTS);
 
     const shipped = shape.shipped;
     if (shipped) {
       it(`what ships is what ran: the lab inventory has the cluster settings of ${shipped}`, function () {
-        const keys = assertSameClusterSettings(lab.inventoryPath, shipped);
+        const keys = assertSameClusterSettings(seeded.lab.inventoryPath, shipped);
         assert.ok(keys.includes('tls') && keys.includes('bumpRevision') && keys.includes('deployment'), keys.join(', '));
       });
     }
 
     it('backup.yml: a snapshot with sha256, revision and live key count, fetched to the controller', async function () {
-      const r = await apply(lab, 'backup.yml');
+      const r = await apply(seeded.lab, 'backup.yml');
       assert.equal(r.code, 0, r.all);
-      const dir = path.join(lab.dir, 'backups');
+      const dir = path.join(seeded.lab.dir, 'backups');
       const dbs = readdirSync(dir).filter((f) => /^lab-\d{8}T\d{6}Z\.db$/.test(f));
       assert.equal(dbs.length, 1, dbs.join(', '));
       snapshotFile = path.join(dir, dbs[0] ?? '');
       manifest = JSON.parse(readFileSync(`${snapshotFile}.manifest.json`, 'utf8')) as Manifest;
-      assert.equal(manifest.live_keys, keysBefore);
+      assert.equal(manifest.live_keys, seeded.keysBefore);
       // The manifest names the member the snapshot was read from, and its client URL.
-      const src = lab.hosts.find((h) => h.name === manifest.source_member);
-      assert.ok(src && manifest.source_endpoint === clientUrl(lab, src.name), `${manifest.source_member} ${manifest.source_endpoint}`);
-      assert.equal(keysBefore, CANARIES);
-      const sha = (await onHost(lab, 'etcd-1', `sha256sum /var/backups/etcd/${manifest.file} | cut -d' ' -f1`)).trim();
+      const src = seeded.lab.hosts.find((h) => h.name === manifest.source_member);
+      assert.ok(src && manifest.source_endpoint === clientUrl(seeded.lab, src.name), `${manifest.source_member} ${manifest.source_endpoint}`);
+      assert.equal(seeded.keysBefore, CANARIES);
+      const sha = (await onHost(seeded.lab, 'etcd-1', `sha256sum /var/backups/etcd/${manifest.file} | cut -d' ' -f1`)).trim();
       assert.equal(sha, manifest.sha256, 'the copy kept on the member');
     });
 
@@ -88,10 +81,10 @@ for (const shape of shapesFor('restore-all'))
       // the path is not the snapshot. The cluster is healthy, so allow_healthy=true gets past the
       // "quorum lost" check and the copy check is what refuses.
       const restoreFile = '/var/backups/etcd/restore-e2e.db';
-      await onHost(lab, 'etcd-2', `mkdir -p ${restoreFile}`);
-      const before = await fingerprints(lab, HOSTS);
+      await onHost(seeded.lab, 'etcd-2', `mkdir -p ${restoreFile}`);
+      const before = await fingerprints(seeded.lab, HOSTS);
 
-      const r = await apply(lab, 'restore-all.yml', ['allow_healthy=true', `restore_file=${restoreFile}`]);
+      const r = await apply(seeded.lab, 'restore-all.yml', ['allow_healthy=true', `restore_file=${restoreFile}`]);
 
       assert.equal(r.code, 1, r.all);
       // Today the re-hash on etcd-2 refuses; once SshTransport stops installing a put inside an
@@ -100,52 +93,53 @@ for (const shape of shapesFor('restore-all'))
         r.all,
         /FAILED +etcd-2 .*(sha256 of \/var\/backups\/etcd\/restore-e2e\.db does not match the manifest|put \/var\/backups\/etcd\/restore-e2e\.db: could not install the file)/,
       );
-      const events = journal(lab, r);
+      const events = journal(seeded.lab, r);
       const started = events.filter((e) => e.type === 'step.start').map((e) => e.stepId ?? '');
       assert.deepEqual(
         started.filter((id) => !id.startsWith('1.')),
         [],
         'a step after the checks ran',
       );
-      assert.deepEqual(await fingerprints(lab, HOSTS), before, 'a host changed');
-      await assertCluster(lab, HOSTS);
-      for (const h of HOSTS) await assertCanaries(clientUrl(lab, h));
+      assert.deepEqual(await fingerprints(seeded.lab, HOSTS), before, 'a host changed');
+      await assertCluster(seeded.lab, HOSTS);
+      for (const h of HOSTS) await assertCanaries(clientUrl(seeded.lab, h));
       // The good copies were checked on the other members (that is all that happened there).
-      for (const h of ['etcd-1', 'etcd-3']) assert.equal((await onHost(lab, h, `sha256sum ${restoreFile} | cut -d' ' -f1`)).trim(), manifest.sha256);
-      await onHost(lab, 'etcd-2', `rm -rf ${restoreFile}`);
+      for (const h of ['etcd-1', 'etcd-3']) assert.equal((await onHost(seeded.lab, h, `sha256sum ${restoreFile} | cut -d' ' -f1`)).trim(), manifest.sha256);
+      await onHost(seeded.lab, 'etcd-2', `rm -rf ${restoreFile}`);
     });
 
     it('restore-all brings every member back after every data dir was wiped', async function () {
       // Disaster: etcd stopped and the data gone on every member (a marker shows the dir is kept aside).
-      await Promise.all(HOSTS.map((h) => onHost(lab, h, 'systemctl stop etcd && rm -rf /var/lib/etcd/member && echo wiped > /var/lib/etcd/wiped-by-test')));
-      for (const h of HOSTS) assert.equal(await healthy(clientUrl(lab, h)), false);
+      await Promise.all(
+        HOSTS.map((h) => onHost(seeded.lab, h, 'systemctl stop etcd && rm -rf /var/lib/etcd/member && echo wiped > /var/lib/etcd/wiped-by-test')),
+      );
+      for (const h of HOSTS) assert.equal(await healthy(clientUrl(seeded.lab, h)), false);
 
-      const r = await apply(lab, 'restore-all.yml');
+      const r = await apply(seeded.lab, 'restore-all.yml');
       assert.equal(r.code, 0, r.all);
 
-      const { clusterId, statuses } = await assertCluster(lab, HOSTS);
+      const { clusterId, statuses } = await assertCluster(seeded.lab, HOSTS);
       // A new --initial-cluster-token: a new cluster ID, so no member of the old cluster can join it.
-      assert.notEqual(clusterId, clusterIdBefore);
+      assert.notEqual(clusterId, seeded.clusterIdBefore);
       // etcd 3.5: restored with --bump-revision, so every revision is past the snapshot's plus the bump.
       const bump = bumpOf(shape);
       for (const s of statuses) assert.ok(s.revision >= manifest.revision + bump, `${s.endpoint}: revision ${s.revision} < ${manifest.revision} + ${bump}`);
       for (const h of HOSTS) {
-        await assertCanaries(clientUrl(lab, h));
-        assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
-        const aside = await asideDirs(lab, h);
+        await assertData(seeded.lab, h, seeded.keysBefore);
+        const aside = await asideDirs(seeded.lab, h);
         assert.equal(aside.length, 1, `${h}: ${aside.join(', ')}`);
-        assert.equal((await onHost(lab, h, `cat ${aside[0] ?? ''}/wiped-by-test`)).trim(), 'wiped', `${h}: the old data dir was not kept`);
-        assert.equal((await onHost(lab, h, 'stat -c %U /var/lib/etcd')).trim(), 'etcd');
+        assert.equal((await onHost(seeded.lab, h, `cat ${aside[0] ?? ''}/wiped-by-test`)).trim(), 'wiped', `${h}: the old data dir was not kept`);
+        assert.equal((await onHost(seeded.lab, h, 'stat -c %U /var/lib/etcd')).trim(), 'etcd');
       }
       assert.match(r.out, /--initial-cluster-token=lab-cluster-restore-/);
       assertRestoreCommands(r.out, shape, 3);
-      for (const h of HOSTS) await assertOperatorSettings(lab, h);
+      for (const h of HOSTS) await assertOperatorSettings(seeded.lab, h);
     });
 
     if (bumpOf(shape) > 0) {
       it('after the restore, old revisions are compacted: a watch from the snapshot\'s revision is cancelled as "compacted"', async function () {
         await assertOldRevisionsCompacted(
-          lab,
+          seeded.lab,
           shape,
           manifest.revision,
           '--cacert=/etc/etcd/pki/ca.crt --cert=/etc/etcd/pki/etcdctl.crt --key=/etc/etcd/pki/etcdctl.key',
@@ -154,16 +148,16 @@ for (const shape of shapesFor('restore-all'))
     }
 
     it('runbook status: one row per member with ID, leader, revision, raft index, DB size and health', async function () {
-      const s = await assertStatusReport(lab);
+      const s = await assertStatusReport(seeded.lab);
       for (const m of s.members) assert.ok(m.revision >= manifest.revision && m.raft_index > 0 && m.db_size > 0, JSON.stringify(m));
-      const text = await runbook(['status', '-i', lab.inventoryPath]);
+      const text = await runbook(['status', '-i', seeded.lab.inventoryPath]);
       assert.equal(text.code, 0);
       assert.match(text.out, /^NAME +ID +ENDPOINT +LEADER +REVISION +RAFT INDEX +DB SIZE +HEALTH$/m);
-      assert.match(text.out, new RegExp(`^etcd-2 +[0-9a-f]+ +${lab.scheme}://127\\.0\\.\\d+\\.42:2379 .* healthy$`, 'm'));
+      assert.match(text.out, new RegExp(`^etcd-2 +[0-9a-f]+ +${seeded.lab.scheme}://127\\.0\\.\\d+\\.42:2379 .* healthy$`, 'm'));
       // The shipped status.yml applied like any playbook: its report names every member, all healthy.
-      const pb = await apply(lab, 'status.yml');
+      const pb = await apply(seeded.lab, 'status.yml');
       assert.equal(pb.code, 0, pb.all);
-      const end = journal(lab, pb).find((e) => e.type === 'step.end' && e.stepId?.startsWith('1.1'));
+      const end = journal(seeded.lab, pb).find((e) => e.type === 'step.end' && e.stepId?.startsWith('1.1'));
       const rows = end?.result?.value as { name: string; health: string }[] | undefined;
       assert.deepEqual(
         rows?.map((m) => [m.name, m.health]),
@@ -203,7 +197,7 @@ for (const shape of shapesFor('restore-all'))
       );
 
       // A damaged copy is not restorable.
-      const bad = path.join(lab.dir, 'damaged.db');
+      const bad = path.join(seeded.lab.dir, 'damaged.db');
       copyFileSync(snapshotFile, bad);
       const bytes = readFileSync(bad);
       bytes.fill(0x5a, 4096, 8192);

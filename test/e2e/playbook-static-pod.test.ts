@@ -11,38 +11,7 @@ import * as path from 'node:path';
 import { labDown, type Lab } from '../lab/lab.js';
 import { shapesFor } from '../lab/shapes.js';
 import { KUBEADM_TLS } from '../lab/static-pod.js';
-import {
-  alarms,
-  apply,
-  asideDirs,
-  assertCanaries,
-  assertCluster,
-  assertOldRevisionsCompacted,
-  assertRestoreCommands,
-  assertSameClusterSettings,
-  assertStatusReport,
-  bumpOf,
-  CANARIES,
-  churn,
-  clientUrl,
-  fillUntilNospace,
-  freshLab,
-  healthy,
-  journal,
-  keyCount,
-  labDir,
-  memberList,
-  type MemberStatus,
-  onHost,
-  put,
-  readPrefix,
-  rpc,
-  seededLab,
-  snapshotTool,
-  status,
-  writeCanaries,
-  writeInventory,
-} from './playbook-helpers.js';
+import * as pb from './playbook-helpers.js';
 import { apiserverWrites, containerPid, containers, finishedAt, playTimes, stepStart, until } from './static-pod-helpers.js';
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
@@ -55,9 +24,9 @@ const PARKED = '/etc/kubernetes/manifests-stopped-by-runbook/etcd.yaml';
  * where member/ must be), with a marker, so the member crash-loops as on a node whose disk died.
  */
 async function loseData(lab: Lab, host: string): Promise<void> {
-  await onHost(lab, host, `mv ${MANIFEST} /root/etcd.yaml.held-by-test`);
+  await pb.onHost(lab, host, `mv ${MANIFEST} /root/etcd.yaml.held-by-test`);
   await until(`the etcd container on ${host} is gone`, async () => (await containers(lab, host, 'etcd')).length === 0);
-  await onHost(
+  await pb.onHost(
     lab,
     host,
     'mv /var/lib/etcd /root/lost-etcd && install -d -m 0700 /var/lib/etcd && echo lost > /var/lib/etcd/lost-by-test && echo garbage > /var/lib/etcd/member' +
@@ -67,7 +36,7 @@ async function loseData(lab: Lab, host: string): Promise<void> {
 
 /** The manifest's flag lines other than membership (what operators set: quota, timeouts, ...), from wherever it is. */
 async function operatorFlags(lab: Lab, host: string): Promise<string[]> {
-  const text = await onHost(lab, host, `cat ${MANIFEST} 2>/dev/null || cat ${PARKED}`);
+  const text = await pb.onHost(lab, host, `cat ${MANIFEST} 2>/dev/null || cat ${PARKED}`);
   return text.split('\n').filter((l) => /^\s*- --/.test(l) && !/--(initial-cluster|initial-cluster-state|force-new-cluster)=?/.test(l));
 }
 
@@ -78,7 +47,7 @@ for (const shape of shapesFor('static-pod')) {
     let clusterIdBefore: string;
     let manifest: { revision: number; live_keys: number };
 
-    seededLab('sp-restore-all', { shape, hosts: 3, firstOctet: 151 }, HOSTS, (s) => {
+    pb.seededLab('sp-restore-all', { shape, hosts: 3, firstOctet: 151 }, HOSTS, (s) => {
       lab = s.lab;
       clusterIdBefore = s.clusterIdBefore;
     });
@@ -86,7 +55,7 @@ for (const shape of shapesFor('static-pod')) {
     const shipped = shape.shipped;
     if (shipped) {
       it(`${shape.title} what ships is what ran: the lab inventory has the cluster settings of ${shipped}`, function () {
-        const keys = assertSameClusterSettings(lab.inventoryPath, shipped);
+        const keys = pb.assertSameClusterSettings(lab.inventoryPath, shipped);
         for (const k of ['deployment', 'manifestFile', 'tls', 'dependents', 'bumpRevision']) {
           assert.ok(keys.includes(k), `${k} not compared: ${keys.join(', ')}`);
         }
@@ -94,7 +63,7 @@ for (const shape of shapesFor('static-pod')) {
     }
 
     it(`${shape.title} restore-all: every member's data lost → all back from the backup, old data dirs kept, settings intact`, async function () {
-      const b = await apply(lab, 'backup.yml');
+      const b = await pb.apply(lab, 'backup.yml');
       assert.equal(b.code, 0, b.all);
       const dbs = readdirSync(path.join(lab.dir, 'backups')).filter((f) => /^lab-\d{8}T\d{6}Z\.db$/.test(f));
       assert.equal(dbs.length, 1);
@@ -102,40 +71,39 @@ for (const shape of shapesFor('static-pod')) {
       const flagsBefore = await Promise.all(HOSTS.map((h) => operatorFlags(lab, h)));
 
       await Promise.all(HOSTS.map((h) => loseData(lab, h)));
-      for (const h of HOSTS) assert.equal(await healthy(clientUrl(lab, h)), false, `${h} still serves`);
+      for (const h of HOSTS) assert.equal(await pb.healthy(pb.clientUrl(lab, h)), false, `${h} still serves`);
 
-      const r = await apply(lab, 'restore-all.yml');
+      const r = await pb.apply(lab, 'restore-all.yml');
       assert.equal(r.code, 0, r.all);
 
-      const { clusterId, statuses } = await assertCluster(lab, HOSTS);
+      const { clusterId, statuses } = await pb.assertCluster(lab, HOSTS);
       assert.notEqual(clusterId, clusterIdBefore, 'a restore with a new token makes a new cluster ID');
       // etcd 3.5: restored with --bump-revision, so every revision is past the snapshot's plus the bump.
-      const bump = bumpOf(shape);
+      const bump = pb.bumpOf(shape);
       for (const s of statuses) assert.ok(s.revision >= manifest.revision + bump, `${s.endpoint}: revision ${s.revision} < ${manifest.revision} + ${bump}`);
-      assertRestoreCommands(r.out, shape, 3);
+      pb.assertRestoreCommands(r.out, shape, 3);
       for (const [i, h] of HOSTS.entries()) {
-        await assertCanaries(clientUrl(lab, h));
-        assert.equal(await keyCount(clientUrl(lab, h)), manifest.live_keys, h);
-        const aside = await asideDirs(lab, h);
+        await pb.assertData(lab, h, manifest.live_keys);
+        const aside = await pb.asideDirs(lab, h);
         assert.equal(aside.length, 1, `${h}: ${aside.join(', ')}`);
-        assert.equal((await onHost(lab, h, `cat ${aside[0] ?? ''}/lost-by-test`)).trim(), 'lost', `${h}: the old data dir was not kept`);
+        assert.equal((await pb.onHost(lab, h, `cat ${aside[0] ?? ''}/lost-by-test`)).trim(), 'lost', `${h}: the old data dir was not kept`);
         assert.deepEqual(await operatorFlags(lab, h), flagsBefore[i], `${h}: the manifest's other settings changed`);
-        await onHost(lab, h, `test -e ${MANIFEST} && test ! -e ${PARKED} && test -e /etc/kubernetes/manifests/kube-apiserver.yaml`);
+        await pb.onHost(lab, h, `test -e ${MANIFEST} && test ! -e ${PARKED} && test -e /etc/kubernetes/manifests/kube-apiserver.yaml`);
       }
 
-      assert.equal(journal(lab, r).filter((e) => e.type === 'step.end' && e.result?.status === 'failed').length, 0);
+      assert.equal(pb.journal(lab, r).filter((e) => e.type === 'step.end' && e.result?.status === 'failed').length, 0);
     });
 
-    if (bumpOf(shape) > 0) {
+    if (pb.bumpOf(shape) > 0) {
       it(`${shape.title} after the restore, old revisions are compacted: a watch from the snapshot's revision is cancelled as "compacted"`, async function () {
-        await assertOldRevisionsCompacted(lab, shape, manifest.revision, `--cacert=${KUBEADM_TLS.ca} --cert=${KUBEADM_TLS.cert} --key=${KUBEADM_TLS.key}`);
+        await pb.assertOldRevisionsCompacted(lab, shape, manifest.revision, `--cacert=${KUBEADM_TLS.ca} --cert=${KUBEADM_TLS.cert} --key=${KUBEADM_TLS.key}`);
       });
     }
 
     it(`${shape.title} runbook status and status.yml: every member healthy, one leader, one cluster ID`, async function () {
-      await assertStatusReport(lab);
-      const pb = await apply(lab, 'status.yml');
-      assert.equal(pb.code, 0, pb.all);
+      await pb.assertStatusReport(lab);
+      const run = await pb.apply(lab, 'status.yml');
+      assert.equal(run.code, 0, run.all);
     });
 
     const rollback = 'restore-all -e allow_healthy=true (roll a serving cluster back): kube-apiserver stopped before, started after, no write in between';
@@ -143,13 +111,13 @@ for (const shape of shapesFor('static-pod')) {
       // Here etcd serves until the restore stops it, so a kube-apiserver still running after its
       // stop step would get writes through: the stop must wait until its container is gone.
       const t0 = Date.now();
-      const b = await apply(lab, 'backup.yml');
+      const b = await pb.apply(lab, 'backup.yml');
       assert.equal(b.code, 0, b.all);
-      await writeCanaries(clientUrl(lab, 'etcd-1'), 10, '/after-backup/');
+      await pb.writeCanaries(pb.clientUrl(lab, 'etcd-1'), 10, '/after-backup/');
       for (const h of HOSTS) await until(`kube-apiserver on ${h} writes`, async () => (await apiserverWrites(lab, h)).some((w) => w.at > t0));
       const etcdBefore = await Promise.all(HOSTS.map((h) => containers(lab, h, 'etcd')));
 
-      const r = await apply(lab, 'restore-all.yml', ['allow_healthy=true']);
+      const r = await pb.apply(lab, 'restore-all.yml', ['allow_healthy=true']);
       assert.equal(r.code, 0, r.all);
 
       // etcd's process had exited before its data dir was moved aside (task 3.2), on every member.
@@ -161,10 +129,10 @@ for (const shape of shapesFor('static-pod')) {
         }
       }
 
-      await assertCluster(lab, HOSTS);
+      await pb.assertCluster(lab, HOSTS);
       for (const h of HOSTS) {
-        await assertCanaries(clientUrl(lab, h));
-        assert.equal((await readPrefix(clientUrl(lab, h), '/after-backup/')).size, 0, `${h}: keys written after the backup survived the restore`);
+        await pb.assertCanaries(pb.clientUrl(lab, h));
+        assert.equal((await pb.readPrefix(pb.clientUrl(lab, h), '/after-backup/')).size, 0, `${h}: keys written after the backup survived the restore`);
       }
       for (const h of HOSTS) {
         const stopped = playTimes(lab, r, 2, h).end;
@@ -186,59 +154,58 @@ for (const shape of shapesFor('static-pod')) {
     this.timeout(180_000);
     let lab: Lab;
 
-    seededLab('sp-force-new-cluster', { shape, hosts: 3, firstOctet: 161 }, HOSTS, (s) => {
+    pb.seededLab('sp-force-new-cluster', { shape, hosts: 3, firstOctet: 161 }, HOSTS, (s) => {
       lab = s.lab;
     });
 
     const fnc = 'force-new-cluster -e survivor=etcd-1 after two members lost their data: all back, same cluster, data and settings intact';
     it(`${shape.title} ${fnc}`, async function () {
-      const { clusterId: idBefore } = await assertCluster(lab, HOSTS);
-      const keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
-      const survivorId = (await status(clientUrl(lab, 'etcd-1'))).memberId;
+      const { clusterId: idBefore } = await pb.assertCluster(lab, HOSTS);
+      const keysBefore = await pb.keyCount(pb.clientUrl(lab, 'etcd-1'));
+      const survivorId = (await pb.status(pb.clientUrl(lab, 'etcd-1'))).memberId;
       const flagsBefore = await Promise.all(HOSTS.map((h) => operatorFlags(lab, h)));
       await Promise.all(['etcd-2', 'etcd-3'].map((h) => loseData(lab, h)));
-      assert.equal(await healthy(clientUrl(lab, 'etcd-1')), false, 'etcd-1 alone has no quorum');
+      assert.equal(await pb.healthy(pb.clientUrl(lab, 'etcd-1')), false, 'etcd-1 alone has no quorum');
 
-      const r = await apply(lab, 'force-new-cluster.yml', ['survivor=etcd-1']);
+      const r = await pb.apply(lab, 'force-new-cluster.yml', ['survivor=etcd-1']);
       assert.equal(r.code, 0, r.all);
 
-      const { clusterId } = await assertCluster(lab, HOSTS);
+      const { clusterId } = await pb.assertCluster(lab, HOSTS);
       assert.equal(clusterId, idBefore, 'force-new-cluster keeps the cluster ID');
-      assert.equal((await status(clientUrl(lab, 'etcd-1'))).memberId, survivorId, 'the survivor keeps its member ID');
+      assert.equal((await pb.status(pb.clientUrl(lab, 'etcd-1'))).memberId, survivorId, 'the survivor keeps its member ID');
       for (const [i, h] of HOSTS.entries()) {
-        await assertCanaries(clientUrl(lab, h));
-        assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
+        await pb.assertData(lab, h, keysBefore);
         assert.deepEqual(await operatorFlags(lab, h), flagsBefore[i], `${h}: the manifest's other settings changed`);
         // The running etcd has no --force-new-cluster, and neither has its manifest.
         const pid = await containerPid(lab, h, 'etcd');
         assert.ok(pid > 0, `${h}: no running etcd container`);
-        assert.doesNotMatch(await onHost(lab, h, `tr '\\0' ' ' < /proc/${pid}/cmdline; cat ${MANIFEST}`), /force-new-cluster/);
+        assert.doesNotMatch(await pb.onHost(lab, h, `tr '\\0' ' ' < /proc/${pid}/cmdline; cat ${MANIFEST}`), /force-new-cluster/);
       }
-      const [copy] = await asideDirs(lab, 'etcd-1');
+      const [copy] = await pb.asideDirs(lab, 'etcd-1');
       assert.ok(copy, 'no copy of the survivor data dir');
-      await onHost(lab, 'etcd-1', `test -f ${copy}/member/snap/db`);
+      await pb.onHost(lab, 'etcd-1', `test -f ${copy}/member/snap/db`);
       for (const h of ['etcd-2', 'etcd-3']) {
-        const aside = await asideDirs(lab, h);
+        const aside = await pb.asideDirs(lab, h);
         assert.equal(aside.length, 1, `${h}: ${aside.join(', ')}`);
-        assert.equal((await onHost(lab, h, `cat ${aside[0] ?? ''}/lost-by-test`)).trim(), 'lost');
-        assert.match(await onHost(lab, h, `cat ${MANIFEST}`), /^ {4}- --initial-cluster-state=existing$/m);
-        await onHost(lab, h, 'ls /etc/kubernetes/runbook-backups/etcd.yaml.bak-*');
+        assert.equal((await pb.onHost(lab, h, `cat ${aside[0] ?? ''}/lost-by-test`)).trim(), 'lost');
+        assert.match(await pb.onHost(lab, h, `cat ${MANIFEST}`), /^ {4}- --initial-cluster-state=existing$/m);
+        await pb.onHost(lab, h, 'ls /etc/kubernetes/runbook-backups/etcd.yaml.bak-*');
       }
     });
   });
 
   describe(`${shape.title} replace-member (127.0.N.171-174)`, function () {
     this.timeout(180_000);
-    const DIR = labDir(`sp-replace-member-${shape.id}`);
+    const DIR = pb.labDir(`sp-replace-member-${shape.id}`);
     const NEW = ['etcd-1', 'etcd-2', 'etcd-4'];
     let lab: Lab;
     let inventory: string;
 
     before(async function () {
       // etcd-4 is a prepared control-plane node: its etcd manifest waits in the parked dir.
-      lab = await freshLab('sp-replace-member', { shape, hosts: 4, members: 3, firstOctet: 171 });
-      await writeCanaries(clientUrl(lab, 'etcd-1'));
-      inventory = writeInventory(lab, 'inventory-replace.yml', (t) => {
+      lab = await pb.freshLab('sp-replace-member', { shape, hosts: 4, members: 3, firstOctet: 171 });
+      await pb.writeCanaries(pb.clientUrl(lab, 'etcd-1'));
+      inventory = pb.writeInventory(lab, 'inventory-replace.yml', (t) => {
         const edited = t
           .replace('  etcd:\n    hosts: [etcd-1, etcd-2, etcd-3]', '  etcd:\n    hosts: [etcd-1, etcd-2, etcd-4]')
           .replace(/ {2}spare:\n {4}hosts: \[etcd-4\]/, '  retired:\n    hosts: [etcd-3]');
@@ -253,35 +220,34 @@ for (const shape of shapesFor('static-pod')) {
     });
 
     it(`${shape.title} replace-member swaps etcd-3 for the new node etcd-4; the other members are not restarted`, async function () {
-      const { clusterId: idBefore } = await assertCluster(lab, HOSTS);
-      const keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
-      const oldId = (await memberList(clientUrl(lab, 'etcd-1'))).find((m) => m.name === 'etcd-3')?.id;
+      const { clusterId: idBefore } = await pb.assertCluster(lab, HOSTS);
+      const keysBefore = await pb.keyCount(pb.clientUrl(lab, 'etcd-1'));
+      const oldId = (await pb.memberList(pb.clientUrl(lab, 'etcd-1'))).find((m) => m.name === 'etcd-3')?.id;
       const running = await Promise.all(['etcd-1', 'etcd-2'].map((h) => containers(lab, h, 'etcd')));
       const flagsBefore = await Promise.all(['etcd-1', 'etcd-2'].map((h) => operatorFlags(lab, h)));
 
-      const r = await apply(lab, 'replace-member.yml', ['old=etcd-3', 'new=etcd-4', 'old_host=etcd-3'], inventory);
+      const r = await pb.apply(lab, 'replace-member.yml', ['old=etcd-3', 'new=etcd-4', 'old_host=etcd-3'], inventory);
       assert.equal(r.code, 0, r.all);
 
-      const { clusterId } = await assertCluster(lab, NEW);
+      const { clusterId } = await pb.assertCluster(lab, NEW);
       assert.equal(clusterId, idBefore);
-      assert.ok(oldId && !(await memberList(clientUrl(lab, 'etcd-4'))).some((m) => m.id === oldId), 'the old member ID is still listed');
+      assert.ok(oldId && !(await pb.memberList(pb.clientUrl(lab, 'etcd-4'))).some((m) => m.id === oldId), 'the old member ID is still listed');
       for (const h of NEW) {
-        await assertCanaries(clientUrl(lab, h));
-        assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
+        await pb.assertData(lab, h, keysBefore);
       }
       // Same containers on etcd-1 and etcd-2: no manifest edit restarted them; their settings unchanged.
       assert.deepEqual(await Promise.all(['etcd-1', 'etcd-2'].map((h) => containers(lab, h, 'etcd'))), running);
       assert.deepEqual(await Promise.all(['etcd-1', 'etcd-2'].map((h) => operatorFlags(lab, h))), flagsBefore);
       // The new member runs from its (formerly parked) manifest, joined as "existing".
-      const m4 = await onHost(lab, 'etcd-4', `cat ${MANIFEST}`);
+      const m4 = await pb.onHost(lab, 'etcd-4', `cat ${MANIFEST}`);
       assert.match(m4, /^ {4}- --initial-cluster-state=existing$/m);
       assert.match(m4, /^ {4}- --initial-cluster=.*etcd-4=/m);
       // The old machine: no etcd container left, its manifest parked, its data dir moved aside (kept).
       assert.deepEqual(await containers(lab, 'etcd-3', 'etcd'), []);
-      await onHost(lab, 'etcd-3', `test ! -e ${MANIFEST} && test -e ${PARKED}`);
-      const aside = await asideDirs(lab, 'etcd-3');
+      await pb.onHost(lab, 'etcd-3', `test ! -e ${MANIFEST} && test -e ${PARKED}`);
+      const aside = await pb.asideDirs(lab, 'etcd-3');
       assert.equal(aside.length, 1, aside.join(', '));
-      await onHost(lab, 'etcd-3', `test -f ${aside[0] ?? ''}/member/snap/db && test ! -e /var/lib/etcd`);
+      await pb.onHost(lab, 'etcd-3', `test -f ${aside[0] ?? ''}/member/snap/db && test ! -e /var/lib/etcd`);
     });
   });
 
@@ -291,55 +257,55 @@ for (const shape of shapesFor('static-pod')) {
     let lab: Lab;
     let eps: string[];
 
-    seededLab('sp-compact-defrag', { shape, hosts: 3, firstOctet: 181, quotaBytes: QUOTA }, HOSTS, (s) => {
+    pb.seededLab('sp-compact-defrag', { shape, hosts: 3, firstOctet: 181, quotaBytes: QUOTA }, HOSTS, (s) => {
       lab = s.lab;
-      eps = HOSTS.map((h) => clientUrl(lab, h));
+      eps = HOSTS.map((h) => pb.clientUrl(lab, h));
     });
 
     it(`${shape.title} compact-defrag after heavy churn: compacted once, every DB shrinks, data intact, no pod restarted`, async function () {
       const ep = eps[0] ?? '';
-      await churn(ep, 8);
-      const before: MemberStatus[] = await Promise.all(eps.map((e) => status(e)));
+      await pb.churn(ep, 8);
+      const before: pb.MemberStatus[] = await Promise.all(eps.map((e) => pb.status(e)));
       for (const s of before) assert.ok(s.dbSize > 5 * 1024 * 1024, `${s.endpoint}: DB only ${s.dbSize} bytes after churn`);
       const revision = Math.max(...before.map((s) => s.revision));
       const pods = await Promise.all(HOSTS.map((h) => containers(lab, h, 'etcd')));
 
-      const r = await apply(lab, 'compact-defrag.yml');
+      const r = await pb.apply(lab, 'compact-defrag.yml');
       assert.equal(r.code, 0, r.all);
 
-      const after = await Promise.all(eps.map((e) => status(e)));
+      const after = await Promise.all(eps.map((e) => pb.status(e)));
       for (const [i, s] of after.entries()) assert.ok(s.dbSize < (before[i]?.dbSize ?? 0) / 2, `${s.endpoint}: DB ${before[i]?.dbSize} → ${s.dbSize} bytes`);
-      await assertCluster(lab, HOSTS);
+      await pb.assertCluster(lab, HOSTS);
       for (const e of eps) {
-        await assertCanaries(e);
+        await pb.assertCanaries(e);
         assert.ok(
-          [...(await readPrefix(e, '/churn/')).values()].every((v) => v.startsWith('7:')),
+          [...(await pb.readPrefix(e, '/churn/')).values()].every((v) => v.startsWith('7:')),
           `${e}: churn keys lost their last value`,
         );
       }
       // kube-apiserver keeps writing meanwhile, so the compaction is at the revision the run read, not older.
-      const compacted = journal(lab, r).find((e) => e.type === 'step.end' && e.stepId?.startsWith('1.2@'))?.result?.value;
+      const compacted = pb.journal(lab, r).find((e) => e.type === 'step.end' && e.stepId?.startsWith('1.2@'))?.result?.value;
       assert.equal(typeof compacted, 'number');
       assert.ok((compacted as number) >= revision, `compacted at ${String(compacted)}, before the run the revision was ${revision}`);
-      await assert.rejects(rpc(ep, 'kv/range', { key: Buffer.from('/churn/0').toString('base64'), revision: (compacted as number) - 1 }), /compacted/);
+      await assert.rejects(pb.rpc(ep, 'kv/range', { key: Buffer.from('/churn/0').toString('base64'), revision: (compacted as number) - 1 }), /compacted/);
       assert.deepEqual(await Promise.all(HOSTS.map((h) => containers(lab, h, 'etcd'))), pods, 'an etcd pod was restarted');
     });
 
     it(`${shape.title} compact-defrag with a NOSPACE alarm: disarmed, writes work again (kube-apiserver's too), data intact`, async function () {
       const ep = eps[0] ?? '';
-      await fillUntilNospace(ep);
-      assert.ok((await alarms(ep)).includes('NOSPACE'));
+      await pb.fillUntilNospace(ep);
+      assert.ok((await pb.alarms(ep)).includes('NOSPACE'));
 
-      const r = await apply(lab, 'compact-defrag.yml');
+      const r = await pb.apply(lab, 'compact-defrag.yml');
       assert.equal(r.code, 0, r.all);
-      assert.deepEqual(await alarms(ep), []);
+      assert.deepEqual(await pb.alarms(ep), []);
       const t = Date.now();
-      await put(ep, '/after-nospace', 'written');
+      await pb.put(ep, '/after-nospace', 'written');
       for (const h of HOSTS) await until(`kube-apiserver on ${h} writes again`, async () => (await apiserverWrites(lab, h)).some((w) => w.at > t));
-      await assertCluster(lab, HOSTS);
+      await pb.assertCluster(lab, HOSTS);
       for (const e of eps) {
-        await assertCanaries(e, CANARIES);
-        assert.equal((await readPrefix(e, '/after-nospace')).get('/after-nospace'), 'written');
+        await pb.assertCanaries(e, pb.CANARIES);
+        assert.equal((await pb.readPrefix(e, '/after-nospace')).get('/after-nospace'), 'written');
       }
     });
   });
@@ -347,7 +313,7 @@ for (const shape of shapesFor('static-pod')) {
 
 /** Stop a member's etcd as an interrupted earlier run leaves it: manifest parked, container gone. */
 async function park(lab: Lab, host: string): Promise<void> {
-  await onHost(lab, host, `mkdir -p ${path.posix.dirname(PARKED)} && mv ${MANIFEST} ${PARKED}`);
+  await pb.onHost(lab, host, `mkdir -p ${path.posix.dirname(PARKED)} && mv ${MANIFEST} ${PARKED}`);
   await until(`the etcd container on ${host} is gone`, async () => (await containers(lab, host, 'etcd')).length === 0);
 }
 
@@ -357,29 +323,29 @@ for (const shape of shapesFor('static-pod-more')) {
     const LATE = 40;
     let lab: Lab;
 
-    seededLab('sp-restore-no-backup', { shape, hosts: 3, firstOctet: 156 }, HOSTS, (s) => {
+    pb.seededLab('sp-restore-no-backup', { shape, hosts: 3, firstOctet: 156 }, HOSTS, (s) => {
       lab = s.lab;
     });
 
     it(`${shape.title} restore-all-no-backup: every member restored from the member db with the highest revision`, async function () {
       // etcd-1 stops first and misses the last writes; then quorum is lost for good.
       await park(lab, 'etcd-1');
-      const ep2 = clientUrl(lab, 'etcd-2');
-      await writeCanaries(ep2, LATE, '/late/');
-      const revision = (await status(ep2)).revision;
+      const ep2 = pb.clientUrl(lab, 'etcd-2');
+      await pb.writeCanaries(ep2, LATE, '/late/');
+      const revision = (await pb.status(ep2)).revision;
       await Promise.all(['etcd-2', 'etcd-3'].map((h) => park(lab, h)));
 
-      const r = await apply(lab, 'restore-all-no-backup.yml');
+      const r = await pb.apply(lab, 'restore-all-no-backup.yml');
       assert.equal(r.code, 0, r.all);
-      const restore = new RegExp(`\\$ ${snapshotTool(shape)} snapshot restore \\S+ --name=etcd-\\d .*--skip-hash-check`, 'g');
+      const restore = new RegExp(`\\$ ${pb.snapshotTool(shape)} snapshot restore \\S+ --name=etcd-\\d .*--skip-hash-check`, 'g');
       assert.equal((r.out.match(restore) ?? []).length, 3, 'every member restored with --skip-hash-check');
-      const { statuses } = await assertCluster(lab, HOSTS);
+      const { statuses } = await pb.assertCluster(lab, HOSTS);
       for (const s of statuses) assert.ok(s.revision >= revision, `${s.endpoint}: revision ${s.revision} < ${revision}`);
       for (const h of HOSTS) {
-        await assertCanaries(clientUrl(lab, h));
-        await assertCanaries(clientUrl(lab, h), LATE, '/late/');
-        assert.equal((await asideDirs(lab, h)).length, 1, h);
-        await onHost(lab, h, `test -e ${MANIFEST} && test ! -e ${PARKED}`);
+        await pb.assertCanaries(pb.clientUrl(lab, h));
+        await pb.assertCanaries(pb.clientUrl(lab, h), LATE, '/late/');
+        assert.equal((await pb.asideDirs(lab, h)).length, 1, h);
+        await pb.onHost(lab, h, `test -e ${MANIFEST} && test ! -e ${PARKED}`);
       }
     });
   });

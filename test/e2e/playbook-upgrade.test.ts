@@ -29,42 +29,28 @@ import { labDown, labRequest, resolveEtcd, type Lab } from '../lab/lab.js';
 import { SHAPE_B34, SHAPE_D } from '../lab/shapes.js';
 import { startTraffic } from '../lab/traffic.js';
 import { assertNoLoss, summary as trafficSummary, trafficTls } from './traffic-helpers.js';
-import {
-  apply,
-  assertCanaries,
-  runbook,
-  assertCluster,
-  clientUrl,
-  fingerprints,
-  freshLab,
-  journal,
-  keyCount,
-  onHost,
-  status,
-  writeCanaries,
-  type CliRun,
-} from './playbook-helpers.js';
+import * as pb from './playbook-helpers.js';
 
 const MEMBERS = ['etcd-1', 'etcd-2', 'etcd-3'];
 const TARGET = '3.5.30';
 
 /** The runs of this file: their controller scratch dirs (.runbook/upgrade-<run id>: the bundled binaries) go at the end. */
-const runs: CliRun[] = [];
+const runs: pb.CliRun[] = [];
 after(() => {
   for (const r of runs) rmSync(path.join(process.cwd(), '.runbook', `upgrade-${runIdOf(r)}`), { recursive: true, force: true });
 });
 
 /** runbook apply upgrade.yml, as playbook-helpers' apply. */
-async function upgrade(lab: Lab, extra: string[]): Promise<CliRun> {
-  const r = await apply(lab, 'upgrade.yml', extra);
+async function upgrade(lab: Lab, extra: string[]): Promise<pb.CliRun> {
+  const r = await pb.apply(lab, 'upgrade.yml', extra);
   runs.push(r);
   return r;
 }
 
 /** A member that does not lead right now, and the one that does. */
 async function roles(lab: Lab): Promise<{ follower: string; leader: string }> {
-  const leaderId = (await status(clientUrl(lab, 'etcd-1'))).leader;
-  const ids = await Promise.all(MEMBERS.map(async (h) => ({ h, id: (await status(clientUrl(lab, h))).memberId })));
+  const leaderId = (await pb.status(pb.clientUrl(lab, 'etcd-1'))).leader;
+  const ids = await Promise.all(MEMBERS.map(async (h) => ({ h, id: (await pb.status(pb.clientUrl(lab, h))).memberId })));
   const follower = ids.find((x) => x.id !== leaderId)?.h;
   const leader = ids.find((x) => x.id === leaderId)?.h;
   assert.ok(follower && leader, `no leader among ${JSON.stringify(ids)}`);
@@ -73,7 +59,7 @@ async function roles(lab: Lab): Promise<{ follower: string; leader: string }> {
 
 /** The server and cluster versions a member reports on /version. */
 async function versions(lab: Lab, host: string): Promise<{ server: string; cluster: string }> {
-  const r = await labRequest(lab, `${clientUrl(lab, host)}/version`, undefined, 5000);
+  const r = await labRequest(lab, `${pb.clientUrl(lab, host)}/version`, undefined, 5000);
   const j = r.json as { etcdserver?: string; etcdcluster?: string };
   return { server: j.etcdserver ?? '', cluster: j.etcdcluster ?? '' };
 }
@@ -87,8 +73,9 @@ async function serverVersions(lab: Lab): Promise<Record<string, string>> {
 const sha = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /** The hosts whose binaries (or image) were replaced (the install script exited 0), in the order the journal recorded them. */
-function installs(lab: Lab, r: CliRun): string[] {
-  return journal(lab, r)
+function installs(lab: Lab, r: pb.CliRun): string[] {
+  return pb
+    .journal(lab, r)
     .filter((e) => e.type === 'step.end')
     .filter((e) =>
       ((e.result as unknown as { actions?: { cmd?: string; code?: number }[] }).actions ?? []).some(
@@ -99,8 +86,8 @@ function installs(lab: Lab, r: CliRun): string[] {
 }
 
 /** apply limited to some hosts (`--limit`), otherwise as playbook-helpers' apply. */
-async function applyLimited(lab: Lab, extra: string[], limit: string): Promise<CliRun> {
-  const r = await runbook([
+async function applyLimited(lab: Lab, extra: string[], limit: string): Promise<pb.CliRun> {
+  const r = await pb.runbook([
     ...['apply', 'upgrade.yml', '-i', lab.inventoryPath, '--yes', '--output', 'text', '-v', '--journal-dir', path.join(lab.dir, 'runs')],
     ...['--limit', limit, ...extra.flatMap((x) => ['-e', x])],
   ]);
@@ -121,7 +108,7 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
   const machineEtcd = sha('/usr/bin/etcd');
 
   before(async function () {
-    lab = await freshLab('upgrade', { shape: SHAPE_D, hosts: 3, firstOctet: 221 });
+    lab = await pb.freshLab('upgrade', { shape: SHAPE_D, hosts: 3, firstOctet: 221 });
     const build = await resolveEtcd('3.5');
     assert.ok(build.root, 'the 3.5 build has a root');
     binDir = path.join(build.root, 'usr/bin');
@@ -131,10 +118,10 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
     for (const f of ['etcd', 'etcdctl', 'etcdutl']) execFileSync('cp', ['-p', path.join(binDir, f), path.join(work, `etcd-v${TARGET}-linux-amd64`, f)]);
     tarball = path.join(work, `etcd-v${TARGET}-linux-amd64.tar.gz`);
     execFileSync('tar', ['-czf', tarball, '-C', work, `etcd-v${TARGET}-linux-amd64`]);
-    await writeCanaries(clientUrl(lab, 'etcd-1'));
-    const c = await assertCluster(lab, MEMBERS);
+    await pb.writeCanaries(pb.clientUrl(lab, 'etcd-1'));
+    const c = await pb.assertCluster(lab, MEMBERS);
     clusterId = c.clusterId;
-    keysBefore = await keyCount(clientUrl(lab, 'etcd-1'));
+    keysBefore = await pb.keyCount(pb.clientUrl(lab, 'etcd-1'));
     from = (await versions(lab, 'etcd-1')).server;
     assert.match(from, /^3\.4\./);
   });
@@ -143,12 +130,12 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
   });
 
   async function assertData(): Promise<void> {
-    const c = await assertCluster(lab, MEMBERS);
+    const c = await pb.assertCluster(lab, MEMBERS);
     assert.equal(c.clusterId, clusterId, 'the cluster ID changed');
     for (const h of MEMBERS) {
-      await assertCanaries(clientUrl(lab, h));
+      await pb.assertCanaries(pb.clientUrl(lab, h));
       // The snapshot probe keys aside, nothing else was written.
-      assert.equal(await keyCount(clientUrl(lab, h)), keysBefore, h);
+      assert.equal(await pb.keyCount(pb.clientUrl(lab, h)), keysBefore, h);
     }
   }
 
@@ -160,14 +147,14 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
       writeFileSync(path.join(fake, f), '#!/bin/sh\n# test stand-in: reports a 3.6 version, runs nothing\necho "etcd Version: 3.6.5"\n');
       chmodSync(path.join(fake, f), 0o755);
     }
-    const before = await fingerprints(lab, MEMBERS);
+    const before = await pb.fingerprints(lab, MEMBERS);
     const bins: Record<string, string> = {};
-    for (const h of MEMBERS) bins[h] = await onHost(lab, h, 'sha256sum /usr/bin/etcd');
+    for (const h of MEMBERS) bins[h] = await pb.onHost(lab, h, 'sha256sum /usr/bin/etcd');
     const r = await upgrade(lab, [`etcd_binaries=${fake}`]);
     assert.equal(r.code, 1, r.all);
     assert.match(r.all, /refused: etcd 3\.6\.5 skips a minor version: the cluster runs .*3\.4\.\d+.*upgrade to the newest 3\.5\.x first/);
-    assert.deepEqual(await fingerprints(lab, MEMBERS), before, 'a refused upgrade changed a member');
-    for (const h of MEMBERS) assert.equal(await onHost(lab, h, 'sha256sum /usr/bin/etcd'), bins[h], `${h}: /usr/bin/etcd changed`);
+    assert.deepEqual(await pb.fingerprints(lab, MEMBERS), before, 'a refused upgrade changed a member');
+    for (const h of MEMBERS) assert.equal(await pb.onHost(lab, h, 'sha256sum /usr/bin/etcd'), bins[h], `${h}: /usr/bin/etcd changed`);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, from])));
     await assertData();
   });
@@ -175,11 +162,11 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
   it(`${SHAPE_D.title} refuses when etcd_bin_dir is not where the running etcd comes from, cluster untouched`, async () => {
     // The members see the controller's checkout: the stand-in dir of the test above, whose etcd reports 3.6.5.
     const wrong = path.join(lab.dir, 'etcd-3.6-version-only');
-    const before = await fingerprints(lab, MEMBERS);
+    const before = await pb.fingerprints(lab, MEMBERS);
     const r = await upgrade(lab, [`etcd_binaries=${binDir}`, `etcd_bin_dir=${wrong}`]);
     assert.equal(r.code, 1, r.all);
     assert.match(r.all, /refused: \S+\/etcd-3\.6-version-only\/etcd is etcd 3\.6\.5 but https:\/\/\S+ 3\.4\.\d+ runs: set etcd_bin_dir/);
-    assert.deepEqual(await fingerprints(lab, MEMBERS), before);
+    assert.deepEqual(await pb.fingerprints(lab, MEMBERS), before);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, from])));
     await assertData();
   });
@@ -196,15 +183,15 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
     assert.equal((await versions(lab, follower)).cluster, '3.4.0', 'a mixed cluster speaks the old minor');
     await assertData();
     // The old binaries were kept aside on the upgraded member, byte for byte.
-    assert.equal((await onHost(lab, follower, 'sha256sum /var/lib/runbook/etcd-binaries/etcd-' + from + '/etcd')).split(' ')[0], machineEtcd);
+    assert.equal((await pb.onHost(lab, follower, 'sha256sum /var/lib/runbook/etcd-binaries/etcd-' + from + '/etcd')).split(' ')[0], machineEtcd);
 
     const back = await upgrade(lab, ['rollback=true']);
     assert.equal(back.code, 0, back.all);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, from])));
     assert.deepEqual(installs(lab, back), [follower], 'only the upgraded member goes back');
     // The 3.5.30 binaries it ran are kept too (nothing is deleted).
-    assert.match(await onHost(lab, follower, '/var/lib/runbook/etcd-binaries/etcd-3.5.30/etcd --version'), /etcd Version: 3\.5\.30/);
-    assert.match(await onHost(lab, follower, 'etcd --version'), new RegExp(`etcd Version: ${from.replace(/\./g, '\\.')}`));
+    assert.match(await pb.onHost(lab, follower, '/var/lib/runbook/etcd-binaries/etcd-3.5.30/etcd --version'), /etcd Version: 3\.5\.30/);
+    assert.match(await pb.onHost(lab, follower, 'etcd --version'), new RegExp(`etcd Version: ${from.replace(/\./g, '\\.')}`));
     await assertData();
   });
 
@@ -215,8 +202,8 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, TARGET])));
     for (const h of MEMBERS) {
       assert.equal((await versions(lab, h)).cluster, '3.5.0', `${h}: cluster version`);
-      assert.match(await onHost(lab, h, 'etcd --version; etcdutl version'), /etcd Version: 3\.5\.30[\s\S]*etcdutl version: 3\.5\.30/);
-      assert.equal((await onHost(lab, h, `sha256sum /var/lib/runbook/etcd-binaries/etcd-${from}/etcd`)).split(' ')[0], machineEtcd, `${h}: old binary kept`);
+      assert.match(await pb.onHost(lab, h, 'etcd --version; etcdutl version'), /etcd Version: 3\.5\.30[\s\S]*etcdutl version: 3\.5\.30/);
+      assert.equal((await pb.onHost(lab, h, `sha256sum /var/lib/runbook/etcd-binaries/etcd-${from}/etcd`)).split(' ')[0], machineEtcd, `${h}: old binary kept`);
     }
     const order = installs(lab, r);
     assert.equal(order.length, 3, `every member once: ${order.join(', ')}`);
@@ -228,22 +215,22 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
   });
 
   it(`${SHAPE_D.title} refuses the machine's 3.4 binaries on the ${TARGET} cluster (a downgrade) and leaves it untouched`, async () => {
-    const before = await fingerprints(lab, MEMBERS);
+    const before = await pb.fingerprints(lab, MEMBERS);
     // A directory holding etcd and etcdctl: the machine's own /usr/bin (only read: the bundle copies them).
     const r = await upgrade(lab, ['etcd_binaries=/usr/bin']);
     assert.equal(r.code, 1, r.all);
     assert.match(r.all, /refused: the offered binaries are etcd 3\.4\.\d+, older than 3\.5\.30 .*a downgrade/);
-    assert.deepEqual(await fingerprints(lab, MEMBERS), before);
+    assert.deepEqual(await pb.fingerprints(lab, MEMBERS), before);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, TARGET])));
     await assertData();
   });
 
   it(`${SHAPE_D.title} refuses a rollback once every member runs ${TARGET} (restore-all from the snapshot instead)`, async () => {
-    const before = await fingerprints(lab, MEMBERS);
+    const before = await pb.fingerprints(lab, MEMBERS);
     const r = await upgrade(lab, ['rollback=true']);
     assert.equal(r.code, 1, r.all);
     assert.match(r.all, /refused: every member runs 3\.5\.30 .*restore-all\.yml from the pre-upgrade snapshot/);
-    assert.deepEqual(await fingerprints(lab, MEMBERS), before);
+    assert.deepEqual(await pb.fingerprints(lab, MEMBERS), before);
     await assertData();
   });
 });
@@ -254,12 +241,12 @@ describe(`${SHAPE_B34.title} upgrade.yml on kubeadm static pods: the etcd image 
   let clusterId: string;
 
   before(async function () {
-    lab = await freshLab('upgrade', { shape: SHAPE_B34, hosts: 3, firstOctet: 224 });
+    lab = await pb.freshLab('upgrade', { shape: SHAPE_B34, hosts: 3, firstOctet: 224 });
     // The new image is "pulled" on every node: the kubelet stand-in maps its tag to the cached 3.5.30 build.
     const build = await resolveEtcd('3.5');
     for (const h of MEMBERS) appendFileSync(path.join(lab.dir, 'hosts', h, 'run-lab/kubelet/images.tsv'), `registry.k8s.io/etcd:${TARGET}-\t${build.root}\n`);
-    await writeCanaries(clientUrl(lab, 'etcd-1'));
-    clusterId = (await assertCluster(lab, MEMBERS)).clusterId;
+    await pb.writeCanaries(pb.clientUrl(lab, 'etcd-1'));
+    clusterId = (await pb.assertCluster(lab, MEMBERS)).clusterId;
   });
   after(async () => {
     if (process.env.RUNBOOK_KEEP_LAB !== '1') await labDown(lab.dir);
@@ -276,10 +263,10 @@ describe(`${SHAPE_B34.title} upgrade.yml on kubeadm static pods: the etcd image 
     assert.equal(back.code, 0, back.all);
     assert.deepEqual(installs(lab, back), [follower], 'only the upgraded member goes back');
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, from])));
-    assert.match(await onHost(lab, follower, 'grep "image: registry.k8s.io/etcd:" /etc/kubernetes/manifests/etcd.yaml'), new RegExp(`etcd:${from}-0`));
-    const c = await assertCluster(lab, MEMBERS);
+    assert.match(await pb.onHost(lab, follower, 'grep "image: registry.k8s.io/etcd:" /etc/kubernetes/manifests/etcd.yaml'), new RegExp(`etcd:${from}-0`));
+    const c = await pb.assertCluster(lab, MEMBERS);
     assert.equal(c.clusterId, clusterId, 'the cluster ID changed');
-    for (const h of MEMBERS) await assertCanaries(clientUrl(lab, h));
+    for (const h of MEMBERS) await pb.assertCanaries(pb.clientUrl(lab, h));
   });
 
   it(`${SHAPE_B34.title} upgrades every member's pod to registry.k8s.io/etcd:${TARGET}-0, followers first, the leader last`, async () => {
@@ -290,16 +277,16 @@ describe(`${SHAPE_B34.title} upgrade.yml on kubeadm static pods: the etcd image 
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, TARGET])));
     for (const h of MEMBERS) {
       assert.equal((await versions(lab, h)).cluster, '3.5.0', `${h}: cluster version`);
-      assert.match(await onHost(lab, h, 'grep "image: registry.k8s.io/etcd:" /etc/kubernetes/manifests/etcd.yaml'), new RegExp(`etcd:${TARGET}-0`));
+      assert.match(await pb.onHost(lab, h, 'grep "image: registry.k8s.io/etcd:" /etc/kubernetes/manifests/etcd.yaml'), new RegExp(`etcd:${TARGET}-0`));
       // The old image is kept where a rollback finds it.
-      assert.equal((await onHost(lab, h, `cat /var/lib/runbook/etcd-binaries/etcd-${from}/image`)).trim(), `registry.k8s.io/etcd:${from}-0`);
+      assert.equal((await pb.onHost(lab, h, `cat /var/lib/runbook/etcd-binaries/etcd-${from}/image`)).trim(), `registry.k8s.io/etcd:${from}-0`);
     }
     const order = installs(lab, r);
     assert.equal(order.length, 3, `every member once: ${order.join(', ')}`);
     assert.equal(order[2], leader, `the leader goes last: ${order.join(', ')}`);
-    const c = await assertCluster(lab, MEMBERS);
+    const c = await pb.assertCluster(lab, MEMBERS);
     assert.equal(c.clusterId, clusterId, 'the cluster ID changed');
-    for (const h of MEMBERS) await assertCanaries(clientUrl(lab, h));
+    for (const h of MEMBERS) await pb.assertCanaries(pb.clientUrl(lab, h));
   });
 });
 
@@ -308,8 +295,8 @@ describe(`[traffic] ${SHAPE_D.title} upgrade.yml under live client traffic (127.
   let lab: Lab;
 
   before(async function () {
-    lab = await freshLab('upgrade-traffic', { shape: SHAPE_D, hosts: 3, firstOctet: 227 });
-    await writeCanaries(clientUrl(lab, 'etcd-1'));
+    lab = await pb.freshLab('upgrade-traffic', { shape: SHAPE_D, hosts: 3, firstOctet: 227 });
+    await pb.writeCanaries(pb.clientUrl(lab, 'etcd-1'));
   });
   after(async () => {
     if (process.env.RUNBOOK_KEEP_LAB !== '1') await labDown(lab.dir);
@@ -319,14 +306,14 @@ describe(`[traffic] ${SHAPE_D.title} upgrade.yml under live client traffic (127.
     const build = await resolveEtcd('3.5');
     assert.ok(build.root);
     const prefix = '/traffic/upgrade/';
-    const traffic = startTraffic({ endpoints: MEMBERS.map((h) => clientUrl(lab, h)), tls: trafficTls(lab), prefix, ratePerSec: 40, maxMs: 240_000 });
+    const traffic = startTraffic({ endpoints: MEMBERS.map((h) => pb.clientUrl(lab, h)), tls: trafficTls(lab), prefix, ratePerSec: 40, maxMs: 240_000 });
     const r = await upgrade(lab, [`etcd_binaries=${path.join(build.root, 'usr/bin')}`]);
     const report = await traffic.stop();
     trafficSummary('upgrade', report);
     assert.equal(r.code, 0, r.all);
     assert.deepEqual(await serverVersions(lab), Object.fromEntries(MEMBERS.map((h) => [h, TARGET])));
     await assertNoLoss(lab, MEMBERS, report, prefix, 'upgrade');
-    await assertCluster(lab, MEMBERS);
-    for (const h of MEMBERS) await assertCanaries(clientUrl(lab, h));
+    await pb.assertCluster(lab, MEMBERS);
+    for (const h of MEMBERS) await pb.assertCanaries(pb.clientUrl(lab, h));
   });
 });

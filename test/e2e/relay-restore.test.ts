@@ -13,19 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { hostExec, labDown, type Lab } from '../lab/lab.js';
 import { shapeControllerLink, type Shaper } from '../lab/shaper.js';
-import {
-  apply,
-  assertCanaries,
-  assertCluster,
-  clientUrl,
-  freshLab,
-  labDir,
-  onHost,
-  put,
-  writeCanaries,
-  writeInventory,
-  type CliRun,
-} from './playbook-helpers.js';
+import * as pb from './playbook-helpers.js';
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3'];
 /** A pgrep -f pattern for what only the relay agent's command line holds (python3 -c AGENT); the brackets keep it from matching the shell that runs pgrep. */
@@ -36,7 +24,7 @@ const RATE_MBIT = 8;
 /** Incompressible values, so that the snapshot is a few MiB and compression does not pay. */
 async function fill(endpoint: string, mib: number): Promise<void> {
   const { randomBytes } = await import('node:crypto');
-  for (let i = 0; i < mib * 8; i++) await put(endpoint, `/registry/bulk/${i}`, randomBytes(96 * 1024).toString('base64'));
+  for (let i = 0; i < mib * 8; i++) await pb.put(endpoint, `/registry/bulk/${i}`, randomBytes(96 * 1024).toString('base64'));
 }
 
 /** On a host: nothing of the relay left (no agent process, no listener besides sshd and etcd's client, peer and metrics ports, no temp file). */
@@ -45,17 +33,17 @@ async function assertNothingLeft(lab: Lab, host: string): Promise<void> {
   assert.ok(h);
   const procs = await hostExec(lab, host, `pgrep -f ${JSON.stringify(AGENT_MARK)} || true`);
   assert.equal(procs.stdout.trim(), '', `${host}: relay agent still running`);
-  const listeners = (await onHost(lab, host, 'ss -Hltn'))
+  const listeners = (await pb.onHost(lab, host, 'ss -Hltn'))
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[3] ?? '')
     .filter((a) => a.startsWith(`${h.address}:`) && !/:(22|2379|2380|2381)$/.test(a));
   assert.deepEqual(listeners, [], `${host}: something besides sshd and etcd (client, peer, metrics) listens on its address`);
-  const tmp = await onHost(lab, host, 'ls -a /var/backups/etcd');
+  const tmp = await pb.onHost(lab, host, 'ls -a /var/backups/etcd');
   assert.ok(!tmp.includes('runbook-relay'), `${host}: relay temp files left:\n${tmp}`);
 }
 
 async function sha(lab: Lab, host: string, file: string): Promise<string> {
-  return (await onHost(lab, host, `sha256sum ${file}`)).slice(0, 64);
+  return (await pb.onHost(lab, host, `sha256sum ${file}`)).slice(0, 64);
 }
 
 /** A command inside a lab host's mount and PID namespaces without SSH (the controller's link to sshd is slowed). */
@@ -74,7 +62,7 @@ function inHost(lab: Lab, host: string, cmd: string): Promise<{ code: number | n
 }
 
 /** Wait until the host's relay agent has written some bytes but not installed the copy, then run `act` there (both in one command). */
-async function whenMidTransfer(lab: Lab, host: string, act: string, running: Promise<CliRun>): Promise<void> {
+async function whenMidTransfer(lab: Lab, host: string, act: string, running: Promise<pb.CliRun>): Promise<void> {
   let finished = false;
   void running.then(() => (finished = true));
   for (;;) {
@@ -95,18 +83,18 @@ async function whenMidTransfer(lab: Lab, host: string, act: string, running: Pro
 
 describe('[3.4 http systemd] restore-all relays the snapshot between members (127.0.LAB_NET.231-233)', function () {
   this.timeout(300_000);
-  const DIR = labDir('relay');
+  const DIR = pb.labDir('relay');
   let lab: Lab;
   let shaper: Shaper | undefined;
   let manifest: { sha256: string; file: string };
 
   before(async function () {
-    lab = await freshLab('relay', { hosts: 3, firstOctet: 231 });
+    lab = await pb.freshLab('relay', { hosts: 3, firstOctet: 231 });
     // A host's /var/backups outlives a lab (its state dir is kept): no copy of an earlier run may count.
-    for (const h of HOSTS) await onHost(lab, h, 'rm -f /var/backups/etcd/restore-*.db');
-    await writeCanaries(clientUrl(lab, 'etcd-1'));
-    await fill(clientUrl(lab, 'etcd-1'), 3);
-    const r = await apply(lab, 'backup.yml');
+    for (const h of HOSTS) await pb.onHost(lab, h, 'rm -f /var/backups/etcd/restore-*.db');
+    await pb.writeCanaries(pb.clientUrl(lab, 'etcd-1'));
+    await fill(pb.clientUrl(lab, 'etcd-1'), 3);
+    const r = await pb.apply(lab, 'backup.yml');
     assert.equal(r.code, 0, r.all);
     const dir = path.join(lab.dir, 'backups');
     const m = readdirSync(dir).find((f) => f.endsWith('.manifest.json'));
@@ -135,9 +123,9 @@ describe('[3.4 http systemd] restore-all relays the snapshot between members (12
 
   it('through a jump host, a member whose relay agent is killed mid-transfer is healed around: the run restores and every copy has the exact bytes', async function () {
     // etcd-2 and etcd-3 are reached through etcd-1 (ssh.jump): the relay rides on the run's own connections.
-    const inventory = writeInventory(lab, 'inventory-jump.yml', (t) => t.replace(/^( {2}etcd-[23]:\n {4}address: .*)$/gm, '$1\n    ssh: {jump: etcd-1}'));
+    const inventory = pb.writeInventory(lab, 'inventory-jump.yml', (t) => t.replace(/^( {2}etcd-[23]:\n {4}address: .*)$/gm, '$1\n    ssh: {jump: etcd-1}'));
     assert.equal((readFileSync(inventory, 'utf8').match(/jump: etcd-1/g) ?? []).length, 2);
-    const running = apply(lab, 'restore-all.yml', ['allow_healthy=true'], inventory);
+    const running = pb.apply(lab, 'restore-all.yml', ['allow_healthy=true'], inventory);
     // etcd-2 both receives (from etcd-1) and serves (etcd-3): killing its agent breaks the chain.
     await whenMidTransfer(lab, 'etcd-2', `pid=$(pgrep -f ${JSON.stringify(AGENT_MARK)}); kill -9 $pid`, running);
     const r = await running;
@@ -145,19 +133,19 @@ describe('[3.4 http systemd] restore-all relays the snapshot between members (12
     assert.match(r.all, /relay: etcd-2 dropped out \(/);
     assert.match(r.all, /relay: etcd-3 lost etcd-2 .*resumes at byte \d+ from (etcd-1|the controller)/);
     assert.match(r.all, /relay: 3\/3 verified/);
-    const copies = (await onHost(lab, 'etcd-1', 'ls /var/backups/etcd')).split('\n').filter((f) => f.startsWith('restore-'));
+    const copies = (await pb.onHost(lab, 'etcd-1', 'ls /var/backups/etcd')).split('\n').filter((f) => f.startsWith('restore-'));
     assert.equal(copies.length, 1, copies.join(', '));
     for (const h of HOSTS) assert.equal(await sha(lab, h, `/var/backups/etcd/${copies[0]}`), manifest.sha256, `${h}: copy differs from the snapshot`);
-    await assertCluster(lab, HOSTS);
-    for (const h of HOSTS) await assertCanaries(clientUrl(lab, h));
+    await pb.assertCluster(lab, HOSTS);
+    for (const h of HOSTS) await pb.assertCanaries(pb.clientUrl(lab, h));
     for (const h of HOSTS) await assertNothingLeft(lab, h);
   });
 
   it('a member host killed mid-transfer: the run fails clearly before anything is stopped; the others have the exact bytes', async function () {
-    await onHost(lab, 'etcd-1', 'rm -f /var/backups/etcd/restore-*.db');
-    await onHost(lab, 'etcd-2', 'rm -f /var/backups/etcd/restore-*.db');
-    await onHost(lab, 'etcd-3', 'rm -f /var/backups/etcd/restore-*.db');
-    const running = apply(lab, 'restore-all.yml', ['allow_healthy=true']);
+    await pb.onHost(lab, 'etcd-1', 'rm -f /var/backups/etcd/restore-*.db');
+    await pb.onHost(lab, 'etcd-2', 'rm -f /var/backups/etcd/restore-*.db');
+    await pb.onHost(lab, 'etcd-3', 'rm -f /var/backups/etcd/restore-*.db');
+    const running = pb.apply(lab, 'restore-all.yml', ['allow_healthy=true']);
     const victim = lab.hosts.find((h) => h.name === 'etcd-2');
     assert.ok(victim);
     // The host's PID 1 (its namespace init): every process of the host ends with it, sshd included.
@@ -169,10 +157,10 @@ describe('[3.4 http systemd] restore-all relays the snapshot between members (12
     assert.match(r.all, /any_errors_fatal/);
     // Nothing was stopped: the two members left still serve (as a cluster that lost one member).
     for (const h of ['etcd-1', 'etcd-3']) {
-      const copies = (await onHost(lab, h, 'ls /var/backups/etcd')).split('\n').filter((f) => f.startsWith('restore-'));
+      const copies = (await pb.onHost(lab, h, 'ls /var/backups/etcd')).split('\n').filter((f) => f.startsWith('restore-'));
       assert.equal(copies.length, 1, `${h}: ${copies.join(', ')}`);
       assert.equal(await sha(lab, h, `/var/backups/etcd/${copies[0]}`), manifest.sha256, `${h}: copy differs from the snapshot`);
-      await assertCanaries(clientUrl(lab, h));
+      await pb.assertCanaries(pb.clientUrl(lab, h));
       await assertNothingLeft(lab, h);
     }
   });

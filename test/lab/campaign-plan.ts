@@ -45,18 +45,6 @@ export interface RunSpec {
   target?: string;
 }
 
-/** mulberry32: a small seeded generator; the same seed always gives the same numbers. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function pick<T>(rand: () => number, xs: readonly T[]): T {
   const x = xs[Math.floor(rand() * xs.length)];
   if (x === undefined) throw new Error('campaign: nothing to pick from');

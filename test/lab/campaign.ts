@@ -14,7 +14,8 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hostExec, labRequest, type Lab } from './lab.js';
-import { describeSpec, nextSpec, seededRandom, stepOf, type RunSpec } from './campaign-plan.js';
+import { seededRandom } from '../support/random.js';
+import { describeSpec, nextSpec, stepOf, type RunSpec } from './campaign-plan.js';
 import { gateway, startTraffic, type TrafficReport, type TrafficTls } from './traffic.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

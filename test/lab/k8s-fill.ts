@@ -7,6 +7,7 @@
 // revisions) and some deleted, then history up to a middle revision is compacted, until the
 // backend reaches the target size. Deterministic for a seed, so the same database is made again.
 import { createHash } from 'node:crypto';
+import { seededRandom } from '../support/random.js';
 
 interface Kind {
   resource: string;
@@ -40,18 +41,6 @@ const WORDS = (
   'managedFields manager kube-controller-manager kubelet Update fieldsType FieldsV1 f:metadata f:labels f:spec f:status'
 ).split(' ');
 const NAMESPACES = ['default', 'kube-system', 'monitoring', 'ingress-nginx', 'payments', 'search', 'frontend', 'batch', 'cert-manager', 'logging'];
-
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function field(tag: number, body: Buffer): Buffer {
   const len: number[] = [];
@@ -131,7 +120,7 @@ export async function fillK8s(
   opts: { seed?: number; parallel?: number; log?: (s: string) => void } = {},
 ): Promise<FillReport> {
   const t0 = performance.now();
-  const r = rng(opts.seed ?? 16);
+  const r = seededRandom(opts.seed ?? 16);
   const parallel = opts.parallel ?? 16;
   const weights = KINDS.reduce((s, k) => s + k.weight, 0);
   const pick = (): Kind => {

@@ -28,6 +28,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CampaignCounts } from '../lab/campaign.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIST = path.join(ROOT, 'dist');
@@ -63,17 +64,6 @@ interface TrafficRow {
   playbook: string;
   acked: number;
   lost: number;
-}
-
-interface CampaignCounts {
-  runs: number;
-  completed: number;
-  resumed: number;
-  rerun: number;
-  refused: number;
-  failed: number;
-  dataLost: number;
-  acked: number;
 }
 
 interface Measured {

@@ -2,7 +2,8 @@
 // another seed another; every playbook and fault is reachable; the membership stays within what the
 // lab can hold (3 or 4 members of 4 hosts) and each fault's target is a host the run uses.
 import assert from 'node:assert/strict';
-import { CAMPAIGN_FAULTS, CAMPAIGN_PLAYBOOKS, describeSpec, nextSpec, seededRandom, stepOf, type RunSpec } from '../lab/campaign-plan.js';
+import { CAMPAIGN_FAULTS, CAMPAIGN_PLAYBOOKS, describeSpec, nextSpec, stepOf, type RunSpec } from '../lab/campaign-plan.js';
+import { seededRandom } from '../support/random.js';
 
 const HOSTS = ['etcd-1', 'etcd-2', 'etcd-3', 'etcd-4'];
 

@@ -12,6 +12,7 @@ import type { Plan } from '../../engine/model/types.js';
 import { renderPlanText } from '../../engine/report/plan-text.js';
 import { stableStringify } from '../../engine/report/stable-json.js';
 import { extraVarsFor } from '../golden/extra-vars.js';
+import { seededRandom } from '../support/random.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const PLAYBOOKS = readdirSync(join(ROOT, 'playbooks'))
@@ -23,21 +24,10 @@ const INVENTORIES = readdirSync(join(ROOT, 'inventories'))
 
 /** The extra vars an operator passes per playbook and inventory (as in the golden plans). */
 
-/** A small seeded PRNG (mulberry32): the shuffle is random-looking but the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The same YAML with the keys of every mapping in a different order (lists keep theirs). */
 function reorderMappings(text: string, seed = 42): string {
   const doc = parseDocument(text);
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   visit(doc, {
     Map(_key, node) {
       const before = [...node.items];

@@ -2,25 +2,24 @@
 // certificates made with openssl: what a member's files read as (exit code, output, stderr) in,
 // a refusal naming the file and the problem, or serials and expiries, out.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { caKeyMatches, servedCerts, tlsCheck, type TlsSpec } from '../../engine/modules/derive-certs.js';
 import type { JsonObject } from '../../engine/model/types.js';
+import { NEW_EC_KEY, opensslIn, selfSignedCa, signCsr, type Openssl } from '../support/openssl.js';
 
 describe('etcd_cert judgements (derive tls_check, served_certs, ca_key_matches)', function () {
   this.timeout(30_000);
   let dir: string;
-  const ssl = (...args: string[]): string => execFileSync('openssl', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const ssl: Openssl = (...args) => opensslIn(dir)(...args);
   const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
   const ok = (text: string): JsonObject => ({ rc: 0, stdout: text.trim(), stderr: '' });
   const failed = (stderr: string): JsonObject => ({ rc: 1, stdout: '', stderr });
-  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   const leaf = (name: string, by: string, san: string, eku: string): void => {
-    ssl('req', ...key, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    ssl('req', ...NEW_EC_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
     writeFileSync(join(dir, `${name}.ext`), `${san ? `subjectAltName=${san}\n` : ''}extendedKeyUsage=${eku}\n`);
-    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${by}.crt`, '-CAkey', `${by}.key`, '-out', `${name}.crt`, '-days', '365', '-extfile', `${name}.ext`);
+    signCsr(ssl, `${name}.csr`, { crt: `${by}.crt`, key: `${by}.key` }, `${name}.ext`, `${name}.crt`, { days: 365 });
   };
   const pub = (name: string): string => ssl('pkey', '-in', `${name}.key`, '-pubout');
   const serial = (name: string): string =>
@@ -34,38 +33,28 @@ describe('etcd_cert judgements (derive tls_check, served_certs, ca_key_matches)'
       .replace(/\.\d+Z$/, 'Z');
   const now = (): string => stamp(new Date(Date.now() + 2000));
 
+  /** One certificate of a member as etcd_cert check reads it (/pki/<role>.crt and .key, under the CA), its file and key read as given or as made. */
+  const cert = (role: 'server' | 'peer' | 'client', as: string, crt?: JsonObject, key?: JsonObject): TlsSpec['certs'][number] => ({
+    roles: [role],
+    file: `/pki/${role}.crt`,
+    key: `/pki/${role}.key`,
+    read: crt ?? ok(read(`${role}.crt`)),
+    pub: key ?? ok(pub(role)),
+    ca: 0,
+    as,
+  });
   /** A member's files as etcd_cert check reads them: server, peer and client, all good unless replaced. */
   const spec = (over: Partial<Record<'ca' | 'server' | 'serverPub' | 'client' | 'clientPub', JsonObject>> = {}, fresh = false): TlsSpec => ({
     hosts: ['10.0.1.14'],
     cas: [{ file: '/pki/ca.crt', read: over.ca ?? ok(read('ca.crt')), as: 'etcd' }],
-    certs: [
-      {
-        roles: ['server'],
-        file: '/pki/server.crt',
-        key: '/pki/server.key',
-        read: over.server ?? ok(read('server.crt')),
-        pub: over.serverPub ?? ok(pub('server')),
-        ca: 0,
-        as: 'etcd',
-      },
-      { roles: ['peer'], file: '/pki/peer.crt', key: '/pki/peer.key', read: ok(read('peer.crt')), pub: ok(pub('peer')), ca: 0, as: 'etcd' },
-      {
-        roles: ['client'],
-        file: '/pki/client.crt',
-        key: '/pki/client.key',
-        read: over.client ?? ok(read('client.crt')),
-        pub: over.clientPub ?? ok(pub('client')),
-        ca: 0,
-        as: '',
-      },
-    ],
+    certs: [cert('server', 'etcd', over.server, over.serverPub), cert('peer', 'etcd'), cert('client', '', over.client, over.clientPub)],
     ...(fresh ? { fresh: true } : {}),
   });
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'runbook-derive-certs-'));
-    ssl('req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/CN=ca');
-    ssl('req', '-x509', ...key, '-keyout', 'other.key', '-out', 'other.crt', '-days', '3650', '-subj', '/CN=other');
+    selfSignedCa(ssl, 'ca', 'ca', 3650);
+    selfSignedCa(ssl, 'other', 'other', 3650);
     leaf('server', 'ca', 'IP:10.0.1.14,DNS:etcd-4', 'serverAuth,clientAuth');
     leaf('peer', 'ca', 'IP:10.0.1.14,DNS:etcd-4', 'serverAuth,clientAuth');
     leaf('client', 'ca', '', 'clientAuth');

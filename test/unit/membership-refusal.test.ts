@@ -2,9 +2,8 @@
 // refuses the change: a refusal etcd will repeat fails the step at once (one `member remove`, no
 // retries, no retry delay), with a clear message; a connection error is still retried.
 import assert from 'node:assert/strict';
-import { buildPlan } from '../../engine/cli/inputs.js';
 import { executePlan } from '../../engine/execute/execute.js';
-import { PACKAGE_ROOT } from '../../engine/package/root.js';
+import { shippedPlan } from '../support/playbooks.js';
 import { EventLog, FakeTransport } from './executor-fakes.js';
 
 const C = (n: number): string => `https://10.0.1.1${n}:2379`;
@@ -14,15 +13,7 @@ const LIST = JSON.stringify({
 const HEALTH = JSON.stringify([1, 2, 3, 4].map((n) => ({ endpoint: C(n), health: true, took: '1ms' })));
 
 async function removeAgainst(removeReply: { code: number; stderr: string }): Promise<{ log: EventLog; removes: number; exitCode: number }> {
-  const cwd = process.cwd();
-  process.chdir(PACKAGE_ROOT);
-  let r;
-  try {
-    r = buildPlan({ playbook: 'playbooks/remove-member.yml', inventory: 'inventories/prod-3-https.yml', extraVars: ['name=etcd-4'] });
-  } finally {
-    process.chdir(cwd);
-  }
-  assert.ok(r.plan, JSON.stringify(r.diagnostics));
+  const plan = shippedPlan({ playbook: 'playbooks/remove-member.yml', inventory: 'inventories/prod-3-https.yml', extraVars: ['name=etcd-4'] });
   let removes = 0;
   const log = new EventLog();
   const reply = (cmd: string): { code: number; stdout?: string; stderr?: string } => {
@@ -34,7 +25,7 @@ async function removeAgainst(removeReply: { code: number; stderr: string }): Pro
     if (/ endpoint health /.test(cmd)) return { code: 0, stdout: HEALTH };
     return { code: 0 };
   };
-  const res = await executePlan(r.plan, {
+  const res = await executePlan(plan, {
     runId: '20240101T000000Z-aaaaaa',
     startedAt: new Date('2024-01-01T00:00:00Z'),
     forks: 10,

@@ -4,24 +4,15 @@
 // ignored (ignore_unreachable), and the run succeeds. A member host that cannot be reached still
 // fails the run.
 import assert from 'node:assert/strict';
-import { buildPlan } from '../../engine/cli/inputs.js';
 import { executePlan } from '../../engine/execute/execute.js';
-import { PACKAGE_ROOT } from '../../engine/package/root.js';
+import { shippedPlan } from '../support/playbooks.js';
 import { EventLog, FakeTransport } from './executor-fakes.js';
 
 const NAMES = ['etcd-1', 'etcd-2', 'etcd-3', 'etcd-4', 'etcd-5', 'etcd-5-old'];
 const C = (i: number): string => `https://10.20.0.${11 + i}:2379`;
 
 async function run(unreachable: string): Promise<{ log: EventLog; exitCode: number; removed: boolean }> {
-  const cwd = process.cwd();
-  process.chdir(PACKAGE_ROOT);
-  let r;
-  try {
-    r = buildPlan({ playbook: 'playbooks/remove-member.yml', inventory: 'inventories/prod-5.yml', extraVars: ['name=etcd-5-old'] });
-  } finally {
-    process.chdir(cwd);
-  }
-  assert.ok(r.plan, JSON.stringify(r.diagnostics));
+  const plan = shippedPlan({ playbook: 'playbooks/remove-member.yml', inventory: 'inventories/prod-5.yml', extraVars: ['name=etcd-5-old'] });
   let removed = false;
   const members = (): string[] => NAMES.filter((n) => !(removed && n === 'etcd-5-old'));
   const reply = (cmd: string): { code: number; stdout?: string; stderr?: string } => {
@@ -40,7 +31,7 @@ async function run(unreachable: string): Promise<{ log: EventLog; exitCode: numb
     return { code: 0 };
   };
   const log = new EventLog();
-  const res = await executePlan(r.plan, {
+  const res = await executePlan(plan, {
     runId: '20240101T000000Z-aaaaaa',
     startedAt: new Date('2024-01-01T00:00:00Z'),
     forks: 10,

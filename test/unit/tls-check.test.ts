@@ -2,58 +2,24 @@
 // SANs covering the member's addresses (IPv4, IPv6, DNS) or missing one, extended key usage per role,
 // validity (expired, not yet valid, expiring soon) and the private key it belongs to.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkCertificate, urlHost, type CertCheck } from '../../engine/tls/check.js';
+import { NEW_EC_KEY, opensslIn, selfSignedCa, signCsr, type Openssl } from '../support/openssl.js';
 
 let dir: string;
-const ssl = (...args: string[]): string => execFileSync('openssl', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const ssl: Openssl = (...args) => opensslIn(dir)(...args);
 const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
 
 /** A CA named `name` (key + self-signed cert). */
-function ca(name: string): void {
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.crt`,
-    '-days',
-    '3650',
-    '-subj',
-    `/CN=${name}`,
-  );
-}
+const ca = (name: string): void => selfSignedCa(ssl, name, name, 3650);
 
 /** A leaf certificate signed by `by`, with `san` and `eku`, valid for `days`. */
 function leaf(name: string, by: string, san: string, eku: string, days = 365): void {
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+  ssl('req', '-new', ...NEW_EC_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
   writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=${eku}\n`);
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${by}.crt`,
-    '-CAkey',
-    `${by}.key`,
-    '-CAcreateserial',
-    '-out',
-    `${name}.crt`,
-    '-days',
-    String(days),
-    '-extfile',
-    `${name}.ext`,
-  );
+  signCsr(ssl, `${name}.csr`, { crt: `${by}.crt`, key: `${by}.key` }, `${name}.ext`, `${name}.crt`, { days, createSerial: true });
 }
 
 const pub = (name: string): string => ssl('pkey', '-in', `${name}.key`, '-pubout');
