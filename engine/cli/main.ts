@@ -88,15 +88,22 @@ function addValidate(program: Command, io: Io, setCode: SetCode): void {
     .action(async (files: string[], o: { inventory?: string; format?: string }) => setCode((await import('./validate.js')).runValidate(files, o, io)));
 }
 
+/** -l and -e as plan and apply take them (diff says "both sides"). */
+function limitAndVars(cmd: Command): Command {
+  return cmd
+    .option('-l, --limit <pattern>', 'only these hosts/groups')
+    .option('-e, --extra-vars <key=value>', 'extra variable (repeatable; @file.yml or JSON too)', collect, []);
+}
+
 /** `runbook plan`: compile into the exact steps per host (no network). */
 function addPlan(program: Command, io: Io, setCode: SetCode): void {
-  program
-    .command('plan')
-    .description('compile a playbook against an inventory into the exact steps per host (no network)')
-    .argument('<playbook>', 'a playbook path, or a shipped name such as restore-all.yml')
-    .requiredOption(INVENTORY_FLAGS, 'the inventory', oneInventory)
-    .option('-l, --limit <pattern>', 'only these hosts/groups')
-    .option('-e, --extra-vars <key=value>', 'extra variable (repeatable; @file.yml or JSON too)', collect, [])
+  limitAndVars(
+    program
+      .command('plan')
+      .description('compile a playbook against an inventory into the exact steps per host (no network)')
+      .argument('<playbook>', 'a playbook path, or a shipped name such as restore-all.yml')
+      .requiredOption(INVENTORY_FLAGS, 'the inventory', oneInventory),
+  )
     .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated; an unknown tag is an error)')
     .addOption(new Option('--format <format>', 'output format (default: text, or json with --out)').choices(['text', 'json']))
     .option('-o, --out <file>', 'write the plan to a file (JSON unless --format text)')
@@ -307,13 +314,13 @@ function addCompletion(program: Command, io: Io, setCode: SetCode): void {
 
 /** `runbook apply`: the one command with many flags, registered on its own. */
 function addApply(program: Command, io: Io, setCode: SetCode): void {
-  program
-    .command('apply')
-    .description('run a playbook against an inventory over SSH (destructive plans ask for the cluster name, or --yes)')
-    .argument('<playbook>', 'a playbook path, a shipped name such as restore-all.yml, or a saved plan (plan.json)')
-    .option(INVENTORY_FLAGS, 'the inventory (a saved plan names its own)', oneInventory)
-    .option('-l, --limit <pattern>', 'only these hosts/groups')
-    .option('-e, --extra-vars <key=value>', 'extra variable (repeatable; @file.yml or JSON too)', collect, [])
+  limitAndVars(
+    program
+      .command('apply')
+      .description('run a playbook against an inventory over SSH (destructive plans ask for the cluster name, or --yes)')
+      .argument('<playbook>', 'a playbook path, a shipped name such as restore-all.yml, or a saved plan (plan.json)')
+      .option(INVENTORY_FLAGS, 'the inventory (a saved plan names its own)', oneInventory),
+  )
     .option('-f, --forks <n>', 'hosts worked on at once', (v) => Number(v), DEFAULT_FORKS)
     .option('-C, --check', 'run only read-only steps; report what the others would do')
     .option('-y, --yes', 'do not ask: confirm destructive plans and pause prompts (for unattended runs)')

@@ -109,16 +109,16 @@ describe('[3.4 http systemd] restore-all relays the snapshot between members (12
   });
 
   it('-e transfer_compress=zstd: the relay carries zstd, every member decompresses its own copy to the exact bytes', async function () {
-    const r = await apply(lab, 'restore-all.yml', ['allow_healthy=true', 'transfer_compress=zstd']);
+    const r = await pb.apply(lab, 'restore-all.yml', ['allow_healthy=true', 'transfer_compress=zstd']);
     assert.equal(r.code, 0, r.all);
     assert.match(r.all, /relay: etcd-1 → etcd-2 → etcd-3, zstd, controller sends to etcd-1 only/);
     assert.match(r.all, /relay: 3\/3 verified/);
-    const copies = (await onHost(lab, 'etcd-1', 'ls /var/backups/etcd')).split('\n').filter((f) => f.startsWith('restore-'));
+    const copies = (await pb.onHost(lab, 'etcd-1', 'ls /var/backups/etcd')).split('\n').filter((f) => f.startsWith('restore-'));
     for (const h of HOSTS) assert.equal(await sha(lab, h, `/var/backups/etcd/${copies.at(-1) ?? ''}`), manifest.sha256, `${h}: copy differs from the snapshot`);
-    await assertCluster(lab, HOSTS);
-    for (const h of HOSTS) await assertCanaries(clientUrl(lab, h));
+    await pb.assertCluster(lab, HOSTS);
+    for (const h of HOSTS) await pb.assertCanaries(pb.clientUrl(lab, h));
     for (const h of HOSTS) await assertNothingLeft(lab, h);
-    for (const h of HOSTS) await onHost(lab, h, 'rm -f /var/backups/etcd/restore-*.db');
+    for (const h of HOSTS) await pb.onHost(lab, h, 'rm -f /var/backups/etcd/restore-*.db');
   });
 
   it('through a jump host, a member whose relay agent is killed mid-transfer is healed around: the run restores and every copy has the exact bytes', async function () {
