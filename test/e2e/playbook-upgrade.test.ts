@@ -160,8 +160,15 @@ describe(`${SHAPE_D.title} upgrade.yml on a real cluster: 3.4 → 3.5, refusal, 
   });
 
   it(`${SHAPE_D.title} refuses when etcd_bin_dir is not where the running etcd comes from, cluster untouched`, async () => {
-    // The members see the controller's checkout: the stand-in dir of the test above, whose etcd reports 3.6.5.
-    const wrong = path.join(lab.dir, 'etcd-3.6-version-only');
+    // On each member (a lab host's /tmp is its own, so not the controller's checkout): a dir whose etcd
+    // is the version-only stand-in of the test above, reporting 3.6.5.
+    const wrong = '/run/lab/etcd-3.6-version-only';
+    for (const h of MEMBERS)
+      await pb.onHost(
+        lab,
+        h,
+        `mkdir -p ${wrong} && printf '#!/bin/sh\\n# test stand-in: reports a 3.6 version, runs nothing\\necho "etcd Version: 3.6.5"\\n' > ${wrong}/etcd && chmod 755 ${wrong}/etcd`,
+      );
     const before = await pb.fingerprints(lab, MEMBERS);
     const r = await upgrade(lab, [`etcd_binaries=${binDir}`, `etcd_bin_dir=${wrong}`]);
     assert.equal(r.code, 1, r.all);
